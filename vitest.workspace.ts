@@ -1,0 +1,2 @@
+/** The test projects: one per package, plus the runnable examples. */
+export default ["packages/*", "examples"]
