@@ -1,0 +1,108 @@
+/**
+ * Events as the store sees them: the envelope every read returns, its metadata, and the
+ * `NewEvent` an append takes.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Who and what caused an event. `headers` carries anything else (tenant, trace ids, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventMetadata {
+  readonly correlationId?: string
+  readonly causationId?: string
+  readonly userId?: string
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/**
+ * Metadata as given to an append or save: every field optional.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventMetadataInput {
+  readonly correlationId?: string | undefined
+  readonly causationId?: string | undefined
+  readonly userId?: string | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * A stored event. `data` is the decoded payload when its type is known (the aggregate's own
+ * schemas for `load`, the registry for the other reads) and the raw JSON value otherwise.
+ *
+ * - `aggregateVersion` is 1-based and gap-free per aggregate;
+ * - `position` is global and strictly increasing in the order readers see commits;
+ * - `eventVersion` is the version of the payload's schema (1 unless set).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventEnvelope<A = unknown> {
+  readonly eventId: string
+  readonly eventType: string
+  readonly eventVersion: number
+  readonly aggregateId: string
+  readonly aggregateType: string
+  readonly aggregateVersion: number
+  readonly position: bigint
+  readonly timestamp: Date
+  readonly metadata: EventMetadata
+  readonly data: A
+}
+
+/**
+ * An event to append. `data` is the JSON form of the payload (plain objects, arrays, strings,
+ * finite numbers, booleans and null); anything else fails with `SerializationError`.
+ * `eventId` defaults to a random UUID and `timestamp` to now; give your own `eventId` to make
+ * retries idempotent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewEvent {
+  readonly eventType: string
+  readonly data: unknown
+  readonly eventId?: string | undefined
+  readonly eventVersion?: number | undefined
+  readonly metadata?: EventMetadataInput | undefined
+  readonly timestamp?: Date | undefined
+}
+
+/**
+ * Builds a {@link NewEvent} (the identity, typed).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (event: NewEvent): NewEvent => event
+
+/**
+ * Normalises metadata input: absent fields are dropped, `headers` defaults to `{}`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const metadata = (...inputs: ReadonlyArray<EventMetadataInput | undefined>): EventMetadata => {
+  let correlationId: string | undefined
+  let causationId: string | undefined
+  let userId: string | undefined
+  let headers: Record<string, string> = {}
+  for (const input of inputs) {
+    if (input === undefined) continue
+    if (input.correlationId !== undefined) correlationId = input.correlationId
+    if (input.causationId !== undefined) causationId = input.causationId
+    if (input.userId !== undefined) userId = input.userId
+    if (input.headers !== undefined) headers = { ...headers, ...input.headers }
+  }
+  return {
+    ...(correlationId === undefined ? {} : { correlationId }),
+    ...(causationId === undefined ? {} : { causationId }),
+    ...(userId === undefined ? {} : { userId }),
+    headers
+  }
+}

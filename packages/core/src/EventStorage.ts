@@ -1,0 +1,105 @@
+/**
+ * The persistence contract of a backend. A backend stores and reads encoded events and makes
+ * each append atomic and conditional; `EventStore.make` builds the whole store service on top
+ * (encoding, decoding, the registry, aggregates, error classification, idempotent retries), so
+ * every backend shares those semantics by construction.
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Option } from "effect"
+import type { DatabaseError, SerializationError } from "./Errors.js"
+import type { EventEnvelope, EventMetadata } from "./Event.js"
+import type { ExpectedVersion } from "./ExpectedVersion.js"
+
+/**
+ * An event ready to store: ids, timestamp and metadata settled, payload validated as JSON.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EncodedEvent {
+  readonly eventId: string
+  readonly eventType: string
+  readonly eventVersion: number
+  readonly timestamp: Date
+  readonly metadata: EventMetadata
+  /** The payload as a JSON value. */
+  readonly data: unknown
+  /** `data` serialised, for backends that store text. */
+  readonly dataJson: string
+  /** `metadata` serialised, for backends that store text. */
+  readonly metadataJson: string
+}
+
+/**
+ * One conditional append.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendRequest {
+  readonly aggregateId: string
+  readonly aggregateType: string
+  readonly expectedVersion: ExpectedVersion
+  /** Never empty. */
+  readonly events: ReadonlyArray<EncodedEvent>
+}
+
+/**
+ * What `inspect` reports after an append was refused, so the store can say why.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendConflict {
+  /** The aggregate's current version, 0 if it has no events. */
+  readonly actualVersion: number
+  /** The aggregate type the id belongs to, if it has events. */
+  readonly aggregateType: string | undefined
+  /** Those of the request's event ids that are already stored, wherever. */
+  readonly existing: ReadonlyArray<{
+    readonly eventId: string
+    readonly aggregateId: string
+    readonly aggregateVersion: number
+  }>
+}
+
+/**
+ * A stored event with its payload as raw JSON.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoredEvent = EventEnvelope<unknown>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventStorage {
+  /**
+   * Appends all events or none. The events get versions `current + 1 ..` and increasing global
+   * positions. Succeeds with `None`, writing nothing, when the request cannot apply: the
+   * expected version does not hold, the id belongs to another aggregate type, or an event id is
+   * already stored.
+   */
+  readonly append: (request: AppendRequest) => Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, DatabaseError>
+  /** Why an append of `eventIds` to `aggregateId` was refused (read after the refusal). */
+  readonly inspect: (aggregateId: string, eventIds: ReadonlyArray<string>) => Effect.Effect<AppendConflict, DatabaseError>
+  /** The aggregate's events with `aggregateVersion > fromVersion`, by version. */
+  readonly readStream: (
+    aggregateId: string,
+    fromVersion: number
+  ) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
+  /**
+   * The events with `position > fromPosition`, by position, at most `limit` of them when given;
+   * only those of `aggregateType` when given.
+   */
+  readonly readAll: (options: {
+    readonly aggregateType?: string | undefined
+    readonly fromPosition: bigint
+    readonly limit?: number | undefined
+  }) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
+  /** The aggregate's current version, `None` if it has no events. */
+  readonly version: (aggregateId: string) => Effect.Effect<Option.Option<number>, DatabaseError>
+}

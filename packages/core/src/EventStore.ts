@@ -1,0 +1,148 @@
+/**
+ * The event store service. `yield* EventStore` in a program; provide it with a Layer: the
+ * in-memory one from this package, or SQLite/PostgreSQL from `eventuali`.
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
+import type * as Aggregate from "./Aggregate.js"
+import type {
+  AggregateNotFoundError,
+  DatabaseError,
+  EventStoreError,
+  OptimisticConcurrencyError,
+  SerializationError
+} from "./Errors.js"
+import type { EventEnvelope, EventMetadataInput, NewEvent } from "./Event.js"
+import type { EventStorage } from "./EventStorage.js"
+import type { ExpectedVersion } from "./ExpectedVersion.js"
+import * as internal from "./internal/eventStore.js"
+
+/**
+ * Metadata stamped on every event of a save, and optionally the event ids to use (one per
+ * uncommitted event): with fixed ids, retrying the same save after an unclear failure is
+ * idempotent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SaveOptions extends EventMetadataInput {
+  readonly eventIds?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendOptions {
+  /** Defaults to `ExpectedVersion.any`. */
+  readonly expectedVersion?: ExpectedVersion | undefined
+}
+
+/**
+ * What an append wrote (or, for an idempotent retry, what had been written).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendResult {
+  /** The aggregate's version after the append. */
+  readonly version: number
+  /** The appended events, with raw JSON `data`. */
+  readonly events: ReadonlyArray<EventEnvelope<unknown>>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamOptions {
+  /** Exclusive: events with a greater position. Default: from the beginning. */
+  readonly fromPosition?: bigint | number | undefined
+  /** Rows read per query. Default 1000. */
+  readonly batchSize?: number | undefined
+}
+
+/** Errors a write may fail with. @since 0.1.0 @category models */
+export type WriteError = OptimisticConcurrencyError | SerializationError | EventStoreError | DatabaseError
+/** Errors a read may fail with. @since 0.1.0 @category models */
+export type ReadError = SerializationError | EventStoreError | DatabaseError
+
+/**
+ * The operations of the store (the reference's `EventStore` class).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Appends the root's uncommitted events atomically, expecting the store at
+   * `root.version - uncommittedEvents.length`. Succeeds with the committed root; a root with
+   * nothing uncommitted is returned as is, without touching the database.
+   */
+  readonly save: <State, Event extends { readonly _tag: string }>(
+    root: Aggregate.Root<State, Event>,
+    options?: SaveOptions
+  ) => Effect.Effect<Aggregate.Root<State, Event>, WriteError>
+  /** The lower-level append of already-encoded events, with an explicit expected version. */
+  readonly append: (
+    aggregateType: string,
+    aggregateId: string,
+    events: ReadonlyArray<NewEvent>,
+    options?: AppendOptions
+  ) => Effect.Effect<AppendResult, WriteError>
+  /** Replays the aggregate's events through its `evolve`; `None` if it has none. */
+  readonly load: <State, Event extends { readonly _tag: string }>(
+    definition: Aggregate.Definition<State, Event>,
+    aggregateId: string
+  ) => Effect.Effect<Option.Option<Aggregate.Root<State, Event>>, ReadError>
+  /** Like `load`, failing with `AggregateNotFoundError` when there are no events. */
+  readonly loadOrFail: <State, Event extends { readonly _tag: string }>(
+    definition: Aggregate.Definition<State, Event>,
+    aggregateId: string
+  ) => Effect.Effect<Aggregate.Root<State, Event>, ReadError | AggregateNotFoundError>
+  /** The aggregate's events with `aggregateVersion > fromVersion` (default 0), by version. */
+  readonly loadEvents: (
+    aggregateId: string,
+    fromVersion?: number
+  ) => Effect.Effect<ReadonlyArray<EventEnvelope>, ReadError>
+  /** Every event of an aggregate type with `position > fromPosition`, by global position. */
+  readonly loadEventsByType: (
+    aggregateType: string,
+    fromPosition?: bigint | number
+  ) => Effect.Effect<ReadonlyArray<EventEnvelope>, ReadError>
+  /** `loadEventsByType` as a paged `Stream`, for results too large to hold in memory. */
+  readonly streamEventsByType: (
+    aggregateType: string,
+    options?: StreamOptions
+  ) => Stream.Stream<EventEnvelope, ReadError>
+  /** Every event of every type, by global position, paged. */
+  readonly streamAll: (options?: StreamOptions) => Stream.Stream<EventEnvelope, ReadError>
+  /** The aggregate's version without loading its events; `None` if it has none. */
+  readonly getAggregateVersion: (aggregateId: string) => Effect.Effect<Option.Option<number>, ReadError>
+  /** Registers the schema that decodes events of `eventType` (aliases allowed). */
+  readonly registerEventClass: (
+    eventType: string,
+    schema: Schema.Schema.AnyNoContext
+  ) => Effect.Effect<void, EventStoreError>
+  /** Unregisters `eventType`; succeeds with whether it was registered. */
+  readonly unregisterEventClass: (eventType: string) => Effect.Effect<boolean>
+  /** A copy of the registered schemas by event type. */
+  readonly getRegisteredEventClasses: () => Effect.Effect<ReadonlyMap<string, Schema.Schema.AnyNoContext>>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class EventStore extends Context.Tag("eventuali/EventStore")<EventStore, Service>() {}
+
+/**
+ * Builds the store service over a backend's {@link EventStorage}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (storage: EventStorage) => Effect.Effect<Service> = internal.make

@@ -1,0 +1,145 @@
+/**
+ * An event store in memory, with exactly the semantics of the SQL stores (payloads are stored
+ * as JSON text, so what round-trips here round-trips there). For tests and prototypes.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Either, Layer, Option } from "effect"
+import type { SerializationError } from "./Errors.js"
+import * as EventStore from "./EventStore.js"
+import type { EventStorage, StoredEvent } from "./EventStorage.js"
+import * as ExpectedVersion from "./ExpectedVersion.js"
+import { parseJson } from "./internal/codec.js"
+
+interface Row {
+  readonly eventId: string
+  readonly eventType: string
+  readonly eventVersion: number
+  readonly aggregateId: string
+  readonly aggregateType: string
+  readonly aggregateVersion: number
+  readonly position: bigint
+  readonly timestamp: number
+  readonly dataJson: string
+  readonly metadataJson: string
+}
+
+const toStored = (row: Row): Either.Either<StoredEvent, SerializationError> =>
+  Either.all([parseJson(row.eventType, row.dataJson), parseJson(row.eventType, row.metadataJson, "metadata")]).pipe(
+    Either.map(([data, metadata]) => ({
+      eventId: row.eventId,
+      eventType: row.eventType,
+      eventVersion: row.eventVersion,
+      aggregateId: row.aggregateId,
+      aggregateType: row.aggregateType,
+      aggregateVersion: row.aggregateVersion,
+      position: row.position,
+      timestamp: new Date(row.timestamp),
+      metadata: metadata as StoredEvent["metadata"],
+      data
+    }))
+  )
+
+const toStoredAll = (rows: ReadonlyArray<Row>) => Either.all(rows.map(toStored))
+
+/**
+ * The storage behind the in-memory store (for backends that want to wrap it).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
+  const log: Array<Row> = []
+  const streams = new Map<string, Array<Row>>()
+  const byEventId = new Map<string, Row>()
+
+  return {
+    append: (request) =>
+      Effect.suspend(() => {
+        const stream = streams.get(request.aggregateId)
+        const actualVersion = stream?.length ?? 0
+        if (
+          !ExpectedVersion.isSatisfiedBy(request.expectedVersion, actualVersion) ||
+          (stream !== undefined && stream[0]!.aggregateType !== request.aggregateType) ||
+          request.events.some((event) => byEventId.has(event.eventId))
+        ) {
+          return Effect.succeed(Option.none())
+        }
+        const rows = request.events.map((event, i): Row => ({
+          eventId: event.eventId,
+          eventType: event.eventType,
+          eventVersion: event.eventVersion,
+          aggregateId: request.aggregateId,
+          aggregateType: request.aggregateType,
+          aggregateVersion: actualVersion + i + 1,
+          position: BigInt(log.length + i + 1),
+          timestamp: event.timestamp.getTime(),
+          dataJson: event.dataJson,
+          metadataJson: event.metadataJson
+        }))
+        const target = stream ?? []
+        if (stream === undefined) streams.set(request.aggregateId, target)
+        for (const row of rows) {
+          log.push(row)
+          target.push(row)
+          byEventId.set(row.eventId, row)
+        }
+        return Effect.succeed(Option.some(rows.map((row, i): StoredEvent => ({
+          ...request.events[i]!,
+          aggregateId: row.aggregateId,
+          aggregateType: row.aggregateType,
+          aggregateVersion: row.aggregateVersion,
+          position: row.position
+        }))))
+      }),
+
+    inspect: (aggregateId, eventIds) =>
+      Effect.sync(() => {
+        const stream = streams.get(aggregateId)
+        return {
+          actualVersion: stream?.length ?? 0,
+          aggregateType: stream?.[0]?.aggregateType,
+          existing: eventIds.flatMap((eventId) => {
+            const row = byEventId.get(eventId)
+            return row === undefined ? [] : [{ eventId, aggregateId: row.aggregateId, aggregateVersion: row.aggregateVersion }]
+          })
+        }
+      }),
+
+    readStream: (aggregateId, fromVersion) =>
+      Effect.suspend(() => toStoredAll((streams.get(aggregateId) ?? []).slice(fromVersion))),
+
+    readAll: ({ aggregateType, fromPosition, limit }) =>
+      Effect.suspend(() => {
+        const rows: Array<Row> = []
+        const max = limit ?? Infinity
+        for (let i = Number(fromPosition); i < log.length && rows.length < max; i++) {
+          const row = log[i]!
+          if (aggregateType === undefined || row.aggregateType === aggregateType) rows.push(row)
+        }
+        return toStoredAll(rows)
+      }),
+
+    version: (aggregateId) =>
+      Effect.sync(() => {
+        const length = streams.get(aggregateId)?.length
+        return length === undefined ? Option.none() : Option.some(length)
+      })
+  }
+})
+
+/**
+ * A new, empty in-memory store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<EventStore.Service> = Effect.flatMap(makeStorage, EventStore.make)
+
+/**
+ * A fresh, empty in-memory store per use of the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<EventStore.EventStore> = Layer.effect(EventStore.EventStore, make)

@@ -1,0 +1,27 @@
+/**
+ * @since 0.1.0
+ */
+
+/** Aggregates as pure folds: definitions, immutable roots, `apply`. @since 0.1.0 */
+export * as Aggregate from "./Aggregate.js"
+
+/** Event envelopes, metadata and the events an append takes. @since 0.1.0 */
+export * as Event from "./Event.js"
+
+/** The schema registry that decodes events by type, with aliases. @since 0.1.0 */
+export * as EventRegistry from "./EventRegistry.js"
+
+/** The persistence contract a backend implements. @since 0.1.0 */
+export * as EventStorage from "./EventStorage.js"
+
+/** The event store service tag, its operations and `make`. @since 0.1.0 */
+export * as EventStore from "./EventStore.js"
+
+/** The tagged errors of the store. @since 0.1.0 */
+export * from "./Errors.js"
+
+/** Optimistic concurrency expectations: any, noStream, streamExists, exact(n). @since 0.1.0 */
+export * as ExpectedVersion from "./ExpectedVersion.js"
+
+/** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
+export * as InMemoryEventStore from "./InMemoryEventStore.js"

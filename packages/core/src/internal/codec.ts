@@ -1,0 +1,135 @@
+import { Either, ParseResult, Schema } from "effect"
+import { SerializationError } from "../Errors.js"
+import { tagOf } from "../Aggregate.js"
+
+/**
+ * Serialises a payload that must already be plain JSON: objects with a plain prototype, arrays,
+ * strings, finite numbers, booleans and null. Anything JSON.stringify would drop or change
+ * silently (undefined, NaN, Infinity, Dates, Maps, class instances, bigint, cycles) is refused.
+ */
+export const toJson = (eventType: string, value: unknown, what = "payload"): Either.Either<string, SerializationError> => {
+  const problem = findNonJson(value, "$", new Set())
+  if (problem !== undefined) {
+    return Either.left(
+      new SerializationError({ eventType, message: `Event ${JSON.stringify(eventType)}: ${what} is not JSON: ${problem}` })
+    )
+  }
+  return Either.right(JSON.stringify(value))
+}
+
+const findNonJson = (value: unknown, path: string, ancestors: Set<object>): string | undefined => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${value}`
+    case "object": {
+      if (value === null) return undefined
+      if (ancestors.has(value)) return `${path} refers back to itself (a cycle)`
+      ancestors.add(value)
+      try {
+        if (Array.isArray(value)) {
+          for (let i = 0; i < value.length; i++) {
+            const problem = findNonJson(value[i], `${path}[${i}]`, ancestors)
+            if (problem !== undefined) return problem
+          }
+          return undefined
+        }
+        const proto = Object.getPrototypeOf(value)
+        if (proto !== Object.prototype && proto !== null) {
+          return `${path} is a ${value.constructor?.name ?? "non-plain object"}, not a plain object (encode it with its schema)`
+        }
+        for (const key in value) {
+          const problem = findNonJson((value as Record<string, unknown>)[key], `${path}.${key}`, ancestors)
+          if (problem !== undefined) return problem
+        }
+        return undefined
+      } finally {
+        ancestors.delete(value)
+      }
+    }
+    default:
+      return `${path} is ${typeof value === "bigint" ? "a bigint" : typeof value}`
+  }
+}
+
+/** Parses stored JSON text; a corrupt row becomes a SerializationError naming its type. */
+export const parseJson = (eventType: string, text: string, what = "payload"): Either.Either<unknown, SerializationError> =>
+  Either.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (cause) =>
+      new SerializationError({ eventType, message: `Event ${JSON.stringify(eventType)}: stored ${what} is not valid JSON`, cause })
+  })
+
+type Decoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
+type Encoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
+
+const decoders = new WeakMap<Schema.Schema.AnyNoContext, { readonly tag: string | undefined; readonly decode: Decoder }>()
+const encoders = new WeakMap<Schema.Schema.AnyNoContext, Encoder>()
+
+const decoderFor = (schema: Schema.Schema.AnyNoContext) => {
+  let entry = decoders.get(schema)
+  if (entry === undefined) {
+    entry = { tag: tagOf(schema), decode: Schema.decodeUnknownEither(schema, { errors: "all" }) }
+    decoders.set(schema, entry)
+  }
+  return entry
+}
+
+/**
+ * Decodes a stored payload with an event schema. Payloads are stored without their `_tag`
+ * (the event type column says it), so the schema's own tag is put back first; that also lets an
+ * alias (`"order.created"`) decode with the schema of `OrderCreated`.
+ */
+export const decodeEvent = (
+  schema: Schema.Schema.AnyNoContext,
+  eventType: string,
+  data: unknown,
+  tag: string | undefined = decoderFor(schema).tag
+): Either.Either<unknown, SerializationError> => {
+  const input = tag !== undefined && typeof data === "object" && data !== null && !Array.isArray(data)
+    ? { ...data, _tag: tag }
+    : data
+  return Either.mapLeft(decoderFor(schema).decode(input), (error) =>
+    new SerializationError({
+      eventType,
+      message: `Event ${JSON.stringify(eventType)}: stored payload does not match its schema: ${
+        ParseResult.TreeFormatter.formatErrorSync(error)
+      }`,
+      cause: error
+    }))
+}
+
+/** Encodes a domain event with its schema into the JSON payload stored (without `_tag`). */
+export const encodeEvent = (
+  schema: Schema.Schema.AnyNoContext,
+  event: { readonly _tag: string }
+): Either.Either<{ readonly data: unknown; readonly json: string }, SerializationError> => {
+  let encode = encoders.get(schema)
+  if (encode === undefined) {
+    encode = Schema.encodeUnknownEither(schema, { errors: "all" })
+    encoders.set(schema, encode)
+  }
+  return Either.flatMap(
+    Either.mapLeft(encode(event), (error) =>
+      new SerializationError({
+        eventType: event._tag,
+        message: `Event ${JSON.stringify(event._tag)} does not match its schema: ${
+          ParseResult.TreeFormatter.formatErrorSync(error)
+        }`,
+        cause: error
+      })),
+    (encoded) => {
+      const data = typeof encoded === "object" && encoded !== null && "_tag" in encoded
+        ? withoutTag(encoded as Record<string, unknown>)
+        : encoded
+      return Either.map(toJson(event._tag, data), (json) => ({ data, json }))
+    }
+  )
+}
+
+const withoutTag = (encoded: Record<string, unknown>): Record<string, unknown> => {
+  const { _tag: _, ...rest } = encoded
+  return rest
+}
