@@ -6,8 +6,9 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Option } from "effect"
+import type { Effect, Either, Option } from "effect"
 import type { DatabaseError, SerializationError } from "./Errors.js"
+import * as codec from "./internal/codec.js"
 import type { EventEnvelope, EventMetadata } from "./Event.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 
@@ -103,3 +104,16 @@ export interface EventStorage {
   /** The aggregate's current version, `None` if it has no events. */
   readonly version: (aggregateId: string) => Effect.Effect<Option.Option<number>, DatabaseError>
 }
+
+/**
+ * Parses a stored JSON text (payload or metadata); corrupt text becomes a `SerializationError`
+ * naming the event type. For backends that store JSON as text.
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const parseJson: (
+  eventType: string,
+  text: string,
+  what?: string
+) => Either.Either<unknown, SerializationError> = codec.parseJson

@@ -1,0 +1,125 @@
+/**
+ * The schema of the event store, as numbered migrations applied once per database.
+ *
+ * Each migration is idempotent DDL (`IF NOT EXISTS`), applied in one transaction with its
+ * bookkeeping row; on PostgreSQL the transaction first takes an advisory lock, so processes
+ * starting at once apply each migration exactly once.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { DatabaseError } from "@eventuali/core/Errors"
+import { Effect } from "effect"
+import { toDatabaseError } from "./internal/errors.js"
+
+/**
+ * A migration: an id (applied in ascending order) and the statements of each dialect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Migration {
+  readonly id: number
+  readonly name: string
+  readonly sqlite: ReadonlyArray<string>
+  readonly pg: ReadonlyArray<string>
+}
+
+/**
+ * The store's migrations, in order.
+ *
+ * Events live in one table. `position` is the global order (SQLite: the rowid, assigned in
+ * commit order by the single writer). `(aggregate_id, aggregate_version)` is unique, which is what
+ * makes concurrent appends at the same version conflict; `event_id` is unique, which is what
+ * makes retries idempotent; `(aggregate_type, position)` serves reads by type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const migrations: ReadonlyArray<Migration> = [
+  {
+    id: 1,
+    name: "events",
+    sqlite: [
+      `CREATE TABLE IF NOT EXISTS eventuali_events (
+        position INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        aggregate_type TEXT NOT NULL,
+        aggregate_version INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        event_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        timestamp INTEGER NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_stream ON eventuali_events (aggregate_id, aggregate_version)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON eventuali_events (event_id)`,
+      `CREATE INDEX IF NOT EXISTS eventuali_events_type ON eventuali_events (aggregate_type, position)`
+    ],
+    pg: [
+      `CREATE TABLE IF NOT EXISTS eventuali_events (
+        position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        event_id text NOT NULL,
+        aggregate_id text NOT NULL,
+        aggregate_type text NOT NULL,
+        aggregate_version integer NOT NULL,
+        event_type text NOT NULL,
+        event_version integer NOT NULL,
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        timestamp timestamptz NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_stream ON eventuali_events (aggregate_id, aggregate_version)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON eventuali_events (event_id)`,
+      `CREATE INDEX IF NOT EXISTS eventuali_events_type ON eventuali_events (aggregate_type, transaction_id, position)`,
+      `CREATE INDEX IF NOT EXISTS eventuali_events_order ON eventuali_events (transaction_id, position)`
+    ]
+  }
+]
+
+/**
+ * The highest migration id: the schema version of a fully migrated database.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const latest: number = migrations[migrations.length - 1]!.id
+
+/** An arbitrary, fixed key for the advisory lock that serialises migrations on PostgreSQL. */
+const MIGRATION_LOCK_KEY = 7_368_736_271
+
+/**
+ * Applies the migrations not yet applied to the database.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const run: Effect.Effect<void, DatabaseError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
+  yield* sql.withTransaction(Effect.gen(function*() {
+    if (dialect === "pg") yield* sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`)
+    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS eventuali_migrations (
+      id integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at text NOT NULL
+    )`)
+    const applied = yield* sql.unsafe<{ readonly id: number }>(`SELECT id FROM eventuali_migrations`)
+    const done = new Set(applied.map((row) => Number(row.id)))
+    for (const migration of migrations) {
+      if (done.has(migration.id)) continue
+      for (const statement of migration[dialect]) yield* sql.unsafe(statement)
+      yield* sql.unsafe(
+        dialect === "pg"
+          ? `INSERT INTO eventuali_migrations (id, name, applied_at) VALUES ($1, $2, $3)`
+          : `INSERT INTO eventuali_migrations (id, name, applied_at) VALUES (?, ?, ?)`,
+        [migration.id, migration.name, new Date().toISOString()]
+      )
+    }
+  })).pipe(
+    Effect.mapError(toDatabaseError("Migrating the event store schema")),
+    Effect.withSpan("EventStore.migrate")
+  )
+})

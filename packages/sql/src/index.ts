@@ -1,0 +1,9 @@
+/**
+ * @since 0.1.0
+ */
+
+/** The event store schema and its migrations. @since 0.1.0 */
+export * as Migrations from "./Migrations.js"
+
+/** The event store over an `@effect/sql` client. @since 0.1.0 */
+export * as SqlEventStore from "./SqlEventStore.js"

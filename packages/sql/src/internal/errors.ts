@@ -1,0 +1,19 @@
+import type { SqlError } from "@effect/sql/SqlError"
+import { DatabaseError } from "@eventuali/core/Errors"
+
+const causeOf = (error: SqlError): { readonly code?: unknown; readonly message?: unknown } =>
+  typeof error.cause === "object" && error.cause !== null ? error.cause : {}
+
+/** Whether a statement failed on a unique index (a concurrent append took the version or id). */
+export const isUniqueViolation = (error: SqlError): boolean => {
+  const code = causeOf(error).code
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+}
+
+/** A DatabaseError that says what the driver said (SqlError's own message is generic). */
+export const toDatabaseError = (what: string) => (error: SqlError): DatabaseError => {
+  const cause = causeOf(error)
+  const detail = typeof cause.message === "string" ? cause.message : error.message
+  const code = typeof cause.code === "string" ? ` [${cause.code}]` : ""
+  return new DatabaseError({ message: `${what} failed: ${detail}${code}`, cause: error })
+}

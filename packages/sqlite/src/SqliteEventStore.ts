@@ -1,0 +1,109 @@
+/**
+ * The event store on an embedded SQLite database (better-sqlite3 through
+ * `@effect/sql-sqlite-node`): the SQLite client, the store's migrations, and durable settings.
+ *
+ * @since 0.1.0
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { DatabaseError } from "@eventuali/core/Errors"
+import * as EventStore from "@eventuali/core/EventStore"
+import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import { Cause, Config, type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import * as NodePath from "node:path"
+import * as NodeFs from "node:fs"
+
+/**
+ * - `filename`: a file path (parent directories are created) or `":memory:"`.
+ * - `synchronous`: `"full"` (default) syncs the WAL on every commit, so an acknowledged save
+ *   survives a power cut. `"normal"` syncs only at checkpoints: faster, still safe against a
+ *   crash of the process, but the last commits before a power cut or OS crash may be lost
+ *   (never half-written: the database stays consistent).
+ * - `busyTimeout`: milliseconds to wait for another process's write lock (default 5000).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqliteEventStoreConfig {
+  readonly filename: string
+  readonly synchronous?: "full" | "normal" | undefined
+  readonly busyTimeout?: number | undefined
+}
+
+const isMemory = (filename: string) => filename === ":memory:" || filename === ""
+
+const openError = (filename: string, reason: string, cause?: unknown) =>
+  new DatabaseError({ message: `Cannot open SQLite database ${JSON.stringify(filename)}: ${reason}`, cause })
+
+const ensureDirectory = (filename: string) =>
+  isMemory(filename) ? Effect.void : Effect.try({
+    try: () => {
+      NodeFs.mkdirSync(NodePath.dirname(NodePath.resolve(filename)), { recursive: true })
+    },
+    catch: (cause) => openError(filename, `cannot create its directory (${messageOf(cause)})`, cause)
+  })
+
+const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
+
+/**
+ * Opens (creating if needed) the database, migrates it and builds the store. The client is
+ * returned too, for read models that live in the same database.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  config: SqliteEventStoreConfig
+): Effect.Effect<
+  { readonly store: EventStore.Service; readonly client: SqliteClient.SqliteClient },
+  DatabaseError,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const { filename } = config
+    yield* ensureDirectory(filename)
+    const client = yield* SqliteClient.make({ filename }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.catchAllDefect((defect) => Effect.fail(openError(filename, messageOf(defect), defect)))
+    )
+    const synchronous = config.synchronous ?? "full"
+    yield* client.unsafe(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`).pipe(
+      Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
+      Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
+    )
+    const store = yield* Effect.provideService(SqlEventStore.make, SqlClient.SqlClient, client)
+    return { store, client }
+  }).pipe(
+    Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))
+  )
+
+/**
+ * The store, and the SQLite client it uses, as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: SqliteEventStoreConfig
+): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient | SqliteClient.SqliteClient, DatabaseError> =>
+  Layer.scopedContext(
+    Effect.map(make(config), ({ client, store }) =>
+      Context.make(EventStore.EventStore, store).pipe(
+        Context.add(SqlClient.SqlClient, client),
+        Context.add(SqliteClient.SqliteClient, client)
+      ))
+  )
+
+/**
+ * {@link layer} with its settings read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<SqliteEventStoreConfig>
+): Layer.Layer<
+  EventStore.EventStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  DatabaseError | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
