@@ -1,0 +1,92 @@
+/**
+ * The front door: the `EventStore` service tag with `layer(url)` and `create(url)`, choosing the
+ * backend from the connection string.
+ *
+ * @since 0.1.0
+ */
+import { DatabaseError } from "@eventuali/core/Errors"
+import * as Core from "@eventuali/core/EventStore"
+import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
+import * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
+import { type Config, type ConfigError, Context, Effect, Layer, Redacted, type Scope } from "effect"
+import * as ConnectionString from "./ConnectionString.js"
+
+const reveal = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
+
+const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore, DatabaseError> =>
+  Layer.unwrapEffect(
+    Effect.map(ConnectionString.parse(reveal(url)), (parsed): Layer.Layer<Core.EventStore, DatabaseError> => {
+      switch (parsed._tag) {
+        case "Memory":
+          return InMemoryEventStore.layer
+        case "Sqlite":
+          return SqliteEventStore.layer({ filename: parsed.filename, synchronous: parsed.synchronous })
+        case "Postgres":
+          return Layer.fail(
+            new DatabaseError({
+              message: `Cannot open ${JSON.stringify(ConnectionString.redact(parsed.url))}: the PostgreSQL store is not available in this version`
+            })
+          )
+      }
+    })
+  )
+
+/**
+ * The event store service (`yield* EventStore`), with constructors from a connection string:
+ *
+ * ```ts
+ * program.pipe(Effect.provide(EventStore.layer("sqlite://events.db")))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class EventStore extends Core.EventStore {
+  /**
+   * The store for a connection string (`sqlite://:memory:`, `sqlite://path.db`,
+   * `sqlite:///abs/path.db`, `postgresql://…`, `postgres://…`, `memory://`). Fails with
+   * `DatabaseError` for anything else, never showing a password.
+   */
+  static layer(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore, DatabaseError> {
+    return layerFromUrl(url)
+  }
+
+  /** {@link EventStore.layer} with the connection string read from `Config` (e.g. `Config.redacted("EVENTUALI_URL")`). */
+  static layerConfig(
+    url: Config.Config<string | Redacted.Redacted<string>>
+  ): Layer.Layer<Core.EventStore, DatabaseError | ConfigError.ConfigError> {
+    return Layer.unwrapEffect(Effect.map(url, layerFromUrl))
+  }
+
+  /**
+   * Opens the store for a connection string in the current scope (closed with it): the
+   * reference's `EventStore.create`.
+   */
+  static create(url: string | Redacted.Redacted<string>): Effect.Effect<Core.Service, DatabaseError, Scope.Scope> {
+    return Effect.map(Layer.build(layerFromUrl(url)), Context.get(Core.EventStore))
+  }
+}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace EventStore {
+  /** The store's operations. */
+  export type Service = Core.Service
+  /** Options of `save`. */
+  export type SaveOptions = Core.SaveOptions
+  /** Options of `append`. */
+  export type AppendOptions = Core.AppendOptions
+  /** What `append` returns. */
+  export type AppendResult = Core.AppendResult
+  /** Options of the streaming reads. */
+  export type StreamOptions = Core.StreamOptions
+}
+
+/**
+ * Builds the store service over a backend's storage (for third-party backends).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Core.make

@@ -1,0 +1,38 @@
+/**
+ * Eventuali: event sourcing for Effect. Import everything from here.
+ *
+ * @since 0.1.0
+ */
+
+/** Aggregates as pure folds: definitions, immutable roots, `apply`. @since 0.1.0 */
+export * as Aggregate from "@eventuali/core/Aggregate"
+
+/** Event envelopes, metadata and the events an append takes. @since 0.1.0 */
+export * as Event from "@eventuali/core/Event"
+
+/** The schema registry that decodes events by type, with aliases. @since 0.1.0 */
+export * as EventRegistry from "@eventuali/core/EventRegistry"
+
+/** The persistence contract a backend implements. @since 0.1.0 */
+export * as EventStorage from "@eventuali/core/EventStorage"
+
+/** The event store service, with `EventStore.layer(url)` and `EventStore.create(url)`. @since 0.1.0 */
+export { EventStore } from "./EventStore.js"
+
+/** The tagged errors of the store. @since 0.1.0 */
+export * from "@eventuali/core/Errors"
+
+/** Optimistic concurrency expectations: any, noStream, streamExists, exact(n). @since 0.1.0 */
+export * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
+
+/** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
+export * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
+
+/** Connection strings: parsing and redaction. @since 0.1.0 */
+export * as ConnectionString from "./ConnectionString.js"
+
+/** The event store on an embedded SQLite database. @since 0.1.0 */
+export * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
+
+/** The event store over any `@effect/sql` client, and its migrations. @since 0.1.0 */
+export { Migrations, SqlEventStore } from "@eventuali/sql"
