@@ -24,20 +24,22 @@ interface Row {
   readonly metadataJson: string
 }
 
+const toEnvelope = (row: Row, data: unknown, metadata: StoredEvent["metadata"]): StoredEvent => ({
+  eventId: row.eventId,
+  eventType: row.eventType,
+  eventVersion: row.eventVersion,
+  aggregateId: row.aggregateId,
+  aggregateType: row.aggregateType,
+  aggregateVersion: row.aggregateVersion,
+  position: row.position,
+  timestamp: new Date(row.timestamp),
+  metadata,
+  data
+})
+
 const toStored = (row: Row): Either.Either<StoredEvent, SerializationError> =>
   Either.all([parseJson(row.eventType, row.dataJson), parseJson(row.eventType, row.metadataJson, "metadata")]).pipe(
-    Either.map(([data, metadata]) => ({
-      eventId: row.eventId,
-      eventType: row.eventType,
-      eventVersion: row.eventVersion,
-      aggregateId: row.aggregateId,
-      aggregateType: row.aggregateType,
-      aggregateVersion: row.aggregateVersion,
-      position: row.position,
-      timestamp: new Date(row.timestamp),
-      metadata: metadata as StoredEvent["metadata"],
-      data
-    }))
+    Either.map(([data, metadata]) => toEnvelope(row, data, metadata as StoredEvent["metadata"]))
   )
 
 const toStoredAll = (rows: ReadonlyArray<Row>) => Either.all(rows.map(toStored))
@@ -84,13 +86,10 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
           target.push(row)
           byEventId.set(row.eventId, row)
         }
-        return Effect.succeed(Option.some(rows.map((row, i): StoredEvent => ({
-          ...request.events[i]!,
-          aggregateId: row.aggregateId,
-          aggregateType: row.aggregateType,
-          aggregateVersion: row.aggregateVersion,
-          position: row.position
-        }))))
+        // Exactly the envelopes a read returns: no backend-only fields such as `dataJson`.
+        return Effect.succeed(Option.some(rows.map((row, i) =>
+          toEnvelope(row, request.events[i]!.data, request.events[i]!.metadata)
+        )))
       }),
 
     inspect: (aggregateId, eventIds) =>
