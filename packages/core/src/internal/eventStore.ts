@@ -190,6 +190,7 @@ export const make = (storage: EventStorage): Effect.Effect<Service> =>
           const pending = root.uncommittedEvents
           if (pending.length === 0) return Effect.succeed(root)
           return Effect.gen(function*() {
+            yield* Validate.name("aggregate type", root.type)
             yield* Validate.name("aggregate id", root.id)
             const eventIds = options?.eventIds
             if (eventIds !== undefined && eventIds.length !== pending.length) {

@@ -95,10 +95,12 @@ export const newEvent = (
     return { eventId, eventType, eventVersion, timestamp, metadata, data: event.data, dataJson, metadataJson }
   })
 
-/** Event ids must be unique within one append. */
+/** Event ids must be valid names (save takes them as given), unique within one append. */
 export const events = (encoded: ReadonlyArray<EncodedEvent>): Either.Either<void, EventStoreError> => {
   const seen = new Set<string>()
   for (const event of encoded) {
+    const invalidId = name("event id", event.eventId)
+    if (Either.isLeft(invalidId)) return invalidId
     if (seen.has(event.eventId)) return invalid(`Event id ${JSON.stringify(event.eventId)} appears twice in one append`)
     seen.add(event.eventId)
   }
