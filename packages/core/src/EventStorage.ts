@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import type { Effect, Either, Option } from "effect"
-import type { DatabaseError, SerializationError } from "./Errors.js"
+import type { DatabaseError, EventStoreError, SerializationError } from "./Errors.js"
 import * as codec from "./internal/codec.js"
 import type { EventEnvelope, EventMetadata } from "./Event.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
@@ -84,7 +84,9 @@ export interface EventStorage {
    * expected version does not hold, the id belongs to another aggregate type, or an event id is
    * already stored.
    */
-  readonly append: (request: AppendRequest) => Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, DatabaseError>
+  readonly append: (
+    request: AppendRequest
+  ) => Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, DatabaseError | EventStoreError>
   /** Why an append of `eventIds` to `aggregateId` was refused (read after the refusal). */
   readonly inspect: (aggregateId: string, eventIds: ReadonlyArray<string>) => Effect.Effect<AppendConflict, DatabaseError>
   /** The aggregate's events with `aggregateVersion > fromVersion`, by version. */
@@ -101,6 +103,11 @@ export interface EventStorage {
     readonly fromPosition: bigint
     readonly limit?: number | undefined
   }) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
+  /**
+   * Waits until every append that committed before the call is visible to `readAll` (a no-op
+   * where commits are visible at once). One-shot reads call it first; tailing readers don't.
+   */
+  readonly catchUp: Effect.Effect<void, DatabaseError>
   /** The aggregate's current version, `None` if it has no events. */
   readonly version: (aggregateId: string) => Effect.Effect<Option.Option<number>, DatabaseError>
 }

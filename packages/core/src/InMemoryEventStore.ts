@@ -119,6 +119,8 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
         return toStoredAll(rows)
       }),
 
+    catchUp: Effect.void,
+
     version: (aggregateId) =>
       Effect.sync(() => {
         const length = streams.get(aggregateId)?.length

@@ -11,6 +11,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import { Effect } from "effect"
 import { toDatabaseError } from "./internal/errors.js"
+import { type Tables, tables } from "./internal/statements.js"
 
 /**
  * A migration: an id (applied in ascending order) and the statements of each dialect.
@@ -21,15 +22,17 @@ import { toDatabaseError } from "./internal/errors.js"
 export interface Migration {
   readonly id: number
   readonly name: string
-  readonly sqlite: ReadonlyArray<string>
-  readonly pg: ReadonlyArray<string>
+  /** The statements, given the (possibly schema-qualified) table names. */
+  readonly sqlite: (tables: Tables) => ReadonlyArray<string>
+  readonly pg: (tables: Tables) => ReadonlyArray<string>
 }
 
 /**
  * The store's migrations, in order.
  *
  * Events live in one table. `position` is the global order (SQLite: the rowid, assigned in
- * commit order by the single writer). `(aggregate_id, aggregate_version)` is unique, which is what
+ * commit order by the single writer; PostgreSQL: the writer's transaction id in the high bits,
+ * see `internal/statements.ts`, with `transaction_id` kept for inspection). `(aggregate_id, aggregate_version)` is unique, which is what
  * makes concurrent appends at the same version conflict; `event_id` is unique, which is what
  * makes retries idempotent; `(aggregate_type, position)` serves reads by type.
  *
@@ -40,8 +43,8 @@ export const migrations: ReadonlyArray<Migration> = [
   {
     id: 1,
     name: "events",
-    sqlite: [
-      `CREATE TABLE IF NOT EXISTS eventuali_events (
+    sqlite: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.events} (
         position INTEGER PRIMARY KEY,
         event_id TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
@@ -53,28 +56,27 @@ export const migrations: ReadonlyArray<Migration> = [
         metadata TEXT NOT NULL,
         timestamp INTEGER NOT NULL
       )`,
-      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_stream ON eventuali_events (aggregate_id, aggregate_version)`,
-      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON eventuali_events (event_id)`,
-      `CREATE INDEX IF NOT EXISTS eventuali_events_type ON eventuali_events (aggregate_type, position)`
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_stream ON ${t.events} (aggregate_id, aggregate_version)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON ${t.events} (event_id)`,
+      `CREATE INDEX IF NOT EXISTS eventuali_events_type ON ${t.events} (aggregate_type, position)`
     ],
-    pg: [
-      `CREATE TABLE IF NOT EXISTS eventuali_events (
-        position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pg: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.events} (
+        position bigint PRIMARY KEY,
         transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
         event_id text NOT NULL,
         aggregate_id text NOT NULL,
         aggregate_type text NOT NULL,
-        aggregate_version integer NOT NULL,
+        aggregate_version bigint NOT NULL,
         event_type text NOT NULL,
         event_version integer NOT NULL,
         data jsonb NOT NULL,
         metadata jsonb NOT NULL,
         timestamp timestamptz NOT NULL
       )`,
-      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_stream ON eventuali_events (aggregate_id, aggregate_version)`,
-      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON eventuali_events (event_id)`,
-      `CREATE INDEX IF NOT EXISTS eventuali_events_type ON eventuali_events (aggregate_type, transaction_id, position)`,
-      `CREATE INDEX IF NOT EXISTS eventuali_events_order ON eventuali_events (transaction_id, position)`
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_stream ON ${t.events} (aggregate_id, aggregate_version)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON ${t.events} (event_id)`,
+      `CREATE INDEX IF NOT EXISTS eventuali_events_type ON ${t.events} (aggregate_type, position)`
     ]
   }
 ]
@@ -87,39 +89,47 @@ export const migrations: ReadonlyArray<Migration> = [
  */
 export const latest: number = migrations[migrations.length - 1]!.id
 
-/** An arbitrary, fixed key for the advisory lock that serialises migrations on PostgreSQL. */
-const MIGRATION_LOCK_KEY = 7_368_736_271
+/** A fixed namespace for the advisory lock that serialises migrations on PostgreSQL. */
+const MIGRATION_LOCK_CLASS = 7_368_736
 
 /**
- * Applies the migrations not yet applied to the database.
+ * Applies the migrations not yet applied to the database (in `schema`, created if missing, on
+ * PostgreSQL).
  *
  * @since 0.1.0
  * @category migrations
  */
-export const run: Effect.Effect<void, DatabaseError, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
-  yield* sql.withTransaction(Effect.gen(function*() {
-    if (dialect === "pg") yield* sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`)
-    yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS eventuali_migrations (
-      id integer PRIMARY KEY,
-      name text NOT NULL,
-      applied_at text NOT NULL
-    )`)
-    const applied = yield* sql.unsafe<{ readonly id: number }>(`SELECT id FROM eventuali_migrations`)
-    const done = new Set(applied.map((row) => Number(row.id)))
-    for (const migration of migrations) {
-      if (done.has(migration.id)) continue
-      for (const statement of migration[dialect]) yield* sql.unsafe(statement)
-      yield* sql.unsafe(
-        dialect === "pg"
-          ? `INSERT INTO eventuali_migrations (id, name, applied_at) VALUES ($1, $2, $3)`
-          : `INSERT INTO eventuali_migrations (id, name, applied_at) VALUES (?, ?, ?)`,
-        [migration.id, migration.name, new Date().toISOString()]
-      )
-    }
-  })).pipe(
-    Effect.mapError(toDatabaseError("Migrating the event store schema")),
-    Effect.withSpan("EventStore.migrate")
-  )
-})
+export const run = (
+  options: { readonly schema?: string | undefined } = {}
+): Effect.Effect<void, DatabaseError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
+    const t = tables(options.schema)
+    yield* sql.withTransaction(Effect.gen(function*() {
+      if (dialect === "pg") {
+        yield* sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext($1))`, [options.schema ?? ""])
+        if (options.schema !== undefined) yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`)
+      }
+      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${t.migrations} (
+        id integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at text NOT NULL
+      )`)
+      const applied = yield* sql.unsafe<{ readonly id: number }>(`SELECT id FROM ${t.migrations}`)
+      const done = new Set(applied.map((row) => Number(row.id)))
+      for (const migration of migrations) {
+        if (done.has(migration.id)) continue
+        for (const statement of migration[dialect](t)) yield* sql.unsafe(statement)
+        yield* sql.unsafe(
+          dialect === "pg"
+            ? `INSERT INTO ${t.migrations} (id, name, applied_at) VALUES ($1, $2, $3)`
+            : `INSERT INTO ${t.migrations} (id, name, applied_at) VALUES (?, ?, ?)`,
+          [migration.id, migration.name, new Date().toISOString()]
+        )
+      }
+    })).pipe(
+      Effect.mapError(toDatabaseError("Migrating the event store schema")),
+      Effect.withSpan("EventStore.migrate")
+    )
+  })

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { DatabaseError } from "@eventuali/core/Errors"
+import { DatabaseError } from "@eventuali/core/Errors"
 import type { EventStorage } from "@eventuali/core/EventStorage"
 import * as EventStore from "@eventuali/core/EventStore"
 import { Effect, Layer } from "effect"
@@ -13,12 +13,38 @@ import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
 
 /**
+ * - `schema` (PostgreSQL): the schema holding the store's tables, created if missing; several
+ *   stores can share a database in different schemas. A plain identifier
+ *   (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqlEventStoreOptions {
+  readonly schema?: string | undefined
+}
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+const checkOptions = (options: SqlEventStoreOptions) =>
+  options.schema === undefined || SCHEMA_NAME.test(options.schema)
+    ? Effect.void
+    : Effect.fail(
+      new DatabaseError({
+        message: `Invalid schema name ${JSON.stringify(options.schema)}: use letters, digits and _ (not starting with a digit), at most 63 characters`
+      })
+    )
+
+/**
  * The SQL storage (without migrating), for wrapping.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeStorage: Effect.Effect<EventStorage, never, SqlClient.SqlClient> = storage.make
+export const makeStorage = (
+  options: SqlEventStoreOptions = {}
+): Effect.Effect<EventStorage, DatabaseError, SqlClient.SqlClient> =>
+  Effect.zipRight(checkOptions(options), storage.make(options))
 
 /**
  * Migrates the database, then builds the store service on the client.
@@ -26,10 +52,14 @@ export const makeStorage: Effect.Effect<EventStorage, never, SqlClient.SqlClient
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient> = Effect.zipRight(
-  Migrations.run,
-  Effect.flatMap(storage.make, EventStore.make)
-)
+export const make = (
+  options: SqlEventStoreOptions = {}
+): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient> =>
+  checkOptions(options).pipe(
+    Effect.zipRight(Migrations.run(options)),
+    Effect.zipRight(storage.make(options)),
+    Effect.flatMap(EventStore.make)
+  )
 
 /**
  * The store as a layer over a `SqlClient` layer.
@@ -37,7 +67,7 @@ export const make: Effect.Effect<EventStore.Service, DatabaseError, SqlClient.Sq
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<EventStore.EventStore, DatabaseError, SqlClient.SqlClient> = Layer.effect(
-  EventStore.EventStore,
-  make
-)
+export const layer = (
+  options: SqlEventStoreOptions = {}
+): Layer.Layer<EventStore.EventStore, DatabaseError, SqlClient.SqlClient> =>
+  Layer.effect(EventStore.EventStore, make(options))

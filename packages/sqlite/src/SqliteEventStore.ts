@@ -72,7 +72,7 @@ export const make = (
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
       Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
     )
-    const store = yield* Effect.provideService(SqlEventStore.make, SqlClient.SqlClient, client)
+    const store = yield* Effect.provideService(SqlEventStore.make(), SqlClient.SqlClient, client)
     return { store, client }
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))

@@ -164,11 +164,11 @@ export const make = (storage: EventStorage): Effect.Effect<Service> =>
       const batchSize = options?.batchSize ?? DEFAULT_BATCH_SIZE
       return Stream.unwrap(
         Effect.map(
-          Effect.all([
+          Effect.zipLeft(Effect.all([
             Validate.position(options?.fromPosition),
             Validate.positiveInt("batch size", batchSize),
             aggregateType === undefined ? Effect.void : Validate.name("aggregate type", aggregateType)
-          ]),
+          ]), storage.catchUp),
           ([fromPosition]) =>
             Stream.paginateChunkEffect(fromPosition, (cursor) =>
               storage.readAll({ aggregateType, fromPosition: cursor, limit: batchSize }).pipe(
@@ -279,6 +279,7 @@ export const make = (storage: EventStorage): Effect.Effect<Service> =>
 
       loadEventsByType: (aggregateType, fromPosition) =>
         Effect.all([Validate.name("aggregate type", aggregateType), Validate.position(fromPosition)]).pipe(
+          Effect.zipLeft(storage.catchUp),
           Effect.flatMap(([, from]) => storage.readAll({ aggregateType, fromPosition: from })),
           Effect.flatMap(decodeAll),
           Effect.withSpan("EventStore.loadEventsByType", { attributes: { "eventuali.aggregate.type": aggregateType } })

@@ -1,0 +1,177 @@
+/**
+ * Every SQL statement of the store, for both dialects side by side. They differ only where the
+ * databases must: placeholders, column types, how a batch is bound (a VALUES list in SQLite,
+ * arrays through `unnest` in PostgreSQL), and PostgreSQL's gap-safe visibility rule.
+ */
+import type { AppendRequest } from "@eventuali/core/EventStorage"
+
+/** Where the store's tables live: unqualified, or in a PostgreSQL schema. */
+export interface Tables {
+  readonly events: string
+  readonly migrations: string
+}
+
+export const tables = (schema: string | undefined): Tables => {
+  const qualify = (name: string) => schema === undefined ? name : `"${schema}".${name}`
+  return { events: qualify("eventuali_events"), migrations: qualify("eventuali_migrations") }
+}
+
+export interface Statements {
+  /** Events per append statement (SQLite binds each value; PostgreSQL binds arrays). */
+  readonly chunkSize: number
+  /**
+   * Appends `count` events in one conditional statement: the stream head (current version and
+   * owner type) is read in the same statement, rows are inserted only if the owner matches and
+   * the current version lies in [lo, hi], with versions `current + k`. Returns the inserted
+   * `position, aggregate_version`; no rows means refused.
+   */
+  readonly append: (count: number) => string
+  readonly appendParams: (
+    request: AppendRequest,
+    lo: number,
+    hi: number,
+    from: number,
+    to: number,
+    offset: number
+  ) => Array<unknown>
+  /** Current version and owner type of one aggregate (one row). */
+  readonly head: string
+  /** Which of a JSON array of event ids are stored, and where. */
+  readonly existingIds: string
+  /** An aggregate's events after a version. */
+  readonly readStream: string
+  /** Events after a position, optionally of one aggregate type, optionally limited. */
+  readonly readAll: (byType: boolean, limited: boolean) => string
+  /** An aggregate's version. */
+  readonly version: string
+  /**
+   * The oldest transaction still running and the next to start (as text), where readers must
+   * wait for writers: PostgreSQL only.
+   */
+  readonly snapshot: string | undefined
+}
+
+/** Columns selected by the reads: the same names and JS shapes in both dialects. */
+const columns = (timestamp: string, json: (column: string) => string) =>
+  `position, event_id, event_type, event_version, aggregate_id, aggregate_type, aggregate_version, ${
+    json("data")
+  } AS data, ${json("metadata")} AS metadata, ${timestamp} AS timestamp`
+
+export const sqlite = (t: Tables): Statements => {
+  const COLUMNS = columns("timestamp", (column) => column)
+  return {
+    chunkSize: 1000,
+    append: (count) => {
+      const values = new Array<string>(count)
+      for (let k = 0; k < count; k++) values[k] = `(${k + 1}, ?, ?, ?, ?, ?, ?)`
+      return `WITH p(aggregate_id, aggregate_type, lo, hi) AS (VALUES (?, ?, ?, ?)),
+        s(version, type) AS (
+          SELECT coalesce(max(aggregate_version), 0), max(aggregate_type) FROM (
+            SELECT aggregate_version, aggregate_type FROM ${t.events}
+            WHERE aggregate_id = (SELECT aggregate_id FROM p)
+            ORDER BY aggregate_version DESC LIMIT 1)),
+        v(k, event_id, event_type, event_version, data, metadata, timestamp) AS (VALUES ${values.join(", ")})
+        INSERT INTO ${t.events}
+          (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
+        SELECT v.event_id, p.aggregate_id, p.aggregate_type, s.version + v.k, v.event_type, v.event_version,
+               v.data, v.metadata, v.timestamp
+        FROM p, s, v
+        WHERE (s.type IS NULL OR s.type = p.aggregate_type) AND s.version BETWEEN p.lo AND p.hi
+        RETURNING position, aggregate_version`
+    },
+    appendParams: (request, lo, hi, from, to) => {
+      const params: Array<unknown> = [request.aggregateId, request.aggregateType, lo, hi]
+      for (let i = from; i < to; i++) {
+        const event = request.events[i]!
+        params.push(
+          event.eventId,
+          event.eventType,
+          event.eventVersion,
+          event.dataJson,
+          event.metadataJson,
+          event.timestamp.getTime()
+        )
+      }
+      return params
+    },
+    head: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
+        SELECT aggregate_version, aggregate_type FROM ${t.events}
+        WHERE aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1)`,
+    existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
+      WHERE event_id IN (SELECT value FROM json_each(?))`,
+    readStream: `SELECT ${COLUMNS} FROM ${t.events}
+      WHERE aggregate_id = ? AND aggregate_version > ? ORDER BY aggregate_version`,
+    readAll: (byType, limited) =>
+      `SELECT ${COLUMNS} FROM ${t.events} WHERE position > ?${byType ? " AND aggregate_type = ?" : ""}
+       ORDER BY position${limited ? " LIMIT ?" : ""}`,
+    version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ?`,
+    snapshot: undefined
+  }
+}
+
+/**
+ * PostgreSQL positions are `(transaction id << 20) + n`, n counting the events a transaction
+ * writes. Sequences are not transactional, so a sequence-assigned position could commit after a
+ * higher one and a reader tailing by position would skip it. With the writer's transaction id in
+ * the high bits, position order is (transaction id, n) order, and a reader that only looks below
+ * `pg_snapshot_xmin(pg_current_snapshot()) << 20` sees a prefix that can never grow in the
+ * middle: every transaction with a lower id has ended. At most 2^20 - 1 events per transaction.
+ */
+export const POSITION_SHIFT = 20
+export const MAX_EVENTS_PER_TRANSACTION = 2 ** POSITION_SHIFT - 1
+
+export const pg = (t: Tables): Statements => {
+  const COLUMNS = columns(
+    "(extract(epoch FROM timestamp) * 1000)::bigint",
+    (column) => `${column}::text`
+  )
+  const visible = `position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`
+  return {
+    chunkSize: MAX_EVENTS_PER_TRANSACTION,
+    append: () =>
+      `WITH s AS (
+        SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
+          SELECT aggregate_version, aggregate_type FROM ${t.events}
+          WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h)
+      INSERT INTO ${t.events}
+        (position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version,
+         data, metadata, timestamp)
+      SELECT (pg_current_xact_id()::text::bigint << ${POSITION_SHIFT}) + $5 + v.k, v.event_id, $1, $2,
+             s.version + v.k, v.event_type, v.event_version, v.data::jsonb, v.metadata::jsonb,
+             'epoch'::timestamptz + v.ms * interval '1 millisecond'
+      FROM s, unnest($6::text[], $7::text[], $8::int4[], $9::text[], $10::text[], $11::int8[])
+        WITH ORDINALITY AS v(event_id, event_type, event_version, data, metadata, ms, k)
+      WHERE (s.type IS NULL OR s.type = $2) AND s.version BETWEEN $3 AND $4
+      RETURNING position, aggregate_version`,
+    appendParams: (request, lo, hi, from, to, offset) => {
+      const ids: Array<string> = []
+      const types: Array<string> = []
+      const versions: Array<number> = []
+      const data: Array<string> = []
+      const metadata: Array<string> = []
+      const ms: Array<number> = []
+      for (let i = from; i < to; i++) {
+        const event = request.events[i]!
+        ids.push(event.eventId)
+        types.push(event.eventType)
+        versions.push(event.eventVersion)
+        data.push(event.dataJson)
+        metadata.push(event.metadataJson)
+        ms.push(event.timestamp.getTime())
+      }
+      return [request.aggregateId, request.aggregateType, lo, hi, offset, ids, types, versions, data, metadata, ms]
+    },
+    head: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
+        SELECT aggregate_version, aggregate_type FROM ${t.events}
+        WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h`,
+    existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
+      WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
+    readStream: `SELECT ${COLUMNS} FROM ${t.events}
+      WHERE aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version`,
+    readAll: (byType, limited) =>
+      `SELECT ${COLUMNS} FROM ${t.events} WHERE position > $1 AND ${visible}${byType ? " AND aggregate_type = $2" : ""}
+       ORDER BY position${limited ? ` LIMIT $${byType ? 3 : 2}` : ""}`,
+    version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = $1`,
+    snapshot: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`
+  }
+}
