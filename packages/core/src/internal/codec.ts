@@ -5,7 +5,9 @@ import { tagOf } from "../Aggregate.js"
 /**
  * Serialises a payload that must already be plain JSON: objects with a plain prototype, arrays,
  * strings, finite numbers, booleans and null. Anything JSON.stringify would drop or change
- * silently (undefined, NaN, Infinity, Dates, Maps, class instances, bigint, cycles) is refused.
+ * silently (undefined, NaN, Infinity, Dates, Maps, class instances, bigint, cycles) is refused,
+ * and so are strings (values or keys) that not every backend can store: PostgreSQL's jsonb
+ * rejects NUL characters and lone surrogates, so every backend does, and they share semantics.
  */
 export const toJson = (eventType: string, value: unknown, what = "payload"): Either.Either<string, SerializationError> => {
   const problem = findNonJson(value, "$", new Set())
@@ -20,6 +22,7 @@ export const toJson = (eventType: string, value: unknown, what = "payload"): Eit
 const findNonJson = (value: unknown, path: string, ancestors: Set<object>): string | undefined => {
   switch (typeof value) {
     case "string":
+      return stringProblem(value, path)
     case "boolean":
       return undefined
     case "number":
@@ -41,7 +44,7 @@ const findNonJson = (value: unknown, path: string, ancestors: Set<object>): stri
           return `${path} is a ${value.constructor?.name ?? "non-plain object"}, not a plain object (encode it with its schema)`
         }
         for (const key in value) {
-          const problem = findNonJson((value as Record<string, unknown>)[key], `${path}.${key}`, ancestors)
+          const problem = stringProblem(key, `${path} key ${JSON.stringify(key)}`) ?? findNonJson((value as Record<string, unknown>)[key], `${path}.${key}`, ancestors)
           if (problem !== undefined) return problem
         }
         return undefined
@@ -53,6 +56,13 @@ const findNonJson = (value: unknown, path: string, ancestors: Set<object>): stri
       return `${path} is ${typeof value === "bigint" ? "a bigint" : typeof value}`
   }
 }
+
+const stringProblem = (value: string, path: string): string | undefined =>
+  value.includes("\u0000")
+    ? `${path} contains a NUL character (\\u0000), which cannot be stored`
+    : value.isWellFormed()
+    ? undefined
+    : `${path} contains a lone surrogate (invalid UTF-16), which cannot be stored`
 
 /** Parses stored JSON text; a corrupt row becomes a SerializationError naming its type. */
 export const parseJson = (eventType: string, text: string, what = "payload"): Either.Either<unknown, SerializationError> =>
