@@ -1,0 +1,137 @@
+/**
+ * The event store on PostgreSQL (node-postgres through `@effect/sql-pg`): a connection pool,
+ * the store's migrations (in an optional schema), and the shared SQL store.
+ *
+ * @since 0.1.0
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { DatabaseError } from "@eventuali/core/Errors"
+import * as EventStore from "@eventuali/core/EventStore"
+import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+
+/**
+ * - `url`: `postgresql://user:password@host:port/database` (or `postgres://`); a `?schema=NAME`
+ *   parameter is taken out and used as `schema`.
+ * - `schema`: the PostgreSQL schema of the store's tables, created if missing (default: the
+ *   connection's search path, usually `public`).
+ * - `maxConnections`: pool size (default 10).
+ * - `connectTimeout`: how long to wait for the server at start-up (default 5 seconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgEventStoreConfig {
+  readonly url: string | Redacted.Redacted<string>
+  readonly schema?: string | undefined
+  readonly maxConnections?: number | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly applicationName?: string | undefined
+}
+
+/**
+ * The URL with its password replaced by `***`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const redact = (url: string): string =>
+  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^@/?#]*@/i, "$1***@")
+    .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***")
+
+/**
+ * Splits `?schema=NAME` off a connection string.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseUrl = (url: string): { readonly url: string; readonly schema: string | undefined } => {
+  const queryStart = url.indexOf("?")
+  if (queryStart === -1) return { url, schema: undefined }
+  const query = new URLSearchParams(url.slice(queryStart + 1))
+  const schema = query.get("schema") ?? undefined
+  query.delete("schema")
+  const rest = query.toString()
+  return { url: url.slice(0, queryStart) + (rest === "" ? "" : `?${rest}`), schema }
+}
+
+const messageOf = (cause: unknown): string => {
+  if (typeof cause === "object" && cause !== null) {
+    const inner = (cause as { readonly cause?: unknown }).cause
+    if (inner instanceof Error && inner.message !== "") return inner.message
+    if (inner instanceof AggregateError) return inner.errors.map(messageOf).join("; ")
+    if (cause instanceof Error) return cause.message
+  }
+  return String(cause)
+}
+
+/**
+ * Connects, migrates and builds the store. The client is returned too, for read models that
+ * live in the same database.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  config: PgEventStoreConfig
+): Effect.Effect<
+  { readonly store: EventStore.Service; readonly client: PgClient.PgClient },
+  DatabaseError,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const raw = Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url
+    const parsed = parseUrl(raw)
+    const shown = redact(parsed.url)
+    const schema = config.schema ?? parsed.schema
+    const client = yield* PgClient.make({
+      url: Redacted.make(parsed.url),
+      maxConnections: config.maxConnections ?? 10,
+      connectTimeout: config.connectTimeout ?? Duration.seconds(5),
+      applicationName: config.applicationName ?? "eventuali",
+      transformJson: false
+    }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.mapError((error) =>
+        new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(error))}` })
+      ),
+      Effect.catchAllDefect((defect) =>
+        Effect.fail(new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(defect))}` }))
+      )
+    )
+    const store = yield* Effect.provideService(SqlEventStore.make({ schema }), SqlClient.SqlClient, client)
+    return { store, client }
+  })
+
+/**
+ * The store, and the PostgreSQL client it uses, as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: PgEventStoreConfig
+): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
+  Layer.scopedContext(
+    Effect.map(make(config), ({ client, store }) =>
+      Context.make(EventStore.EventStore, store).pipe(
+        Context.add(SqlClient.SqlClient, client),
+        Context.add(PgClient.PgClient, client)
+      ))
+  )
+
+/**
+ * {@link layer} with its settings read from `Config`, e.g.
+ * `PgEventStore.layerConfig({ url: Config.redacted("DATABASE_URL") })`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<PgEventStoreConfig>
+): Layer.Layer<
+  EventStore.EventStore | SqlClient.SqlClient | PgClient.PgClient,
+  DatabaseError | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
