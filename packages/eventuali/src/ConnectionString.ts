@@ -5,6 +5,7 @@
  */
 import { DatabaseError } from "@eventuali/core/Errors"
 import { Either } from "effect"
+import * as PgEventStore from "@eventuali/postgres/PgEventStore"
 
 /**
  * A parsed connection string.
@@ -36,10 +37,7 @@ export const supportedSchemes: ReadonlyArray<string> = ["sqlite://", "postgresql
  * @since 0.1.0
  * @category formatting
  */
-export const redact = (url: string): string =>
-  url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^@/?#]*@/i, "$1***@")
-    .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***")
+export const redact: (url: string) => string = PgEventStore.redact
 
 const fail = (message: string) => Either.left(new DatabaseError({ message }))
 

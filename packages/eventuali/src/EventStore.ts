@@ -4,9 +4,10 @@
  *
  * @since 0.1.0
  */
-import { DatabaseError } from "@eventuali/core/Errors"
+import type { DatabaseError } from "@eventuali/core/Errors"
 import * as Core from "@eventuali/core/EventStore"
 import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
+import * as PgEventStore from "@eventuali/postgres/PgEventStore"
 import * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
 import { type Config, type ConfigError, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import * as ConnectionString from "./ConnectionString.js"
@@ -22,11 +23,7 @@ const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Core
         case "Sqlite":
           return SqliteEventStore.layer({ filename: parsed.filename, synchronous: parsed.synchronous })
         case "Postgres":
-          return Layer.fail(
-            new DatabaseError({
-              message: `Cannot open ${JSON.stringify(ConnectionString.redact(parsed.url))}: the PostgreSQL store is not available in this version`
-            })
-          )
+          return PgEventStore.layer({ url: Redacted.make(parsed.url) })
       }
     })
   )
