@@ -81,8 +81,10 @@ const parseSqlite = (url: string): Either.Either<ConnectionString, DatabaseError
   const queryStart = rest.indexOf("?")
   const path = queryStart === -1 ? rest : rest.slice(0, queryStart)
   const query = new URLSearchParams(queryStart === -1 ? "" : rest.slice(queryStart + 1))
+  // SQLite takes no credentials, but a query value may still be a secret: messages show the path only.
+  const shown = JSON.stringify(redact(`sqlite://${path}`))
   if (path === "") {
-    return fail(`Invalid SQLite connection string ${JSON.stringify(url)}: no path (use sqlite://:memory: for an in-memory database)`)
+    return fail(`Invalid SQLite connection string ${shown}: no path (use sqlite://:memory: for an in-memory database)`)
   }
   if (path.includes("\u0000")) return fail(`Invalid SQLite connection string: the path contains a NUL character`)
   let synchronous: "full" | "normal" | undefined
@@ -91,9 +93,15 @@ const parseSqlite = (url: string): Either.Either<ConnectionString, DatabaseError
       synchronous = value
     } else {
       return fail(
-        `Invalid SQLite connection string ${JSON.stringify(url)}: unknown option ${key}=${value} (supported: synchronous=full|normal)`
+        `Invalid SQLite connection string ${shown}: unsupported option ${JSON.stringify(key)} (supported: synchronous=full|normal)`
       )
     }
   }
-  return Either.right({ _tag: "Sqlite", filename: decodeURIComponent(path), synchronous })
+  return Either.map(
+    Either.try({
+      try: () => decodeURIComponent(path),
+      catch: () => new DatabaseError({ message: `Invalid SQLite connection string ${shown}: malformed percent-encoding in the path` })
+    }),
+    (filename): ConnectionString => ({ _tag: "Sqlite", filename, synchronous })
+  )
 }

@@ -38,7 +38,10 @@ export interface PgEventStoreConfig {
  * @category formatting
  */
 export const redact = (url: string): string =>
-  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^@/?#]*@/i, "$1***@")
+  // The password runs to the authority's last "@", as URL parsers read it: "p@ss" is hidden whole.
+  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/i, "$1***@")
+    // user:password@host without a scheme
+    .replace(/^([^/?#@:]+:)(?!\/\/)[^/?#]*@/, "$1***@")
     .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***")
 
 /**
