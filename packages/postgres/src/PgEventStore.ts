@@ -92,11 +92,16 @@ export const make = (
     const client = yield* PgClient.make({
       url: Redacted.make(parsed.url),
       maxConnections: config.maxConnections ?? 10,
-      connectTimeout: config.connectTimeout ?? Duration.seconds(5),
       applicationName: config.applicationName ?? "eventuali",
       transformJson: false
     }).pipe(
       Effect.provide(Reactivity.layer),
+      // Not PgClient's own `connectTimeout`: node-postgres would also apply it to waiting for a
+      // pooled connection, failing operations that merely queue behind a busy pool.
+      Effect.timeoutFail({
+        duration: config.connectTimeout ?? Duration.seconds(5),
+        onTimeout: () => new Error(`no answer within ${Duration.format(config.connectTimeout ?? Duration.seconds(5))}`)
+      }),
       Effect.mapError((error) =>
         new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(error))}` })
       ),

@@ -131,12 +131,17 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           })
         )
       }
-      // A batch larger than one statement needs a transaction to stay all-or-nothing: a refused
-      // later chunk fails it, so the earlier chunks are rolled back.
-      const atomic = request.events.length <= statements.chunkSize ? insert(request) : sql.withTransaction(
-        Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
-      ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone))
-      return atomic.pipe(
+      return Effect.serviceOption(SqlClient.TransactionConnection).pipe(
+        Effect.flatMap((transaction) => {
+          // Alone, one statement is atomic. A batch larger than one statement needs a
+          // transaction, and inside the caller's transaction a refused insert must not abort
+          // it (PostgreSQL aborts a transaction on any error): both get a (nested) transaction,
+          // which a refusal fails, rolling back to where the append started.
+          const alone = request.events.length <= statements.chunkSize && Option.isNone(transaction)
+          return alone ? insert(request) : sql.withTransaction(
+            Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
+          ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone))
+        }),
         Effect.catchIf(isUniqueViolation, () => Effect.succeedNone),
         Effect.mapError(toDatabaseError("Appending events"))
       )
