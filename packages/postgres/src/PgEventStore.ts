@@ -11,6 +11,7 @@ import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import * as Pg from "pg"
 
 /**
  * - `url`: `postgresql://user:password@host:port/database` (or `postgres://`); a `?schema=NAME`
@@ -38,8 +39,9 @@ export interface PgEventStoreConfig {
  * @category formatting
  */
 export const redact = (url: string): string =>
-  // The password runs to the authority's last "@", as URL parsers read it: "p@ss" is hidden whole.
-  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/i, "$1***@")
+  // The password runs to the last "@" before the query, as URL parsers read it: "p@ss" is hidden
+  // whole, and so is a password with a raw "/" or "#" (not a valid URL, but a real password).
+  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^?]*@/i, "$1***@")
     // user:password@host without a scheme
     .replace(/^([^/?#@:]+:)(?!\/\/)[^/?#]*@/, "$1***@")
     .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***")
@@ -71,6 +73,38 @@ const messageOf = (cause: unknown): string => {
 }
 
 /**
+ * The connection pool. node-postgres applies a pool's `connectionTimeoutMillis` both to opening a
+ * connection and to waiting for a free one; only the first is a connect timeout (operations
+ * queued behind a busy pool must wait, not fail), so the timeout is set on the pool's connections
+ * instead. Without one, a server that accepts connections but never answers would hold the
+ * layer, and every later connection attempt, forever.
+ */
+const makePool = (
+  url: string,
+  options: { readonly max: number; readonly connectionTimeoutMillis: number; readonly applicationName: string }
+): Effect.Effect<Pg.Pool, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      class Connection extends Pg.Client {
+        constructor(config?: Pg.ClientConfig) {
+          super({ ...config, connectionTimeoutMillis: options.connectionTimeoutMillis })
+        }
+      }
+      const pool = new Pg.Pool({
+        connectionString: url,
+        max: options.max,
+        application_name: options.applicationName,
+        Client: Connection
+      })
+      // An idle connection that breaks (the server restarted) leaves the pool; the next operation
+      // opens a new one. Without a listener the error would crash the process.
+      pool.on("error", () => {})
+      return pool
+    }),
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+  )
+
+/**
  * Connects, migrates and builds the store. The client is returned too, for read models that
  * live in the same database.
  *
@@ -89,19 +123,22 @@ export const make = (
     const parsed = parseUrl(raw)
     const shown = redact(parsed.url)
     const schema = config.schema ?? parsed.schema
-    const client = yield* PgClient.make({
-      url: Redacted.make(parsed.url),
-      maxConnections: config.maxConnections ?? 10,
-      applicationName: config.applicationName ?? "eventuali",
-      transformJson: false
+    const connectTimeout = config.connectTimeout ?? Duration.seconds(5)
+    const client = yield* Effect.gen(function*() {
+      const pool = yield* makePool(parsed.url, {
+        max: config.maxConnections ?? 10,
+        connectionTimeoutMillis: Duration.toMillis(connectTimeout),
+        applicationName: config.applicationName ?? "eventuali"
+      })
+      yield* Effect.tryPromise(() => pool.query("SELECT 1")).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () => new Error(`no answer within ${Duration.format(connectTimeout)}`)
+        })
+      )
+      return yield* PgClient.fromPool({ acquire: Effect.succeed(pool), transformJson: false })
     }).pipe(
       Effect.provide(Reactivity.layer),
-      // Not PgClient's own `connectTimeout`: node-postgres would also apply it to waiting for a
-      // pooled connection, failing operations that merely queue behind a busy pool.
-      Effect.timeoutFail({
-        duration: config.connectTimeout ?? Duration.seconds(5),
-        onTimeout: () => new Error(`no answer within ${Duration.format(config.connectTimeout ?? Duration.seconds(5))}`)
-      }),
       Effect.mapError((error) =>
         new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(error))}` })
       ),
