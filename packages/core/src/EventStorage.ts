@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Either, Option } from "effect"
+import type { Effect, Either, Option, Stream } from "effect"
 import type { DatabaseError, EventStoreError, SerializationError } from "./Errors.js"
 import * as codec from "./internal/codec.js"
 import type { EventEnvelope, EventMetadata } from "./Event.js"
@@ -74,6 +74,22 @@ export interface AppendConflict {
 export type StoredEvent = EventEnvelope<unknown>
 
 /**
+ * What `readAll` reads.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadAllOptions {
+  /** Exclusive. */
+  readonly fromPosition: bigint
+  readonly limit?: number | undefined
+  /** Only events of these aggregate types (when given and non-empty). */
+  readonly aggregateTypes?: ReadonlyArray<string> | undefined
+  /** Only events of these event types (when given and non-empty). */
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -95,19 +111,25 @@ export interface EventStorage {
     fromVersion: number
   ) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
   /**
-   * The events with `position > fromPosition`, by position, at most `limit` of them when given;
-   * only those of `aggregateType` when given.
+   * The visible events with `position > fromPosition`, by position: at most `limit` of them when
+   * given, only those of the given aggregate types and event types when given (filtered by the
+   * backend, not after). "Visible" is gap-safe: no event can later appear below the last one
+   * returned.
    */
-  readonly readAll: (options: {
-    readonly aggregateType?: string | undefined
-    readonly fromPosition: bigint
-    readonly limit?: number | undefined
-  }) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
+  readonly readAll: (options: ReadAllOptions) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
   /**
    * Waits until every append that committed before the call is visible to `readAll` (a no-op
    * where commits are visible at once). One-shot reads call it first; tailing readers don't.
    */
   readonly catchUp: Effect.Effect<void, DatabaseError>
+  /** A position at or above every visible event, and below every event not yet visible. */
+  readonly head: Effect.Effect<bigint, DatabaseError>
+  /**
+   * Signals that new events may have become visible, from outside this store instance (other
+   * processes); the store itself signals its own appends. Backends without such a channel omit
+   * it, and subscribers poll.
+   */
+  readonly notifications?: Stream.Stream<void> | undefined
   /** The aggregate's current version, `None` if it has no events. */
   readonly version: (aggregateId: string) => Effect.Effect<Option.Option<number>, DatabaseError>
 }

@@ -4,8 +4,9 @@
  *
  * @since 0.1.0
  */
-import { Context, type Effect, type Option, type Schema, type Stream } from "effect"
+import { Context, type Duration, type Effect, type Option, type Schema, type Scope, type Stream } from "effect"
 import type * as Aggregate from "./Aggregate.js"
+import type { Checkpoint } from "./Checkpoint.js"
 import type {
   AggregateNotFoundError,
   DatabaseError,
@@ -63,6 +64,54 @@ export interface StreamOptions {
   readonly batchSize?: number | undefined
 }
 
+/**
+ * Where a subscription starts: every stored event (`"beginning"`, the default), only events
+ * committed from now on (`"end"`), or right after a checkpoint a previous subscription delivered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SubscriptionStart = "beginning" | "end" | Checkpoint
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions {
+  readonly from?: SubscriptionStart | undefined
+  /** Only events of these aggregate types (filtered in the database). */
+  readonly aggregateTypes?: ReadonlyArray<string> | undefined
+  /** Only events of these event types (filtered in the database). */
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+  /** Rows read per query. Default 500. */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * An event delivered by a subscription, with the checkpoint that resumes right after it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionEvent<A = unknown> extends EventEnvelope<A> {
+  readonly checkpoint: Checkpoint
+}
+
+/**
+ * Settings of the store service built by {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /**
+   * How often live subscriptions look for events committed by other processes that sent no
+   * notification (default 250 ms; the store's own appends and PostgreSQL notifications wake
+   * them at once).
+   */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
 /** Errors a write may fail with. @since 0.1.0 @category models */
 export type WriteError = OptimisticConcurrencyError | SerializationError | EventStoreError | DatabaseError
 /** Errors a read may fail with. @since 0.1.0 @category models */
@@ -118,6 +167,15 @@ export interface Service {
   ) => Stream.Stream<EventEnvelope, ReadError>
   /** Every event of every type, by global position, paged. */
   readonly streamAll: (options?: StreamOptions) => Stream.Stream<EventEnvelope, ReadError>
+  /**
+   * Catch-up then live: every stored event after the start, then new events as they commit, with
+   * no gap and no duplicate at the seam. The stream pulls pages as it is consumed (a slow
+   * consumer slows reading; memory stays bounded) and ends its subscription when its scope
+   * closes.
+   */
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<SubscriptionEvent, ReadError>
+  /** The checkpoint after every event committed so far (what `from: "end"` starts at). */
+  readonly currentCheckpoint: Effect.Effect<Checkpoint, ReadError>
   /** The aggregate's version without loading its events; `None` if it has none. */
   readonly getAggregateVersion: (aggregateId: string) => Effect.Effect<Option.Option<number>, ReadError>
   /** Registers the schema that decodes events of `eventType` (aliases allowed). */
@@ -145,4 +203,5 @@ export class EventStore extends Context.Tag("eventuali/EventStore")<EventStore, 
  * @since 0.1.0
  * @category constructors
  */
-export const make: (storage: EventStorage) => Effect.Effect<Service> = internal.make
+export const make: (storage: EventStorage, options?: StoreOptions) => Effect.Effect<Service, never, Scope.Scope> =
+  internal.make

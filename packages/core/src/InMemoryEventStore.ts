@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Layer, Option } from "effect"
+import { Effect, Either, Layer, Option, type Scope } from "effect"
 import type { SerializationError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
 import type { EventStorage, StoredEvent } from "./EventStorage.js"
@@ -108,16 +108,22 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
     readStream: (aggregateId, fromVersion) =>
       Effect.suspend(() => toStoredAll((streams.get(aggregateId) ?? []).slice(fromVersion))),
 
-    readAll: ({ aggregateType, fromPosition, limit }) =>
+    readAll: ({ aggregateTypes, eventTypes, fromPosition, limit }) =>
       Effect.suspend(() => {
         const rows: Array<Row> = []
         const max = limit ?? Infinity
+        const byAggregateType = aggregateTypes !== undefined && aggregateTypes.length > 0 ? new Set(aggregateTypes) : undefined
+        const byEventType = eventTypes !== undefined && eventTypes.length > 0 ? new Set(eventTypes) : undefined
         for (let i = Number(fromPosition); i < log.length && rows.length < max; i++) {
           const row = log[i]!
-          if (aggregateType === undefined || row.aggregateType === aggregateType) rows.push(row)
+          if (byAggregateType !== undefined && !byAggregateType.has(row.aggregateType)) continue
+          if (byEventType !== undefined && !byEventType.has(row.eventType)) continue
+          rows.push(row)
         }
         return toStoredAll(rows)
       }),
+
+    head: Effect.sync(() => BigInt(log.length)),
 
     catchUp: Effect.void,
 
@@ -135,7 +141,10 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<EventStore.Service> = Effect.flatMap(makeStorage, EventStore.make)
+export const make: Effect.Effect<EventStore.Service, never, Scope.Scope> = Effect.flatMap(
+  makeStorage,
+  (storage) => EventStore.make(storage)
+)
 
 /**
  * A fresh, empty in-memory store per use of the layer.
@@ -143,4 +152,4 @@ export const make: Effect.Effect<EventStore.Service> = Effect.flatMap(makeStorag
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<EventStore.EventStore> = Layer.effect(EventStore.EventStore, make)
+export const layer: Layer.Layer<EventStore.EventStore> = Layer.scoped(EventStore.EventStore, make)

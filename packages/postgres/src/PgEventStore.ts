@@ -10,6 +10,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import * as listen from "./internal/listen.js"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Pg from "pg"
 
@@ -30,6 +31,11 @@ export interface PgEventStoreConfig {
   readonly maxConnections?: number | undefined
   readonly connectTimeout?: Duration.DurationInput | undefined
   readonly applicationName?: string | undefined
+  /**
+   * How often live subscriptions re-read without a notification (default 250 ms): notifications
+   * wake them at once; polling covers what a notification cannot (a dropped LISTEN connection).
+   */
+  readonly pollInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -146,7 +152,12 @@ export const make = (
         Effect.fail(new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(defect))}` }))
       )
     )
-    const store = yield* Effect.provideService(SqlEventStore.make({ schema }), SqlClient.SqlClient, client)
+    const notifications = yield* listen.notifications(parsed.url, SqlEventStore.notificationChannel(schema))
+    const store = yield* Effect.provideService(
+      SqlEventStore.make({ schema, notifications, pollInterval: config.pollInterval }),
+      SqlClient.SqlClient,
+      client
+    )
     return { store, client }
   })
 

@@ -78,6 +78,26 @@ export const migrations: ReadonlyArray<Migration> = [
       `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_event_id ON ${t.events} (event_id)`,
       `CREATE INDEX IF NOT EXISTS eventuali_events_type ON ${t.events} (aggregate_type, position)`
     ]
+  },
+  {
+    id: 2,
+    name: "subscriptions and projections",
+    sqlite: (t) => [
+      `CREATE INDEX IF NOT EXISTS eventuali_events_event_type ON ${t.events} (event_type, position)`,
+      `CREATE TABLE IF NOT EXISTS ${t.checkpoints} (
+        name TEXT PRIMARY KEY,
+        position INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      )`
+    ],
+    pg: (t) => [
+      `CREATE INDEX IF NOT EXISTS eventuali_events_event_type ON ${t.events} (event_type, position)`,
+      `CREATE TABLE IF NOT EXISTS ${t.checkpoints} (
+        name text PRIMARY KEY,
+        position bigint NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`
+    ]
   }
 ]
 

@@ -8,7 +8,8 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import type { EventStorage } from "@eventuali/core/EventStorage"
 import * as EventStore from "@eventuali/core/EventStore"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Scope, type Stream } from "effect"
+import { tables } from "./internal/statements.js"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
 
@@ -16,12 +17,15 @@ import * as Migrations from "./Migrations.js"
  * - `schema` (PostgreSQL): the schema holding the store's tables, created if missing; several
  *   stores can share a database in different schemas. A plain identifier
  *   (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters).
+ * - `pollInterval`: how often live subscriptions look for other processes' events.
  *
  * @since 0.1.0
  * @category models
  */
-export interface SqlEventStoreOptions {
+export interface SqlEventStoreOptions extends EventStore.StoreOptions {
   readonly schema?: string | undefined
+  /** Wake-ups from other processes for live subscriptions (the PostgreSQL driver LISTENs). */
+  readonly notifications?: Stream.Stream<void> | undefined
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -34,6 +38,14 @@ const checkOptions = (options: SqlEventStoreOptions) =>
         message: `Invalid schema name ${JSON.stringify(options.schema)}: use letters, digits and _ (not starting with a digit), at most 63 characters`
       })
     )
+
+/**
+ * The PostgreSQL channel a store's appends notify on commit (`pg_notify`), per schema.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const notificationChannel = (schema: string | undefined): string => tables(schema).channel
 
 /**
  * The SQL storage (without migrating), for wrapping.
@@ -54,11 +66,11 @@ export const makeStorage = (
  */
 export const make = (
   options: SqlEventStoreOptions = {}
-): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient> =>
+): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
   checkOptions(options).pipe(
     Effect.zipRight(Migrations.run(options)),
     Effect.zipRight(storage.make(options)),
-    Effect.flatMap(EventStore.make)
+    Effect.flatMap((storage) => EventStore.make(storage, options))
   )
 
 /**
@@ -70,4 +82,4 @@ export const make = (
 export const layer = (
   options: SqlEventStoreOptions = {}
 ): Layer.Layer<EventStore.EventStore, DatabaseError, SqlClient.SqlClient> =>
-  Layer.effect(EventStore.EventStore, make(options))
+  Layer.scoped(EventStore.EventStore, make(options))

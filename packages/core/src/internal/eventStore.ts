@@ -1,9 +1,10 @@
-import { Chunk, Clock, Effect, Either, Option, Schema, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, Option, PubSub, Queue, Schema, type Scope, Stream } from "effect"
 import * as Aggregate from "../Aggregate.js"
 import { AggregateNotFoundError, EventStoreError, OptimisticConcurrencyError, SerializationError } from "../Errors.js"
 import * as EventRegistry from "../EventRegistry.js"
 import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage, StoredEvent } from "../EventStorage.js"
-import type { AppendResult, Service, WriteError } from "../EventStore.js"
+import * as Checkpoint from "../Checkpoint.js"
+import type { AppendResult, ReadError, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import { decodeEvent, encodeEvent } from "./codec.js"
 import * as Validate from "./validate.js"
@@ -15,287 +16,339 @@ class AppendRace {
 
 const DEFAULT_BATCH_SIZE = 1000
 
-export const make = (storage: EventStorage): Effect.Effect<Service> =>
-  Effect.map(EventRegistry.make, (registry): Service => {
-    const appendEncoded = (request: AppendRequest): Effect.Effect<AppendResult, WriteError> =>
-      storage.append(request).pipe(
-        Effect.flatMap(Option.match({
-          onSome: (events) => Effect.succeed<AppendResult>({ version: events[events.length - 1]!.aggregateVersion, events }),
-          onNone: () => Effect.flatMap(storage.inspect(request.aggregateId, request.events.map((e) => e.eventId)), (conflict) => explainRefusal(request, conflict))
-        })),
-        Effect.retry({ while: (error) => error instanceof AppendRace, times: 20 }),
-        Effect.catchIf((error): error is AppendRace => error instanceof AppendRace, () =>
-          Effect.flatMap(storage.version(request.aggregateId), (version) =>
-            Effect.fail(
-              new OptimisticConcurrencyError({
-                aggregateId: request.aggregateId,
-                expectedVersion: request.expectedVersion,
-                actualVersion: Option.getOrElse(version, () => 0)
-              })
-            )))
-      )
+const DEFAULT_SUBSCRIPTION_BATCH_SIZE = 500
+const DEFAULT_POLL_INTERVAL = Duration.millis(250)
 
-    /** Says why the storage refused an append, or recognises an idempotent retry. */
-    const explainRefusal = (
-      request: AppendRequest,
-      conflict: AppendConflict
-    ): Effect.Effect<AppendResult, WriteError | AppendRace> => {
-      if (conflict.existing.length > 0) {
-        const stored = new Map(conflict.existing.map((e) => [e.eventId, e]))
-        const first = stored.get(request.events[0]!.eventId)
-        const isRetry = first !== undefined && first.aggregateId === request.aggregateId &&
-          request.events.every((event, i) => {
-            const match = stored.get(event.eventId)
-            return match !== undefined && match.aggregateId === request.aggregateId &&
-              match.aggregateVersion === first.aggregateVersion + i
-          }) &&
-          ExpectedVersion.isSatisfiedBy(request.expectedVersion, first.aggregateVersion - 1)
-        if (isRetry) {
-          return Effect.map(
-            storage.readStream(request.aggregateId, first.aggregateVersion - 1),
-            (events): AppendResult => {
-              const written = events.slice(0, request.events.length)
-              return { version: written[written.length - 1]!.aggregateVersion, events: written }
-            }
-          )
-        }
-        const clash = conflict.existing[0]!
-        return Effect.fail(
-          new EventStoreError({
-            message: `Event id ${JSON.stringify(clash.eventId)} is already stored (aggregate ${
-              JSON.stringify(clash.aggregateId)
-            }, version ${clash.aggregateVersion}); an idempotent retry must repeat the same events at the same expected version`
-          })
-        )
-      }
-      if (conflict.aggregateType !== undefined && conflict.aggregateType !== request.aggregateType) {
-        return Effect.fail(
-          new EventStoreError({
-            message: `Aggregate ${JSON.stringify(request.aggregateId)} is a ${JSON.stringify(conflict.aggregateType)}, not a ${
-              JSON.stringify(request.aggregateType)
-            }`
-          })
-        )
-      }
-      if (!ExpectedVersion.isSatisfiedBy(request.expectedVersion, conflict.actualVersion)) {
-        return Effect.fail(
-          new OptimisticConcurrencyError({
-            aggregateId: request.aggregateId,
-            expectedVersion: request.expectedVersion,
-            actualVersion: conflict.actualVersion
-          })
-        )
-      }
-      return Effect.fail(new AppendRace())
+export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const registry = yield* EventRegistry.make
+    // Wakes live subscribers: this store's own appends, and the backend's notifications from
+    // other processes. A subscriber only needs to know that something happened since it last
+    // read, so one pending signal per subscriber is enough.
+    const changes = yield* PubSub.sliding<void>(1)
+    if (storage.notifications !== undefined) {
+      yield* Effect.forkScoped(Stream.runForEach(storage.notifications, () => PubSub.publish(changes, undefined)))
     }
-
-    const decodeAll = (events: ReadonlyArray<StoredEvent>) =>
-      Effect.suspend(() => {
-        const decoded: Array<StoredEvent> = new Array(events.length)
-        for (let i = 0; i < events.length; i++) {
-          const event = events[i]!
-          const data = registry.decode(event.eventType, event.data)
-          if (Either.isLeft(data)) return Either.left(data.left)
-          decoded[i] = data.right === event.data ? event : { ...event, data: data.right }
-        }
-        return Either.right(decoded)
-      })
-
-    const foldStream = <State, Ev extends { readonly _tag: string }>(
-      definition: Aggregate.Definition<State, Ev>,
-      aggregateId: string,
-      events: ReadonlyArray<StoredEvent>
-    ): Either.Either<Option.Option<Aggregate.Root<State, Ev>>, SerializationError | EventStoreError> => {
-      if (events.length === 0) return Either.right(Option.none())
-      const owner = events[0]!.aggregateType
-      if (owner !== definition.type) {
-        return Either.left(
-          new EventStoreError({
-            message: `Aggregate ${JSON.stringify(aggregateId)} is a ${JSON.stringify(owner)}, not a ${JSON.stringify(definition.type)}`
-          })
-        )
-      }
-      const isEvent = Schema.is(definition.schema)
-      let state = definition.initialState
-      for (const stored of events) {
-        let decoded: Either.Either<unknown, SerializationError>
-        if (definition.eventTypes.has(stored.eventType)) {
-          decoded = decodeEvent(definition.schema, stored.eventType, stored.data, stored.eventType)
-        } else {
-          const alias = registry.unsafeGet(stored.eventType)
-          decoded = alias === undefined
-            ? Either.left(
-              new SerializationError({
-                eventType: stored.eventType,
-                message: `Event type ${JSON.stringify(stored.eventType)} is not an event of ${
-                  JSON.stringify(definition.type)
-                } (register it as an alias of one of its event schemas)`
-              })
-            )
-            : Either.filterOrLeft(decodeEvent(alias, stored.eventType, stored.data), isEvent, () =>
-              new SerializationError({
-                eventType: stored.eventType,
-                message: `Event type ${JSON.stringify(stored.eventType)} decodes to a value that is not an event of ${
-                  JSON.stringify(definition.type)
-                }`
-              }))
-        }
-        if (Either.isLeft(decoded)) return Either.left(decoded.left)
-        state = definition.evolve(state, decoded.right as Ev)
-      }
-      return Either.right(Option.some({
-        definition,
-        type: definition.type,
-        id: aggregateId,
-        version: events[events.length - 1]!.aggregateVersion,
-        state,
-        uncommittedEvents: []
-      }))
-    }
-
-    const load: Service["load"] = (definition, aggregateId) =>
-      Validate.name("aggregate id", aggregateId).pipe(
-        Effect.zipRight(storage.readStream(aggregateId, 0)),
-        Effect.flatMap((events) => foldStream(definition, aggregateId, events)),
-        Effect.withSpan("EventStore.load", { attributes: { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId } })
-      )
-
-    const stream = (aggregateType: string | undefined, options: { readonly fromPosition?: bigint | number | undefined; readonly batchSize?: number | undefined } | undefined) => {
-      const batchSize = options?.batchSize ?? DEFAULT_BATCH_SIZE
-      return Stream.unwrap(
-        Effect.map(
-          Effect.zipLeft(Effect.all([
-            Validate.position(options?.fromPosition),
-            Validate.positiveInt("batch size", batchSize),
-            aggregateType === undefined ? Effect.void : Validate.name("aggregate type", aggregateType)
-          ]), storage.catchUp),
-          ([fromPosition]) =>
-            Stream.paginateChunkEffect(fromPosition, (cursor) =>
-              storage.readAll({ aggregateType, fromPosition: cursor, limit: batchSize }).pipe(
-                Effect.flatMap(decodeAll),
-                Effect.map((events) =>
-                  [
-                    Chunk.unsafeFromArray(events),
-                    events.length < batchSize ? Option.none() : Option.some(events[events.length - 1]!.position)
-                  ] as const
-                )
-              ))
-        )
-      )
-    }
-
-    const service: Service = {
-      save: (root, options) =>
-        Effect.suspend(() => {
-          const pending = root.uncommittedEvents
-          if (pending.length === 0) return Effect.succeed(root)
-          return Effect.gen(function*() {
-            yield* Validate.name("aggregate type", root.type)
-            yield* Validate.name("aggregate id", root.id)
-            const eventIds = options?.eventIds
-            if (eventIds !== undefined && eventIds.length !== pending.length) {
-              return yield* new EventStoreError({
-                message: `save: ${eventIds.length} event ids given for ${pending.length} uncommitted events`
-              })
-            }
-            const timestamp = new Date(yield* Clock.currentTimeMillis)
-            const { metadata, metadataJson } = yield* Validate.metadataOf(root.type, options)
-            const encoded: Array<EncodedEvent> = []
-            for (let i = 0; i < pending.length; i++) {
-              const event = pending[i]!
-              const payload = yield* encodeEvent(root.definition.schema, event)
-              encoded.push({
-                eventId: eventIds?.[i] ?? crypto.randomUUID(),
-                eventType: event._tag,
-                eventVersion: 1,
-                timestamp,
-                metadata,
-                data: payload.data,
-                dataJson: payload.json,
-                metadataJson
-              })
-            }
-            yield* Validate.events(encoded)
-            yield* appendEncoded({
-              aggregateId: root.id,
-              aggregateType: root.type,
-              expectedVersion: ExpectedVersion.exact(Aggregate.committedVersion(root)),
-              events: encoded
-            })
-            return Aggregate.markCommitted(root)
-          }).pipe(
-            Effect.withSpan("EventStore.save", {
-              attributes: {
-                "eventuali.aggregate.type": root.type,
-                "eventuali.aggregate.id": root.id,
-                "eventuali.event.count": pending.length
-              }
-            })
-          )
-        }),
-
-      append: (aggregateType, aggregateId, events, options) =>
-        Effect.gen(function*() {
-          yield* Validate.name("aggregate type", aggregateType)
-          yield* Validate.name("aggregate id", aggregateId)
-          const expectedVersion = options?.expectedVersion ?? ExpectedVersion.any
-          if (events.length === 0) {
-            const version = Option.getOrElse(yield* storage.version(aggregateId), () => 0)
-            if (!ExpectedVersion.isSatisfiedBy(expectedVersion, version)) {
-              return yield* new OptimisticConcurrencyError({ aggregateId, expectedVersion, actualVersion: version })
-            }
-            return { version, events: [] }
-          }
-          const now = new Date(yield* Clock.currentTimeMillis)
-          const encoded: Array<EncodedEvent> = []
-          for (const event of events) encoded.push(yield* Validate.newEvent(event, now))
-          yield* Validate.events(encoded)
-          return yield* appendEncoded({ aggregateId, aggregateType, expectedVersion, events: encoded })
-        }).pipe(
-          Effect.withSpan("EventStore.append", {
-            attributes: {
-              "eventuali.aggregate.type": aggregateType,
-              "eventuali.aggregate.id": aggregateId,
-              "eventuali.event.count": events.length
-            }
-          })
-        ),
-
-      load,
-
-      loadOrFail: (definition, aggregateId) =>
-        Effect.flatMap(load(definition, aggregateId), Option.match({
-          onNone: () => Effect.fail(new AggregateNotFoundError({ aggregateType: definition.type, aggregateId })),
-          onSome: Effect.succeed
-        })),
-
-      loadEvents: (aggregateId, fromVersion = 0) =>
-        Validate.name("aggregate id", aggregateId).pipe(
-          Effect.zipRight(Validate.nonNegativeInt("fromVersion", fromVersion)),
-          Effect.zipRight(Effect.suspend(() => storage.readStream(aggregateId, fromVersion))),
-          Effect.flatMap(decodeAll),
-          Effect.withSpan("EventStore.loadEvents", { attributes: { "eventuali.aggregate.id": aggregateId } })
-        ),
-
-      loadEventsByType: (aggregateType, fromPosition) =>
-        Effect.all([Validate.name("aggregate type", aggregateType), Validate.position(fromPosition)]).pipe(
-          Effect.zipLeft(storage.catchUp),
-          Effect.flatMap(([, from]) => storage.readAll({ aggregateType, fromPosition: from })),
-          Effect.flatMap(decodeAll),
-          Effect.withSpan("EventStore.loadEventsByType", { attributes: { "eventuali.aggregate.type": aggregateType } })
-        ),
-
-      streamEventsByType: (aggregateType, options) => stream(aggregateType, options),
-
-      streamAll: (options) => stream(undefined, options),
-
-      getAggregateVersion: (aggregateId) =>
-        Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)),
-
-      registerEventClass: registry.register,
-      unregisterEventClass: registry.unregister,
-      getRegisteredEventClasses: () => registry.entries
-    }
-    return service
+    const pollInterval = Duration.decode(options.pollInterval ?? DEFAULT_POLL_INTERVAL)
+    return build(storage, registry, changes, pollInterval)
   })
+
+const build = (
+  storage: EventStorage,
+  registry: EventRegistry.EventRegistry,
+  changes: PubSub.PubSub<void>,
+  pollInterval: Duration.Duration
+): Service => {
+  const appendEncoded = (request: AppendRequest): Effect.Effect<AppendResult, WriteError> =>
+    storage.append(request).pipe(
+      Effect.flatMap(Option.match({
+        onSome: (events) =>
+          Effect.as(PubSub.publish(changes, undefined), { version: events[events.length - 1]!.aggregateVersion, events }),
+        onNone: () => Effect.flatMap(storage.inspect(request.aggregateId, request.events.map((e) => e.eventId)), (conflict) => explainRefusal(request, conflict))
+      })),
+      Effect.retry({ while: (error) => error instanceof AppendRace, times: 20 }),
+      Effect.catchIf((error): error is AppendRace => error instanceof AppendRace, () =>
+        Effect.flatMap(storage.version(request.aggregateId), (version) =>
+          Effect.fail(
+            new OptimisticConcurrencyError({
+              aggregateId: request.aggregateId,
+              expectedVersion: request.expectedVersion,
+              actualVersion: Option.getOrElse(version, () => 0)
+            })
+          )))
+    )
+
+  /** Says why the storage refused an append, or recognises an idempotent retry. */
+  const explainRefusal = (
+    request: AppendRequest,
+    conflict: AppendConflict
+  ): Effect.Effect<AppendResult, WriteError | AppendRace> => {
+    if (conflict.existing.length > 0) {
+      const stored = new Map(conflict.existing.map((e) => [e.eventId, e]))
+      const first = stored.get(request.events[0]!.eventId)
+      const isRetry = first !== undefined && first.aggregateId === request.aggregateId &&
+        request.events.every((event, i) => {
+          const match = stored.get(event.eventId)
+          return match !== undefined && match.aggregateId === request.aggregateId &&
+            match.aggregateVersion === first.aggregateVersion + i
+        }) &&
+        ExpectedVersion.isSatisfiedBy(request.expectedVersion, first.aggregateVersion - 1)
+      if (isRetry) {
+        return Effect.map(
+          storage.readStream(request.aggregateId, first.aggregateVersion - 1),
+          (events): AppendResult => {
+            const written = events.slice(0, request.events.length)
+            return { version: written[written.length - 1]!.aggregateVersion, events: written }
+          }
+        )
+      }
+      const clash = conflict.existing[0]!
+      return Effect.fail(
+        new EventStoreError({
+          message: `Event id ${JSON.stringify(clash.eventId)} is already stored (aggregate ${
+            JSON.stringify(clash.aggregateId)
+          }, version ${clash.aggregateVersion}); an idempotent retry must repeat the same events at the same expected version`
+        })
+      )
+    }
+    if (conflict.aggregateType !== undefined && conflict.aggregateType !== request.aggregateType) {
+      return Effect.fail(
+        new EventStoreError({
+          message: `Aggregate ${JSON.stringify(request.aggregateId)} is a ${JSON.stringify(conflict.aggregateType)}, not a ${
+            JSON.stringify(request.aggregateType)
+          }`
+        })
+      )
+    }
+    if (!ExpectedVersion.isSatisfiedBy(request.expectedVersion, conflict.actualVersion)) {
+      return Effect.fail(
+        new OptimisticConcurrencyError({
+          aggregateId: request.aggregateId,
+          expectedVersion: request.expectedVersion,
+          actualVersion: conflict.actualVersion
+        })
+      )
+    }
+    return Effect.fail(new AppendRace())
+  }
+
+  const decodeAll = (events: ReadonlyArray<StoredEvent>) =>
+    Effect.suspend(() => {
+      const decoded: Array<StoredEvent> = new Array(events.length)
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
+        const data = registry.decode(event.eventType, event.data)
+        if (Either.isLeft(data)) return Either.left(data.left)
+        decoded[i] = data.right === event.data ? event : { ...event, data: data.right }
+      }
+      return Either.right(decoded)
+    })
+
+  const foldStream = <State, Ev extends { readonly _tag: string }>(
+    definition: Aggregate.Definition<State, Ev>,
+    aggregateId: string,
+    events: ReadonlyArray<StoredEvent>
+  ): Either.Either<Option.Option<Aggregate.Root<State, Ev>>, SerializationError | EventStoreError> => {
+    if (events.length === 0) return Either.right(Option.none())
+    const owner = events[0]!.aggregateType
+    if (owner !== definition.type) {
+      return Either.left(
+        new EventStoreError({
+          message: `Aggregate ${JSON.stringify(aggregateId)} is a ${JSON.stringify(owner)}, not a ${JSON.stringify(definition.type)}`
+        })
+      )
+    }
+    const isEvent = Schema.is(definition.schema)
+    let state = definition.initialState
+    for (const stored of events) {
+      let decoded: Either.Either<unknown, SerializationError>
+      if (definition.eventTypes.has(stored.eventType)) {
+        decoded = decodeEvent(definition.schema, stored.eventType, stored.data, stored.eventType)
+      } else {
+        const alias = registry.unsafeGet(stored.eventType)
+        decoded = alias === undefined
+          ? Either.left(
+            new SerializationError({
+              eventType: stored.eventType,
+              message: `Event type ${JSON.stringify(stored.eventType)} is not an event of ${
+                JSON.stringify(definition.type)
+              } (register it as an alias of one of its event schemas)`
+            })
+          )
+          : Either.filterOrLeft(decodeEvent(alias, stored.eventType, stored.data), isEvent, () =>
+            new SerializationError({
+              eventType: stored.eventType,
+              message: `Event type ${JSON.stringify(stored.eventType)} decodes to a value that is not an event of ${
+                JSON.stringify(definition.type)
+              }`
+            }))
+      }
+      if (Either.isLeft(decoded)) return Either.left(decoded.left)
+      state = definition.evolve(state, decoded.right as Ev)
+    }
+    return Either.right(Option.some({
+      definition,
+      type: definition.type,
+      id: aggregateId,
+      version: events[events.length - 1]!.aggregateVersion,
+      state,
+      uncommittedEvents: []
+    }))
+  }
+
+  const load: Service["load"] = (definition, aggregateId) =>
+    Validate.name("aggregate id", aggregateId).pipe(
+      Effect.zipRight(storage.readStream(aggregateId, 0)),
+      Effect.flatMap((events) => foldStream(definition, aggregateId, events)),
+      Effect.withSpan("EventStore.load", { attributes: { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId } })
+    )
+
+  const stream = (aggregateType: string | undefined, options: { readonly fromPosition?: bigint | number | undefined; readonly batchSize?: number | undefined } | undefined) => {
+    const batchSize = options?.batchSize ?? DEFAULT_BATCH_SIZE
+    return Stream.unwrap(
+      Effect.map(
+        Effect.zipLeft(Effect.all([
+          Validate.position(options?.fromPosition),
+          Validate.positiveInt("batch size", batchSize),
+          aggregateType === undefined ? Effect.void : Validate.name("aggregate type", aggregateType)
+        ]), storage.catchUp),
+        ([fromPosition]) =>
+          Stream.paginateChunkEffect(fromPosition, (cursor) =>
+            storage.readAll({ aggregateTypes: aggregateType === undefined ? undefined : [aggregateType], fromPosition: cursor, limit: batchSize }).pipe(
+              Effect.flatMap(decodeAll),
+              Effect.map((events) =>
+                [
+                  Chunk.unsafeFromArray(events),
+                  events.length < batchSize ? Option.none() : Option.some(events[events.length - 1]!.position)
+                ] as const
+              )
+            ))
+      )
+    )
+  }
+
+  const subscribe: Service["subscribe"] = (subscribeOptions = {}) =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const batchSize = subscribeOptions.batchSize ?? DEFAULT_SUBSCRIPTION_BATCH_SIZE
+      yield* Validate.positiveInt("batch size", batchSize)
+      for (const type of subscribeOptions.aggregateTypes ?? []) yield* Validate.name("aggregate type", type)
+      for (const type of subscribeOptions.eventTypes ?? []) yield* Validate.name("event type", type)
+      // Subscribe to wake-ups before the first read, so none can fall between a read and the wait.
+      const wakeups = yield* PubSub.subscribe(changes)
+      const from = subscribeOptions.from ?? "beginning"
+      let cursor = from === "beginning" ? 0n : from === "end" ? yield* storage.head : yield* Checkpoint.toPosition(from)
+      const filter = { aggregateTypes: subscribeOptions.aggregateTypes, eventTypes: subscribeOptions.eventTypes, limit: batchSize }
+      const pull: Effect.Effect<Chunk.Chunk<SubscriptionEvent>, ReadError> = Effect.gen(function*() {
+        while (true) {
+          // Whatever was signalled before this read is covered by it.
+          yield* Queue.takeAll(wakeups)
+          const page = yield* Effect.flatMap(storage.readAll({ ...filter, fromPosition: cursor }), decodeAll)
+          if (page.length > 0) {
+            cursor = page[page.length - 1]!.position
+            return Chunk.unsafeFromArray(page.map((event) => ({ ...event, checkpoint: Checkpoint.fromPosition(event.position) })))
+          }
+          yield* Effect.raceFirst(Queue.take(wakeups), Effect.sleep(pollInterval))
+        }
+      })
+      return Stream.repeatEffectChunk(pull)
+    }))
+
+  const service: Service = {
+    save: (root, options) =>
+      Effect.suspend(() => {
+        const pending = root.uncommittedEvents
+        if (pending.length === 0) return Effect.succeed(root)
+        return Effect.gen(function*() {
+          yield* Validate.name("aggregate type", root.type)
+          yield* Validate.name("aggregate id", root.id)
+          const eventIds = options?.eventIds
+          if (eventIds !== undefined && eventIds.length !== pending.length) {
+            return yield* new EventStoreError({
+              message: `save: ${eventIds.length} event ids given for ${pending.length} uncommitted events`
+            })
+          }
+          const timestamp = new Date(yield* Clock.currentTimeMillis)
+          const { metadata, metadataJson } = yield* Validate.metadataOf(root.type, options)
+          const encoded: Array<EncodedEvent> = []
+          for (let i = 0; i < pending.length; i++) {
+            const event = pending[i]!
+            const payload = yield* encodeEvent(root.definition.schema, event)
+            encoded.push({
+              eventId: eventIds?.[i] ?? crypto.randomUUID(),
+              eventType: event._tag,
+              eventVersion: 1,
+              timestamp,
+              metadata,
+              data: payload.data,
+              dataJson: payload.json,
+              metadataJson
+            })
+          }
+          yield* Validate.events(encoded)
+          yield* appendEncoded({
+            aggregateId: root.id,
+            aggregateType: root.type,
+            expectedVersion: ExpectedVersion.exact(Aggregate.committedVersion(root)),
+            events: encoded
+          })
+          return Aggregate.markCommitted(root)
+        }).pipe(
+          Effect.withSpan("EventStore.save", {
+            attributes: {
+              "eventuali.aggregate.type": root.type,
+              "eventuali.aggregate.id": root.id,
+              "eventuali.event.count": pending.length
+            }
+          })
+        )
+      }),
+
+    append: (aggregateType, aggregateId, events, options) =>
+      Effect.gen(function*() {
+        yield* Validate.name("aggregate type", aggregateType)
+        yield* Validate.name("aggregate id", aggregateId)
+        const expectedVersion = options?.expectedVersion ?? ExpectedVersion.any
+        if (events.length === 0) {
+          const version = Option.getOrElse(yield* storage.version(aggregateId), () => 0)
+          if (!ExpectedVersion.isSatisfiedBy(expectedVersion, version)) {
+            return yield* new OptimisticConcurrencyError({ aggregateId, expectedVersion, actualVersion: version })
+          }
+          return { version, events: [] }
+        }
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const encoded: Array<EncodedEvent> = []
+        for (const event of events) encoded.push(yield* Validate.newEvent(event, now))
+        yield* Validate.events(encoded)
+        return yield* appendEncoded({ aggregateId, aggregateType, expectedVersion, events: encoded })
+      }).pipe(
+        Effect.withSpan("EventStore.append", {
+          attributes: {
+            "eventuali.aggregate.type": aggregateType,
+            "eventuali.aggregate.id": aggregateId,
+            "eventuali.event.count": events.length
+          }
+        })
+      ),
+
+    load,
+
+    loadOrFail: (definition, aggregateId) =>
+      Effect.flatMap(load(definition, aggregateId), Option.match({
+        onNone: () => Effect.fail(new AggregateNotFoundError({ aggregateType: definition.type, aggregateId })),
+        onSome: Effect.succeed
+      })),
+
+    loadEvents: (aggregateId, fromVersion = 0) =>
+      Validate.name("aggregate id", aggregateId).pipe(
+        Effect.zipRight(Validate.nonNegativeInt("fromVersion", fromVersion)),
+        Effect.zipRight(Effect.suspend(() => storage.readStream(aggregateId, fromVersion))),
+        Effect.flatMap(decodeAll),
+        Effect.withSpan("EventStore.loadEvents", { attributes: { "eventuali.aggregate.id": aggregateId } })
+      ),
+
+    loadEventsByType: (aggregateType, fromPosition) =>
+      Effect.all([Validate.name("aggregate type", aggregateType), Validate.position(fromPosition)]).pipe(
+        Effect.zipLeft(storage.catchUp),
+        Effect.flatMap(([, from]) => storage.readAll({ aggregateTypes: [aggregateType], fromPosition: from })),
+        Effect.flatMap(decodeAll),
+        Effect.withSpan("EventStore.loadEventsByType", { attributes: { "eventuali.aggregate.type": aggregateType } })
+      ),
+
+    streamEventsByType: (aggregateType, options) => stream(aggregateType, options),
+
+    streamAll: (options) => stream(undefined, options),
+
+    subscribe,
+
+    currentCheckpoint: Effect.map(storage.head, Checkpoint.fromPosition),
+
+    getAggregateVersion: (aggregateId) =>
+      Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)),
+
+    registerEventClass: registry.register,
+    unregisterEventClass: registry.unregister,
+    getRegisteredEventClasses: () => registry.entries
+  }
+  return service
+}
 

@@ -9,11 +9,19 @@ import type { AppendRequest } from "@eventuali/core/EventStorage"
 export interface Tables {
   readonly events: string
   readonly migrations: string
+  readonly checkpoints: string
+  /** The PostgreSQL notification channel appends signal on (commit-time wake-ups). */
+  readonly channel: string
 }
 
 export const tables = (schema: string | undefined): Tables => {
   const qualify = (name: string) => schema === undefined ? name : `"${schema}".${name}`
-  return { events: qualify("eventuali_events"), migrations: qualify("eventuali_migrations") }
+  return {
+    events: qualify("eventuali_events"),
+    migrations: qualify("eventuali_migrations"),
+    checkpoints: qualify("eventuali_checkpoints"),
+    channel: `eventuali:${schema ?? "public"}`
+  }
 }
 
 export interface Statements {
@@ -35,13 +43,20 @@ export interface Statements {
     offset: number
   ) => Array<unknown>
   /** Current version and owner type of one aggregate (one row). */
-  readonly head: string
+  readonly streamHead: string
   /** Which of a JSON array of event ids are stored, and where. */
   readonly existingIds: string
   /** An aggregate's events after a version. */
   readonly readStream: string
-  /** Events after a position, optionally of one aggregate type, optionally limited. */
-  readonly readAll: (byType: boolean, limited: boolean) => string
+  /**
+   * Events after a position (param 1), optionally filtered by aggregate types then event types
+   * (one param each: the value for one, a list for several), optionally limited (last param).
+   */
+  readonly readAll: (shape: ReadShape) => string
+  /** Binds a list filter of the shape `readAll` was given ("many"). */
+  readonly list: (values: ReadonlyArray<string>) => unknown
+  /** The visible head of the log: a position at or above every visible event (one row, `head`). */
+  readonly logHead: string
   /** An aggregate's version. */
   readonly version: string
   /**
@@ -49,6 +64,33 @@ export interface Statements {
    * wait for writers: PostgreSQL only.
    */
   readonly snapshot: string | undefined
+}
+
+/** How many values a filter of `readAll` has. */
+export type FilterShape = "none" | "one" | "many"
+
+export interface ReadShape {
+  readonly aggregateTypes: FilterShape
+  readonly eventTypes: FilterShape
+  readonly limited: boolean
+}
+
+export const filterShape = (values: ReadonlyArray<string> | undefined): FilterShape =>
+  values === undefined || values.length === 0 ? "none" : values.length === 1 ? "one" : "many"
+
+/** The WHERE conditions of a read, numbering parameters from 2 with `placeholder`. */
+const readConditions = (
+  shape: ReadShape,
+  placeholder: (n: number) => string,
+  many: (column: string, param: string) => string
+): { readonly conditions: string; readonly limit: string } => {
+  let n = 2
+  let conditions = ""
+  for (const [column, filter] of [["aggregate_type", shape.aggregateTypes], ["event_type", shape.eventTypes]] as const) {
+    if (filter === "one") conditions += ` AND ${column} = ${placeholder(n++)}`
+    if (filter === "many") conditions += ` AND ${many(column, placeholder(n++))}`
+  }
+  return { conditions, limit: shape.limited ? ` LIMIT ${placeholder(n)}` : "" }
 }
 
 /** Columns selected by the reads: the same names and JS shapes in both dialects. */
@@ -94,16 +136,19 @@ export const sqlite = (t: Tables): Statements => {
       }
       return params
     },
-    head: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
+    streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
         WHERE aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1)`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT value FROM json_each(?))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
       WHERE aggregate_id = ? AND aggregate_version > ? ORDER BY aggregate_version`,
-    readAll: (byType, limited) =>
-      `SELECT ${COLUMNS} FROM ${t.events} WHERE position > ?${byType ? " AND aggregate_type = ?" : ""}
-       ORDER BY position${limited ? " LIMIT ?" : ""}`,
+    readAll: (shape) => {
+      const { conditions, limit } = readConditions(shape, () => "?", (column, param) => `${column} IN (SELECT value FROM json_each(${param}))`)
+      return `SELECT ${COLUMNS} FROM ${t.events} WHERE position > ?${conditions} ORDER BY position${limit}`
+    },
+    list: (values) => JSON.stringify(values),
+    logHead: `SELECT coalesce(max(position), 0) AS head FROM ${t.events}`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ?`,
     snapshot: undefined
   }
@@ -132,7 +177,8 @@ export const pg = (t: Tables): Statements => {
       `WITH s AS (
         SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
           SELECT aggregate_version, aggregate_type FROM ${t.events}
-          WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h)
+          WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h),
+      inserted AS (
       INSERT INTO ${t.events}
         (position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version,
          data, metadata, timestamp)
@@ -142,7 +188,8 @@ export const pg = (t: Tables): Statements => {
       FROM s, unnest($6::text[], $7::text[], $8::int4[], $9::text[], $10::text[], $11::int8[])
         WITH ORDINALITY AS v(event_id, event_type, event_version, data, metadata, ms, k)
       WHERE (s.type IS NULL OR s.type = $2) AND s.version BETWEEN $3 AND $4
-      RETURNING position, aggregate_version`,
+      RETURNING position, aggregate_version)
+      SELECT position, aggregate_version FROM inserted, (SELECT pg_notify($12, $2)) AS wake_subscribers`,
     appendParams: (request, lo, hi, from, to, offset) => {
       const ids: Array<string> = []
       const types: Array<string> = []
@@ -159,18 +206,21 @@ export const pg = (t: Tables): Statements => {
         metadata.push(event.metadataJson)
         ms.push(event.timestamp.getTime())
       }
-      return [request.aggregateId, request.aggregateType, lo, hi, offset, ids, types, versions, data, metadata, ms]
+      return [request.aggregateId, request.aggregateType, lo, hi, offset, ids, types, versions, data, metadata, ms, t.channel]
     },
-    head: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
+    streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
         WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
       WHERE aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version`,
-    readAll: (byType, limited) =>
-      `SELECT ${COLUMNS} FROM ${t.events} WHERE position > $1 AND ${visible}${byType ? " AND aggregate_type = $2" : ""}
-       ORDER BY position${limited ? ` LIMIT $${byType ? 3 : 2}` : ""}`,
+    readAll: (shape) => {
+      const { conditions, limit } = readConditions(shape, (n) => `$${n}`, (column, param) => `${column} = ANY(${param}::text[])`)
+      return `SELECT ${COLUMNS} FROM ${t.events} WHERE position > $1 AND ${visible}${conditions} ORDER BY position${limit}`
+    },
+    list: (values) => values,
+    logHead: `SELECT ((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT}) - 1)::text AS head`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = $1`,
     snapshot: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`
   }

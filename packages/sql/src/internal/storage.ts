@@ -3,7 +3,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { EventStoreError, type SerializationError } from "@eventuali/core/Errors"
 import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
-import { Data, Duration, Effect, Either, Option, Schedule } from "effect"
+import { Data, Duration, Effect, Either, Option, Schedule, type Stream } from "effect"
 import { isUniqueViolation, toDatabaseError } from "./errors.js"
 import * as Statements from "./statements.js"
 
@@ -68,6 +68,8 @@ const CATCH_UP_LIMIT = Duration.seconds(5)
 export interface Options {
   /** PostgreSQL schema holding the tables; validated by the caller. */
   readonly schema?: string | undefined
+  /** Wake-ups from other processes (PostgreSQL: LISTEN on `Tables.channel`). */
+  readonly notifications?: Stream.Stream<void> | undefined
 }
 
 export const make = (options: Options = {}): Effect.Effect<EventStorage, never, SqlClient.SqlClient> =>
@@ -75,6 +77,16 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
     const sql = yield* SqlClient.SqlClient
     const tables = Statements.tables(options.schema)
     const statements = sql.onDialectOrElse({ pg: () => Statements.pg(tables), orElse: () => Statements.sqlite(tables) })
+    const readTexts = new Map<string, string>()
+    const readText = (shape: Statements.ReadShape) => {
+      const key = `${shape.aggregateTypes}:${shape.eventTypes}:${shape.limited}`
+      let text = readTexts.get(key)
+      if (text === undefined) {
+        text = statements.readAll(shape)
+        readTexts.set(key, text)
+      }
+      return text
+    }
     const appendTexts = new Map<number, string>()
     const appendText = (count: number) => {
       let text = appendTexts.get(count)
@@ -170,7 +182,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
 
       inspect: (aggregateId, eventIds) =>
         Effect.all([
-          sql.unsafe<{ readonly version: number | string; readonly type: string | null }>(statements.head, [aggregateId]),
+          sql.unsafe<{ readonly version: number | string; readonly type: string | null }>(statements.streamHead, [aggregateId]),
           sql.unsafe<{ readonly event_id: string; readonly aggregate_id: string; readonly aggregate_version: number | string }>(
             statements.existingIds,
             [JSON.stringify(eventIds)]
@@ -194,17 +206,30 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           Effect.flatMap(toStoredAll)
         ),
 
-      readAll: ({ aggregateType, fromPosition, limit }) => {
+      readAll: ({ aggregateTypes, eventTypes, fromPosition, limit }) => {
         const params: Array<unknown> = [fromPosition]
-        if (aggregateType !== undefined) params.push(aggregateType)
+        const shape: Statements.ReadShape = {
+          aggregateTypes: Statements.filterShape(aggregateTypes),
+          eventTypes: Statements.filterShape(eventTypes),
+          limited: limit !== undefined
+        }
+        if (shape.aggregateTypes !== "none") params.push(shape.aggregateTypes === "one" ? aggregateTypes![0] : statements.list(aggregateTypes!))
+        if (shape.eventTypes !== "none") params.push(shape.eventTypes === "one" ? eventTypes![0] : statements.list(eventTypes!))
         if (limit !== undefined) params.push(limit)
-        return sql.unsafe<EventRow>(statements.readAll(aggregateType !== undefined, limit !== undefined), params).pipe(
+        return sql.unsafe<EventRow>(readText(shape), params).pipe(
           Effect.mapError(toDatabaseError("Reading events")),
           Effect.flatMap(toStoredAll)
         )
       },
 
       catchUp: Effect.mapError(catchUp, toDatabaseError("Waiting for transactions in flight")),
+
+      head: sql.unsafe<{ readonly head: number | string | bigint }>(statements.logHead).pipe(
+        Effect.map(([row]) => BigInt(row?.head ?? 0)),
+        Effect.mapError(toDatabaseError("Reading the head of the log"))
+      ),
+
+      notifications: options.notifications,
 
       version: (aggregateId) =>
         sql.unsafe<{ readonly version: number | string | null }>(statements.version, [aggregateId]).pipe(

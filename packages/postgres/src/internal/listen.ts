@@ -1,0 +1,49 @@
+import { Effect, PubSub, Schedule, type Scope, Stream } from "effect"
+import Pg from "pg"
+
+/**
+ * Wake-ups for live subscriptions: one dedicated connection LISTENs on the store's channel (its
+ * appends `pg_notify` it inside their transaction, so the notification arrives on commit). The
+ * connection is re-opened whenever it drops, and every (re)connection is itself a wake-up, since
+ * notifications sent while it was down are lost. Notifications only say "look again": the
+ * subscriber re-reads with the gap-safe query.
+ */
+export const notifications = (url: string, channel: string): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const wakeups = yield* PubSub.sliding<void>(1)
+    const wake = () => {
+      wakeups.unsafeOffer(undefined)
+    }
+
+    /** One connection's life: resolves (to be re-opened) when it ends or fails. */
+    const listenOnce = Effect.async<void, Error>((resume) => {
+      const client = new Pg.Client({ connectionString: url, application_name: "eventuali-listen" })
+      let ended = false
+      const end = (error?: Error) => {
+        if (ended) return
+        ended = true
+        client.removeAllListeners()
+        client.on("error", () => {})
+        client.end().catch(() => {})
+        resume(Effect.fail(error ?? new Error("LISTEN connection ended")))
+      }
+      client.on("notification", wake)
+      client.on("error", end)
+      client.on("end", () => end())
+      client.connect()
+        .then(() => client.query(`LISTEN "${channel.replaceAll("\"", "\"\"")}"`))
+        .then(wake, end)
+      return Effect.sync(() => {
+        ended = true
+        client.removeAllListeners()
+        client.on("error", () => {})
+        client.end().catch(() => {})
+      })
+    })
+
+    yield* listenOnce.pipe(
+      Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))),
+      Effect.forkScoped
+    )
+    return Stream.fromPubSub(wakeups)
+  })
