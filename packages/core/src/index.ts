@@ -5,6 +5,9 @@
 /** Aggregates as pure folds: definitions, immutable roots, `apply`. @since 0.1.0 */
 export * as Aggregate from "./Aggregate.js"
 
+/** Checkpoints: where a subscription or projection resumes. @since 0.1.0 */
+export * as Checkpoint from "./Checkpoint.js"
+
 /** Event envelopes, metadata and the events an append takes. @since 0.1.0 */
 export * as Event from "./Event.js"
 

@@ -27,6 +27,7 @@ import { payloads } from "./internal/payloads.js"
 import { reading } from "./internal/reading.js"
 import { registry } from "./internal/registry.js"
 import { serialization } from "./internal/serialization.js"
+import { subscriptions } from "./internal/subscriptions.js"
 import { validation } from "./internal/validation.js"
 
 /**
@@ -54,5 +55,6 @@ export const run = (name: string, layer: Layer.Layer<EventStore.EventStore, unkn
     describe("event registry", () => registry(test))
     describe("serialization errors", () => serialization(test))
     describe("invalid input", () => validation(test))
+    describe("subscriptions", () => subscriptions(test))
   })
 }
