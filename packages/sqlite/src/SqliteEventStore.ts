@@ -10,7 +10,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
-import { Cause, Config, type ConfigError, Context, Effect, Layer, type Scope } from "effect"
+import { Cause, Config, type ConfigError, Context, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
 import * as NodeFs from "node:fs"
 
@@ -21,6 +21,8 @@ import * as NodeFs from "node:fs"
  *   crash of the process, but the last commits before a power cut or OS crash may be lost
  *   (never half-written: the database stays consistent).
  * - `busyTimeout`: milliseconds to wait for another process's write lock (default 5000).
+ * - `pollInterval`: how often live subscriptions look for events written by other processes
+ *   (default 250 ms; this store's own appends wake them at once).
  *
  * @since 0.1.0
  * @category models
@@ -29,6 +31,7 @@ export interface SqliteEventStoreConfig {
   readonly filename: string
   readonly synchronous?: "full" | "normal" | undefined
   readonly busyTimeout?: number | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
 }
 
 const isMemory = (filename: string) => filename === ":memory:" || filename === ""
@@ -72,7 +75,11 @@ export const make = (
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
       Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
     )
-    const store = yield* Effect.provideService(SqlEventStore.make(), SqlClient.SqlClient, client)
+    const store = yield* Effect.provideService(
+      SqlEventStore.make({ pollInterval: config.pollInterval }),
+      SqlClient.SqlClient,
+      client
+    )
     return { store, client }
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))

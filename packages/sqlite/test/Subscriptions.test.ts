@@ -1,0 +1,37 @@
+/** Live subscriptions on SQLite: the store's own commits wake subscribers; other processes are polled. */
+import { describe, expect, it } from "@effect/vitest"
+import { EventStore } from "@eventuali/core"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import { Chunk, Context, Effect, Fiber, Layer, Stream } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+const freshFile = () => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-sub-")), "events.db")
+
+describe("SQLite live subscriptions", () => {
+  it.live("events written by another store on the same file reach a subscriber by polling", () =>
+    Effect.gen(function*() {
+      const filename = freshFile()
+      const reader = yield* Layer.build(SqliteEventStore.layer({ filename, pollInterval: "20 millis" }))
+      const writer = yield* Layer.build(SqliteEventStore.layer({ filename }))
+      const readerStore = Context.get(reader, EventStore.EventStore)
+      const writerStore = Context.get(writer, EventStore.EventStore)
+      const subscriber = yield* readerStore.subscribe({ from: "end" }).pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("100 millis")
+      for (let i = 0; i < 3; i++) yield* writerStore.append("Remote", `r-${i}`, [{ eventType: "Pinged", data: { i } }])
+      const received = yield* Fiber.join(subscriber).pipe(Effect.timeout("5 seconds"))
+      expect(Chunk.toReadonlyArray(received).map((e) => e.aggregateId)).toEqual(["r-0", "r-1", "r-2"])
+    }).pipe(Effect.scoped))
+
+  it.live("the store's own appends wake a subscriber at once, without waiting for the poll", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(SqliteEventStore.layer({ filename: freshFile(), pollInterval: "1 hour" }))
+      const store = Context.get(context, EventStore.EventStore)
+      const subscriber = yield* store.subscribe({ from: "end" }).pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("50 millis")
+      yield* store.append("Local", "l-1", [{ eventType: "Pinged", data: {} }])
+      const received = yield* Fiber.join(subscriber).pipe(Effect.timeout("5 seconds"))
+      expect(Chunk.size(received)).toBe(1)
+    }).pipe(Effect.scoped))
+})
