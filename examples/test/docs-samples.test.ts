@@ -1,0 +1,119 @@
+/**
+ * Every TypeScript sample in the docs (`docs/**\/*.md`) and the root README is a complete program:
+ * this test type-checks them all, runs each one, and checks it prints what its comments say.
+ *
+ * - A block fenced with exactly ```ts is a sample: type-checked and run.
+ * - ```ts no-run is type-checked only; so is a sample that connects to PostgreSQL (it names a
+ *   `postgres://` or `postgresql://` URL): there is no server here.
+ * - Anything else (```ts signature for signatures and fragments, other languages) is left out.
+ * - `// => text` at the end of a line says the sample prints the line `text` (in that order
+ *   with the other `// =>` lines of the block).
+ */
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { promisify } from "node:util"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const root = Path.resolve(import.meta.dirname, "../..")
+// Inside `examples/`, so the samples resolve `eventuali` and `effect` like the examples do.
+const samplesDir = Path.join(root, "examples", ".docs-samples")
+
+interface Sample {
+  readonly name: string
+  readonly file: string
+  readonly code: string
+  readonly expected: ReadonlyArray<string>
+  readonly run: boolean
+}
+
+const markdownFiles = (dir: string): Array<string> =>
+  Fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = Path.join(dir, entry.name)
+    return entry.isDirectory() ? markdownFiles(path) : entry.name.endsWith(".md") ? [path] : []
+  })
+
+const samplesOf = (markdownPath: string): Array<Sample> => {
+  const doc = Path.relative(root, markdownPath)
+  const lines = Fs.readFileSync(markdownPath, "utf8").split("\n")
+  const samples: Array<Sample> = []
+  for (let i = 0; i < lines.length; i++) {
+    const fence = lines[i]!.trimEnd()
+    if (fence !== "```ts" && fence !== "```ts no-run") continue
+    const start = i + 1
+    let end = start
+    while (end < lines.length && lines[end]!.trimEnd() !== "```") end++
+    const code = lines.slice(start, end).join("\n") + "\n"
+    const expected = lines.slice(start, end).flatMap((line) => {
+      const match = /\/\/ => (.*)$/.exec(line)
+      return match === null ? [] : [match[1]!.trim()]
+    })
+    const name = `${doc}:${start}`
+    const file = `${doc.replace(/\.md$/, "").replace(/[^A-Za-z0-9]+/g, "-")}-${start}.ts`
+    const run = fence === "```ts" && !/postgres(ql)?:\/\//.test(code)
+    samples.push({ name, file, code, expected, run })
+    i = end
+  }
+  return samples
+}
+
+const documents = [Path.join(root, "README.md"), ...markdownFiles(Path.join(root, "docs"))].filter((path) =>
+  Fs.existsSync(path)
+)
+const samples = documents.flatMap(samplesOf)
+const exec = promisify(execFile)
+
+beforeAll(() => {
+  Fs.rmSync(samplesDir, { recursive: true, force: true })
+  Fs.mkdirSync(samplesDir, { recursive: true })
+  Fs.writeFileSync(Path.join(samplesDir, ".gitignore"), "*\n")
+  for (const sample of samples) Fs.writeFileSync(Path.join(samplesDir, sample.file), sample.code)
+  Fs.writeFileSync(
+    Path.join(samplesDir, "tsconfig.json"),
+    JSON.stringify({
+      extends: "../../tsconfig.base.json",
+      compilerOptions: {
+        noEmit: true,
+        composite: false,
+        incremental: false,
+        declaration: false,
+        declarationMap: false,
+        // A sample may define a layer or a value only to show it.
+        noUnusedLocals: false,
+        noUnusedParameters: false
+      },
+      include: ["*.ts"]
+    })
+  )
+})
+
+afterAll(() => Fs.rmSync(samplesDir, { recursive: true, force: true }))
+
+describe("docs samples", () => {
+  it("there are samples", () => {
+    expect(samples.length).toBeGreaterThan(0)
+  })
+
+  it("type-check", async () => {
+    const tsc = Path.join(root, "node_modules", "typescript", "bin", "tsc")
+    const result = await exec(process.execPath, [tsc, "-p", samplesDir], { cwd: samplesDir }).catch(
+      (error: { stdout: string }) => ({ stdout: error.stdout })
+    )
+    expect(result.stdout).toBe("")
+  })
+
+  const runnable = samples.filter((sample) => sample.run)
+  it.concurrent.each(runnable.map((sample) => [sample.name, sample] as const))("%s runs", async (_, sample) => {
+    const { stdout } = await exec(process.execPath, ["--import", "tsx", sample.file], {
+      cwd: samplesDir,
+      timeout: 50_000
+    })
+    const printed = stdout.split("\n").map((line) => line.trim())
+    let from = 0
+    for (const line of sample.expected) {
+      const index = printed.indexOf(line, from)
+      expect(index, `prints ${JSON.stringify(line)} (after the lines before it), got:\n${stdout}`).toBeGreaterThanOrEqual(0)
+      from = index + 1
+    }
+  })
+})
