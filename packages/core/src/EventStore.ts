@@ -88,6 +88,19 @@ export interface SubscribeOptions {
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadEventsOptions {
+  /** Exclusive. Default: from the beginning. */
+  readonly fromPosition?: bigint | number | undefined
+  /** Default 500. */
+  readonly limit?: number | undefined
+  readonly aggregateTypes?: ReadonlyArray<string> | undefined
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+}
+
+/**
  * An event delivered by a subscription, with the checkpoint that resumes right after it.
  *
  * @since 0.1.0
@@ -174,7 +187,12 @@ export interface Service {
    * closes.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<SubscriptionEvent, ReadError>
-  /** The checkpoint after every event committed so far (what `from: "end"` starts at). */
+  /**
+   * One page of the log: at most `limit` visible events after `fromPosition`, by position,
+   * filtered in the database. What subscriptions and projections are made of.
+   */
+  readonly readEvents: (options: ReadEventsOptions) => Effect.Effect<ReadonlyArray<EventEnvelope>, ReadError>
+  /** The checkpoint after every event committed before the call. */
   readonly currentCheckpoint: Effect.Effect<Checkpoint, ReadError>
   /** The aggregate's version without loading its events; `None` if it has none. */
   readonly getAggregateVersion: (aggregateId: string) => Effect.Effect<Option.Option<number>, ReadError>

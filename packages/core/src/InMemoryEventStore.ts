@@ -9,6 +9,7 @@ import type { SerializationError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
 import type { EventStorage, StoredEvent } from "./EventStorage.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
+import * as ProjectionStore from "./ProjectionStore.js"
 import { parseJson } from "./internal/codec.js"
 
 interface Row {
@@ -147,9 +148,12 @@ export const make: Effect.Effect<EventStore.Service, never, Scope.Scope> = Effec
 )
 
 /**
- * A fresh, empty in-memory store per use of the layer.
+ * A fresh, empty in-memory store per use of the layer, with in-memory projection checkpoints.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<EventStore.EventStore> = Layer.scoped(EventStore.EventStore, make)
+export const layer: Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore> = Layer.merge(
+  Layer.scoped(EventStore.EventStore, make),
+  ProjectionStore.layerMemory
+)

@@ -26,5 +26,11 @@ export * from "./Errors.js"
 /** Optimistic concurrency expectations: any, noStream, streamExists, exact(n). @since 0.1.0 */
 export * as ExpectedVersion from "./ExpectedVersion.js"
 
+/** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
+export * as Projection from "./Projection.js"
+
+/** Where projections keep their checkpoints. @since 0.1.0 */
+export * as ProjectionStore from "./ProjectionStore.js"
+
 /** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
 export * as InMemoryEventStore from "./InMemoryEventStore.js"

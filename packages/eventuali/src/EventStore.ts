@@ -7,6 +7,7 @@
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as Core from "@eventuali/core/EventStore"
 import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
+import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as PgEventStore from "@eventuali/postgres/PgEventStore"
 import * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
 import { type Config, type ConfigError, Context, Effect, Layer, Redacted, type Scope } from "effect"
@@ -14,9 +15,9 @@ import * as ConnectionString from "./ConnectionString.js"
 
 const reveal = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
 
-const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore, DatabaseError> =>
+const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> =>
   Layer.unwrapEffect(
-    Effect.map(ConnectionString.parse(reveal(url)), (parsed): Layer.Layer<Core.EventStore, DatabaseError> => {
+    Effect.map(ConnectionString.parse(reveal(url)), (parsed): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> => {
       switch (parsed._tag) {
         case "Memory":
           return InMemoryEventStore.layer
@@ -44,14 +45,14 @@ export class EventStore extends Core.EventStore {
    * `sqlite:///abs/path.db`, `postgresql://…`, `postgres://…`, `memory://`). Fails with
    * `DatabaseError` for anything else, never showing a password.
    */
-  static layer(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore, DatabaseError> {
+  static layer(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> {
     return layerFromUrl(url)
   }
 
   /** {@link EventStore.layer} with the connection string read from `Config` (e.g. `Config.redacted("EVENTUALI_URL")`). */
   static layerConfig(
     url: Config.Config<string | Redacted.Redacted<string>>
-  ): Layer.Layer<Core.EventStore, DatabaseError | ConfigError.ConfigError> {
+  ): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError | ConfigError.ConfigError> {
     return Layer.unwrapEffect(Effect.map(url, layerFromUrl))
   }
 

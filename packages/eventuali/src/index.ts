@@ -25,6 +25,15 @@ export * from "@eventuali/core/Errors"
 /** Optimistic concurrency expectations: any, noStream, streamExists, exact(n). @since 0.1.0 */
 export * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 
+/** Checkpoints: where a subscription or projection resumes. @since 0.1.0 */
+export * as Checkpoint from "@eventuali/core/Checkpoint"
+
+/** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
+export * as Projection from "@eventuali/core/Projection"
+
+/** Where projections keep their checkpoints. @since 0.1.0 */
+export * as ProjectionStore from "@eventuali/core/ProjectionStore"
+
 /** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
 export * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
 
@@ -38,4 +47,4 @@ export * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
 export * as PgEventStore from "@eventuali/postgres/PgEventStore"
 
 /** The event store over any `@effect/sql` client, and its migrations. @since 0.1.0 */
-export { Migrations, SqlEventStore } from "@eventuali/sql"
+export { Migrations, SqlEventStore, SqlProjectionStore } from "@eventuali/sql"

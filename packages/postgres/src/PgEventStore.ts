@@ -9,7 +9,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
+import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import * as SqlProjectionStore from "@eventuali/sql/SqlProjectionStore"
 import * as listen from "./internal/listen.js"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Pg from "pg"
@@ -111,8 +113,8 @@ const makePool = (
   )
 
 /**
- * Connects, migrates and builds the store. The client is returned too, for read models that
- * live in the same database.
+ * Connects, migrates and builds the store and its projection checkpoints. The client is
+ * returned too, for read models that live in the same database.
  *
  * @since 0.1.0
  * @category constructors
@@ -120,7 +122,11 @@ const makePool = (
 export const make = (
   config: PgEventStoreConfig
 ): Effect.Effect<
-  { readonly store: EventStore.Service; readonly client: PgClient.PgClient },
+  {
+    readonly store: EventStore.Service
+    readonly projections: ProjectionStore.Service
+    readonly client: PgClient.PgClient
+  },
   DatabaseError,
   Scope.Scope
 > =>
@@ -158,7 +164,12 @@ export const make = (
       SqlClient.SqlClient,
       client
     )
-    return { store, client }
+    const projections = yield* Effect.provideService(
+      SqlProjectionStore.make({ schema }),
+      SqlClient.SqlClient,
+      client
+    )
+    return { store, projections, client }
   })
 
 /**
@@ -169,10 +180,11 @@ export const make = (
  */
 export const layer = (
   config: PgEventStoreConfig
-): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
   Layer.scopedContext(
-    Effect.map(make(config), ({ client, store }) =>
+    Effect.map(make(config), ({ client, projections, store }) =>
       Context.make(EventStore.EventStore, store).pipe(
+        Context.add(ProjectionStore.ProjectionStore, projections),
         Context.add(SqlClient.SqlClient, client),
         Context.add(PgClient.PgClient, client)
       ))
@@ -188,6 +200,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<PgEventStoreConfig>
 ): Layer.Layer<
-  EventStore.EventStore | SqlClient.SqlClient | PgClient.PgClient,
+  EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | PgClient.PgClient,
   DatabaseError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -7,3 +7,6 @@ export * as Migrations from "./Migrations.js"
 
 /** The event store over an `@effect/sql` client. @since 0.1.0 */
 export * as SqlEventStore from "./SqlEventStore.js"
+
+/** Projection checkpoints in the event store's database. @since 0.1.0 */
+export * as SqlProjectionStore from "./SqlProjectionStore.js"

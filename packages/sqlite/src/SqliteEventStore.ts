@@ -9,7 +9,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
+import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import * as SqlProjectionStore from "@eventuali/sql/SqlProjectionStore"
 import { Cause, Config, type ConfigError, Context, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
 import * as NodeFs from "node:fs"
@@ -50,8 +52,8 @@ const ensureDirectory = (filename: string) =>
 const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
 
 /**
- * Opens (creating if needed) the database, migrates it and builds the store. The client is
- * returned too, for read models that live in the same database.
+ * Opens (creating if needed) the database, migrates it and builds the store and its projection
+ * checkpoints. The client is returned too, for read models that live in the same database.
  *
  * @since 0.1.0
  * @category constructors
@@ -59,7 +61,11 @@ const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : S
 export const make = (
   config: SqliteEventStoreConfig
 ): Effect.Effect<
-  { readonly store: EventStore.Service; readonly client: SqliteClient.SqliteClient },
+  {
+    readonly store: EventStore.Service
+    readonly projections: ProjectionStore.Service
+    readonly client: SqliteClient.SqliteClient
+  },
   DatabaseError,
   Scope.Scope
 > =>
@@ -80,7 +86,12 @@ export const make = (
       SqlClient.SqlClient,
       client
     )
-    return { store, client }
+    const projections = yield* Effect.provideService(
+      SqlProjectionStore.make(),
+      SqlClient.SqlClient,
+      client
+    )
+    return { store, projections, client }
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))
   )
@@ -93,10 +104,11 @@ export const make = (
  */
 export const layer = (
   config: SqliteEventStoreConfig
-): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient | SqliteClient.SqliteClient, DatabaseError> =>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient, DatabaseError> =>
   Layer.scopedContext(
-    Effect.map(make(config), ({ client, store }) =>
+    Effect.map(make(config), ({ client, projections, store }) =>
       Context.make(EventStore.EventStore, store).pipe(
+        Context.add(ProjectionStore.ProjectionStore, projections),
         Context.add(SqlClient.SqlClient, client),
         Context.add(SqliteClient.SqliteClient, client)
       ))
@@ -111,6 +123,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<SqliteEventStoreConfig>
 ): Layer.Layer<
-  EventStore.EventStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
   DatabaseError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

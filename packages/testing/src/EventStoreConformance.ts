@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { describe, it } from "@effect/vitest"
-import { EventStore } from "@eventuali/core"
+import { EventStore, type ProjectionStore } from "@eventuali/core"
 import { Effect, type Layer } from "effect"
 import { aggregates } from "./internal/aggregates.js"
 import { optimisticConcurrency, sharedAcrossFibers } from "./internal/concurrency.js"
@@ -24,6 +24,7 @@ import { aggregateOwnership, expectedVersions } from "./internal/expectedVersion
 import type { Test } from "./internal/fixtures.js"
 import { idempotency } from "./internal/idempotency.js"
 import { payloads } from "./internal/payloads.js"
+import { projections } from "./internal/projections.js"
 import { reading } from "./internal/reading.js"
 import { registry } from "./internal/registry.js"
 import { serialization } from "./internal/serialization.js"
@@ -39,7 +40,10 @@ import { validation } from "./internal/validation.js"
  * @since 0.1.0
  * @category tests
  */
-export const run = (name: string, layer: Layer.Layer<EventStore.EventStore, unknown>): void => {
+export const run = (
+  name: string,
+  layer: Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore, unknown>
+): void => {
   const test: Test = (title, body) =>
     it.effect(title, () => EventStore.EventStore.pipe(Effect.flatMap(body), Effect.provide(layer)))
   describe(name, () => {
@@ -56,5 +60,6 @@ export const run = (name: string, layer: Layer.Layer<EventStore.EventStore, unkn
     describe("serialization errors", () => serialization(test))
     describe("invalid input", () => validation(test))
     describe("subscriptions", () => subscriptions(test))
+    describe("projections", () => projections(test))
   })
 }

@@ -207,12 +207,32 @@ const build = (
     )
   }
 
+  const validateFilters = (filters: { readonly aggregateTypes?: ReadonlyArray<string> | undefined; readonly eventTypes?: ReadonlyArray<string> | undefined }) =>
+    Effect.gen(function*() {
+      for (const type of filters.aggregateTypes ?? []) yield* Validate.name("aggregate type", type)
+      for (const type of filters.eventTypes ?? []) yield* Validate.name("event type", type)
+    })
+
+  const readEvents: Service["readEvents"] = (readOptions) =>
+    Effect.gen(function*() {
+      const limit = readOptions.limit ?? DEFAULT_SUBSCRIPTION_BATCH_SIZE
+      yield* Validate.positiveInt("limit", limit)
+      yield* validateFilters(readOptions)
+      const fromPosition = yield* Validate.position(readOptions.fromPosition)
+      const events = yield* storage.readAll({
+        fromPosition,
+        limit,
+        aggregateTypes: readOptions.aggregateTypes,
+        eventTypes: readOptions.eventTypes
+      })
+      return yield* decodeAll(events)
+    })
+
   const subscribe: Service["subscribe"] = (subscribeOptions = {}) =>
     Stream.unwrapScoped(Effect.gen(function*() {
       const batchSize = subscribeOptions.batchSize ?? DEFAULT_SUBSCRIPTION_BATCH_SIZE
       yield* Validate.positiveInt("batch size", batchSize)
-      for (const type of subscribeOptions.aggregateTypes ?? []) yield* Validate.name("aggregate type", type)
-      for (const type of subscribeOptions.eventTypes ?? []) yield* Validate.name("event type", type)
+      yield* validateFilters(subscribeOptions)
       // Subscribe to wake-ups before the first read, so none can fall between a read and the wait.
       const wakeups = yield* PubSub.subscribe(changes)
       const from = subscribeOptions.from ?? "beginning"
@@ -340,7 +360,9 @@ const build = (
 
     subscribe,
 
-    currentCheckpoint: Effect.map(storage.head, Checkpoint.fromPosition),
+    readEvents,
+
+    currentCheckpoint: Effect.zipRight(storage.catchUp, Effect.map(storage.head, Checkpoint.fromPosition)),
 
     getAggregateVersion: (aggregateId) =>
       Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)),

@@ -3,13 +3,13 @@
  * events the tests use, and assertions on failures and on what a store holds.
  */
 import { assert, expect } from "@effect/vitest"
-import { Aggregate, EventStore, type Event } from "@eventuali/core"
+import { Aggregate, EventStore, type Event, type ProjectionStore } from "@eventuali/core"
 import { Chunk, Effect, Either, Inspectable, Option, Schema, Stream, type TestServices } from "effect"
 
 /** A test body: runs against the store the backend's layer provides (and the test clock). */
 export type Body = (
   store: EventStore.Service
-) => Effect.Effect<void, unknown, EventStore.EventStore | TestServices.TestServices>
+) => Effect.Effect<void, unknown, EventStore.EventStore | ProjectionStore.ProjectionStore | TestServices.TestServices>
 
 /** Declares one test. */
 export type Test = (title: string, body: Body) => void

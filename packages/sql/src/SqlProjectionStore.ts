@@ -1,0 +1,98 @@
+/**
+ * Projection checkpoints in the event store's database (`eventuali_checkpoints`). Each batch of a
+ * projection runs in one transaction that first takes the projection's lock (PostgreSQL: a
+ * transaction-level advisory lock; SQLite: the database's write lock, taken by touching the
+ * checkpoint row), re-reads the checkpoint, runs the handler and stores the new checkpoint.
+ * Locks held per transaction need no lease and no heartbeat: a crashed holder's transaction is
+ * rolled back and its lock released by the database, and another instance continues from the
+ * last committed checkpoint.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { DatabaseError } from "@eventuali/core/Errors"
+import * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import { Effect, Layer, Option } from "effect"
+import { toDatabaseError } from "./internal/errors.js"
+import { tables } from "./internal/statements.js"
+
+const isSqlError = <E>(error: E | SqlError): error is SqlError =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError"
+
+/** A fixed namespace for the advisory locks of projections on PostgreSQL. */
+const PROJECTION_LOCK_CLASS = 7_368_737
+
+interface Row {
+  readonly name: string
+  readonly position: number | string | bigint
+  readonly updated_at: number | string
+}
+
+const toCheckpoint = (row: Row): ProjectionStore.ProjectionCheckpoint => ({
+  name: row.name,
+  position: BigInt(row.position),
+  updatedAt: new Date(Number(row.updated_at))
+})
+
+/**
+ * The projection store on the current `SqlClient` (tables in `schema` on PostgreSQL).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: { readonly schema?: string | undefined } = {}
+): Effect.Effect<ProjectionStore.Service, never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const t = tables(options.schema)
+    const pg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+    const p = (n: number) => pg ? `$${n}` : "?"
+    const updatedAt = pg ? "(extract(epoch FROM updated_at) * 1000)::bigint AS updated_at" : "updated_at"
+    const now = pg ? "now()" : "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+    const lock = pg
+      ? `SELECT pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, hashtext($1))`
+      : `INSERT INTO ${t.checkpoints} (name, position, updated_at) VALUES (?, 0, ${now}) ON CONFLICT (name) DO NOTHING`
+    const select = `SELECT name, position, ${updatedAt} FROM ${t.checkpoints}`
+    const upsert = `INSERT INTO ${t.checkpoints} (name, position, updated_at) VALUES (${p(1)}, ${p(2)}, ${now})
+      ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
+    const databaseError = toDatabaseError("Projection checkpoint")
+
+    const withCheckpoint = <A, E, R>(
+      name: string,
+      body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<bigint>], E, R>
+    ): Effect.Effect<A, E | DatabaseError, R> =>
+      sql.withTransaction(Effect.gen(function*() {
+        yield* sql.unsafe(lock, [name])
+        const [row] = yield* sql.unsafe<Row>(`${select} WHERE name = ${p(1)}`, [name])
+        const [result, next] = yield* body(row === undefined ? 0n : BigInt(row.position))
+        if (Option.isSome(next)) yield* sql.unsafe(upsert, [name, next.value.toString()])
+        return result
+      })).pipe(Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
+
+    const service: ProjectionStore.Service = {
+      withCheckpoint,
+      get: (name) =>
+        sql.unsafe<Row>(`${select} WHERE name = ${p(1)}`, [name]).pipe(
+          Effect.map(([row]) => Option.map(Option.fromNullable(row), toCheckpoint)),
+          Effect.mapError(databaseError)
+        ),
+      list: sql.unsafe<Row>(`${select} ORDER BY name`).pipe(
+        Effect.map((rows) => rows.map(toCheckpoint)),
+        Effect.mapError(databaseError)
+      )
+    }
+    return service
+  })
+
+/**
+ * {@link make} as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: { readonly schema?: string | undefined } = {}
+): Layer.Layer<ProjectionStore.ProjectionStore, DatabaseError, SqlClient.SqlClient> =>
+  Layer.effect(ProjectionStore.ProjectionStore, make(options))
