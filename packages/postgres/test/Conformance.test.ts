@@ -1,8 +1,9 @@
 import { PgEventStore } from "@eventuali/postgres"
-import { EventStoreConformance } from "@eventuali/testing"
+import { EventStoreConformance, SqlReadModelConformance } from "@eventuali/testing"
 import { describePg, freshUrl, serverUrl } from "./support/pg.js"
 
 // One schema shared by every test of the suite (each test uses its own ids and types).
 describePg("PostgreSQL", () => {
   EventStoreConformance.run("PgEventStore", PgEventStore.layer({ url: serverUrl === "" ? "" : freshUrl("conf") }))
+  SqlReadModelConformance.run("PgEventStore read models", PgEventStore.layer({ url: serverUrl === "" ? "" : freshUrl("rm") }))
 })

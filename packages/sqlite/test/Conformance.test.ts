@@ -1,4 +1,4 @@
-import { EventStoreConformance } from "@eventuali/testing"
+import { EventStoreConformance, SqlReadModelConformance } from "@eventuali/testing"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -13,3 +13,5 @@ EventStoreConformance.run(
   "SqliteEventStore (file)",
   SqliteEventStore.layer({ filename: Path.join(directory, "events.db") })
 )
+
+SqlReadModelConformance.run("SqliteEventStore read models (file)", SqliteEventStore.layer({ filename: Path.join(directory, "read-models.db") }))

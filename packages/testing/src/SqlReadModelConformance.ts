@@ -1,0 +1,132 @@
+/**
+ * What SQL-backed stores promise projections beyond the common suite: a read model written
+ * through the store's own `SqlClient` commits together with the projection's checkpoint, so each
+ * event is applied exactly once.
+ *
+ * @since 0.1.0
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { EventStore, Projection, type ProjectionStore } from "@eventuali/core"
+import { Effect, Exit, type Layer, Ref, Schedule } from "effect"
+
+const unique = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`
+
+/** A read model table of (event_id, amount), one row per event: a second apply fails on the key. */
+const readModel = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const table = unique("balances")
+  yield* sql.unsafe(`CREATE TABLE ${table} (event_id TEXT PRIMARY KEY, amount INTEGER NOT NULL)`)
+  return {
+    table,
+    insert: (eventId: string, amount: number) =>
+      sql`INSERT INTO ${sql(table)} (event_id, amount) VALUES (${eventId}, ${amount})`,
+    rows: Effect.map(
+      sql<{ readonly event_id: string }>`SELECT event_id FROM ${sql(table)} ORDER BY event_id`,
+      (rows) => rows.map((row) => row.event_id)
+    ),
+    clear: sql`DELETE FROM ${sql(table)}`
+  }
+})
+
+const appendDeposits = (aggregateType: string, count: number) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const ids: Array<string> = []
+    for (let i = 0; i < count; i++) {
+      const eventId = unique("event")
+      yield* store.append(aggregateType, unique("account"), [{ eventId, eventType: "Deposited", data: { amount: i + 1 } }])
+      ids.push(eventId)
+    }
+    return ids
+  })
+
+const amountOf = (data: unknown): number =>
+  typeof data === "object" && data !== null && "amount" in data && typeof data.amount === "number" ? data.amount : 0
+
+/**
+ * Declares the tests for a store layer that also provides its `SqlClient`.
+ *
+ * @since 0.1.0
+ * @category tests
+ */
+export const run = (
+  name: string,
+  layer: Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, unknown>
+): void => {
+  describe(name, () => {
+    it.effect("a batch that fails midway leaves no read model rows and no checkpoint; its retry applies each event once", () =>
+      Effect.gen(function*() {
+        const model = yield* readModel
+        const type = unique("Account")
+        const ids = yield* appendDeposits(type, 5)
+        const failedOnce = yield* Ref.make(false)
+        const running = yield* Projection.run(Projection.make({
+          name: unique("balances"),
+          aggregateTypes: [type],
+          batchSize: 5,
+          retry: Schedule.recurs(1),
+          handle: (event) =>
+            Effect.gen(function*() {
+              yield* model.insert(event.eventId, amountOf(event.data))
+              // The fourth event fails once, after three rows were written in this batch.
+              if (event.eventId === ids[3] && !(yield* Ref.getAndSet(failedOnce, true))) {
+                return yield* Effect.fail("transient failure")
+              }
+            })
+        }))
+        yield* running.whenCaughtUp
+        expect(yield* Ref.get(failedOnce)).toBe(true)
+        expect(yield* model.rows).toEqual([...ids].sort())
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.effect("a projection that stops on an error leaves the read model at its last committed batch", () =>
+      Effect.gen(function*() {
+        const model = yield* readModel
+        const type = unique("Account")
+        const ids = yield* appendDeposits(type, 6)
+        const projectionName = unique("balances")
+        const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(
+          Projection.run(Projection.make({
+            name: projectionName,
+            aggregateTypes: [type],
+            batchSize: 2,
+            retry: Schedule.stop,
+            handle: (event) =>
+              Effect.zipRight(
+                model.insert(event.eventId, amountOf(event.data)),
+                event.eventId === ids[3] ? Effect.fail("poisoned") : Effect.void
+              )
+          })),
+          (running) => running.whenCaughtUp
+        )))
+        expect(exit).toEqual(Exit.fail("poisoned"))
+        // Batches [0, 1] committed; [2, 3] rolled back, including the row of event 2.
+        expect(yield* model.rows).toEqual(ids.slice(0, 2).sort())
+        const resumed = yield* Projection.run(Projection.make({
+          name: projectionName,
+          aggregateTypes: [type],
+          handle: (event) => model.insert(event.eventId, amountOf(event.data))
+        }))
+        yield* resumed.whenCaughtUp
+        expect(yield* model.rows).toEqual([...ids].sort())
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.effect("rebuild clears the read model and the checkpoint in one transaction, then replays", () =>
+      Effect.gen(function*() {
+        const model = yield* readModel
+        const type = unique("Account")
+        const ids = yield* appendDeposits(type, 4)
+        const running = yield* Projection.run(Projection.make({
+          name: unique("balances"),
+          aggregateTypes: [type],
+          handle: (event) => model.insert(event.eventId, amountOf(event.data)),
+          reset: model.clear
+        }))
+        yield* running.whenCaughtUp
+        yield* running.rebuild
+        yield* running.whenCaughtUp
+        expect(yield* model.rows).toEqual([...ids].sort())
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+  })
+}
