@@ -16,8 +16,6 @@ import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
 const root = Path.resolve(import.meta.dirname, "../..")
-// Inside `examples/`, so the samples resolve `eventuali` and `effect` like the examples do.
-const samplesDir = Path.join(root, "examples", ".docs-samples")
 
 interface Sample {
   readonly name: string
@@ -63,9 +61,12 @@ const documents = [Path.join(root, "README.md"), ...markdownFiles(Path.join(root
 const samples = documents.flatMap(samplesOf)
 const exec = promisify(execFile)
 
+// Inside `examples/`, so the samples resolve `eventuali` and `effect` like the examples do; one
+// directory per run, so runs in the same tree do not trip over each other.
+let samplesDir = ""
+
 beforeAll(() => {
-  Fs.rmSync(samplesDir, { recursive: true, force: true })
-  Fs.mkdirSync(samplesDir, { recursive: true })
+  samplesDir = Fs.mkdtempSync(Path.join(root, "examples", ".docs-samples-"))
   Fs.writeFileSync(Path.join(samplesDir, ".gitignore"), "*\n")
   for (const sample of samples) Fs.writeFileSync(Path.join(samplesDir, sample.file), sample.code)
   Fs.writeFileSync(
