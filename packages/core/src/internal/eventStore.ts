@@ -17,6 +17,7 @@ class AppendRace {
 const DEFAULT_BATCH_SIZE = 1000
 
 const DEFAULT_SUBSCRIPTION_BATCH_SIZE = 500
+const liveClock = Clock.make()
 const DEFAULT_POLL_INTERVAL = Duration.millis(250)
 
 export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
@@ -247,7 +248,8 @@ const build = (
             cursor = page[page.length - 1]!.position
             return Chunk.unsafeFromArray(page.map((event) => ({ ...event, checkpoint: Checkpoint.fromPosition(event.position) })))
           }
-          yield* Effect.raceFirst(Queue.take(wakeups), Effect.sleep(pollInterval))
+          // Polling other processes is real time, also in tests that run on a TestClock.
+          yield* Effect.raceFirst(Queue.take(wakeups), Effect.withClock(Effect.sleep(pollInterval), liveClock))
         }
       })
       return Stream.repeatEffectChunk(pull)

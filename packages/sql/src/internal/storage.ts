@@ -3,7 +3,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { EventStoreError, type SerializationError } from "@eventuali/core/Errors"
 import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
-import { Data, Duration, Effect, Either, Option, Schedule, type Stream } from "effect"
+import { Clock, Data, Duration, Effect, Either, Option, Schedule, type Stream } from "effect"
 import { isUniqueViolation, toDatabaseError } from "./errors.js"
 import * as Statements from "./statements.js"
 
@@ -61,6 +61,8 @@ const versionRange = (expected: ExpectedVersion.ExpectedVersion): readonly [numb
 }
 
 class Refused extends Data.TaggedError("Refused") {}
+
+const liveClock = Clock.make()
 
 /** How long a one-shot read waits for transactions in flight at its start (PostgreSQL). */
 const CATCH_UP_LIMIT = Duration.seconds(5)
@@ -173,7 +175,9 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           schedule: Schedule.exponential("1 millis", 1.5).pipe(Schedule.union(Schedule.spaced("50 millis"))),
           until: ([now]) => now === undefined || BigInt(now.xmin) >= horizon
         }),
-        Effect.timeoutOption(CATCH_UP_LIMIT)
+        Effect.timeoutOption(CATCH_UP_LIMIT),
+        // Waiting on the database is real time, also in tests that run on a TestClock.
+        Effect.withClock(liveClock)
       )
     })
 
