@@ -2,13 +2,15 @@
  * The registry of event schemas a store uses to decode what `loadEvents`, `loadEventsByType` and
  * subscriptions return. Several names may point at one schema (aliases such as
  * `"order.created"` for `OrderCreated`). Events of unregistered types still load, with their
- * raw JSON as `data`.
+ * raw JSON as `data`. A schema with upcasters (`Upcaster.versioned`) brings payloads stored at
+ * older versions up to its current version before decoding them.
  *
  * @since 0.1.0
  */
 import { Effect, Either, Schema } from "effect"
 import { EventStoreError, type SerializationError } from "./Errors.js"
 import { decodeEvent } from "./internal/codec.js"
+import { upcast } from "./internal/versions.js"
 
 /**
  * @since 0.1.0
@@ -23,8 +25,11 @@ export interface EventRegistry {
   readonly entries: Effect.Effect<ReadonlyMap<string, Schema.Schema.AnyNoContext>>
   /** The schema of `eventType`, if registered (synchronous, for hot paths). */
   readonly unsafeGet: (eventType: string) => Schema.Schema.AnyNoContext | undefined
-  /** Decodes `data` with the schema of `eventType`, or leaves it as is if there is none. */
-  readonly decode: (eventType: string, data: unknown) => Either.Either<unknown, SerializationError>
+  /**
+   * Decodes `data`, stored at `eventVersion`, with the schema of `eventType` (upcasting it first),
+   * or leaves it as is if there is none.
+   */
+  readonly decode: (eventType: string, eventVersion: number, data: unknown) => Either.Either<unknown, SerializationError>
 }
 
 /**
@@ -54,9 +59,11 @@ export const make: Effect.Effect<EventRegistry> = Effect.sync(() => {
     unregister: (eventType) => Effect.sync(() => schemas.delete(eventType)),
     entries: Effect.sync(() => new Map(schemas)),
     unsafeGet: (eventType) => schemas.get(eventType),
-    decode: (eventType, data) => {
+    decode: (eventType, eventVersion, data) => {
       const schema = schemas.get(eventType)
-      return schema === undefined ? Either.right(data) : decodeEvent(schema, eventType, data)
+      return schema === undefined
+        ? Either.right(data)
+        : Either.flatMap(upcast(schema, eventType, eventVersion, data), (current) => decodeEvent(schema, eventType, current))
     }
   }
 })

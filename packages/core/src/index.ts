@@ -34,3 +34,6 @@ export * as ProjectionStore from "./ProjectionStore.js"
 
 /** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
 export * as InMemoryEventStore from "./InMemoryEventStore.js"
+
+/** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
+export * as Upcaster from "./Upcaster.js"

@@ -37,6 +37,9 @@ export * as ProjectionStore from "@eventuali/core/ProjectionStore"
 /** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
 export * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
 
+/** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
+export * as Upcaster from "@eventuali/core/Upcaster"
+
 /** Connection strings: parsing and redaction. @since 0.1.0 */
 export * as ConnectionString from "./ConnectionString.js"
 

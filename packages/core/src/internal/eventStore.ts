@@ -7,6 +7,7 @@ import * as Checkpoint from "../Checkpoint.js"
 import type { AppendResult, ReadError, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import { decodeEvent, encodeEvent } from "./codec.js"
+import * as Versions from "./versions.js"
 import * as Validate from "./validate.js"
 
 /** The storage moved between the refused append and `inspect`: try the append again. */
@@ -118,7 +119,7 @@ const build = (
       const decoded: Array<StoredEvent> = new Array(events.length)
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!
-        const data = registry.decode(event.eventType, event.data)
+        const data = registry.decode(event.eventType, event.eventVersion, event.data)
         if (Either.isLeft(data)) return Either.left(data.left)
         decoded[i] = data.right === event.data ? event : { ...event, data: data.right }
       }
@@ -143,8 +144,12 @@ const build = (
     let state = definition.initialState
     for (const stored of events) {
       let decoded: Either.Either<unknown, SerializationError>
-      if (definition.eventTypes.has(stored.eventType)) {
-        decoded = decodeEvent(definition.schema, stored.eventType, stored.data, stored.eventType)
+      const member = Versions.memberOf(definition, stored.eventType)
+      if (member !== undefined) {
+        decoded = Either.flatMap(
+          Versions.upcast(member, stored.eventType, stored.eventVersion, stored.data),
+          (data) => decodeEvent(definition.schema, stored.eventType, data, stored.eventType)
+        )
       } else {
         const alias = registry.unsafeGet(stored.eventType)
         decoded = alias === undefined
@@ -156,7 +161,7 @@ const build = (
               } (register it as an alias of one of its event schemas)`
             })
           )
-          : Either.filterOrLeft(decodeEvent(alias, stored.eventType, stored.data), isEvent, () =>
+          : Either.filterOrLeft(registry.decode(stored.eventType, stored.eventVersion, stored.data), isEvent, () =>
             new SerializationError({
               eventType: stored.eventType,
               message: `Event type ${JSON.stringify(stored.eventType)} decodes to a value that is not an event of ${
@@ -278,7 +283,7 @@ const build = (
             encoded.push({
               eventId: eventIds?.[i] ?? crypto.randomUUID(),
               eventType: event._tag,
-              eventVersion: 1,
+              eventVersion: Versions.currentVersionOf(root.definition, event._tag),
               timestamp,
               metadata,
               data: payload.data,
