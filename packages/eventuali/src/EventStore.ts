@@ -79,6 +79,20 @@ export declare namespace EventStore {
   export type AppendResult = Core.AppendResult
   /** Options of the streaming reads. */
   export type StreamOptions = Core.StreamOptions
+  /** Options of `subscribe`. */
+  export type SubscribeOptions = Core.SubscribeOptions
+  /** Where a subscription starts: `"beginning"`, `"end"` or a checkpoint. */
+  export type SubscriptionStart = Core.SubscriptionStart
+  /** An event delivered by `subscribe`, with the checkpoint that resumes after it. */
+  export type SubscriptionEvent<A = unknown> = Core.SubscriptionEvent<A>
+  /** Options of `readEvents`. */
+  export type ReadEventsOptions = Core.ReadEventsOptions
+  /** Settings of a store built with `make`. */
+  export type StoreOptions = Core.StoreOptions
+  /** Errors a write may fail with. */
+  export type WriteError = Core.WriteError
+  /** Errors a read may fail with. */
+  export type ReadError = Core.ReadError
 }
 
 /**

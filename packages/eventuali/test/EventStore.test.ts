@@ -3,7 +3,8 @@
  * choose and open the backend from a connection string, and never show a password.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, expectTypeOf, it } from "@effect/vitest"
+import type * as Core from "@eventuali/core/EventStore"
 import {
   Cause,
   Config,
@@ -351,4 +352,17 @@ describe("ConnectionString", () => {
       if (Either.isLeft(parsed)) expect(parsed.left).toBeInstanceOf(DatabaseError)
     }
   )
+})
+
+describe("EventStore namespace", () => {
+  it("names the store's option, event and error types", () => {
+    expectTypeOf<EventStore.ReadError>().toEqualTypeOf<Core.ReadError>()
+    expectTypeOf<EventStore.WriteError>().toEqualTypeOf<Core.WriteError>()
+    expectTypeOf<EventStore.SubscribeOptions>().toEqualTypeOf<Core.SubscribeOptions>()
+    expectTypeOf<EventStore.SubscriptionStart>().toEqualTypeOf<Core.SubscriptionStart>()
+    expectTypeOf<EventStore.SubscriptionEvent<string>>().toEqualTypeOf<Core.SubscriptionEvent<string>>()
+    expectTypeOf<EventStore.ReadEventsOptions>().toEqualTypeOf<Core.ReadEventsOptions>()
+    expectTypeOf<EventStore.StoreOptions>().toEqualTypeOf<Core.StoreOptions>()
+    expectTypeOf(new DatabaseError({ message: "down" })).toExtend<EventStore.ReadError>()
+  })
 })
