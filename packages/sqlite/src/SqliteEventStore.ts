@@ -41,12 +41,42 @@ const isMemory = (filename: string) => filename === ":memory:" || filename === "
 const openError = (filename: string, reason: string, cause?: unknown) =>
   new DatabaseError({ message: `Cannot open SQLite database ${JSON.stringify(filename)}: ${reason}`, cause })
 
+/** One directory, whose parent exists; another process may have just created it too. */
+const makeDirectory = (path: string) => {
+  try {
+    NodeFs.mkdirSync(path)
+  } catch (cause) {
+    if (NodeFs.statSync(path, { throwIfNoEntry: false })?.isDirectory() !== true) throw cause
+  }
+}
+
+/**
+ * Creates the file's missing parent directories, one level at a time from the nearest existing
+ * ancestor, which must be a writable directory. Not `mkdirSync(..., { recursive: true })`: on
+ * Node 20 it loops forever where a directory cannot be created but mkdir keeps answering ENOENT
+ * (e.g. under `/proc`).
+ */
 const ensureDirectory = (filename: string) =>
-  isMemory(filename) ? Effect.void : Effect.try({
-    try: () => {
-      NodeFs.mkdirSync(NodePath.dirname(NodePath.resolve(filename)), { recursive: true })
-    },
-    catch: (cause) => openError(filename, `cannot create its directory (${messageOf(cause)})`, cause)
+  isMemory(filename) ? Effect.void : Effect.suspend(() => {
+    const missing: Array<string> = []
+    let directory = NodePath.dirname(NodePath.resolve(filename))
+    let stat: NodeFs.Stats | undefined
+    try {
+      while ((stat = NodeFs.statSync(directory, { throwIfNoEntry: false })) === undefined) {
+        const parent = NodePath.dirname(directory)
+        if (parent === directory) break
+        missing.unshift(directory)
+        directory = parent
+      }
+      if (stat === undefined || !stat.isDirectory()) {
+        return Effect.fail(openError(filename, `${directory} is not a directory`))
+      }
+      if (missing.length > 0) NodeFs.accessSync(directory, NodeFs.constants.W_OK)
+      for (const path of missing) makeDirectory(path)
+      return Effect.void
+    } catch (cause) {
+      return Effect.fail(openError(filename, `cannot create its directory (${messageOf(cause)})`, cause))
+    }
   })
 
 const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
