@@ -55,7 +55,7 @@ export const notificationChannel = (schema: string | undefined): string => table
  */
 export const makeStorage = (
   options: SqlEventStoreOptions = {}
-): Effect.Effect<EventStorage, DatabaseError, SqlClient.SqlClient> =>
+): Effect.Effect<EventStorage, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.zipRight(checkOptions(options), storage.make(options))
 
 /**

@@ -27,6 +27,14 @@ export const tables = (schema: string | undefined): Tables => {
 export interface Statements {
   /** Events per append statement (SQLite binds each value; PostgreSQL binds arrays). */
   readonly chunkSize: number
+  /** Whether a failed statement aborts the transaction around it (PostgreSQL) or only itself (SQLite). */
+  readonly errorsAbortTransactions: boolean
+  /**
+   * Whether concurrent appends are committed together by one writer (SQLite: one connection,
+   * one writer anyway, and a commit per append would cost an fsync each). PostgreSQL commits
+   * concurrently on its pool, with its own group commit in the WAL.
+   */
+  readonly groupCommit: boolean
   /**
    * Appends `count` events in one conditional statement: the stream head (current version and
    * owner type) is read in the same statement, rows are inserted only if the owner matches and
@@ -103,6 +111,8 @@ export const sqlite = (t: Tables): Statements => {
   const COLUMNS = columns("timestamp", (column) => column)
   return {
     chunkSize: 1000,
+    errorsAbortTransactions: false,
+    groupCommit: true,
     append: (count) => {
       const values = new Array<string>(count)
       for (let k = 0; k < count; k++) values[k] = `(${k + 1}, ?, ?, ?, ?, ?, ?)`
@@ -173,6 +183,8 @@ export const pg = (t: Tables): Statements => {
   const visible = `position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`
   return {
     chunkSize: MAX_EVENTS_PER_TRANSACTION,
+    errorsAbortTransactions: true,
+    groupCommit: false,
     append: () =>
       `WITH s AS (
         SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (

@@ -1,9 +1,9 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { EventStoreError, type SerializationError } from "@eventuali/core/Errors"
+import { DatabaseError, EventStoreError, type SerializationError } from "@eventuali/core/Errors"
 import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
-import { Clock, Data, Duration, Effect, Either, Option, Schedule, type Stream } from "effect"
+import { Chunk, Clock, Data, Deferred, Duration, Effect, Either, Exit, Option, Queue, Schedule, type Scope, type Stream } from "effect"
 import { isUniqueViolation, toDatabaseError } from "./errors.js"
 import * as Statements from "./statements.js"
 
@@ -74,7 +74,47 @@ export interface Options {
   readonly notifications?: Stream.Stream<void> | undefined
 }
 
-export const make = (options: Options = {}): Effect.Effect<EventStorage, never, SqlClient.SqlClient> =>
+/** Most appends committed in one group. */
+const MAX_GROUP = 256
+
+type AppendOutcome = Option.Option<ReadonlyArray<StoredEvent>>
+
+/**
+ * A queue of appends and the writer fiber that drains it: one waiting append runs alone (no
+ * extra statements), several run together in one transaction.
+ */
+const makeGroupCommit = (run: {
+  readonly one: (request: AppendRequest) => Effect.Effect<AppendOutcome, DatabaseError>
+  readonly many: (requests: ReadonlyArray<AppendRequest>) => Effect.Effect<ReadonlyArray<AppendOutcome>, DatabaseError>
+}) =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<{ readonly request: AppendRequest; readonly done: Deferred.Deferred<AppendOutcome, DatabaseError> }>()
+    // Having woken for the first append, let the other ready fibers queue theirs before
+    // taking them all: that is what makes concurrent saves share a commit.
+    const takeGroup = Effect.gen(function*() {
+      const first = yield* Queue.take(queue)
+      yield* Effect.yieldNow()
+      return [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, MAX_GROUP - 1))]
+    })
+    yield* takeGroup.pipe(
+      Effect.flatMap((waiting) => {
+        if (waiting.length === 1) {
+          const [only] = waiting
+          return Effect.flatMap(Effect.exit(run.one(only!.request)), (exit) => Deferred.done(only!.done, exit))
+        }
+        return Effect.flatMap(Effect.exit(run.many(waiting.map((item) => item.request))), (exit) =>
+          Effect.forEach(waiting, (item, i) =>
+            Deferred.done(item.done, Exit.map(exit, (outcomes) => outcomes[i]!)), { discard: true }))
+      }),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    return (request: AppendRequest): Effect.Effect<AppendOutcome, DatabaseError> =>
+      Effect.flatMap(Deferred.make<AppendOutcome, DatabaseError>(), (done) =>
+        Effect.zipRight(Queue.offer(queue, { request, done }), Deferred.await(done)))
+  })
+
+export const make = (options: Options = {}): Effect.Effect<EventStorage, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const tables = Statements.tables(options.schema)
@@ -137,6 +177,43 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
         return Option.some(written)
       })
 
+    /** One append, on the current connection (inside a transaction if there is one). */
+    const appendNow = (request: AppendRequest): Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, SqlError> =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
+        // One statement is atomic. A batch larger than one statement needs a transaction, and
+        // where an error aborts the surrounding transaction (PostgreSQL), an append inside one
+        // needs a savepoint: both get a (nested) transaction, which a refusal fails, rolling back
+        // to where the append started.
+        const nested = request.events.length > statements.chunkSize ||
+          (Option.isSome(transaction) && statements.errorsAbortTransactions)
+        return nested
+          ? sql.withTransaction(
+            Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
+          ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone))
+          : insert(request)
+      }).pipe(Effect.catchIf(isUniqueViolation, () => Effect.succeedNone))
+
+    const appendError = toDatabaseError("Appending events")
+    const appendOne = (request: AppendRequest) => Effect.mapError(appendNow(request), appendError)
+
+    /**
+     * Group commit (SQLite): appends from concurrent fibers queue up, and one writer commits
+     * everything waiting in one transaction, so N concurrent saves cost one commit (one fsync
+     * with synchronous=FULL) instead of N. A refused append inserts nothing and fails nothing,
+     * so it does not disturb the others; each caller is answered only after the commit.
+     */
+    const grouped = statements.groupCommit
+      ? yield* makeGroupCommit({
+        one: appendOne,
+        many: (requests) =>
+          sql.withTransaction(Effect.forEach(requests, appendNow)).pipe(
+            Effect.mapError(appendError),
+            // A failing COMMIT surfaces as a defect in @effect/sql.
+            Effect.catchAllDefect((defect) => Effect.fail(new DatabaseError({ message: `Appending events failed: ${String(defect)}`, cause: defect })))
+          )
+      })
+      : undefined
+
     const append: EventStorage["append"] = (request) => {
       if (request.events.length > Statements.MAX_EVENTS_PER_TRANSACTION) {
         return Effect.fail(
@@ -145,20 +222,10 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           })
         )
       }
-      return Effect.serviceOption(SqlClient.TransactionConnection).pipe(
-        Effect.flatMap((transaction) => {
-          // Alone, one statement is atomic. A batch larger than one statement needs a
-          // transaction, and inside the caller's transaction a refused insert must not abort
-          // it (PostgreSQL aborts a transaction on any error): both get a (nested) transaction,
-          // which a refusal fails, rolling back to where the append started.
-          const alone = request.events.length <= statements.chunkSize && Option.isNone(transaction)
-          return alone ? insert(request) : sql.withTransaction(
-            Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
-          ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone))
-        }),
-        Effect.catchIf(isUniqueViolation, () => Effect.succeedNone),
-        Effect.mapError(toDatabaseError("Appending events"))
-      )
+      if (grouped === undefined) return appendOne(request)
+      // Inside the caller's own transaction the append must run on its connection, now.
+      return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+        Option.isSome(transaction) ? appendOne(request) : grouped(request))
     }
 
     /**

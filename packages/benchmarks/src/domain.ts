@@ -1,0 +1,42 @@
+/** The aggregate and events every workload uses, for ours and for the raw baselines alike. */
+import { Aggregate } from "@eventuali/core"
+import { Schema } from "effect"
+
+export class Deposited extends Schema.TaggedClass<Deposited>()("Deposited", {
+  amount: Schema.Number,
+  currency: Schema.String,
+  reference: Schema.String,
+  account: Schema.String,
+  note: Schema.String
+}) {}
+
+export interface State {
+  readonly balance: number
+  readonly count: number
+}
+
+export const evolve = (state: State, event: { readonly amount: number }): State => ({
+  balance: state.balance + event.amount,
+  count: state.count + 1
+})
+
+export const Account = Aggregate.make({
+  type: "Account",
+  events: [Deposited],
+  initialState: { balance: 0, count: 0 } as State,
+  evolve
+})
+
+/** A five-field event, as in the original's published benchmark. */
+export const deposit = (i: number): Deposited =>
+  new Deposited({ amount: (i % 100) + 1, currency: "EUR", reference: `ref-${i}`, account: `acct-${i % 7}`, note: "benchmark" })
+
+/** The JSON payload of `deposit(i)` as stored (without `_tag`). */
+export const depositJson = (i: number): string => {
+  const { _tag: _, ...data } = Schema.encodeSync(Deposited)(deposit(i))
+  return JSON.stringify(data)
+}
+
+/** A run-unique prefix, so repetitions on one database never collide. */
+export const prefix = (label: string, repetition: number): string =>
+  `${label}-${repetition}-${Math.random().toString(36).slice(2, 8)}`

@@ -1,0 +1,199 @@
+/** SQLite workloads: our store and, in the same run, the same statements on raw better-sqlite3. */
+import { Aggregate } from "@eventuali/core"
+import type * as EventStore from "@eventuali/core/EventStore"
+import { Migrations } from "@eventuali/sql"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import Database from "better-sqlite3"
+import { Effect, Exit, Scope } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Statements from "../../sql/src/internal/statements.js"
+import { Account, deposit, depositJson, evolve, prefix, type State } from "./domain.js"
+import { compare, type Row } from "./harness.js"
+
+export type Synchronous = "full" | "normal"
+
+const tables = Statements.tables(undefined)
+const statements = Statements.sqlite(tables)
+const METADATA = JSON.stringify({ headers: {} })
+
+/** Our store on a fresh file (or `:memory:`), open until `close`. */
+const openOurs = async (filename: string, synchronous: Synchronous) => {
+  const scope = Effect.runSync(Scope.make())
+  const { store } = await Effect.runPromise(Scope.extend(SqliteEventStore.make({ filename, synchronous }), scope))
+  return { store, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+/** Raw better-sqlite3 on a fresh file with the same schema and durability settings. */
+const openRaw = (filename: string, synchronous: Synchronous) => {
+  const db = new Database(filename)
+  db.pragma("journal_mode = WAL")
+  db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`)
+  for (const migration of Migrations.migrations) for (const sql of migration.sqlite(tables)) db.exec(sql)
+  const appends = new Map<number, Database.Statement>()
+  const append = (count: number) => {
+    let statement = appends.get(count)
+    if (statement === undefined) {
+      statement = db.prepare(statements.append(count))
+      appends.set(count, statement)
+    }
+    return statement
+  }
+  const readStream = db.prepare(statements.readStream)
+  /** Appends `count` five-field events to a new aggregate with the store's own conditional statement. */
+  const save = (aggregateId: string, count: number, seed: number) => {
+    const params: Array<unknown> = [aggregateId, "Account", 0, 0]
+    const now = Date.now()
+    for (let k = 0; k < count; k++) {
+      params.push(crypto.randomUUID(), "Deposited", 1, depositJson(seed + k), METADATA, now)
+    }
+    const rows = append(count).all(...params)
+    if (rows.length !== count) throw new Error("raw append refused")
+  }
+  const load = (aggregateId: string): State => {
+    let state: State = { balance: 0, count: 0 }
+    for (const row of readStream.all(aggregateId, 0) as Array<{ data: string; metadata: string }>) {
+      JSON.parse(row.metadata)
+      state = evolve(state, JSON.parse(row.data) as { amount: number })
+    }
+    return state
+  }
+  return { db, save, load, close: () => db.close() }
+}
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+const timed = async (operations: number, body: () => Promise<unknown> | unknown) => {
+  const start = performance.now()
+  await body()
+  return operations / ((performance.now() - start) / 1000)
+}
+
+const saveOne = (store: EventStore.Service, id: string, i: number) =>
+  store.save(Aggregate.apply(Aggregate.empty(Account, id), deposit(i)))
+
+const saveMany = (store: EventStore.Service, id: string, count: number, seed: number) =>
+  store.save(Aggregate.applyAll(Aggregate.empty(Account, id), Array.from({ length: count }, (_, k) => deposit(seed + k))))
+
+export interface SqliteOptions {
+  readonly synchronous: Synchronous
+  readonly repetitions: number
+  /** Operations per repetition of the sequential save workloads. */
+  readonly saves: number
+  readonly loads: number
+  readonly directory: string
+}
+
+export const sqliteWorkloads = async (options: SqliteOptions): Promise<ReadonlyArray<Row>> => {
+  const { directory, repetitions, synchronous } = options
+  const backend = `SQLite file, WAL, synchronous=${synchronous.toUpperCase()}`
+  const file = (name: string) => Path.join(directory, `${name}-${synchronous}.db`)
+  const ours = await openOurs(file("ours"), synchronous)
+  const raw = openRaw(file("raw"), synchronous)
+  const rows: Array<Row> = []
+  try {
+    // (a) one event to a new aggregate, sequential
+    const a = await compare(`${synchronous} (a) save 1 event`, repetitions, (rep) =>
+      timed(options.saves, () =>
+        run(Effect.gen(function*() {
+          const p = prefix("a", rep)
+          for (let i = 0; i < options.saves; i++) yield* saveOne(ours.store, `${p}-${i}`, i)
+        }))), (rep) =>
+      timed(options.saves, () => {
+        const p = prefix("raw-a", rep)
+        for (let i = 0; i < options.saves; i++) raw.save(`${p}-${i}`, 1, i)
+      }))
+    rows.push({ backend, workload: "(a) save 1 event, new aggregate, sequential", unit: "saves/s", ...a, ratio: a.ours / a.raw!, target: "ratio ≥ 0.5", met: a.ours / a.raw! >= 0.5 })
+
+    // (b) ten events in one save
+    const saves10 = Math.max(1, Math.floor(options.saves / 2))
+    const b = await compare(`${synchronous} (b) save 10 events`, repetitions, (rep) =>
+      timed(saves10 * 10, () =>
+        run(Effect.gen(function*() {
+          const p = prefix("b", rep)
+          for (let i = 0; i < saves10; i++) yield* saveMany(ours.store, `${p}-${i}`, 10, i)
+        }))), (rep) =>
+      timed(saves10 * 10, () => {
+        const p = prefix("raw-b", rep)
+        for (let i = 0; i < saves10; i++) raw.save(`${p}-${i}`, 10, i)
+      }))
+    rows.push({ backend, workload: "(b) save 10 events in one save", unit: "events/s", ...b, ratio: b.ours / b.raw!, target: "ratio ≥ 0.6", met: b.ours / b.raw! >= 0.6 })
+
+    // (c) load (decode + fold) of a 10-event aggregate
+    const loadIds = Array.from({ length: 200 }, (_, i) => `c-${synchronous}-${i}`)
+    await run(Effect.forEach(loadIds, (id, i) => saveMany(ours.store, id, 10, i), { discard: true }))
+    loadIds.forEach((id, i) => raw.save(id, 10, i))
+    const c = await compare(`${synchronous} (c) load 10-event aggregate`, repetitions, () =>
+      timed(options.loads, () =>
+        run(Effect.gen(function*() {
+          for (let i = 0; i < options.loads; i++) {
+            const loaded = yield* ours.store.load(Account, loadIds[i % loadIds.length]!)
+            if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+          }
+        }))), () =>
+      timed(options.loads, () => {
+        for (let i = 0; i < options.loads; i++) {
+          if (raw.load(loadIds[i % loadIds.length]!).count !== 10) throw new Error("bad load")
+        }
+      }))
+    rows.push({ backend, workload: "(c) load a 10-event aggregate (decode + fold)", unit: "loads/s", ...c, ratio: c.ours / c.raw!, target: "ratio ≥ 0.5", met: c.ours / c.raw! >= 0.5 })
+
+    // (d) 64 fibers saving single events concurrently to distinct aggregates, vs raw sequential (a)
+    const d = await compare(`${synchronous} (d) 64 concurrent savers`, repetitions, (rep) =>
+      timed(options.saves, () => {
+        const p = prefix("d", rep)
+        return run(Effect.forEach(
+          Array.from({ length: options.saves }, (_, i) => i),
+          (i) => saveOne(ours.store, `${p}-${i}`, i),
+          { concurrency: 64, discard: true }
+        ))
+      }), undefined)
+    rows.push({
+      backend,
+      workload: "(d) 64 fibers, 1-event saves, distinct aggregates",
+      unit: "saves/s",
+      ours: d.ours,
+      raw: a.raw,
+      ratio: d.ours / a.raw!,
+      target: "≥ 1.5 × raw (a)",
+      met: d.ours / a.raw! >= 1.5,
+      note: "raw = sequential (a) of this run"
+    })
+  } finally {
+    await ours.close()
+    raw.close()
+  }
+  return rows
+}
+
+/** (e) The original's published workload: in-memory, 10 aggregates × 100 five-field events. */
+export const originalWorkload = async (repetitions: number, rounds: number): Promise<ReadonlyArray<Row>> => {
+  const ours = await openOurs(":memory:", "full")
+  const raw = openRaw(":memory:", "full")
+  const events = 10 * 100 * rounds
+  try {
+    const saveRates: Array<number> = []
+    const loadRates: Array<number> = []
+    const rawSave: Array<number> = []
+    const rawLoad: Array<number> = []
+    for (let rep = 0; rep < repetitions; rep++) {
+      const ids = Array.from({ length: 10 * rounds }, (_, i) => `${prefix("e", rep)}-${i}`)
+      rawSave.push(await timed(events, () => ids.forEach((id, i) => raw.save(id, 100, i * 100))))
+      rawLoad.push(await timed(events, () => ids.forEach((id) => raw.load(id))))
+      saveRates.push(await timed(events, () => run(Effect.forEach(ids, (id, i) => saveMany(ours.store, id, 100, i * 100), { discard: true }))))
+      loadRates.push(await timed(events, () => run(Effect.forEach(ids, (id) => ours.store.loadEvents(id), { discard: true }))))
+    }
+    const { median } = await import("./harness.js")
+    const backend = "SQLite :memory: (the original's workload)"
+    return [
+      { backend, workload: "(e) 10 aggregates × 100 events, one save each", unit: "events/s", ours: median(saveRates), raw: median(rawSave), ratio: median(saveRates) / median(rawSave), target: "≥ 250,000 events/s", met: median(saveRates) >= 250_000 },
+      { backend, workload: "(e) loadEvents of each", unit: "events/s", ours: median(loadRates), raw: median(rawLoad), ratio: median(loadRates) / median(rawLoad), target: "≥ 400,000 events/s", met: median(loadRates) >= 400_000 }
+    ]
+  } finally {
+    await ours.close()
+    raw.close()
+  }
+}
+
+export const tempDirectory = () => Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-bench-"))
