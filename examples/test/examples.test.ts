@@ -36,6 +36,14 @@ const keyLines: Record<string, ReadonlyArray<RegExp>> = {
     /^ {2}\S+: saved at version 5$/m,
     /^both writes kept: versions 4 and 5, final version 5$/m,
     /^done$/m
+  ],
+  "04-projections.ts": [
+    /^account-balances: (no checkpoint yet, starting from the beginning of the log|resuming after position \d+)$/m,
+    /^balances after whenCaughtUp:\n {2}acc-\w+-alice: 70\n {2}acc-\w+-bob: 50$/m,
+    /^live: Deposited 5 to acc-\w+-alice$/m,
+    /^live: Deposited 7 to acc-\w+-bob$/m,
+    /^balances after rebuild:\n {2}acc-\w+-alice: 55\n {2}acc-\w+-bob: 57$/m,
+    /^done$/m
   ]
 }
 
