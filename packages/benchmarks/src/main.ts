@@ -3,11 +3,20 @@
  * doing the same work with the same durability settings; medians of several repetitions, a
  * table on stdout and a JSON file (packages/benchmarks/results/latest.json).
  *
- * Options: --quick (fewer operations), --only sqlite|postgres|original|stream.
+ * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
+ *
+ * Options: --quick (fewer operations), --only sqlite|postgres|original|stream|latency.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { type Row, table } from "./harness.js"
+import { PgEventStore } from "@eventuali/postgres"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import { startEmbedded } from "../../postgres/test/support/embedded.js"
+import { progress, progressDone, type Row, table } from "./harness.js"
+import { type Latency, measureLatency } from "./latency.js"
+import { postgresWorkloads } from "./postgres.js"
 import { originalWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
 
 const args = process.argv.slice(2)
@@ -32,6 +41,18 @@ const main = async () => {
       }
     }
     if (wants("original")) rows.push(...await originalWorkload(repetitions, quick ? 5 : 20))
+    if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
+    const needsPg = wants("postgres") || wants("latency")
+    const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
+    const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
+    try {
+      if (wants("postgres")) {
+        rows.push(...await postgresWorkloads({ url: pgUrl!, repetitions, saves: quick ? 300 : 1500, loads: quick ? 500 : 3000 }))
+      }
+      if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
+    } finally {
+      await embedded?.dispose()
+    }
   } finally {
     Fs.rmSync(directory, { recursive: true, force: true })
   }
@@ -42,6 +63,57 @@ const main = async () => {
     Path.join(out, "latest.json"),
     JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, rows }, null, 2)
   )
+}
+
+/** (f) in child processes, so each peak RSS is that reader's own. */
+function streamWorkload(directory: string, count: number): ReadonlyArray<Row> {
+  const file = Path.join(directory, "stream.db")
+  const script = Path.join(import.meta.dirname, "stream.ts")
+  const child = (...args: Array<string>) =>
+    execFileSync(process.execPath, ["--import", "tsx", script, ...args], { encoding: "utf8", cwd: Path.join(import.meta.dirname, "..") })
+  progress(`(f) writing ${count.toLocaleString("en-US")} events`, 0, 3)
+  child("prepare", file, String(count))
+  progress("(f) streaming, raw", 1, 3)
+  const raw = JSON.parse(child("raw", file)) as { rate: number; maxRssMb: number }
+  progress("(f) streaming, ours", 2, 3)
+  const ours = JSON.parse(child("ours", file)) as { rate: number; maxRssMb: number; events: number }
+  progress("(f) streaming", 3, 3)
+  progressDone()
+  if (ours.events !== count) throw new Error(`(f) read ${ours.events} of ${count} events`)
+  const backend = "SQLite file (streaming read)"
+  return [
+    { backend, workload: `(f) read ${count.toLocaleString("en-US")} events by type, paged`, unit: "events/s", ours: ours.rate, raw: raw.rate, ratio: ours.rate / raw.rate, target: "≥ 200,000 events/s", met: ours.rate >= 200_000 },
+    { backend, workload: "(f) peak RSS of that reader process", unit: "MB", ours: ours.maxRssMb, raw: raw.maxRssMb, ratio: undefined, target: "< 200 MB", met: ours.maxRssMb < 200 }
+  ]
+}
+
+/** Live subscription latency: same process on SQLite, across store instances on PostgreSQL (LISTEN/NOTIFY). */
+async function latencyRows(directory: string, pgUrl: string, samples: number): Promise<ReadonlyArray<Row>> {
+  const row = (backend: string, what: string, latency: Latency): Row => ({
+    backend,
+    workload: `live delivery latency, ${what} (p50; p99 ${latency.p99.toFixed(1)} ms)`,
+    unit: "ms",
+    ours: latency.p50,
+    raw: undefined,
+    ratio: undefined,
+    target: "< 50 ms",
+    met: latency.p99 < 50
+  })
+  progress("latency", 0, 2)
+  const sqlite = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const { store } = yield* SqliteEventStore.make({ filename: Path.join(directory, "latency.db") })
+    return yield* measureLatency(store, store, samples)
+  })))
+  progress("latency", 1, 2)
+  const pg = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const schema = `latency_${Math.random().toString(36).slice(2, 8)}`
+    const reader = yield* PgEventStore.make({ url: pgUrl, schema, pollInterval: "1 hour" })
+    const writer = yield* PgEventStore.make({ url: pgUrl, schema })
+    return yield* measureLatency(reader.store, writer.store, samples)
+  })))
+  progress("latency", 2, 2)
+  progressDone()
+  return [row("SQLite file", "the store's own appends", sqlite), row("PostgreSQL", "another store instance (NOTIFY, polling off)", pg)]
 }
 
 main().catch((error) => {

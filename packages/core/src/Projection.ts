@@ -123,7 +123,8 @@ export const run = <E, R>(
     })
 
     yield* loop.pipe(
-      Effect.catchAll((error) => Deferred.fail(stopped, error)),
+      // Failures and defects alike stop the projection and are reported to its waiters.
+      Effect.catchAllCause((cause) => Deferred.failCause(stopped, cause)),
       Effect.withSpan("Projection.run", { attributes: { "eventuali.projection": projection.name } }),
       Effect.forkScoped
     )

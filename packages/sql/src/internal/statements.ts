@@ -47,8 +47,7 @@ export interface Statements {
     lo: number,
     hi: number,
     from: number,
-    to: number,
-    offset: number
+    to: number
   ) => Array<unknown>
   /** Current version and owner type of one aggregate (one row). */
   readonly streamHead: string
@@ -72,6 +71,13 @@ export interface Statements {
    * wait for writers: PostgreSQL only.
    */
   readonly snapshot: string | undefined
+  /**
+   * Wakes other processes' subscribers after appends committed (PostgreSQL: NOTIFY on the
+   * store's channel, param 1). Sent after the commit, outside the append's transaction:
+   * PostgreSQL serialises the commits of notifying transactions, which would undo its group
+   * commit for concurrent appends.
+   */
+  readonly notify: string | undefined
 }
 
 /** How many values a filter of `readAll` has. */
@@ -160,7 +166,8 @@ export const sqlite = (t: Tables): Statements => {
     list: (values) => JSON.stringify(values),
     logHead: `SELECT coalesce(max(position), 0) AS head FROM ${t.events}`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ?`,
-    snapshot: undefined
+    snapshot: undefined,
+    notify: undefined
   }
 }
 
@@ -190,19 +197,24 @@ export const pg = (t: Tables): Statements => {
         SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
           SELECT aggregate_version, aggregate_type FROM ${t.events}
           WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h),
-      inserted AS (
+      x AS (SELECT pg_current_xact_id()::text::bigint << ${POSITION_SHIFT} AS base),
+      -- Continue after this transaction's earlier appends (group commits, process managers).
+      n AS (
+        SELECT coalesce(max(e.position) - x.base, 0) AS written FROM x
+        LEFT JOIN ${t.events} e ON e.position >= x.base AND e.position < x.base + ${2 ** POSITION_SHIFT}
+        GROUP BY x.base)
       INSERT INTO ${t.events}
         (position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version,
          data, metadata, timestamp)
-      SELECT (pg_current_xact_id()::text::bigint << ${POSITION_SHIFT}) + $5 + v.k, v.event_id, $1, $2,
+      SELECT x.base + n.written + v.k, v.event_id, $1, $2,
              s.version + v.k, v.event_type, v.event_version, v.data::jsonb, v.metadata::jsonb,
              'epoch'::timestamptz + v.ms * interval '1 millisecond'
-      FROM s, unnest($6::text[], $7::text[], $8::int4[], $9::text[], $10::text[], $11::int8[])
+      FROM s, x, n, unnest($5::text[], $6::text[], $7::int4[], $8::text[], $9::text[], $10::int8[])
         WITH ORDINALITY AS v(event_id, event_type, event_version, data, metadata, ms, k)
       WHERE (s.type IS NULL OR s.type = $2) AND s.version BETWEEN $3 AND $4
-      RETURNING position, aggregate_version)
-      SELECT position, aggregate_version FROM inserted, (SELECT pg_notify($12, $2)) AS wake_subscribers`,
-    appendParams: (request, lo, hi, from, to, offset) => {
+        AND n.written + cardinality($5::text[]) <= ${MAX_EVENTS_PER_TRANSACTION}
+      RETURNING position, aggregate_version`,
+    appendParams: (request, lo, hi, from, to) => {
       const ids: Array<string> = []
       const types: Array<string> = []
       const versions: Array<number> = []
@@ -218,7 +230,7 @@ export const pg = (t: Tables): Statements => {
         metadata.push(event.metadataJson)
         ms.push(event.timestamp.getTime())
       }
-      return [request.aggregateId, request.aggregateType, lo, hi, offset, ids, types, versions, data, metadata, ms, t.channel]
+      return [request.aggregateId, request.aggregateType, lo, hi, ids, types, versions, data, metadata, ms]
     },
     streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
@@ -234,6 +246,7 @@ export const pg = (t: Tables): Statements => {
     list: (values) => values,
     logHead: `SELECT ((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT}) - 1)::text AS head`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = $1`,
-    snapshot: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`
+    snapshot: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`,
+    notify: `SELECT pg_notify($1, '')`
   }
 }

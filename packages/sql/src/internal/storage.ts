@@ -64,6 +64,9 @@ class Refused extends Data.TaggedError("Refused") {}
 
 const liveClock = Clock.make()
 
+/** How long the notifier gathers appends before waking other processes' subscribers. */
+const NOTIFY_WINDOW = Duration.millis(2)
+
 /** How long a one-shot read waits for transactions in flight at its start (PostgreSQL). */
 const CATCH_UP_LIMIT = Duration.seconds(5)
 
@@ -152,7 +155,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           const to = Math.min(from + statements.chunkSize, events.length)
           const rows = yield* sql.unsafe<{ readonly position: number | string; readonly aggregate_version: number | string }>(
             appendText(to - from),
-            statements.appendParams(request, lo, hi, from, to, from)
+            statements.appendParams(request, lo, hi, from, to)
           )
           if (rows.length === 0) return Option.none()
           const sorted = rows.map((row) => ({ position: BigInt(row.position), version: Number(row.aggregate_version) }))
@@ -194,6 +197,27 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
       }).pipe(Effect.catchIf(isUniqueViolation, () => Effect.succeedNone))
 
     const appendError = toDatabaseError("Appending events")
+
+    /**
+     * Wake-ups for other processes, sent by one fiber after commits: a burst of appends while a
+     * notification is on its way costs one more notification, not one each.
+     */
+    const notify: Effect.Effect<void> = statements.notify === undefined ? Effect.void : yield* Effect.gen(function*() {
+      const pending = yield* Queue.sliding<void>(1)
+      yield* Queue.take(pending).pipe(
+        // A short pause gathers the appends of a burst (or of a busy sequential writer) into one.
+        Effect.zipRight(Effect.withClock(Effect.sleep(NOTIFY_WINDOW), liveClock)),
+        Effect.zipRight(Queue.takeAll(pending)),
+        Effect.zipRight(sql.unsafe(statements.notify!, [tables.channel])),
+        Effect.catchAll((error) => Effect.logDebug("eventuali: notifying subscribers failed", error)),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      return Effect.asVoid(Queue.offer(pending, undefined))
+    })
+    const notifyOnCommit: Effect.Effect<void, DatabaseError> = statements.notify === undefined
+      ? Effect.void
+      : Effect.asVoid(Effect.mapError(sql.unsafe(statements.notify, [tables.channel]), appendError))
     const appendOne = (request: AppendRequest) => Effect.mapError(appendNow(request), appendError)
 
     /**
@@ -222,7 +246,16 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           })
         )
       }
-      if (grouped === undefined) return appendOne(request)
+      if (grouped === undefined) {
+        return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          Effect.tap(appendOne(request), (outcome) =>
+            Option.isNone(outcome)
+              ? Effect.void
+              : Option.isNone(transaction)
+              ? notify
+              // In the caller's transaction: a transactional NOTIFY, delivered when it commits.
+              : notifyOnCommit))
+      }
       // Inside the caller's own transaction the append must run on its connection, now.
       return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
         Option.isSome(transaction) ? appendOne(request) : grouped(request))
