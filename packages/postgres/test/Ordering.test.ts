@@ -121,6 +121,23 @@ describePg("PostgreSQL global order", () => {
     }).pipe(Effect.scoped), 120_000)
 })
 
+describePg("PostgreSQL positions within one transaction", () => {
+  it.scoped("several appends in one transaction get distinct, increasing positions (as a process manager's do)", () =>
+    Effect.gen(function*() {
+      const { client, store } = yield* setup
+      const [first, second, third] = yield* client.withTransaction(Effect.all([
+        store.append("Tx", "tx-a", [event(1), event(2)]),
+        store.append("Tx", "tx-b", [event(3)]),
+        store.append("Tx", "tx-a", [event(4)])
+      ]))
+      const positions = [...first!.events, ...second!.events, ...third!.events].map((e) => e.position)
+      for (let i = 1; i < positions.length; i++) expect(positions[i]! > positions[i - 1]!).toBe(true)
+      // One transaction: the same high bits.
+      expect(new Set(positions.map((p) => p >> 20n)).size).toBe(1)
+      expect((yield* store.loadEventsByType("Tx")).map((e) => e.position)).toEqual(positions)
+    }))
+})
+
 describePg("PostgreSQL concurrency", () => {
   it.scoped("50 concurrent saves at the same version: exactly one wins, the others fail with the real version, and no version is burnt", () =>
     Effect.gen(function*() {

@@ -1,7 +1,7 @@
 /** Projections: catch-up and follow, resume from the stored checkpoint, filters, rebuild, failures, several instances. */
 import { expect } from "@effect/vitest"
 import { EventStore, Projection } from "@eventuali/core"
-import { Effect, Exit, Ref, Schedule, Scope } from "effect"
+import { Cause, Effect, Exit, Ref, Schedule, Scope } from "effect"
 import { deposit, type Test, unique } from "./fixtures.js"
 
 const appendTo = (aggregateType: string, amounts: ReadonlyArray<number>, eventType = "Deposited") =>
@@ -105,6 +105,22 @@ export const projections = (test: Test): void => {
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
       yield* Effect.scoped(Effect.flatMap(Projection.run(recording(name, type, seen)), (running) => running.whenCaughtUp))
       expect(yield* Ref.get(seen)).toEqual(ids.slice(2))
+    }))
+
+  test("a handler that dies stops the projection and whenCaughtUp fails with the defect instead of waiting forever", () =>
+    Effect.gen(function*() {
+      const type = unique("Account")
+      yield* appendTo(type, [1])
+      const exit = yield* Effect.scoped(Effect.flatMap(
+        Projection.run(Projection.make({
+          name: unique("projection"),
+          aggregateTypes: [type],
+          retry: Schedule.stop,
+          handle: () => Effect.dieMessage("handler bug")
+        })),
+        (running) => running.whenCaughtUp
+      )).pipe(Effect.exit)
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
     }))
 
   test("two instances of one projection never handle the same event", () =>
