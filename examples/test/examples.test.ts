@@ -1,18 +1,39 @@
 /**
- * Runs every example (`examples/NN-*.ts`) as a child process against a fresh SQLite file, twice
+ * Runs every example (`examples/NN-*.ts`) as a child process against a fresh database, twice
  * (examples must run again on the same database), and checks it exits 0 and prints its key lines.
+ * The database is a SQLite file, or for the PostgreSQL examples a fresh schema on the server the
+ * global setup provides (`pgUrl`); without a server those are skipped, saying why.
  */
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, inject, it } from "vitest"
+
+declare module "vitest" {
+  // Provided by packages/postgres/test/support/globalSetup.ts (see vitest.config.ts).
+  export interface ProvidedContext {
+    readonly pgUrl: string
+    readonly pgUnavailable: string
+  }
+}
 
 const examplesDir = Path.resolve(import.meta.dirname, "..")
 const examples = Fs.readdirSync(examplesDir).filter((file) => /^\d\d-.*\.ts$/.test(file)).sort()
 const tempDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-examples-"))
 afterAll(() => Fs.rmSync(tempDir, { recursive: true, force: true }))
+
+/** Examples that run on PostgreSQL; the others run on SQLite. */
+const onPostgres = new Set(["05-postgres.ts"])
+const pgUrl = inject("pgUrl")
+
+/** A fresh database for one example: a SQLite file, or a PostgreSQL schema of its own. */
+const databaseFor = (file: string): string => {
+  if (!onPostgres.has(file)) return `sqlite://${Path.join(tempDir, `${file}.db`)}`
+  const schema = `examples_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`
+  return `${pgUrl}${pgUrl.includes("?") ? "&" : "?"}schema=${schema}`
+}
 
 /** Lines each example must print, in this order, besides exiting with 0. */
 const keyLines: Record<string, ReadonlyArray<RegExp>> = {
@@ -44,6 +65,16 @@ const keyLines: Record<string, ReadonlyArray<RegExp>> = {
     /^live: Deposited 7 to acc-\w+-bob$/m,
     /^balances after rebuild:\n {2}acc-\w+-alice: 55\n {2}acc-\w+-bob: 57$/m,
     /^done$/m
+  ],
+  "05-postgres.ts": [
+    /^# EventStore\.layer\(postgresql:\/\/.*\?schema=examples_\w+\)$/m,
+    /^acc-\w+ at version 1: balance 100$/m,
+    /^its first event is at position \d+$/m,
+    /^OptimisticConcurrencyError: Aggregate "acc-\w+": expected version 1, but its version is 2 \(actualVersion = 2\)\nOptimisticConcurrencyError: .* \(actualVersion = 2\)\nsaved at version 2$/m,
+    /^live: Deposited on acc-\w+ v3$/m,
+    /^live: Deposited on acc-\w+ v4$/m,
+    /^live: Deposited on acc-\w+ v5$/m,
+    /^done$/m
   ]
 }
 
@@ -59,8 +90,9 @@ describe("examples", () => {
     expect(examples.length).toBeGreaterThan(0)
   })
 
-  it.each(examples)("%s runs, and runs again on the same database", async (file) => {
-    const url = `sqlite://${Path.join(tempDir, `${file}.db`)}`
+  it.for(examples)("%s runs, and runs again on the same database", async (file, { skip }) => {
+    if (onPostgres.has(file) && pgUrl === "") skip(`no PostgreSQL: ${inject("pgUnavailable")}`)
+    const url = databaseFor(file)
     for (const attempt of [1, 2]) {
       const { stdout } = await run(file, url)
       let rest = stdout
