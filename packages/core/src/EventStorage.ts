@@ -44,6 +44,38 @@ export interface AppendRequest {
   readonly expectedVersion: ExpectedVersion
   /** Never empty. */
   readonly events: ReadonlyArray<EncodedEvent>
+  /**
+   * The aggregate's state after these events, to store as its snapshot in the same
+   * transaction (at the version the last event gets).
+   */
+  readonly snapshot?: SnapshotToWrite | undefined
+}
+
+/**
+ * A snapshot to write with an append.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SnapshotToWrite {
+  /** The version of the snapshot's schema: a snapshot of another version is ignored on load. */
+  readonly schemaVersion: number
+  /** The encoded state, serialised. */
+  readonly stateJson: string
+}
+
+/**
+ * A stored snapshot: the state (as raw JSON) of an aggregate at a version.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredSnapshot {
+  readonly aggregateId: string
+  readonly aggregateType: string
+  readonly aggregateVersion: number
+  readonly schemaVersion: number
+  readonly state: unknown
 }
 
 /**
@@ -122,6 +154,8 @@ export interface EventStorage {
    * where commits are visible at once). One-shot reads call it first; tailing readers don't.
    */
   readonly catchUp: Effect.Effect<void, DatabaseError>
+  /** The aggregate's newest snapshot, if any. */
+  readonly readSnapshot: (aggregateId: string) => Effect.Effect<Option.Option<StoredSnapshot>, DatabaseError | SerializationError>
   /** A position at or above every visible event, and below every event not yet visible. */
   readonly head: Effect.Effect<bigint, DatabaseError>
   /**

@@ -55,6 +55,7 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
   const log: Array<Row> = []
   const streams = new Map<string, Array<Row>>()
   const byEventId = new Map<string, Row>()
+  const snapshots = new Map<string, { readonly aggregateType: string; readonly aggregateVersion: number; readonly schemaVersion: number; readonly stateJson: string }>()
 
   return {
     append: (request) =>
@@ -86,6 +87,14 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
           log.push(row)
           target.push(row)
           byEventId.set(row.eventId, row)
+        }
+        if (request.snapshot !== undefined) {
+          snapshots.set(request.aggregateId, {
+            aggregateType: request.aggregateType,
+            aggregateVersion: rows[rows.length - 1]!.aggregateVersion,
+            schemaVersion: request.snapshot.schemaVersion,
+            stateJson: request.snapshot.stateJson
+          })
         }
         // Exactly the envelopes a read returns: no backend-only fields such as `dataJson`.
         return Effect.succeed(Option.some(rows.map((row, i) =>
@@ -127,6 +136,20 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
     head: Effect.sync(() => BigInt(log.length)),
 
     catchUp: Effect.void,
+
+    readSnapshot: (aggregateId) =>
+      Effect.suspend(() => {
+        const snapshot = snapshots.get(aggregateId)
+        if (snapshot === undefined) return Effect.succeedNone
+        return Effect.map(parseJson(snapshot.aggregateType, snapshot.stateJson, "snapshot"), (state) =>
+          Option.some({
+            aggregateId,
+            aggregateType: snapshot.aggregateType,
+            aggregateVersion: snapshot.aggregateVersion,
+            schemaVersion: snapshot.schemaVersion,
+            state
+          }))
+      }),
 
     version: (aggregateId) =>
       Effect.sync(() => {

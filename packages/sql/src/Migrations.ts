@@ -98,6 +98,30 @@ export const migrations: ReadonlyArray<Migration> = [
         updated_at timestamptz NOT NULL
       )`
     ]
+  },
+  {
+    id: 3,
+    name: "snapshots",
+    sqlite: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.snapshots} (
+        aggregate_id TEXT PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        aggregate_version INTEGER NOT NULL,
+        schema_version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      )`
+    ],
+    pg: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.snapshots} (
+        aggregate_id text PRIMARY KEY,
+        aggregate_type text NOT NULL,
+        aggregate_version bigint NOT NULL,
+        schema_version integer NOT NULL,
+        state jsonb NOT NULL,
+        created_at timestamptz NOT NULL
+      )`
+    ]
   }
 ]
 

@@ -10,6 +10,7 @@ export interface Tables {
   readonly events: string
   readonly migrations: string
   readonly checkpoints: string
+  readonly snapshots: string
   /** The PostgreSQL notification channel appends signal on (commit-time wake-ups). */
   readonly channel: string
 }
@@ -20,6 +21,7 @@ export const tables = (schema: string | undefined): Tables => {
     events: qualify("eventuali_events"),
     migrations: qualify("eventuali_migrations"),
     checkpoints: qualify("eventuali_checkpoints"),
+    snapshots: qualify("eventuali_snapshots"),
     channel: `eventuali:${schema ?? "public"}`
   }
 }
@@ -66,6 +68,13 @@ export interface Statements {
   readonly logHead: string
   /** An aggregate's version. */
   readonly version: string
+  /**
+   * Writes an aggregate's snapshot (id, type, aggregate version, schema version, state JSON),
+   * replacing an older one or one of another schema version.
+   */
+  readonly writeSnapshot: string
+  /** An aggregate's snapshot (one row or none). */
+  readonly readSnapshot: string
   /**
    * The oldest transaction still running and the next to start (as text), where readers must
    * wait for writers: PostgreSQL only.
@@ -166,6 +175,14 @@ export const sqlite = (t: Tables): Statements => {
     list: (values) => JSON.stringify(values),
     logHead: `SELECT coalesce(max(position), 0) AS head FROM ${t.events}`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ?`,
+    writeSnapshot: `INSERT INTO ${t.snapshots} AS old
+        (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
+      VALUES (?, ?, ?, ?, ?, CAST(unixepoch('subsec') * 1000 AS INTEGER))
+      ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
+        aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
+        state = excluded.state, created_at = excluded.created_at
+      WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`,
+    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state FROM ${t.snapshots} WHERE aggregate_id = ?`,
     snapshot: undefined,
     notify: undefined
   }
@@ -246,6 +263,14 @@ export const pg = (t: Tables): Statements => {
     list: (values) => values,
     logHead: `SELECT ((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT}) - 1)::text AS head`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = $1`,
+    writeSnapshot: `INSERT INTO ${t.snapshots} AS old
+        (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
+      VALUES ($1, $2, $3, $4, $5::jsonb, now())
+      ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
+        aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
+        state = excluded.state, created_at = excluded.created_at
+      WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`,
+    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`,
     snapshot: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`,
     notify: `SELECT pg_notify($1, '')`
   }

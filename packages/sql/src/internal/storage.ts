@@ -177,17 +177,27 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
           }
           lo = hi = written[written.length - 1]!.aggregateVersion
         }
+        if (request.snapshot !== undefined) {
+          yield* sql.unsafe(statements.writeSnapshot, [
+            request.aggregateId,
+            request.aggregateType,
+            written[written.length - 1]!.aggregateVersion,
+            request.snapshot.schemaVersion,
+            request.snapshot.stateJson
+          ])
+        }
         return Option.some(written)
       })
 
     /** One append, on the current connection (inside a transaction if there is one). */
     const appendNow = (request: AppendRequest): Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, SqlError> =>
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
-        // One statement is atomic. A batch larger than one statement needs a transaction, and
+        // One statement is atomic. A batch larger than one statement (or with a snapshot to
+        // write) needs a transaction, and
         // where an error aborts the surrounding transaction (PostgreSQL), an append inside one
         // needs a savepoint: both get a (nested) transaction, which a refusal fails, rolling back
         // to where the append started.
-        const nested = request.events.length > statements.chunkSize ||
+        const nested = request.events.length > statements.chunkSize || request.snapshot !== undefined ||
           (Option.isSome(transaction) && statements.errorsAbortTransactions)
         return nested
           ? sql.withTransaction(
@@ -327,6 +337,25 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
       },
 
       catchUp: Effect.mapError(catchUp, toDatabaseError("Waiting for transactions in flight")),
+
+      readSnapshot: (aggregateId) =>
+        sql.unsafe<{
+          readonly aggregate_type: string
+          readonly aggregate_version: number | string
+          readonly schema_version: number
+          readonly state: string
+        }>(statements.readSnapshot, [aggregateId]).pipe(
+          Effect.mapError(toDatabaseError("Reading a snapshot")),
+          Effect.flatMap(([row]) =>
+            row === undefined ? Effect.succeedNone : Effect.map(parseJson(row.aggregate_type, row.state, "snapshot"), (state) =>
+              Option.some({
+                aggregateId,
+                aggregateType: row.aggregate_type,
+                aggregateVersion: Number(row.aggregate_version),
+                schemaVersion: Number(row.schema_version),
+                state
+              })))
+        ),
 
       head: sql.unsafe<{ readonly head: number | string | bigint }>(statements.logHead).pipe(
         Effect.map(([row]) => BigInt(row?.head ?? 0)),
