@@ -1,10 +1,12 @@
 /**
  * Aggregates as pure folds. A {@link Definition} names the aggregate type, lists the schemas of
  * its events and says how each event changes the state (`evolve`). A {@link Root} is an
- * immutable value: the state at a version, plus the events applied since it was loaded.
+ * immutable value: the state at a version, plus the events applied since it was loaded. A
+ * {@link Decider} also says which events a command produces (`decide`), for `CommandHandler`.
  *
  * @since 0.1.0
  */
+import type { Effect } from "effect"
 import { Schema, SchemaAST } from "effect"
 import { dual } from "effect/Function"
 
@@ -36,6 +38,21 @@ export interface Definition<State, Event extends { readonly _tag: string }> {
 }
 
 /**
+ * A definition that also decides: given a command and the current state, `decide` returns the
+ * events that record what happened (none if nothing needs to), or fails with a domain error.
+ * Like `evolve` it is pure: it reads nothing but its arguments, so it can run again on a fresher
+ * state when a concurrent write wins (see `CommandHandler`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Decider<State, Event extends { readonly _tag: string }, Command, DomainError>
+  extends Definition<State, Event>
+{
+  readonly decide: (command: Command, state: State) => Effect.Effect<ReadonlyArray<Event>, DomainError>
+}
+
+/**
  * An aggregate at a version. `version` counts every event applied, committed or not; the
  * version stored is `version - uncommittedEvents.length`.
  *
@@ -57,13 +74,19 @@ export type StateOf<D> = D extends Definition<infer S, any> ? S : never
 export type EventOf<D> = D extends Definition<any, infer E> ? E : never
 /** The root type of a definition. @since 0.1.0 @category type-level */
 export type RootOf<D> = D extends Definition<infer S, infer E> ? Root<S, E> : never
+/** The command type of a decider. @since 0.1.0 @category type-level */
+export type CommandOf<D> = D extends Decider<any, any, infer C, any> ? C : never
+/** The domain errors of a decider. @since 0.1.0 @category type-level */
+export type DomainErrorOf<D> = D extends Decider<any, any, any, infer E> ? E : never
 
 /**
- * Defines an aggregate. `evolve` must be pure: it is replayed on every load.
+ * Defines an aggregate. `evolve` must be pure: it is replayed on every load. With `decide`, the
+ * aggregate is a {@link Decider}: the command type is the type of `decide`'s first parameter,
+ * the domain errors are what its effect may fail with.
  *
  * @example
  * ```ts
- * import { Schema } from "effect"
+ * import { Effect, Schema } from "effect"
  * import { Aggregate } from "eventuali"
  *
  * class Deposited extends Schema.TaggedClass<Deposited>()("Deposited", { amount: Schema.Number }) {}
@@ -72,32 +95,54 @@ export type RootOf<D> = D extends Definition<infer S, infer E> ? Root<S, E> : ne
  *   type: "Account",
  *   events: [Deposited],
  *   initialState: { balance: 0 },
- *   evolve: (state, event) => ({ balance: state.balance + event.amount })
+ *   evolve: (state, event) => ({ balance: state.balance + event.amount }),
+ *   // optional: makes it a Decider
+ *   decide: (command: { readonly amount: number }, state) =>
+ *     command.amount > 0 ? Effect.succeed([new Deposited({ amount: command.amount })]) : Effect.succeed([])
  * })
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = <
+export function make<
   const Events extends ReadonlyArray<EventSchema>,
-  State
+  State,
+  Command,
+  Decision extends Effect.Effect<ReadonlyArray<NoInfer<Schema.Schema.Type<Events[number]>>>, unknown>
 >(options: {
   readonly type: string
   readonly events: Events
   readonly initialState: State
   readonly evolve: (state: State, event: Schema.Schema.Type<Events[number]>) => NoInfer<State>
-}): Definition<State, Schema.Schema.Type<Events[number]>> => ({
-  type: options.type,
-  events: options.events,
-  schema: Schema.Union(...options.events) as unknown as Schema.Schema<Schema.Schema.Type<Events[number]>, any>,
-  eventTypes: new Set(options.events.flatMap((schema) => {
-    const tag = tagOf(schema)
-    return tag === undefined ? [] : [tag]
-  })),
-  initialState: options.initialState,
-  evolve: options.evolve
-})
+  readonly decide: (command: Command, state: NoInfer<State>) => Decision
+}): Decider<State, Schema.Schema.Type<Events[number]>, Command, Effect.Effect.Error<Decision>>
+export function make<const Events extends ReadonlyArray<EventSchema>, State>(options: {
+  readonly type: string
+  readonly events: Events
+  readonly initialState: State
+  readonly evolve: (state: State, event: Schema.Schema.Type<Events[number]>) => NoInfer<State>
+}): Definition<State, Schema.Schema.Type<Events[number]>>
+export function make<State, Event extends { readonly _tag: string }, Command, DomainError>(options: {
+  readonly type: string
+  readonly events: ReadonlyArray<EventSchema>
+  readonly initialState: State
+  readonly evolve: (state: State, event: Event) => State
+  readonly decide?: (command: Command, state: State) => Effect.Effect<ReadonlyArray<Event>, DomainError>
+}): Definition<State, Event> | Decider<State, Event, Command, DomainError> {
+  return {
+    ...(options.decide === undefined ? {} : { decide: options.decide }),
+    type: options.type,
+    events: options.events,
+    schema: Schema.Union(...options.events) as unknown as Schema.Schema<Event, any>,
+    eventTypes: new Set(options.events.flatMap((schema) => {
+      const tag = tagOf(schema)
+      return tag === undefined ? [] : [tag]
+    })),
+    initialState: options.initialState,
+    evolve: options.evolve
+  }
+}
 
 /**
  * The aggregate before its first event: version 0, the initial state.

@@ -35,5 +35,11 @@ export * as ProjectionStore from "./ProjectionStore.js"
 /** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
 export * as InMemoryEventStore from "./InMemoryEventStore.js"
 
+/** Command handling for deciders: load, decide, save, and decide again on conflict. @since 0.1.0 */
+export * as CommandHandler from "./CommandHandler.js"
+
+/** Correlation and causation ids carried by the fiber onto the events commands save. @since 0.1.0 */
+export * as Causation from "./Causation.js"
+
 /** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
 export * as Upcaster from "./Upcaster.js"

@@ -37,6 +37,12 @@ export * as ProjectionStore from "@eventuali/core/ProjectionStore"
 /** An in-memory store with the semantics of the SQL stores, for tests. @since 0.1.0 */
 export * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
 
+/** Command handling for deciders: load, decide, save, and decide again on conflict. @since 0.1.0 */
+export * as CommandHandler from "@eventuali/core/CommandHandler"
+
+/** Correlation and causation ids carried by the fiber onto the events commands save. @since 0.1.0 */
+export * as Causation from "@eventuali/core/Causation"
+
 /** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
 export * as Upcaster from "@eventuali/core/Upcaster"
 

@@ -18,6 +18,8 @@ import { describe, it } from "@effect/vitest"
 import { EventStore, type ProjectionStore } from "@eventuali/core"
 import { Effect, type Layer } from "effect"
 import { aggregates } from "./internal/aggregates.js"
+import { causation } from "./internal/causation.js"
+import { commands } from "./internal/commands.js"
 import { optimisticConcurrency, sharedAcrossFibers } from "./internal/concurrency.js"
 import { envelopes } from "./internal/envelopes.js"
 import { aggregateOwnership, expectedVersions } from "./internal/expectedVersion.js"
@@ -29,6 +31,7 @@ import { reading } from "./internal/reading.js"
 import { registry } from "./internal/registry.js"
 import { serialization } from "./internal/serialization.js"
 import { subscriptions } from "./internal/subscriptions.js"
+import { upcasting } from "./internal/upcasting.js"
 import { validation } from "./internal/validation.js"
 
 /**
@@ -61,5 +64,8 @@ export const run = (
     describe("invalid input", () => validation(test))
     describe("subscriptions", () => subscriptions(test))
     describe("projections", () => projections(test))
+    describe("command handling", () => commands(test))
+    describe("schema evolution", () => upcasting(test))
+    describe("causation and correlation", () => causation(test))
   })
 }
