@@ -7,3 +7,9 @@ export * as EventStoreConformance from "./EventStoreConformance.js"
 
 /** Exactly-once read models for SQL-backed stores: `SqlReadModelConformance.run(name, layer)`. @since 0.1.0 */
 export * as SqlReadModelConformance from "./SqlReadModelConformance.js"
+
+/** Given/when/then specifications for deciders: `DeciderSpec.make(decider)(events).when(command).then(events)`. @since 0.1.0 */
+export * as DeciderSpec from "./DeciderSpec.js"
+
+/** A fresh in-memory event store per test: `TestEventStore.provide(effect)`, `TestEventStore.given(...)`. @since 0.1.0 */
+export * as TestEventStore from "./TestEventStore.js"
