@@ -30,6 +30,7 @@ import { projections } from "./internal/projections.js"
 import { reading } from "./internal/reading.js"
 import { registry } from "./internal/registry.js"
 import { serialization } from "./internal/serialization.js"
+import { snapshots } from "./internal/snapshots.js"
 import { subscriptions } from "./internal/subscriptions.js"
 import { upcasting } from "./internal/upcasting.js"
 import { validation } from "./internal/validation.js"
@@ -64,6 +65,7 @@ export const run = (
     describe("invalid input", () => validation(test))
     describe("subscriptions", () => subscriptions(test))
     describe("projections", () => projections(test))
+    describe("snapshots", () => snapshots(test))
     describe("command handling", () => commands(test))
     describe("schema evolution", () => upcasting(test))
     describe("causation and correlation", () => causation(test))
