@@ -35,6 +35,25 @@ export interface Definition<State, Event extends { readonly _tag: string }> {
   readonly eventTypes: ReadonlySet<string>
   readonly initialState: State
   readonly evolve: (state: State, event: Event) => State
+  /** When set, `save` writes snapshots and `load` starts from the newest usable one. */
+  readonly snapshot?: SnapshotPolicy<State> | undefined
+}
+
+/**
+ * When and how an aggregate's state is snapshotted. A save that crosses a multiple of `every`
+ * events writes the state after it, in the same transaction; `load` starts from the newest
+ * snapshot whose `version` is this one and folds only the events after it. Change `version`
+ * whenever the state's shape or `evolve` changes: older snapshots are then ignored (and replaced
+ * at the next crossing), so a snapshot can never disagree with a full replay.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SnapshotPolicy<State> {
+  readonly every: number
+  /** Encodes the state to JSON and back (dates, bigints, ... as the schema says). */
+  readonly schema: Schema.Schema<State, any>
+  readonly version: number
 }
 
 /**
@@ -116,12 +135,14 @@ export function make<
   readonly initialState: State
   readonly evolve: (state: State, event: Schema.Schema.Type<Events[number]>) => NoInfer<State>
   readonly decide: (command: Command, state: NoInfer<State>) => Decision
+  readonly snapshot?: SnapshotPolicy<NoInfer<State>> | undefined
 }): Decider<State, Schema.Schema.Type<Events[number]>, Command, Effect.Effect.Error<Decision>>
 export function make<const Events extends ReadonlyArray<EventSchema>, State>(options: {
   readonly type: string
   readonly events: Events
   readonly initialState: State
   readonly evolve: (state: State, event: Schema.Schema.Type<Events[number]>) => NoInfer<State>
+  readonly snapshot?: SnapshotPolicy<NoInfer<State>> | undefined
 }): Definition<State, Schema.Schema.Type<Events[number]>>
 export function make<State, Event extends { readonly _tag: string }, Command, DomainError>(options: {
   readonly type: string
@@ -129,9 +150,11 @@ export function make<State, Event extends { readonly _tag: string }, Command, Do
   readonly initialState: State
   readonly evolve: (state: State, event: Event) => State
   readonly decide?: (command: Command, state: State) => Effect.Effect<ReadonlyArray<Event>, DomainError>
+  readonly snapshot?: SnapshotPolicy<State> | undefined
 }): Definition<State, Event> | Decider<State, Event, Command, DomainError> {
   return {
     ...(options.decide === undefined ? {} : { decide: options.decide }),
+    ...(options.snapshot === undefined ? {} : { snapshot: options.snapshot }),
     type: options.type,
     events: options.events,
     schema: Schema.Union(...options.events) as unknown as Schema.Schema<Event, any>,
