@@ -40,3 +40,12 @@ export const depositJson = (i: number): string => {
 /** A run-unique prefix, so repetitions on one database never collide. */
 export const prefix = (label: string, repetition: number): string =>
   `${label}-${repetition}-${Math.random().toString(36).slice(2, 8)}`
+
+/** The same account with a snapshot every 100 events. */
+export const SnapshottedAccount = Aggregate.make({
+  type: "Account",
+  events: [Deposited],
+  initialState: { balance: 0, count: 0 } as State,
+  evolve,
+  snapshot: { every: 100, schema: Schema.Struct({ balance: Schema.Number, count: Schema.Number }), version: 1 }
+})

@@ -5,7 +5,7 @@
  *
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
- * Options: --quick (fewer operations), --only sqlite|postgres|original|stream|latency.
+ * Options: --quick (fewer operations), --only sqlite|postgres|original|snapshots|stream|latency.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -18,7 +18,7 @@ import { startEmbedded } from "../../postgres/test/support/embedded.js"
 import { progress, progressDone, type Row, table } from "./harness.js"
 import { type Latency, measureLatency } from "./latency.js"
 import { postgresWorkloads } from "./postgres.js"
-import { originalWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
+import { originalWorkload, snapshotWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -42,6 +42,7 @@ const main = async () => {
       }
     }
     if (wants("original")) rows.push(...await originalWorkload(repetitions, quick ? 5 : 20))
+    if (wants("snapshots")) rows.push(...await snapshotWorkload(directory, repetitions))
     if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
     const needsPg = wants("postgres") || wants("latency")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
