@@ -105,8 +105,9 @@ export const run = <E, R>(
         // A short page means every matching event up to the head was read: the rest was skipped
         // by the filters, and the checkpoint may move past it.
         const reached = events.length < batchSize && head > last ? head : last
+        yield* Effect.annotateCurrentSpan({ "eventuali.position.from": from, "eventuali.event.count": events.length, "eventuali.position": reached })
         return [{ read: events.length, reached, startedIn }, reached > from ? Option.some(reached) : Option.none()] as const
-      }))
+      })).pipe(Effect.withSpan("Projection.batch", { captureStackTrace: false, attributes: { "eventuali.projection": projection.name } }))
 
     const waitForMore = (position: bigint) =>
       Effect.raceFirst(

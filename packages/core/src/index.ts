@@ -26,6 +26,9 @@ export * from "./Errors.js"
 /** Optimistic concurrency expectations: any, noStream, streamExists, exact(n). @since 0.1.0 */
 export * as ExpectedVersion from "./ExpectedVersion.js"
 
+/** The metrics the store updates (events appended, saves, conflicts, latencies) and their switch. @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
+
 /** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
 export * as Projection from "./Projection.js"
 

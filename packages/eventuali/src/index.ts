@@ -28,6 +28,9 @@ export * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 /** Checkpoints: where a subscription or projection resumes. @since 0.1.0 */
 export * as Checkpoint from "@eventuali/core/Checkpoint"
 
+/** The metrics the store updates (events appended, saves, conflicts, latencies) and their switch. @since 0.1.0 */
+export * as Metrics from "@eventuali/core/Metrics"
+
 /** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
 export * as Projection from "@eventuali/core/Projection"
 

@@ -6,7 +6,9 @@ import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage, StoredE
 import * as Checkpoint from "../Checkpoint.js"
 import type { AppendResult, ReadError, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
+import * as Metrics from "../Metrics.js"
 import { decodeEvent, encodeEvent } from "./codec.js"
+import * as Observability from "./observability.js"
 import * as Versions from "./versions.js"
 import * as Validate from "./validate.js"
 
@@ -20,6 +22,16 @@ const DEFAULT_BATCH_SIZE = 1000
 const DEFAULT_SUBSCRIPTION_BATCH_SIZE = 500
 const liveClock = Clock.make()
 const DEFAULT_POLL_INTERVAL = Duration.millis(250)
+
+/** Span attributes of a read by position: where it starts, and the filters. */
+const readAttributes = (
+  fromPosition: bigint | number | undefined,
+  filters: { readonly aggregateTypes?: ReadonlyArray<string> | undefined; readonly eventTypes?: ReadonlyArray<string> | undefined }
+): Record<string, unknown> => ({
+  "eventuali.position.from": fromPosition ?? 0,
+  ...(filters.aggregateTypes === undefined ? {} : { "eventuali.aggregate.type": filters.aggregateTypes.join(",") }),
+  ...(filters.eventTypes === undefined ? {} : { "eventuali.event.type": filters.eventTypes.join(",") })
+})
 
 export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -45,9 +57,15 @@ const build = (
     storage.append(request).pipe(
       Effect.flatMap(Option.match({
         onSome: (events) =>
-          Effect.as(PubSub.publish(changes, undefined), { version: events[events.length - 1]!.aggregateVersion, events }),
+          Effect.as(
+            Effect.zipRight(Observability.recordAppend(request.aggregateType, events.length), PubSub.publish(changes, undefined)),
+            { version: events[events.length - 1]!.aggregateVersion, events }
+          ),
         onNone: () => Effect.flatMap(storage.inspect(request.aggregateId, request.events.map((e) => e.eventId)), (conflict) => explainRefusal(request, conflict))
       })),
+      Effect.tap((result) =>
+        result.events.length === 0 ? Effect.void : Effect.annotateCurrentSpan("eventuali.position", result.events[result.events.length - 1]!.position)
+      ),
       Effect.retry({ while: (error) => error instanceof AppendRace, times: 20 }),
       Effect.catchIf((error): error is AppendRace => error instanceof AppendRace, () =>
         Effect.flatMap(storage.version(request.aggregateId), (version) =>
@@ -113,6 +131,8 @@ const build = (
     }
     return Effect.fail(new AppendRace())
   }
+
+  const annotateCount = (events: ReadonlyArray<unknown>) => Effect.annotateCurrentSpan("eventuali.event.count", events.length)
 
   const decodeAll = (events: ReadonlyArray<StoredEvent>) =>
     Effect.suspend(() => {
@@ -186,6 +206,7 @@ const build = (
     Validate.name("aggregate id", aggregateId).pipe(
       Effect.zipRight(storage.readStream(aggregateId, 0)),
       Effect.flatMap((events) => foldStream(definition, aggregateId, events)),
+      Observability.observe(Metrics.loadDuration, definition.type),
       Effect.withSpan("EventStore.load", { attributes: { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId } })
     )
 
@@ -202,6 +223,11 @@ const build = (
           Stream.paginateChunkEffect(fromPosition, (cursor) =>
             storage.readAll({ aggregateTypes: aggregateType === undefined ? undefined : [aggregateType], fromPosition: cursor, limit: batchSize }).pipe(
               Effect.flatMap(decodeAll),
+              Effect.tap(annotateCount),
+              Effect.withSpan(aggregateType === undefined ? "EventStore.streamAll.page" : "EventStore.streamEventsByType.page", {
+                captureStackTrace: false,
+                attributes: readAttributes(cursor, { aggregateTypes: aggregateType === undefined ? undefined : [aggregateType] })
+              }),
               Effect.map((events) =>
                 [
                   Chunk.unsafeFromArray(events),
@@ -232,7 +258,10 @@ const build = (
         eventTypes: readOptions.eventTypes
       })
       return yield* decodeAll(events)
-    })
+    }).pipe(
+      Effect.tap(annotateCount),
+      Effect.withSpan("EventStore.readEvents", { captureStackTrace: false, attributes: readAttributes(readOptions.fromPosition, readOptions) })
+    )
 
   const subscribe: Service["subscribe"] = (subscribeOptions = {}) =>
     Stream.unwrapScoped(Effect.gen(function*() {
@@ -248,7 +277,10 @@ const build = (
         while (true) {
           // Whatever was signalled before this read is covered by it.
           yield* Queue.takeAll(wakeups)
-          const page = yield* Effect.flatMap(storage.readAll({ ...filter, fromPosition: cursor }), decodeAll)
+          const page = yield* Effect.flatMap(storage.readAll({ ...filter, fromPosition: cursor }), decodeAll).pipe(
+            Effect.tap(annotateCount),
+            Effect.withSpan("EventStore.subscribe.page", { captureStackTrace: false, attributes: readAttributes(cursor, filter) })
+          )
           if (page.length > 0) {
             cursor = page[page.length - 1]!.position
             return Chunk.unsafeFromArray(page.map((event) => ({ ...event, checkpoint: Checkpoint.fromPosition(event.position) })))
@@ -300,6 +332,7 @@ const build = (
           })
           return Aggregate.markCommitted(root)
         }).pipe(
+          Observability.observe(Metrics.saveDuration, root.type),
           Effect.withSpan("EventStore.save", {
             attributes: {
               "eventuali.aggregate.type": root.type,
@@ -328,6 +361,7 @@ const build = (
         yield* Validate.events(encoded)
         return yield* appendEncoded({ aggregateId, aggregateType, expectedVersion, events: encoded })
       }).pipe(
+        Observability.observe(Metrics.saveDuration, aggregateType),
         Effect.withSpan("EventStore.append", {
           attributes: {
             "eventuali.aggregate.type": aggregateType,
@@ -350,6 +384,7 @@ const build = (
         Effect.zipRight(Validate.nonNegativeInt("fromVersion", fromVersion)),
         Effect.zipRight(Effect.suspend(() => storage.readStream(aggregateId, fromVersion))),
         Effect.flatMap(decodeAll),
+        Effect.tap(annotateCount),
         Effect.withSpan("EventStore.loadEvents", { attributes: { "eventuali.aggregate.id": aggregateId } })
       ),
 
@@ -358,7 +393,11 @@ const build = (
         Effect.zipLeft(storage.catchUp),
         Effect.flatMap(([, from]) => storage.readAll({ aggregateTypes: [aggregateType], fromPosition: from })),
         Effect.flatMap(decodeAll),
-        Effect.withSpan("EventStore.loadEventsByType", { attributes: { "eventuali.aggregate.type": aggregateType } })
+        Effect.tap(annotateCount),
+        Effect.withSpan("EventStore.loadEventsByType", {
+          captureStackTrace: false,
+          attributes: { "eventuali.aggregate.type": aggregateType, "eventuali.position.from": fromPosition ?? 0 }
+        })
       ),
 
     streamEventsByType: (aggregateType, options) => stream(aggregateType, options),
@@ -369,10 +408,14 @@ const build = (
 
     readEvents,
 
-    currentCheckpoint: Effect.zipRight(storage.catchUp, Effect.map(storage.head, Checkpoint.fromPosition)),
+    currentCheckpoint: Effect.zipRight(storage.catchUp, Effect.map(storage.head, Checkpoint.fromPosition)).pipe(
+      Effect.withSpan("EventStore.currentCheckpoint", { captureStackTrace: false })
+    ),
 
     getAggregateVersion: (aggregateId) =>
-      Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)),
+      Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)).pipe(
+        Effect.withSpan("EventStore.getAggregateVersion", { captureStackTrace: false, attributes: { "eventuali.aggregate.id": aggregateId } })
+      ),
 
     registerEventClass: registry.register,
     unregisterEventClass: registry.unregister,

@@ -1,0 +1,101 @@
+/**
+ * The metrics every store updates, labelled by aggregate type (`eventuali.aggregate.type`). They
+ * are ordinary Effect `Metric`s: read them with `Metric.value`, take a snapshot of all of them
+ * with `Metric.snapshot`, or export them with `@effect/opentelemetry` (see the observability
+ * guide). Turn them off for a program with `Effect.provideService(Metrics.Enabled, false)`; spans
+ * are turned off by Effect itself, with `Effect.withTracerEnabled(false)`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Metrics } from "eventuali"
+ *
+ * // events appended to "Account" aggregates since the process started
+ * const appended = Metric.value(Metrics.eventsAppended.pipe(Metric.tagged(Metrics.aggregateTypeLabel, "Account")))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Context, Metric } from "effect"
+
+/**
+ * The label (tag) every store metric carries: the aggregate type of the operation. The same key
+ * as the spans' attribute.
+ *
+ * @since 0.1.0
+ * @category labels
+ */
+export const aggregateTypeLabel = "eventuali.aggregate.type"
+
+/**
+ * Events written by `save` and `append` (an idempotent retry, which writes nothing, adds none).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const eventsAppended: Metric.Metric.Counter<number> = Metric.counter("eventuali.events.appended", {
+  description: "Events written by save and append",
+  incremental: true
+})
+
+/**
+ * Writes committed by `save` and `append`: one per atomic append, however many events it holds.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const saves: Metric.Metric.Counter<number> = Metric.counter("eventuali.saves", {
+  description: "Atomic writes committed by save and append",
+  incremental: true
+})
+
+/**
+ * Writes refused with `OptimisticConcurrencyError` (each retry that conflicts again counts again).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const conflicts: Metric.Metric.Counter<number> = Metric.counter("eventuali.conflicts", {
+  description: "Writes refused with OptimisticConcurrencyError",
+  incremental: true
+})
+
+/** Milliseconds: a SQLite load takes tens of microseconds, a remote PostgreSQL one milliseconds. */
+const latencyBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000]
+
+/**
+ * How long `load` (and `loadOrFail`) takes, read and fold, successful or not: a histogram in
+ * milliseconds (tagged `time_unit: milliseconds`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const loadDuration = Metric.timerWithBoundaries(
+  "eventuali.load.duration",
+  latencyBoundaries,
+  "Duration of load: reading an aggregate's events and folding them"
+)
+
+/**
+ * How long `save` and `append` take, successful or not: a histogram in milliseconds (tagged
+ * `time_unit: milliseconds`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const saveDuration = Metric.timerWithBoundaries(
+  "eventuali.save.duration",
+  latencyBoundaries,
+  "Duration of save and append: encoding and the atomic append"
+)
+
+/**
+ * Whether the store updates its metrics (default `true`). Provide `false` to turn them off:
+ * `Effect.provideService(program, Metrics.Enabled, false)`.
+ *
+ * @since 0.1.0
+ * @category switches
+ */
+export class Enabled extends Context.Reference<Enabled>()("eventuali/Metrics/Enabled", {
+  defaultValue: (): boolean => true
+}) {}
