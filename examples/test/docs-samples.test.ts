@@ -8,6 +8,8 @@
  * - Anything else (```ts signature for signatures and fragments, other languages) is left out.
  * - `// => text` at the end of a line says the sample prints the line `text` (in that order
  *   with the other `// =>` lines of the block).
+ * - A sample that imports from `@effect/vitest`, `vitest` or `@eventuali/testing` is a test file:
+ *   it is run with vitest, and every test in it must pass (there must be at least one).
  */
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
@@ -23,6 +25,7 @@ interface Sample {
   readonly code: string
   readonly expected: ReadonlyArray<string>
   readonly run: boolean
+  readonly isTest: boolean
 }
 
 const markdownFiles = (dir: string): Array<string> =>
@@ -47,9 +50,10 @@ const samplesOf = (markdownPath: string): Array<Sample> => {
       return match === null ? [] : [match[1]!.trim()]
     })
     const name = `${doc}:${start}`
-    const file = `${doc.replace(/\.md$/, "").replace(/[^A-Za-z0-9]+/g, "-")}-${start}.ts`
+    const isTest = /from "(@effect\/vitest|vitest|@eventuali\/testing)"/.test(code)
+    const file = `${doc.replace(/\.md$/, "").replace(/[^A-Za-z0-9]+/g, "-")}-${start}${isTest ? ".test" : ""}.ts`
     const run = fence === "```ts" && !/postgres(ql)?:\/\//.test(code)
-    samples.push({ name, file, code, expected, run })
+    samples.push({ name, file, code, expected, run, isTest })
     i = end
   }
   return samples
@@ -69,6 +73,7 @@ beforeAll(() => {
   samplesDir = Fs.mkdtempSync(Path.join(root, "examples", ".docs-samples-"))
   Fs.writeFileSync(Path.join(samplesDir, ".gitignore"), "*\n")
   for (const sample of samples) Fs.writeFileSync(Path.join(samplesDir, sample.file), sample.code)
+  Fs.writeFileSync(Path.join(samplesDir, "vitest.config.mjs"), `export default { test: { include: ["*.test.ts"] } }\n`)
   Fs.writeFileSync(
     Path.join(samplesDir, "tsconfig.json"),
     JSON.stringify({
@@ -103,7 +108,7 @@ describe("docs samples", () => {
     expect(result.stdout).toBe("")
   })
 
-  const runnable = samples.filter((sample) => sample.run)
+  const runnable = samples.filter((sample) => sample.run && !sample.isTest)
   it.concurrent.each(runnable.map((sample) => [sample.name, sample] as const))("%s runs", async (_, sample) => {
     const { stdout } = await exec(process.execPath, ["--import", "tsx", sample.file], {
       cwd: samplesDir,
@@ -116,5 +121,20 @@ describe("docs samples", () => {
       expect(index, `prints ${JSON.stringify(line)} (after the lines before it), got:\n${stdout}`).toBeGreaterThanOrEqual(0)
       from = index + 1
     }
+  })
+
+  const tests = samples.filter((sample) => sample.run && sample.isTest)
+  it.concurrent.each(tests.map((sample) => [sample.name, sample] as const))("%s passes under vitest", async (_, sample) => {
+    const vitest = Path.join(root, "node_modules", "vitest", "vitest.mjs")
+    // A vitest of its own, not a worker of this one.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !key.startsWith("VITEST") && key !== "FORCE_COLOR")
+    )
+    const { stdout } = await exec(process.execPath, [vitest, "run", sample.file, "--reporter=verbose"], {
+      cwd: samplesDir,
+      env: { ...env, NO_COLOR: "1" },
+      timeout: 50_000
+    })
+    expect(stdout, `its tests pass, got:\n${stdout}`).toMatch(/Tests\s+\d+ passed \(\d+\)/)
   })
 })

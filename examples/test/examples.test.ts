@@ -75,6 +75,25 @@ const keyLines: Record<string, ReadonlyArray<RegExp>> = {
     /^live: Deposited on acc-\w+ v4$/m,
     /^live: Deposited on acc-\w+ v5$/m,
     /^done$/m
+  ],
+  "02-bank-account.ts": [
+    /^opened checking-\w+ for Ada \(version 1\)$/m,
+    /^deposited 100: balance 100 \(version 2\)$/m,
+    /^withdraw 500: refused, InsufficientFunds \(balance 100 < 500\)$/m,
+    /^deposit -5: refused, InvalidAmount$/m,
+    /^still at version 2$/m,
+    // The five tellers read version 2 together: four of them lose the first race.
+    /^ {2}teller \d: conflict, the account is at version 3; deciding again$/m,
+    /^withdrawals: 3 paid, 2 refused \(insufficient funds\)$/m,
+    /^balance 10 at version 5$/m,
+    /^MoneyWithdrawn \w{8} on checking: correlation transfer-\w+, caused by -$/m,
+    /^MoneyDeposited \w{8} on savings: correlation transfer-\w+, caused by \w{8}$/m,
+    /^linked: true$/m,
+    /^close savings: refused, BalanceNotZero \(10\)$/m,
+    /^closed checking-\w+ at version 7 \(closed\)$/m,
+    /^closing again decides nothing: 0 events, version 7$/m,
+    /^deposit after closing: refused, AccountIsClosed$/m,
+    /^done$/m
   ]
 }
 
