@@ -86,7 +86,10 @@ const build = (
     if (conflict.existing.length > 0) {
       const stored = new Map(conflict.existing.map((e) => [e.eventId, e]))
       const first = stored.get(request.events[0]!.eventId)
+      // A retry repeats the request: the same aggregate, of the same type (an id of another type
+      // is not the stream the events were appended to, whatever their ids).
       const isRetry = first !== undefined && first.aggregateId === request.aggregateId &&
+        conflict.aggregateType === request.aggregateType &&
         request.events.every((event, i) => {
           const match = stored.get(event.eventId)
           return match !== undefined && match.aggregateId === request.aggregateId &&

@@ -93,6 +93,19 @@ export const idempotency = (test: Test): void => {
   )
 
   test(
+    "repeating an append's event ids under another aggregate type is no retry: EventStoreError, nothing written",
+    (store) => Effect.gen(function*() {
+      const id = unique("account")
+      const events = depositsWithIds(2)
+      yield* store.append(unique("Account"), id, events, { expectedVersion: ExpectedVersion.exact(0) })
+      for (const expectedVersion of [ExpectedVersion.exact(0), ExpectedVersion.any, ExpectedVersion.noStream]) {
+        yield* expectFailure(store.append(unique("Other"), id, events, { expectedVersion }), "EventStoreError")
+      }
+      yield* expectVersion(id, 2)
+    })
+  )
+
+  test(
     "a batch mixing a stored event id with new ones fails with EventStoreError and writes nothing",
     (store) => Effect.gen(function*() {
       const aggregateType = unique("Account")
