@@ -13,3 +13,6 @@ export * as DeciderSpec from "./DeciderSpec.js"
 
 /** A fresh in-memory event store per test: `TestEventStore.provide(effect)`, `TestEventStore.given(...)`. @since 0.1.0 */
 export * as TestEventStore from "./TestEventStore.js"
+
+/** Model-based property tests: random programs against a store and a reference model, `ModelConformance.run(name, layer)`. @since 0.1.0 */
+export * as ModelConformance from "./ModelConformance.js"

@@ -1,0 +1,5 @@
+import { InMemoryEventStore } from "@eventuali/core"
+import { ModelConformance } from "@eventuali/testing"
+
+// A fresh store per program.
+ModelConformance.run("InMemoryEventStore", InMemoryEventStore.layer, { numRuns: 100 })
