@@ -6,27 +6,19 @@
  */
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as Core from "@eventuali/core/EventStore"
-import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
-import * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import * as PgEventStore from "@eventuali/postgres/PgEventStore"
-import * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
+import type * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { type Config, type ConfigError, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import * as ConnectionString from "./ConnectionString.js"
+import * as Backend from "./internal/backend.js"
 
 const reveal = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
 
 const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> =>
   Layer.unwrapEffect(
-    Effect.map(ConnectionString.parse(reveal(url)), (parsed): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> => {
-      switch (parsed._tag) {
-        case "Memory":
-          return InMemoryEventStore.layer
-        case "Sqlite":
-          return SqliteEventStore.layer({ filename: parsed.filename, synchronous: parsed.synchronous })
-        case "Postgres":
-          return PgEventStore.layer({ url: Redacted.make(parsed.url) })
-      }
-    })
+    Effect.map(
+      ConnectionString.parse(reveal(url)),
+      (parsed): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> => Backend.fromConnectionString(parsed).layer
+    )
   )
 
 /**

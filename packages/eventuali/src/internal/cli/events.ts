@@ -1,0 +1,105 @@
+/**
+ * `eventuali events`: reads events, of one aggregate or filtered by type, as a table or as NDJSON.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type { EventEnvelope } from "@eventuali/core/Event"
+import { EventStore, type ReadEventsOptions } from "@eventuali/core/EventStore"
+import { Chunk, Console, Effect, Option, Schema, Stream } from "effect"
+import { CliError, json, url, withStore } from "./common.js"
+import * as Ndjson from "./ndjson.js"
+import * as Output from "./output.js"
+
+/** A non-negative integer of any size (PostgreSQL positions exceed 2^53). */
+export const Position = Schema.BigInt.pipe(Schema.nonNegativeBigInt())
+
+/** `--type`: aggregate types, repeatable. */
+export const aggregateTypes = Options.text("type").pipe(
+  Options.withAlias("t"),
+  Options.repeated,
+  Options.withDescription("Only events of this aggregate type (repeat for several)")
+)
+
+/** `--event-type`: event types, repeatable. */
+export const eventTypes = Options.text("event-type").pipe(
+  Options.withAlias("e"),
+  Options.repeated,
+  Options.withDescription("Only events of this event type (repeat for several)")
+)
+
+const aggregate = Options.text("aggregate").pipe(
+  Options.withAlias("a"),
+  Options.optional,
+  Options.withDescription("Only the events of this aggregate id, by version")
+)
+
+const from = Options.text("from").pipe(
+  Options.withSchema(Position),
+  Options.optional,
+  Options.withDescription("Only events after this position (with --aggregate: after this version)")
+)
+
+const limit = Options.integer("limit").pipe(
+  Options.withAlias("n"),
+  Options.withSchema(Schema.Int.pipe(Schema.positive())),
+  Options.withDefault(100),
+  Options.withDescription("At most this many events")
+)
+
+const PAGE_SIZE = 500
+
+const nonEmpty = (values: ReadonlyArray<string>) => values.length === 0 ? undefined : values
+
+/** The log after `fromPosition`, filtered in the database, read page by page. */
+const readLog = (filters: ReadEventsOptions, fromPosition: bigint, limit: number) =>
+  Stream.unwrap(Effect.map(EventStore, (store) =>
+    Stream.paginateChunkEffect(fromPosition, (cursor) =>
+      Effect.map(store.readEvents({ ...filters, fromPosition: cursor, limit: Math.min(PAGE_SIZE, limit) }), (page) =>
+        [
+          Chunk.unsafeFromArray(page),
+          page.length < Math.min(PAGE_SIZE, limit) ? Option.none() : Option.some(page[page.length - 1]!.position)
+        ] as const))
+  )).pipe(Stream.take(limit))
+
+/** One aggregate's events after a version, filtered by type here (an aggregate is small). */
+const readAggregate = (aggregateId: string, filters: ReadEventsOptions, fromVersion: bigint, limit: number) =>
+  Effect.gen(function*() {
+    if (fromVersion > BigInt(Number.MAX_SAFE_INTEGER)) return yield* new CliError({ message: `--from ${fromVersion}: not a version` })
+    const store = yield* EventStore
+    const events = yield* store.loadEvents(aggregateId, Number(fromVersion))
+    return events
+      .filter((event) =>
+        (filters.aggregateTypes === undefined || filters.aggregateTypes.includes(event.aggregateType)) &&
+        (filters.eventTypes === undefined || filters.eventTypes.includes(event.eventType))
+      )
+      .slice(0, limit)
+  })
+
+export const events = Command.make(
+  "events",
+  { url, aggregate, aggregateTypes, eventTypes, from, limit, json },
+  (options) =>
+    withStore(
+      options.url,
+      { create: false },
+      Effect.gen(function*() {
+        const filters = { aggregateTypes: nonEmpty(options.aggregateTypes), eventTypes: nonEmpty(options.eventTypes) }
+        const fromValue = Option.getOrElse(options.from, () => 0n)
+        const events: ReadonlyArray<EventEnvelope> = yield* Option.match(options.aggregate, {
+          onSome: (aggregateId) => readAggregate(aggregateId, filters, fromValue, options.limit),
+          onNone: () => Effect.map(Stream.runCollect(readLog(filters, fromValue, options.limit)), Chunk.toReadonlyArray)
+        })
+        if (options.json) {
+          if (events.length > 0) yield* Console.log(events.map(Ndjson.encode).join("\n"))
+          return
+        }
+        yield* Console.log(
+          events.length === 0 ? "No events." : Output.table(Output.eventHeaders, events.map(Output.eventCells), Output.eventAlign)
+        )
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Show events of one aggregate (by version) or of the log (by position), filtered by type: a table, or NDJSON with --json."
+  )
+)

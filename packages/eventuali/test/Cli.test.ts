@@ -1,0 +1,330 @@
+/**
+ * The `eventuali` CLI as a user runs it: the built binary in a subprocess, against SQLite files
+ * and the test run's PostgreSQL server. Every command's happy path and error path, on both.
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { describe, expect, it } from "vitest"
+import { Migrations } from "eventuali"
+import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
+import { collect, lines, run, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
+import { append, seed, storeCheckpoint } from "./support/seed.js"
+
+const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild"]
+
+/** An error is one line on stderr: no stack trace. */
+const expectOneLineError = (stderr: string, text: string | RegExp) => {
+  const errorLines = stderr.trim().split("\n")
+  expect(errorLines).toHaveLength(1)
+  expect(errorLines[0]).toMatch(/^Error: /)
+  expect(errorLines[0]).toMatch(text)
+}
+
+describe("eventuali (no store needed)", () => {
+  it.each(commands)("%s --help describes the command and exits 0", async (command) => {
+    const result = await run([...command.split(" "), "--help"])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain(command.split(" ").at(-1))
+    expect(result.stdout).toContain("--url")
+  })
+
+  it("bare `eventuali` and `eventuali --help` list every command", async () => {
+    for (const args of [[], ["--help"]]) {
+      const result = await run(args)
+      expect(result.code).toBe(0)
+      for (const command of commands) expect(result.stdout).toContain(`- ${command.split(" ")[0]}`)
+    }
+  })
+
+  it("--version prints the version", async () => {
+    const result = await run(["--version"])
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+
+  it("an unknown command or option is a usage error: exit 2", async () => {
+    expect((await run(["frobnicate"])).code).toBe(2)
+    expect((await run(["stats", "--no-such-option"])).code).toBe(2)
+    expect((await run(["events", "--limit", "0", "--url", "memory://"])).code).toBe(2)
+    expect((await run(["events", "--from", "-1", "--url", "memory://"])).code).toBe(2)
+  })
+
+  it("without --url or EVENTUALI_URL: one line saying so, exit 1", async () => {
+    const result = await run(["stats"])
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, "No connection string: pass --url URL or set EVENTUALI_URL")
+  })
+
+  it("an unsupported connection string names the supported schemes and hides the password", async () => {
+    const result = await run(["health", "--url", "mysql://admin:hunter2secret@db.example.com/events"])
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, /supported schemes: sqlite:\/\/, postgresql:\/\/, postgres:\/\/, memory:\/\//)
+    expect(result.stderr).not.toContain("hunter2secret")
+  })
+
+  it("an unreachable PostgreSQL server: one line, password redacted, exit 1", async () => {
+    for (const url of ["postgresql://admin:hunter2secret@127.0.0.1:1/events", "postgres://admin:p%40ss%2Fword@127.0.0.1:1/events"]) {
+      const result = await run(["health", "--url", url])
+      expect(result.code).toBe(1)
+      expectOneLineError(result.stderr, /Cannot connect to PostgreSQL at postgres(ql)?:\/\/admin:\*\*\*@127\.0\.0\.1:1\/events/)
+      expect(result.stderr).not.toMatch(/hunter2secret|p%40ss|p@ss/)
+    }
+  })
+
+  it("the in-memory store works for what needs no persistence; stats needs SQL", async () => {
+    const health = await run(["health", "--url", "memory://", "--json"])
+    expect(health.code).toBe(0)
+    expect(JSON.parse(health.stdout)).toMatchObject({ status: "ok", backend: "memory", schemaVersion: null })
+    const stats = await run(["stats", "--url", "memory://"])
+    expect(stats.code).toBe(1)
+    expectOneLineError(stats.stderr, "stats needs a SQLite or PostgreSQL store")
+  })
+})
+
+describe("eventuali on SQLite files", () => {
+  it("commands other than init and import refuse a file that does not exist (and do not create it)", async () => {
+    const url = sqliteUrl("missing")
+    for (const command of ["health", "stats", "events", "tail", "export", "projections"]) {
+      const result = await run([command, "--url", url])
+      expect(result.code, command).toBe(1)
+      expectOneLineError(result.stderr, /No SQLite database at ".*missing-.*\.db" \(create one with: eventuali init --url sqlite:\/\//)
+    }
+    expect(Fs.existsSync(url.slice("sqlite://".length))).toBe(false)
+  })
+
+  it("init creates the file, relative to the working directory", async () => {
+    const cwd = Fs.mkdtempSync(Path.join(tempDir(), "cwd-"))
+    const result = await run(["init", "--url", "sqlite://data/events.db"], { cwd })
+    expect(result.code).toBe(0)
+    expect(Fs.existsSync(Path.join(cwd, "data", "events.db"))).toBe(true)
+  })
+
+  it("a file that is not a database: one line, exit 1", async () => {
+    const file = Path.join(tempDir(), "not-a-database.db")
+    Fs.writeFileSync(file, "this is not SQLite ".repeat(100))
+    const result = await run(["stats", "--url", `sqlite://${file}`])
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, /not a database/)
+  })
+})
+
+/** The same user journey on each backend. */
+const journey = (makeUrl: () => string) => {
+  let url = ""
+
+  it("init creates the schema and is idempotent", async () => {
+    url = makeUrl()
+    for (let i = 0; i < 2; i++) {
+      const result = await run(["init", "--url", url])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain(`ready, schema version ${Migrations.latest}`)
+      expect(result.stdout).not.toMatch(/:postgres@/)
+    }
+    await seed(url)
+  })
+
+  it("health reports the schema version and the latency, with the password hidden", async () => {
+    const text = await run(["health", "--url", url])
+    expect(text.code).toBe(0)
+    expect(text.stdout).toMatch(/Status\s+ok/)
+    expect(text.stdout).toMatch(new RegExp(`Schema version\\s+${Migrations.latest} \\(this eventuali: ${Migrations.latest}\\)`))
+    expect(text.stdout).toMatch(/Latency\s+\d+\.\d\d ms/)
+    const json = JSON.parse((await run(["health", "--url", url, "--json"])).stdout)
+    expect(json).toMatchObject({ status: "ok", schemaVersion: Migrations.latest, latestSchemaVersion: Migrations.latest })
+    expect(json.latencyMs).toBeGreaterThanOrEqual(0)
+    expect(json.url).not.toMatch(/:postgres@/)
+  })
+
+  it("EVENTUALI_URL stands in for --url", async () => {
+    const result = await run(["stats", "--json"], { env: { EVENTUALI_URL: url } })
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout).events).toBe(4)
+  })
+
+  it("stats counts events, aggregates and event types, with the last position and the size", async () => {
+    const result = await run(["stats", "--url", url, "--json"])
+    expect(result.code).toBe(0)
+    const stats = JSON.parse(result.stdout)
+    expect(stats).toMatchObject({
+      events: 4,
+      aggregates: 3,
+      aggregateTypes: [{ name: "User", aggregates: 2, events: 3 }, { name: "Order", aggregates: 1, events: 1 }],
+      eventTypes: [{ name: "UserRegistered", events: 2 }, { name: "OrderPlaced", events: 1 }, { name: "UserEmailChanged", events: 1 }]
+    })
+    expect(stats.lastPosition).toMatch(/^[1-9]\d*$/)
+    expect(stats.databaseSizeBytes).toBeGreaterThan(0)
+    const text = await run(["stats", "--url", url])
+    expect(text.stdout).toMatch(/Events\s+4\n/)
+    expect(text.stdout).toMatch(/Aggregates\s+3\n/)
+    expect(text.stdout).toMatch(/UserRegistered\s+2/)
+    expect(text.stdout).toMatch(/Database size\s+\d+\.\d (KiB|MiB)/)
+  })
+
+  it("events: a table for people, NDJSON for scripts, with filters, --from and --limit", async () => {
+    const table = await run(["events", "--url", url])
+    expect(table.code).toBe(0)
+    const rows = table.stdout.trim().split("\n")
+    expect(rows).toHaveLength(5)
+    expect(rows[0]).toMatch(/^Position\s+Timestamp\s+Aggregate\s+Version\s+Event type\s+Data$/)
+    // (PostgreSQL's jsonb orders keys its own way.)
+    expect(rows[3]).toMatch(/User\/u1\s+2\s+UserEmailChanged \(v2\)\s+\{.*"newEmail":"ann@example.org".*\}$/)
+
+    const all = lines((await run(["events", "--url", url, "--json"])).stdout)
+    expect(all.map((event) => `${event.aggregateId}:${event.aggregateVersion}`)).toEqual(["u1:1", "u2:1", "u1:2", "o1:1"])
+    for (const event of all) expect(event.position).toMatch(/^[1-9]\d*$/)
+    expect(all.map((event) => BigInt(event.position as string))).toEqual(
+      all.map((event) => BigInt(event.position as string)).sort((a, b) => (a < b ? -1 : 1))
+    )
+    expect(all[2]).toMatchObject({
+      eventType: "UserEmailChanged",
+      eventVersion: 2,
+      aggregateType: "User",
+      metadata: { correlationId: "corr-1", causationId: "cause-1", userId: "admin", headers: { tenant: "acme" } },
+      data: { newEmail: "ann@example.org", note: "ünïcödé 😀" }
+    })
+    expect(new Date(all[2]!.timestamp as string).toISOString()).toBe(all[2]!.timestamp)
+
+    const ids = async (...args: Array<string>) =>
+      lines((await run(["events", "--url", url, "--json", ...args])).stdout).map((event) => `${event.aggregateId}:${event.aggregateVersion}`)
+    expect(await ids("--type", "Order")).toEqual(["o1:1"])
+    expect(await ids("-t", "Order", "-t", "User", "--event-type", "UserRegistered")).toEqual(["u1:1", "u2:1"])
+    expect(await ids("--aggregate", "u1")).toEqual(["u1:1", "u1:2"])
+    expect(await ids("--aggregate", "u1", "--from", "1")).toEqual(["u1:2"])
+    expect(await ids("--from", all[1]!.position as string)).toEqual(["u1:2", "o1:1"])
+    expect(await ids("--limit", "2")).toEqual(["u1:1", "u2:1"])
+    expect(await ids("--aggregate", "nobody")).toEqual([])
+    expect((await run(["events", "--url", url, "--aggregate", "nobody"])).stdout.trim()).toBe("No events.")
+  })
+
+  it("tail prints events committed after it started, filtered, until SIGTERM", async () => {
+    const tail = start(["tail", "--url", url, "--json", "--type", "User"])
+    const output = collect(tail)
+    await waitForStderr(tail, "Tailing")
+    await append(url, "Order", "o2", [{ eventType: "OrderPlaced", data: { total: "1.00" } }])
+    await append(url, "User", "u3", [{ eventType: "UserRegistered", data: { name: "Cy", email: "cy@example.com" } }])
+    await new Promise<void>((resolve) => {
+      const check = () => (received.includes("u3") ? resolve() : setTimeout(check, 50))
+      let received = ""
+      tail.stdout!.on("data", (chunk: Buffer | string) => received += chunk.toString())
+      check()
+    })
+    tail.kill("SIGTERM")
+    const result = await output
+    expect(result.code).toBe(0)
+    const events = lines(result.stdout)
+    expect(events.map((event) => `${event.aggregateId}:${event.eventType}`)).toEqual(["u3:UserRegistered"])
+  })
+
+  it("tail --from a checkpoint replays from there; a malformed checkpoint is an error", async () => {
+    const all = lines((await run(["events", "--url", url, "--json"])).stdout)
+    const tail = start(["tail", "--url", url, "--from", all[3]!.position as string, "--event-type", "UserRegistered"])
+    const output = collect(tail)
+    await new Promise<void>((resolve) => tail.stdout!.on("data", (chunk: Buffer | string) => chunk.toString().includes("User/u3") && resolve()))
+    tail.kill("SIGINT")
+    const result = await output
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim().split("\n")).toHaveLength(1)
+
+    const bad = await run(["tail", "--url", url, "--from", "yesterday"])
+    expect(bad.code).toBe(1)
+    expectOneLineError(bad.stderr, "\"yesterday\" is not a checkpoint")
+  })
+
+  it("export writes NDJSON to stdout or a file; import appends it elsewhere; re-importing appends nothing", async () => {
+    const exported = await run(["export", "--url", url])
+    expect(exported.code).toBe(0)
+    const events = lines(exported.stdout)
+    expect(events).toHaveLength(6)
+    const file = Path.join(tempDir(), `export-${crypto.randomUUID()}.ndjson`)
+    const toFile = await run(["export", "--url", url, "--output", file])
+    expect(toFile.code).toBe(0)
+    expect(toFile.stdout).toMatch(/^Exported 6 events to /)
+    expect(Fs.readFileSync(file, "utf8")).toBe(exported.stdout)
+
+    const target = sqliteUrl("import-target")
+    const imported = await run(["import", file, "--url", target])
+    expect(imported.code).toBe(0)
+    expect(imported.stdout).toMatch(/^Imported 6 events \(6 new, 0 already stored\)/)
+    const again = await run(["import", "--url", target], { input: exported.stdout })
+    expect(again.code).toBe(0)
+    expect(again.stdout).toMatch(/^Imported 6 events \(0 new, 6 already stored\)/)
+    const withoutPositions = (text: string) => lines(text).map(({ position: _position, ...event }) => event)
+    expect(withoutPositions((await run(["export", "--url", target])).stdout)).toEqual(withoutPositions(exported.stdout))
+  })
+
+  it("export to a path that cannot be written: one line, exit 1", async () => {
+    const result = await run(["export", "--url", url, "--output", Path.join(tempDir(), "no", "such", "dir", "out.ndjson")])
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, /no such file or directory|NotFound/i)
+  })
+
+  it("import refuses a malformed line, naming it, and appends nothing of its batch", async () => {
+    const target = sqliteUrl("bad-import")
+    const good = (await run(["export", "--url", url])).stdout.trim().split("\n")
+    const result = await run(["import", "--url", target], { input: `${good[0]}\n{"eventId": 42}\n` })
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, /^Error: Line 2: /)
+    const stats = JSON.parse((await run(["stats", "--url", target, "--json"])).stdout)
+    expect(stats.events).toBe(0)
+
+    const notJson = await run(["import", "--url", target], { input: "this is not json\n" })
+    expect(notJson.code).toBe(1)
+    expectOneLineError(notJson.stderr, /^Error: Line 1: /)
+
+    const missing = await run(["import", Path.join(tempDir(), "no-such-file.ndjson"), "--url", target])
+    expect(missing.code).toBe(2)
+  })
+
+  it("import into a store where an aggregate has moved on: the conflict, with the line and the actual version", async () => {
+    const exported = lines((await run(["export", "--url", url])).stdout)
+    const changed = exported.map((event) => JSON.stringify({ ...event, eventId: `${event.eventId as string}-other` })).join("\n")
+    const result = await run(["import", "--url", url], { input: changed })
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, /Line 1 \(aggregate "u1", version 1\): Aggregate "u1": expected version 0, but its version is 2/)
+  })
+
+  it("projections lists checkpoints with their lag; rebuild resets one to the beginning", async () => {
+    expect((await run(["projections", "--url", url])).stdout.trim()).toBe("No projection checkpoints stored.")
+    const all = lines((await run(["events", "--url", url, "--json"])).stdout)
+    await storeCheckpoint(url, "order-totals", BigInt(all[3]!.position as string))
+    await storeCheckpoint(url, "user-directory", BigInt(all[5]!.position as string))
+
+    const listed = lines((await run(["projections", "--url", url, "--json"])).stdout)
+    expect(listed).toMatchObject([
+      { name: "order-totals", checkpoint: all[3]!.position, lag: 2 },
+      { name: "user-directory", checkpoint: all[5]!.position, lag: 0 }
+    ])
+    const table = await run(["projections", "--url", url])
+    expect(table.stdout).toMatch(/order-totals\s+\d+\s+2\s+\d{4}-/)
+
+    const rebuilt = await run(["projections", "rebuild", "order-totals", "--url", url])
+    expect(rebuilt.code).toBe(0)
+    expect(rebuilt.stdout).toMatch(/checkpoint reset from \d+ to 0/)
+    expect(lines((await run(["projections", "--url", url, "--json"])).stdout)[0]).toMatchObject({
+      name: "order-totals",
+      checkpoint: "0",
+      lag: 6
+    })
+    // The URL may also come before the subcommand.
+    expect((await run(["projections", "--url", url, "rebuild", "user-directory"])).code).toBe(0)
+
+    const unknown = await run(["projections", "rebuild", "nope", "--url", url])
+    expect(unknown.code).toBe(1)
+    expectOneLineError(unknown.stderr, "No projection named \"nope\" (stored: order-totals, user-directory)")
+  })
+}
+
+describe("eventuali on SQLite", () => journey(() => sqliteUrl("journey")))
+
+describePg("eventuali on PostgreSQL", () => {
+  journey(() => freshUrl("cli"))
+
+  it("wrong credentials: one line, password hidden, exit 1", async () => {
+    const url = new URL(freshUrl("cli"))
+    url.password = "wrong-password-123"
+    const result = await run(["health", "--url", url.toString()])
+    expect(result.code).toBe(1)
+    expectOneLineError(result.stderr, /password authentication failed|Cannot connect/)
+    expect(result.stderr).not.toContain("wrong-password-123")
+  })
+})
