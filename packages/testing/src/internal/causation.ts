@@ -5,7 +5,7 @@
 import { expect } from "@effect/vitest"
 import { Causation, CommandHandler, EventStore, Projection } from "@eventuali/core"
 import { Effect, Option, Schedule } from "effect"
-import { barrier, depositCommand, makeBank, open } from "./decider.js"
+import { depositCommand, makeBank, makeCollidingBank, open } from "./decider.js"
 import { type Test, unique } from "./fixtures.js"
 
 const retry = Schedule.recurs(10)
@@ -122,12 +122,10 @@ export const causation = (test: Test): void => {
 
   test("a command decided again after a conflict keeps its context", (store) =>
     Effect.gen(function*() {
-      const bothLoaded = yield* barrier(2)
-      let holding = false
-      const bank = makeBank(Effect.suspend(() => holding ? bothLoaded : Effect.void))
+      const { bank, collide } = yield* makeCollidingBank(2)
       const id = unique("account")
       yield* CommandHandler.handle(bank, id, open(), { retry })
-      holding = true
+      yield* collide
       yield* Effect.all(
         ["first", "second"].map((correlationId, i) =>
           CommandHandler.handle(bank, id, depositCommand(i + 1), { retry }).pipe(Causation.withCorrelation(correlationId))

@@ -3,11 +3,11 @@ import { expect } from "@effect/vitest"
 import { CommandHandler } from "@eventuali/core"
 import { Effect, Option, Schedule } from "effect"
 import {
-  barrier,
   counter,
   depositCommand,
   InsufficientFunds,
   makeBank,
+  makeCollidingBank,
   open,
   withdraw
 } from "./decider.js"
@@ -102,13 +102,11 @@ export const commands = (test: Test): void => {
     (store) =>
       Effect.gen(function*() {
         const decisions = yield* counter
-        const bothLoaded = yield* barrier(2)
-        let holding = false
-        const bank = makeBank(Effect.zipRight(decisions.tick, Effect.suspend(() => holding ? bothLoaded : Effect.void)))
+        const { bank, collide } = yield* makeCollidingBank(2, decisions.tick)
         const id = unique("account")
         yield* CommandHandler.handle(bank, id, open(), { retry })
         yield* CommandHandler.handle(bank, id, depositCommand(100), { retry })
-        holding = true
+        yield* collide
         const before = yield* decisions.count
         const results = yield* Effect.all(
           [CommandHandler.handle(bank, id, withdraw(60), { retry }), CommandHandler.handle(bank, id, withdraw(60), { retry })],
@@ -129,12 +127,10 @@ export const commands = (test: Test): void => {
   test("concurrent commands that collide all commit through retries: none lost, none doubled", (store) =>
     Effect.gen(function*() {
       const decisions = yield* counter
-      const allLoaded = yield* barrier(5)
-      let holding = false
-      const bank = makeBank(Effect.zipRight(decisions.tick, Effect.suspend(() => holding ? allLoaded : Effect.void)))
+      const { bank, collide } = yield* makeCollidingBank(5, decisions.tick)
       const id = unique("account")
       yield* CommandHandler.handle(bank, id, open(), { retry })
-      holding = true
+      yield* collide
       const before = yield* decisions.count
       const results = yield* Effect.all(
         [1, 2, 3, 4, 5].map((amount) => CommandHandler.handle(bank, id, depositCommand(amount), { retry })),
@@ -152,12 +148,10 @@ export const commands = (test: Test): void => {
 
   test("when the retry schedule gives up, the OptimisticConcurrencyError is returned with the actual version", (store) =>
     Effect.gen(function*() {
-      const bothLoaded = yield* barrier(2)
-      let holding = false
-      const bank = makeBank(Effect.suspend(() => holding ? bothLoaded : Effect.void))
+      const { bank, collide } = yield* makeCollidingBank(2)
       const id = unique("account")
       yield* CommandHandler.handle(bank, id, open(), { retry })
-      holding = true
+      yield* collide
       const results = yield* Effect.all(
         [1, 2].map((amount) => CommandHandler.handle(bank, id, depositCommand(amount), { retry: Schedule.stop })),
         { concurrency: "unbounded", mode: "either" }

@@ -64,15 +64,28 @@ export const makeBank = (beforeDecide: Effect.Effect<void> = Effect.void): Bank 
 
 /**
  * An effect that holds the first `parties` callers until all of them have arrived, and lets
- * every later caller through: run in `decide`, it makes `parties` concurrent commands decide on
- * the same loaded version, so all but one of their saves conflict.
+ * every later caller through.
  */
-export const barrier = (parties: number) =>
+const barrier = (parties: number) =>
   Effect.gen(function*() {
     const arrived = yield* Ref.make(0)
     const allArrived = yield* Effect.makeLatch(false)
     return Effect.flatMap(Ref.updateAndGet(arrived, (n) => n + 1), (n) =>
       n > parties ? Effect.void : n === parties ? allArrived.open : allArrived.await)
+  })
+
+/**
+ * A bank whose decisions, once `collide` has run, wait until `parties` of them have started:
+ * `parties` concurrent commands then all decide on the same loaded version, so all but one of
+ * their saves conflict. Decisions after those go straight through. `beforeDecide` runs before
+ * every decision.
+ */
+export const makeCollidingBank = (parties: number, beforeDecide: Effect.Effect<void> = Effect.void) =>
+  Effect.gen(function*() {
+    const allLoaded = yield* barrier(parties)
+    let colliding = false
+    const bank = makeBank(Effect.zipRight(beforeDecide, Effect.suspend(() => colliding ? allLoaded : Effect.void)))
+    return { bank, collide: Effect.sync(() => { colliding = true }) }
   })
 
 /** Counts the calls of an effect. */
