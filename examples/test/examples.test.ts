@@ -100,6 +100,25 @@ const keyLines: Record<string, ReadonlyArray<RegExp>> = {
     /^closing again decides nothing: 0 events, version 7$/m,
     /^deposit after closing: refused, AccountIsClosed$/m,
     /^done$/m
+  ],
+  "06-testing.ts": [
+    /^✓ earning adds points, and the store holds what happened$/m,
+    /^✓ redeeming more than the balance fails with NotEnoughPoints and stores nothing$/m,
+    /^✓ every test starts from an empty store$/m,
+    /^✓ concurrent redemptions never overspend: the in-memory store has real optimistic concurrency$/m,
+    /^4 passed, 0 failed$/m,
+    /^done$/m
+  ],
+  "07-dependency-injection.ts": [
+    /^# live: EventStore\.layerConfig\(sqlite:\/\/.*\), a mailer that sends$/m,
+    /^ {2}mail to ada@example\.com: Welcome, Ada$/m,
+    /^user-\w+ at version 2; the directory says ada@lovelace\.example$/m,
+    /^# test: the same program on InMemoryEventStore\.layer and a mailer that records$/m,
+    /^user-\w+ at version 2; the directory says ada@lovelace\.example$/m,
+    /^recorded 2 mails:\n {2}ada@example\.com: Welcome, Ada\n {2}ada@lovelace\.example: Your email address changed$/m,
+    /^the test store holds 2 events: this test's, nothing else$/m,
+    /^DatabaseError: Unsupported connection string "mysql:\/\/localhost\/app"/m,
+    /^done$/m
   ]
 }
 
