@@ -1,4 +1,4 @@
-import { Chunk, Clock, Duration, Effect, Either, Option, PubSub, Queue, Schema, type Scope, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, Option, ParseResult, PubSub, Queue, Schema, type Scope, Stream } from "effect"
 import * as Aggregate from "../Aggregate.js"
 import { AggregateNotFoundError, EventStoreError, OptimisticConcurrencyError, SerializationError } from "../Errors.js"
 import * as EventRegistry from "../EventRegistry.js"
@@ -7,7 +7,7 @@ import * as Checkpoint from "../Checkpoint.js"
 import type { AppendResult, ReadError, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metrics from "../Metrics.js"
-import { decodeEvent, encodeEvent } from "./codec.js"
+import { decodeEvent, encodeEvent, toJson } from "./codec.js"
 import * as Observability from "./observability.js"
 import * as Versions from "./versions.js"
 import * as Validate from "./validate.js"
@@ -20,6 +20,23 @@ class AppendRace {
 const DEFAULT_BATCH_SIZE = 1000
 
 const DEFAULT_SUBSCRIPTION_BATCH_SIZE = 500
+
+const encoders = new WeakMap<Schema.Schema.AnyNoContext, (state: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+const decoders = new WeakMap<Schema.Schema.AnyNoContext, (state: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+const cached = (
+  cache: WeakMap<Schema.Schema.AnyNoContext, (state: unknown) => Either.Either<unknown, ParseResult.ParseError>>,
+  make: (schema: Schema.Schema.AnyNoContext) => (state: unknown) => Either.Either<unknown, ParseResult.ParseError>
+) =>
+(schema: Schema.Schema.AnyNoContext) => {
+  let codec = cache.get(schema)
+  if (codec === undefined) {
+    codec = make(schema)
+    cache.set(schema, codec)
+  }
+  return codec
+}
+const encodeSnapshot = cached(encoders, (schema) => Schema.encodeUnknownEither(schema))
+const decodeSnapshot = cached(decoders, (schema) => Schema.decodeUnknownEither(schema))
 const liveClock = Clock.make()
 const DEFAULT_POLL_INTERVAL = Duration.millis(250)
 
@@ -152,10 +169,11 @@ const build = (
   const foldStream = <State, Ev extends { readonly _tag: string }>(
     definition: Aggregate.Definition<State, Ev>,
     aggregateId: string,
-    events: ReadonlyArray<StoredEvent>
+    events: ReadonlyArray<StoredEvent>,
+    from: { readonly state: State; readonly version: number } | undefined = undefined
   ): Either.Either<Option.Option<Aggregate.Root<State, Ev>>, SerializationError | EventStoreError> => {
-    if (events.length === 0) return Either.right(Option.none())
-    const owner = events[0]!.aggregateType
+    if (events.length === 0 && from === undefined) return Either.right(Option.none())
+    const owner = events[0]?.aggregateType ?? definition.type
     if (owner !== definition.type) {
       return Either.left(
         new EventStoreError({
@@ -164,7 +182,7 @@ const build = (
       )
     }
     const isEvent = Schema.is(definition.schema)
-    let state = definition.initialState
+    let state = from?.state ?? definition.initialState
     for (const stored of events) {
       let decoded: Either.Either<unknown, SerializationError>
       const member = Versions.memberOf(definition, stored.eventType)
@@ -199,18 +217,70 @@ const build = (
       definition,
       type: definition.type,
       id: aggregateId,
-      version: events[events.length - 1]!.aggregateVersion,
+      version: events.length > 0 ? events[events.length - 1]!.aggregateVersion : from!.version,
       state,
       uncommittedEvents: []
     }))
   }
 
+  /**
+   * The newest snapshot `load` can start from: of this aggregate type and of the policy's
+   * version, and decodable; anything else is ignored (a full replay is always correct).
+   */
+  const usableSnapshot = <State>(
+    policy: Aggregate.SnapshotPolicy<State>,
+    aggregateType: string,
+    aggregateId: string
+  ) =>
+    Effect.map(storage.readSnapshot(aggregateId), (snapshot): { readonly state: State; readonly version: number } | undefined => {
+      if (Option.isNone(snapshot)) return undefined
+      const { aggregateType: type, aggregateVersion, schemaVersion, state } = snapshot.value
+      if (type !== aggregateType || schemaVersion !== policy.version) return undefined
+      const decoded = decodeSnapshot(policy.schema)(state)
+      // The cache is keyed by schema, so the decoded value is the policy schema's State.
+      return Either.isRight(decoded) ? { state: decoded.right as State, version: aggregateVersion } : undefined
+    })
+
+  /** The snapshot a save writes: when it crosses a multiple of the policy's `every`. */
+  const snapshotOf = <State, Ev extends { readonly _tag: string }>(root: Aggregate.Root<State, Ev>) =>
+    Effect.suspend(() => {
+      const policy = root.definition.snapshot
+      if (policy === undefined) return Effect.succeed(undefined)
+      if (!Number.isSafeInteger(policy.every) || policy.every < 1) {
+        return Effect.fail(new EventStoreError({ message: `${root.type}: snapshot.every must be a positive integer, got ${policy.every}` }))
+      }
+      const committed = Aggregate.committedVersion(root)
+      if (Math.floor(root.version / policy.every) === Math.floor(committed / policy.every)) return Effect.succeed(undefined)
+      return encodeSnapshot(policy.schema)(root.state).pipe(
+        Either.mapLeft((error) =>
+          new SerializationError({
+            eventType: root.type,
+            message: `The state of ${root.type} ${JSON.stringify(root.id)} does not match its snapshot schema: ${
+              ParseResult.TreeFormatter.formatErrorSync(error)
+            }`,
+            cause: error
+          })
+        ),
+        Either.flatMap((encoded) => toJson(root.type, encoded, "snapshot")),
+        Either.map((stateJson) => ({ schemaVersion: policy.version, stateJson }))
+      )
+    })
+
   const load: Service["load"] = (definition, aggregateId) =>
     Validate.name("aggregate id", aggregateId).pipe(
-      Effect.zipRight(storage.readStream(aggregateId, 0)),
-      Effect.flatMap((events) => foldStream(definition, aggregateId, events)),
+      Effect.zipRight(
+        definition.snapshot === undefined
+          ? Effect.succeed(undefined)
+          : usableSnapshot(definition.snapshot, definition.type, aggregateId)
+      ),
+      Effect.flatMap((from) =>
+        Effect.flatMap(
+          storage.readStream(aggregateId, from?.version ?? 0),
+          (events) => foldStream(definition, aggregateId, events, from)
+        )
+      ),
       Observability.observe(Metrics.loadDuration, definition.type),
-      Effect.withSpan("EventStore.load", { attributes: { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId } })
+      Effect.withSpan("EventStore.load", { captureStackTrace: false, attributes: { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId } })
     )
 
   const stream = (aggregateType: string | undefined, options: { readonly fromPosition?: bigint | number | undefined; readonly batchSize?: number | undefined } | undefined) => {
@@ -331,12 +401,14 @@ const build = (
             aggregateId: root.id,
             aggregateType: root.type,
             expectedVersion: ExpectedVersion.exact(Aggregate.committedVersion(root)),
-            events: encoded
+            events: encoded,
+            snapshot: yield* snapshotOf(root)
           })
           return Aggregate.markCommitted(root)
         }).pipe(
           Observability.observe(Metrics.saveDuration, root.type),
           Effect.withSpan("EventStore.save", {
+            captureStackTrace: false,
             attributes: {
               "eventuali.aggregate.type": root.type,
               "eventuali.aggregate.id": root.id,
@@ -366,6 +438,7 @@ const build = (
       }).pipe(
         Observability.observe(Metrics.saveDuration, aggregateType),
         Effect.withSpan("EventStore.append", {
+          captureStackTrace: false,
           attributes: {
             "eventuali.aggregate.type": aggregateType,
             "eventuali.aggregate.id": aggregateId,
@@ -388,7 +461,7 @@ const build = (
         Effect.zipRight(Effect.suspend(() => storage.readStream(aggregateId, fromVersion))),
         Effect.flatMap(decodeAll),
         Effect.tap(annotateCount),
-        Effect.withSpan("EventStore.loadEvents", { attributes: { "eventuali.aggregate.id": aggregateId } })
+        Effect.withSpan("EventStore.loadEvents", { captureStackTrace: false, attributes: { "eventuali.aggregate.id": aggregateId } })
       ),
 
     loadEventsByType: (aggregateType, fromPosition) =>
