@@ -2,7 +2,7 @@ import { Chunk, Clock, Duration, Effect, Either, Option, ParseResult, PubSub, Qu
 import * as Aggregate from "../Aggregate.js"
 import { AggregateNotFoundError, EventStoreError, OptimisticConcurrencyError, SerializationError } from "../Errors.js"
 import * as EventRegistry from "../EventRegistry.js"
-import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage, StoredEvent } from "../EventStorage.js"
+import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage, SnapshotToWrite, StoredEvent } from "../EventStorage.js"
 import * as Checkpoint from "../Checkpoint.js"
 import type { AppendResult, ReadError, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
@@ -243,7 +243,7 @@ const build = (
 
   /** The snapshot a save writes: when it crosses a multiple of the policy's `every`. */
   const snapshotOf = <State, Ev extends { readonly _tag: string }>(root: Aggregate.Root<State, Ev>) =>
-    Effect.suspend(() => {
+    Effect.suspend((): Effect.Effect<SnapshotToWrite | undefined, EventStoreError | SerializationError> => {
       const policy = root.definition.snapshot
       if (policy === undefined) return Effect.succeed(undefined)
       if (!Number.isSafeInteger(policy.every) || policy.every < 1) {
