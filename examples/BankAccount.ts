@@ -44,6 +44,13 @@ export interface AccountState {
 
 const initialState: AccountState = { status: "new", owner: "", balance: 0 }
 
+/** How a snapshot stores the state (bump the snapshot version when this or `evolve` changes). */
+const AccountStateSchema = Schema.Struct({
+  status: Schema.Literal("new", "open", "closed"),
+  owner: Schema.String,
+  balance: Schema.Number
+})
+
 const evolve = (state: AccountState, event: AccountOpened | MoneyDeposited | MoneyWithdrawn | AccountClosed): AccountState => {
   switch (event._tag) {
     case "AccountOpened":
@@ -98,8 +105,7 @@ export const BankAccount = Aggregate.make({
   events: [AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed],
   initialState,
   evolve,
-  decide
-  // TODO(snapshots, issue 6 point 3): once Aggregate.make takes snapshots, long-lived accounts
-  // load from the newest one:
-  //   snapshot: { every: 100, schema: AccountStateSchema, version: 1 }
+  decide,
+  // Long-lived accounts load from their newest snapshot and fold only the events after it.
+  snapshot: { every: 100, schema: AccountStateSchema, version: 1 }
 })
