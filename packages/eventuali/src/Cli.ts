@@ -8,6 +8,7 @@ import * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { Cause, Console, Effect } from "effect"
+import { bench } from "./internal/cli/bench.js"
 import { CliError, describeError } from "./internal/cli/common.js"
 import { events } from "./internal/cli/events.js"
 import { exportEvents } from "./internal/cli/export.js"
@@ -32,14 +33,14 @@ const root = Command.make("eventuali").pipe(
 
 /**
  * The command tree: `init`, `health`, `stats`, `events`, `tail`, `export`, `import`,
- * `projections` (and `projections rebuild NAME`).
+ * `projections` (and `projections rebuild NAME`), `bench`.
  *
  * @since 0.1.0
  * @category commands
  */
 export const command = root.pipe(
   Command.withHandler(() => new CliError({ message: "No command given (see eventuali --help)" })),
-  Command.withSubcommands([init, health, stats, events, tail, exportEvents, importEvents, projections])
+  Command.withSubcommands([init, health, stats, events, tail, exportEvents, importEvents, projections, bench])
 )
 
 const cli = Command.run(command, { name: "eventuali", version })

@@ -10,7 +10,7 @@ import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
 import { append, seed, storeCheckpoint } from "./support/seed.js"
 
-const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild"]
+const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild", "bench"]
 
 /** An error is one line on stderr: no stack trace. */
 const expectOneLineError = (stderr: string, text: string | RegExp) => {
@@ -47,6 +47,7 @@ describe("eventuali (no store needed)", () => {
     expect((await run(["stats", "--no-such-option"])).code).toBe(2)
     expect((await run(["events", "--limit", "0", "--url", "memory://"])).code).toBe(2)
     expect((await run(["events", "--from", "-1", "--url", "memory://"])).code).toBe(2)
+    expect((await run(["bench", "--operations", "0", "--url", "memory://"])).code).toBe(2)
   })
 
   it("without --url or EVENTUALI_URL: one line saying so, exit 1", async () => {
@@ -314,10 +315,43 @@ const journey = (makeUrl: () => string) => {
   })
 }
 
-describe("eventuali on SQLite", () => journey(() => sqliteUrl("journey")))
+/** `bench` on a new store: a table of three workloads, a progress line each; then it refuses to run again without --force. */
+const benchmark = (makeUrl: () => string) =>
+  it("bench measures saves and loads on a scratch store, and refuses a store holding events without --force", async () => {
+    const url = makeUrl()
+    const result = await run(["bench", "--url", url, "--operations", "20"])
+    expect(result.code).toBe(0)
+    const rows = result.stdout.trim().split("\n")
+    expect(rows[0]).toMatch(/^Workload\s+Operations\s+Seconds\s+Ops\/s\s+Events\/s\s+p50 ms\s+p99 ms$/)
+    expect(rows.slice(1).map((row) => row.split(/\s{2,}/)[0])).toEqual(["save, 1 event", "save, 10 events", "load, 10 events"])
+    for (const workload of ["save, 1 event", "save, 10 events", "load, 10 events"]) {
+      expect(result.stderr).toContain(`[####################] 100%  ${workload}`)
+    }
+
+    const again = await run(["bench", "--url", url, "--operations", "20"])
+    expect(again.code).toBe(1)
+    expectOneLineError(again.stderr, "already holds events: bench adds 220 of its own; use a scratch database, or pass --force")
+
+    const forced = await run(["bench", "--url", url, "--operations", "20", "--force", "--json"])
+    expect(forced.code).toBe(0)
+    const results = lines(forced.stdout)
+    expect(results.map((row) => row.workload)).toEqual(["save, 1 event", "save, 10 events", "load, 10 events"])
+    for (const row of results) {
+      expect(row).toMatchObject({ operations: 20 })
+      expect(row.operationsPerSecond).toBeGreaterThan(0)
+    }
+    const stats = JSON.parse((await run(["stats", "--url", url, "--json"])).stdout)
+    expect(stats.aggregateTypes).toEqual([{ name: "EventualiBenchmark", aggregates: 80, events: 440 }])
+  })
+
+describe("eventuali on SQLite", () => {
+  journey(() => sqliteUrl("journey"))
+  benchmark(() => sqliteUrl("bench"))
+})
 
 describePg("eventuali on PostgreSQL", () => {
   journey(() => freshUrl("cli"))
+  benchmark(() => freshUrl("bench"))
 
   it("wrong credentials: one line, password hidden, exit 1", async () => {
     const url = new URL(freshUrl("cli"))

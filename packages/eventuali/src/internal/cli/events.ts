@@ -16,6 +16,7 @@ export const Position = Schema.BigInt.pipe(Schema.nonNegativeBigInt())
 /** `--type`: aggregate types, repeatable. */
 export const aggregateTypes = Options.text("type").pipe(
   Options.withAlias("t"),
+  Options.withPseudoName("TYPE"),
   Options.repeated,
   Options.withDescription("Only events of this aggregate type (repeat for several)")
 )
@@ -23,17 +24,20 @@ export const aggregateTypes = Options.text("type").pipe(
 /** `--event-type`: event types, repeatable. */
 export const eventTypes = Options.text("event-type").pipe(
   Options.withAlias("e"),
+  Options.withPseudoName("TYPE"),
   Options.repeated,
   Options.withDescription("Only events of this event type (repeat for several)")
 )
 
 const aggregate = Options.text("aggregate").pipe(
   Options.withAlias("a"),
+  Options.withPseudoName("ID"),
   Options.optional,
   Options.withDescription("Only the events of this aggregate id, by version")
 )
 
 const from = Options.text("from").pipe(
+  Options.withPseudoName("POSITION"),
   Options.withSchema(Position),
   Options.optional,
   Options.withDescription("Only events after this position (with --aggregate: after this version)")
@@ -41,6 +45,7 @@ const from = Options.text("from").pipe(
 
 const limit = Options.integer("limit").pipe(
   Options.withAlias("n"),
+  Options.withPseudoName("N"),
   Options.withSchema(Schema.Int.pipe(Schema.positive())),
   Options.withDefault(100),
   Options.withDescription("At most this many events")

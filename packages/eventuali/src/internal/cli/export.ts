@@ -14,11 +14,13 @@ import * as Output from "./output.js"
 
 const output = Options.file("output").pipe(
   Options.withAlias("o"),
+  Options.withPseudoName("FILE"),
   Options.optional,
   Options.withDescription("Write to this file (default: standard output)")
 )
 
 const from = Options.text("from").pipe(
+  Options.withPseudoName("POSITION"),
   Options.withSchema(Position),
   Options.optional,
   Options.withDescription("Only events after this position (for an incremental export)")

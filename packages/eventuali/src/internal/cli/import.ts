@@ -86,15 +86,14 @@ const appendRun = (head: bigint) => (run: ReadonlyArray<Line>) =>
   })
 
 /**
- * A batch's appends, in order; succeeds with how many events are new. On SQLite the batch is one
- * transaction (one commit instead of one per append). Not on PostgreSQL: there two appends in one
- * transaction are given the same positions by @eventuali/sql 0.1 (the second is refused).
+ * A batch's appends, in order, in one transaction on the SQL stores (one commit instead of one
+ * per append); succeeds with how many events are new.
  */
 const appendBatch = (head: bigint) => (lines: ReadonlyArray<Line>) =>
   Effect.gen(function*() {
     const database = yield* Database
     const appends = Effect.map(Effect.forEach(runsOf(lines), appendRun(head)), (counts) => counts.reduce((a, b) => a + b, 0))
-    if (Option.isNone(database.sql) || database.sql.value.dialect !== "sqlite") return yield* appends
+    if (Option.isNone(database.sql)) return yield* appends
     return yield* database.sql.value.client.withTransaction(appends).pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(new DatabaseError({ message: `Importing: ${error.message}`, cause: error })))
     )

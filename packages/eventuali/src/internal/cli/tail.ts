@@ -13,6 +13,7 @@ import * as Ndjson from "./ndjson.js"
 import * as Output from "./output.js"
 
 const from = Options.text("from").pipe(
+  Options.withPseudoName("end|beginning|CHECKPOINT"),
   Options.withDefault("end"),
   Options.withDescription("Where to start: \"end\" (only new events), \"beginning\", or a checkpoint (a position)")
 )
