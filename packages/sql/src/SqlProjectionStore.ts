@@ -14,7 +14,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Effect, Layer, Option } from "effect"
-import { toDatabaseError } from "./internal/errors.js"
+import { failedTransactionAsError, toDatabaseError } from "./internal/errors.js"
 import { tables } from "./internal/statements.js"
 
 const isSqlError = <E>(error: E | SqlError): error is SqlError =>
@@ -69,7 +69,7 @@ export const make = (
         const [result, next] = yield* body(row === undefined ? 0n : BigInt(row.position))
         if (Option.isSome(next)) yield* sql.unsafe(upsert, [name, next.value.toString()])
         return result
-      })).pipe(Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
+      })).pipe(failedTransactionAsError, Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
 
     const service: ProjectionStore.Service = {
       withCheckpoint,

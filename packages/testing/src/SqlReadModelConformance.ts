@@ -112,6 +112,36 @@ export const run = (
         expect(yield* model.rows).toEqual([...ids].sort())
       }).pipe(Effect.scoped, Effect.provide(layer)))
 
+    it.effect("a batch whose COMMIT fails (a deferred constraint) is rolled back and retried like any failing batch, not a defect; each event is applied once", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const parents = unique("parents")
+        const children = unique("children")
+        yield* sql.unsafe(`CREATE TABLE ${parents} (id TEXT PRIMARY KEY)`)
+        yield* sql.unsafe(
+          `CREATE TABLE ${children} (event_id TEXT PRIMARY KEY, parent_id TEXT REFERENCES ${parents} (id) DEFERRABLE INITIALLY DEFERRED)`
+        )
+        const type = unique("Account")
+        const ids = yield* appendDeposits(type, 3)
+        const attempts = yield* Ref.make(0)
+        const running = yield* Projection.run(Projection.make({
+          name: unique("children"),
+          aggregateTypes: [type],
+          retry: Schedule.recurs(2),
+          handle: (event) =>
+            Effect.gen(function*() {
+              // The first attempt writes a row that only its COMMIT checks, and refuses.
+              const first = event.eventId === ids[0] && (yield* Ref.getAndUpdate(attempts, (n) => n + 1)) === 0
+              const parent = first ? "missing" : null
+              yield* sql`INSERT INTO ${sql(children)} (event_id, parent_id) VALUES (${event.eventId}, ${parent})`
+            })
+        }))
+        yield* running.whenCaughtUp
+        expect(yield* Ref.get(attempts)).toBe(2)
+        const rows = yield* sql<{ readonly event_id: string }>`SELECT event_id FROM ${sql(children)} ORDER BY event_id`
+        expect(rows.map((row) => row.event_id)).toEqual([...ids].sort())
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
     it.effect("rebuild clears the read model and the checkpoint in one transaction, then replays", () =>
       Effect.gen(function*() {
         const model = yield* readModel

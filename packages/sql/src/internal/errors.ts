@@ -1,5 +1,6 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { DatabaseError } from "@eventuali/core/Errors"
+import { Effect, Option } from "effect"
 
 const causeOf = (error: SqlError): { readonly code?: unknown; readonly message?: unknown } =>
   typeof error.cause === "object" && error.cause !== null ? error.cause : {}
@@ -17,3 +18,14 @@ export const toDatabaseError = (what: string) => (error: SqlError): DatabaseErro
   const code = typeof cause.code === "string" ? ` [${cause.code}]` : ""
   return new DatabaseError({ message: `${what} failed: ${detail}${code}`, cause: error })
 }
+
+const isSqlError = (value: unknown): value is SqlError =>
+  typeof value === "object" && value !== null && "_tag" in value && value._tag === "SqlError"
+
+/**
+ * `withTransaction` turns a failing BEGIN, COMMIT or ROLLBACK (a connection lost in a server
+ * restart, a full disk) into a defect: make it the `SqlError` it is again, so that callers map it
+ * to a `DatabaseError` and retries apply. Other defects stay defects.
+ */
+export const failedTransactionAsError = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+  Effect.catchSomeDefect(self, (defect) => isSqlError(defect) ? Option.some(Effect.fail(defect)) : Option.none())
