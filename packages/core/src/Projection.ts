@@ -115,11 +115,13 @@ export const run = <E, R>(
         Queue.take(poke)
       )
 
+    const retry = projection.retry ?? defaultRetry
     const loop = Effect.gen(function*() {
       while (true) {
-        const { read, reached, startedIn } = yield* Effect.retry(batch, projection.retry ?? defaultRetry)
+        const { read, reached, startedIn } = yield* Effect.retry(batch, retry)
         if ((yield* Ref.get(epoch)) === startedIn) yield* SubscriptionRef.set(progress, reached)
-        if (read < batchSize) yield* waitForMore(reached)
+        // Waiting reads the database too (a server restart fails it): it retries like a batch.
+        if (read < batchSize) yield* Effect.retry(waitForMore(reached), retry)
       }
     })
 

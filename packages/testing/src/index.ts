@@ -16,3 +16,6 @@ export * as TestEventStore from "./TestEventStore.js"
 
 /** Model-based property tests: random programs against a store and a reference model, `ModelConformance.run(name, layer)`. @since 0.1.0 */
 export * as ModelConformance from "./ModelConformance.js"
+
+/** SIGKILL a writer process mid-batch and check what survives: `FaultInjection.workload`, `runUntilKilled`, `verify`. @since 0.1.0 */
+export * as FaultInjection from "./FaultInjection.js"

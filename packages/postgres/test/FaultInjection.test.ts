@@ -1,0 +1,235 @@
+/**
+ * Faults on the PostgreSQL store: a writer process killed with SIGKILL while 32 of its fibers
+ * save at once (with a live subscriber and a projection), and the server restarted while writers,
+ * a subscriber and a projection run. After each: every acknowledged save stored exactly once,
+ * nothing half-written, the subscriber and the projection resume without a gap or a duplicate,
+ * and the store keeps working.
+ */
+import { expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Aggregate, Checkpoint, EventStore, Projection, ProjectionStore } from "@eventuali/core"
+import { PgEventStore } from "@eventuali/postgres"
+import { FaultInjection } from "@eventuali/testing"
+import { Cause, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { createRequire } from "node:module"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { startEmbedded } from "./support/embedded.js"
+import { describePg, freshSchema, serverUrl } from "./support/pg.js"
+
+const writerScript = fileURLToPath(new URL("./fixtures/faultWriter.ts", import.meta.url))
+const packageDirectory = fileURLToPath(new URL("..", import.meta.url))
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+
+/** Fails with a plain Error instead of waiting longer. */
+const within = (duration: Duration.DurationInput, what: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.disconnect(self).pipe(
+    Effect.timeoutFail({ duration, onTimeout: () => new Error(`${what}: no answer within ${Duration.format(duration)}`) })
+  )
+
+/** Polls `condition` until it holds; dies after `duration`. */
+const waitUntil = <E, R>(condition: Effect.Effect<boolean, E, R>, duration: Duration.DurationInput, what: string) =>
+  Effect.repeat(condition, { until: (holds) => holds, schedule: Schedule.spaced("50 millis") }).pipe(
+    within(duration, `waiting for ${what}`),
+    Effect.orDie,
+    Effect.asVoid
+  )
+
+describePg("PgEventStore under faults", () => {
+  it.live(
+    "a writer process killed with SIGKILL while 32 of its fibers save at once loses no acknowledged save, writes none in part, and its subscriber and projection resume without gap or duplicate",
+    () =>
+      Effect.gen(function*() {
+        const schema = freshSchema("fault")
+        const url = `${serverUrl}?schema=${schema}`
+        const readModel = `"${schema}".read_model`
+        const layer = PgEventStore.layer({ url })
+        const acks: Array<FaultInjection.Ack> = []
+        for (let round = 1; round <= 2; round++) {
+          const run = yield* FaultInjection.runUntilKilled({
+            args: ["--import", tsxLoader, writerScript, url, `round${round}`, readModel],
+            cwd: packageDirectory,
+            killAfterAcks: 200 + Math.floor(Math.random() * 300)
+          })
+          expect(run.signal, run.stderr).toBe("SIGKILL")
+          expect(run.acks.length, run.stderr).toBeGreaterThan(0)
+          acks.push(...run.acks)
+          // The server ends the killed process's sessions (rolling back what they had begun)
+          // when it sees their sockets close.
+          yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* waitUntil(
+              Effect.map(
+                sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'eventuali-fault-writer'`,
+                ([row]) => row?.n === 0
+              ),
+              "20 seconds",
+              "the killed writer's sessions to end"
+            )
+            const found = yield* FaultInjection.verify({ acks, seen: run.seen, round: `round${round}`, readModel })
+            yield* Effect.logDebug(`round ${round}: ${run.acks.length} acknowledged, ${JSON.stringify(found)}`)
+          }).pipe(Effect.provide(layer))
+        }
+      }),
+    180_000
+  )
+})
+
+class Ticked extends Schema.TaggedClass<Ticked>()("Ticked", { n: Schema.Number }) {}
+const Counter = Aggregate.make({
+  type: "Counter",
+  events: [Ticked],
+  initialState: 0,
+  evolve: (count: number) => count + 1
+})
+
+describePg("PgEventStore when its server restarts under load", () => {
+  it.scopedLive(
+    "writers, a subscriber and a projection run through a restart: every acknowledged save stored once, the subscriber resumes from its checkpoint and the projection from its own, each without gap or duplicate",
+    () =>
+      Effect.gen(function*() {
+        // A server of this test's own, persistent so that its data survives the stop.
+        const { server, url } = yield* Effect.acquireRelease(
+          Effect.promise(() => startEmbedded({ persistent: true })),
+          (embedded) => Effect.promise(embedded.dispose)
+        )
+        const { client, projections, store } = yield* PgEventStore.make({ url: `${url}?schema=restart`, connectTimeout: "2 seconds" })
+        yield* client.unsafe(`CREATE TABLE restart.read_model (event_id text NOT NULL, position text NOT NULL)`)
+        const readModelRows = Effect.map(
+          client.unsafe<{ readonly event_id: string }>(`SELECT event_id FROM restart.read_model`),
+          (rows) => rows.map((row) => row.event_id)
+        )
+
+        // Writers: each saves its own counter, one event per save, with fixed event ids, so a save
+        // retried after an unclear failure (committed, but the answer lost) is idempotent.
+        const writers = 6
+        const acknowledged = yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>(Array.from({ length: writers }, () => []))
+        const failures = yield* Ref.make(0)
+        const stopping = yield* Ref.make(false)
+        const total = Effect.map(Ref.get(acknowledged), (acks) => acks.reduce((sum, ids) => sum + ids.length, 0))
+        const writer = (w: number) =>
+          Effect.gen(function*() {
+            let counter = Aggregate.empty(Counter, `writer-${w}`)
+            while (!(yield* Ref.get(stopping))) {
+              const pending = Aggregate.apply(counter, new Ticked({ n: counter.version + 1 }))
+              const eventIds = [crypto.randomUUID()]
+              while (true) {
+                const exit = yield* Effect.exit(store.save(pending, { eventIds }).pipe(within("10 seconds", "a save")))
+                if (Exit.isSuccess(exit)) {
+                  counter = exit.value
+                  yield* Ref.update(acknowledged, (acks) => acks.map((ids, i) => i === w ? [...ids, eventIds[0]!] : ids))
+                  break
+                }
+                expect(Cause.isDie(exit.cause), Cause.pretty(exit.cause)).toBe(false)
+                yield* Ref.update(failures, (n) => n + 1)
+                yield* Effect.sleep("100 millis")
+              }
+            }
+          })
+
+        // The subscriber keeps its checkpoint (in memory here; an application would store it) and
+        // subscribes again from it whenever its subscription fails.
+        const delivered = yield* Ref.make<ReadonlyArray<string>>([])
+        const checkpoint = yield* Ref.make<Checkpoint.Checkpoint>(Checkpoint.beginning)
+        const resubscriptions = yield* Ref.make(0)
+        const subscriber = Effect.gen(function*() {
+          const from = yield* Ref.get(checkpoint)
+          yield* store.subscribe({ from, aggregateTypes: [Counter.type] }).pipe(
+            Stream.runForEach((event) =>
+              Effect.zipRight(
+                Ref.update(delivered, (ids) => [...ids, event.eventId]),
+                Ref.set(checkpoint, event.checkpoint)
+              )
+            )
+          )
+        }).pipe(
+          Effect.catchAll(() => Effect.zipRight(Ref.update(resubscriptions, (n) => n + 1), Effect.sleep("200 millis"))),
+          Effect.forever
+        )
+
+        // The projection writes its read model in the store's database, with retries long enough
+        // to outlast the restart.
+        const projection = yield* Projection.run(Projection.make({
+          name: "restart-projection",
+          aggregateTypes: [Counter.type],
+          batchSize: 20,
+          retry: Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(150))),
+          handle: (event) =>
+            Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              sql.unsafe(`INSERT INTO restart.read_model (event_id, position) VALUES ($1, $2)`, [event.eventId, String(event.position)]))
+        })).pipe(
+          Effect.provideService(EventStore.EventStore, store),
+          Effect.provideService(ProjectionStore.ProjectionStore, projections),
+          Effect.provideService(SqlClient.SqlClient, client)
+        )
+
+        const subscribing = yield* Effect.forkScoped(subscriber)
+        const writing = yield* Effect.forkScoped(Effect.all(Array.from({ length: writers }, (_, w) => writer(w)), { concurrency: "unbounded" }))
+
+        yield* waitUntil(Effect.map(total, (n) => n >= 60), "20 seconds", "60 saves before the stop")
+        yield* Effect.promise(() => server.stop()).pipe(within("30 seconds", "stopping the server"), Effect.orDie)
+        yield* waitUntil(Effect.map(Ref.get(failures), (n) => n >= writers), "10 seconds", "the writers to fail")
+        const acknowledgedWhileDown = yield* total
+        yield* Effect.sleep("500 millis")
+        yield* Effect.promise(() => server.start()).pipe(within("30 seconds", "restarting the server"), Effect.orDie)
+        yield* waitUntil(Effect.map(total, (n) => n >= acknowledgedWhileDown + 60), "30 seconds", "60 saves after the restart")
+        yield* Ref.set(stopping, true)
+        yield* Fiber.join(writing).pipe(within("30 seconds", "the writers to finish"), Effect.orDie)
+
+        // Every acknowledged save is stored exactly once, in order per writer.
+        const acks = yield* Ref.get(acknowledged)
+        for (let w = 0; w < writers; w++) {
+          const events = yield* store.loadEvents(`writer-${w}`)
+          expect(events.map((e) => e.eventId)).toEqual(acks[w])
+          expect(events.map((e) => e.aggregateVersion)).toEqual(acks[w]!.map((_, i) => i + 1))
+        }
+        const log = (yield* store.loadEventsByType(Counter.type)).map((event) => event.eventId)
+        expect(log.length).toBe(acks.reduce((sum, ids) => sum + ids.length, 0))
+
+        // The subscriber saw every event once, in log order, across its resubscriptions.
+        yield* waitUntil(Effect.map(Ref.get(delivered), (ids) => ids.length >= log.length), "30 seconds", "the subscriber to catch up")
+        yield* Fiber.interrupt(subscribing)
+        expect(yield* Ref.get(delivered)).toEqual(log)
+        expect(yield* Ref.get(resubscriptions)).toBeGreaterThan(0)
+
+        // The projection applied every event once.
+        yield* projection.whenCaughtUp.pipe(within("30 seconds", "the projection to catch up"))
+        expect([...(yield* readModelRows)].sort()).toEqual([...log].sort())
+        const stored = Option.getOrThrow(yield* projections.get("restart-projection"))
+        expect(stored.position).toBeGreaterThan(0n)
+      })
+  )
+})
+
+describePg("PgEventStore projections when the server restarts", () => {
+  it.scopedLive("a projection waiting for new events when the server stops keeps running, and applies what is saved after the restart once", () =>
+    Effect.gen(function*() {
+      const { server, url } = yield* Effect.acquireRelease(
+        Effect.promise(() => startEmbedded({ persistent: true })),
+        (embedded) => Effect.promise(embedded.dispose)
+      )
+      const { client, projections, store } = yield* PgEventStore.make({ url: `${url}?schema=idle`, connectTimeout: "2 seconds" })
+      const applied = yield* Ref.make<ReadonlyArray<string>>([])
+      const projection = yield* Projection.run(Projection.make({
+        name: "idle-projection",
+        aggregateTypes: [Counter.type],
+        retry: Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(150))),
+        handle: (event) => Ref.update(applied, (ids) => [...ids, event.eventId])
+      })).pipe(
+        Effect.provideService(EventStore.EventStore, store),
+        Effect.provideService(ProjectionStore.ProjectionStore, projections),
+        Effect.provideService(SqlClient.SqlClient, client)
+      )
+      const save = (id: string) => store.save(Aggregate.apply(Aggregate.empty(Counter, id), new Ticked({ n: 1 })))
+      yield* save("before")
+      yield* projection.whenCaughtUp.pipe(within("10 seconds", "catching up before the stop"))
+      // Idle now: waiting on its subscription for more.
+      yield* Effect.sleep("300 millis")
+      yield* Effect.promise(() => server.stop()).pipe(within("30 seconds", "stopping the server"), Effect.orDie)
+      // Long enough for the waiting subscription to poll the stopped server.
+      yield* Effect.sleep("1 second")
+      yield* Effect.promise(() => server.start()).pipe(within("30 seconds", "restarting the server"), Effect.orDie)
+      yield* Effect.retry(save("after"), Schedule.spaced("200 millis").pipe(Schedule.intersect(Schedule.recurs(50))))
+      yield* projection.whenCaughtUp.pipe(within("30 seconds", "catching up after the restart"))
+      expect((yield* Ref.get(applied)).length).toBe(2)
+    }))
+})
