@@ -70,17 +70,11 @@ export const waitForStderr = (child: ChildProcess, text: string, timeoutMs = 20_
     })
   })
 
-let directory: string | undefined
+const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-cli-"))
+afterAll(() => Fs.rmSync(directory, { recursive: true, force: true }))
 
 /** A temporary directory for this test file, removed after it. */
-export const tempDir = (): string => {
-  if (directory === undefined) {
-    directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-cli-"))
-    const created = directory
-    afterAll(() => Fs.rmSync(created, { recursive: true, force: true }))
-  }
-  return directory
-}
+export const tempDir = (): string => directory
 
 /** A `sqlite://` URL of a fresh file in the temporary directory. */
 export const sqliteUrl = (name: string): string => `sqlite://${Path.join(tempDir(), `${name}-${crypto.randomUUID().slice(0, 8)}.db`)}`
