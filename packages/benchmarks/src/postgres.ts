@@ -35,7 +35,7 @@ const openRaw = async (url: string, schema: string) => {
       ids.push(crypto.randomUUID()); types.push("Deposited"); versions.push(1)
       data.push(depositJson(seed + k)); metadata.push(METADATA); ms.push(now)
     }
-    const result = await client.query(appendText, [aggregateId, "Account", 0, 0, 0, ids, types, versions, data, metadata, ms])
+    const result = await client.query(appendText, [aggregateId, "Account", 0, 0, ids, types, versions, data, metadata, ms])
     if (result.rows.length !== count) throw new Error("raw append refused")
   }
   const load = async (aggregateId: string): Promise<State> => {
