@@ -49,3 +49,20 @@ export const SnapshottedAccount = Aggregate.make({
   evolve,
   snapshot: { every: 100, schema: Schema.Struct({ balance: Schema.Number, count: Schema.Number }), version: 1 }
 })
+
+/** The same event as a plain tagged struct: decoding builds no class instance (about 10× cheaper). */
+export const DepositedStruct = Schema.TaggedStruct("Deposited", {
+  amount: Schema.Number,
+  currency: Schema.String,
+  reference: Schema.String,
+  account: Schema.String,
+  note: Schema.String
+})
+
+/** The account over struct events. */
+export const StructAccount = Aggregate.make({
+  type: "Account",
+  events: [DepositedStruct],
+  initialState: { balance: 0, count: 0 } as State,
+  evolve
+})

@@ -20,6 +20,8 @@ import { type Latency, measureLatency } from "./latency.js"
 import { postgresWorkloads } from "./postgres.js"
 import { originalWorkload, snapshotWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
 
+/** The package root, from src/ (tsx) or .build/ (bundled by scripts/bench.mjs) alike. */
+const root = Path.resolve(import.meta.dirname, "..")
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined
@@ -59,7 +61,7 @@ const main = async () => {
     Fs.rmSync(directory, { recursive: true, force: true })
   }
   process.stdout.write(`\n${table(rows)}\n`)
-  const out = Path.join(import.meta.dirname, "..", "results")
+  const out = Path.join(root, "results")
   Fs.mkdirSync(out, { recursive: true })
   Fs.writeFileSync(
     Path.join(out, "latest.json"),
@@ -72,9 +74,9 @@ function streamWorkload(directory: string, count: number): ReadonlyArray<Row> {
   const file = Path.join(directory, "stream.db")
   // Bundled to plain JavaScript and run by plain node: a TypeScript loader would add its own
   // memory (~100 MB) to the peak RSS being measured.
-  const script = Path.join(import.meta.dirname, "..", ".build", "stream.mjs")
+  const script = Path.join(root, ".build", "stream.mjs")
   Esbuild.buildSync({
-    entryPoints: [Path.join(import.meta.dirname, "stream.ts")],
+    entryPoints: [Path.join(root, "src", "stream.ts")],
     bundle: true,
     platform: "node",
     format: "esm",
@@ -83,7 +85,7 @@ function streamWorkload(directory: string, count: number): ReadonlyArray<Row> {
     logLevel: "error"
   })
   const child = (...args: Array<string>) =>
-    execFileSync(process.execPath, [script, ...args], { encoding: "utf8", cwd: Path.join(import.meta.dirname, "..") })
+    execFileSync(process.execPath, [script, ...args], { encoding: "utf8", cwd: root })
   progress(`(f) writing ${count.toLocaleString("en-US")} events`, 0, 3)
   child("prepare", file, String(count))
   progress("(f) streaming, raw", 1, 3)

