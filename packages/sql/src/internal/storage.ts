@@ -4,7 +4,7 @@ import { DatabaseError, EventStoreError, type SerializationError } from "@eventu
 import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Chunk, Clock, Data, Deferred, Duration, Effect, Either, Exit, Option, Queue, Schedule, type Scope, type Stream } from "effect"
-import { isUniqueViolation, toDatabaseError } from "./errors.js"
+import { failedTransactionAsError, isUniqueViolation, toDatabaseError } from "./errors.js"
 import * as Statements from "./statements.js"
 
 /** A row as the read statements select it (drivers differ in how they return integers). */
@@ -99,15 +99,18 @@ const makeGroupCommit = (run: {
       yield* Effect.yieldNow()
       return [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, MAX_GROUP - 1))]
     })
+    const alone = (item: { readonly request: AppendRequest; readonly done: Deferred.Deferred<AppendOutcome, DatabaseError> }) =>
+      Effect.flatMap(Effect.exit(run.one(item.request)), (exit) => Deferred.done(item.done, exit))
     yield* takeGroup.pipe(
       Effect.flatMap((waiting) => {
-        if (waiting.length === 1) {
-          const [only] = waiting
-          return Effect.flatMap(Effect.exit(run.one(only!.request)), (exit) => Deferred.done(only!.done, exit))
-        }
+        if (waiting.length === 1) return alone(waiting[0]!)
         return Effect.flatMap(Effect.exit(run.many(waiting.map((item) => item.request))), (exit) =>
-          Effect.forEach(waiting, (item, i) =>
-            Deferred.done(item.done, Exit.map(exit, (outcomes) => outcomes[i]!)), { discard: true }))
+          Exit.isSuccess(exit)
+            ? Effect.forEach(waiting, (item, i) => Deferred.done(item.done, Exit.succeed(exit.value[i]!)), { discard: true })
+            // The group was rolled back. One append that cannot be written (too large for the
+            // disk space left) must not fail the others with it, again and again as they retry
+            // together: each goes alone and gets its own answer.
+            : Effect.forEach(waiting, alone, { discard: true }))
       }),
       Effect.forever,
       Effect.forkScoped
@@ -202,7 +205,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
         return nested
           ? sql.withTransaction(
             Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
-          ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone))
+          ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone), failedTransactionAsError)
           : insert(request)
       }).pipe(Effect.catchIf(isUniqueViolation, () => Effect.succeedNone))
 
@@ -241,8 +244,10 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
         one: appendOne,
         many: (requests) =>
           sql.withTransaction(Effect.forEach(requests, appendNow)).pipe(
+            // A failing COMMIT (a full disk) surfaces as a defect in @effect/sql: an error that
+            // says what the driver said, like any other.
+            failedTransactionAsError,
             Effect.mapError(appendError),
-            // A failing COMMIT surfaces as a defect in @effect/sql.
             Effect.catchAllDefect((defect) => Effect.fail(new DatabaseError({ message: `Appending events failed: ${String(defect)}`, cause: defect })))
           )
       })
