@@ -11,9 +11,8 @@ import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
-import * as SqlProjectionStore from "@eventuali/sql/SqlProjectionStore"
 import * as listen from "./internal/listen.js"
-import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Pg from "pg"
 
 /**
@@ -122,11 +121,7 @@ const makePool = (
 export const make = (
   config: PgEventStoreConfig
 ): Effect.Effect<
-  {
-    readonly store: EventStore.Service
-    readonly projections: ProjectionStore.Service
-    readonly client: PgClient.PgClient
-  },
+  SqlEventStore.Parts<PgClient.PgClient>,
   DatabaseError,
   Scope.Scope
 > =>
@@ -159,17 +154,7 @@ export const make = (
       )
     )
     const notifications = yield* listen.notifications(parsed.url, SqlEventStore.notificationChannel(schema))
-    const store = yield* Effect.provideService(
-      SqlEventStore.make({ schema, notifications, pollInterval: config.pollInterval }),
-      SqlClient.SqlClient,
-      client
-    )
-    const projections = yield* Effect.provideService(
-      SqlProjectionStore.make({ schema }),
-      SqlClient.SqlClient,
-      client
-    )
-    return { store, projections, client }
+    return yield* SqlEventStore.makeParts(client, { schema, notifications, pollInterval: config.pollInterval })
   })
 
 /**
@@ -181,14 +166,7 @@ export const make = (
 export const layer = (
   config: PgEventStoreConfig
 ): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
-  Layer.scopedContext(
-    Effect.map(make(config), ({ client, projections, store }) =>
-      Context.make(EventStore.EventStore, store).pipe(
-        Context.add(ProjectionStore.ProjectionStore, projections),
-        Context.add(SqlClient.SqlClient, client),
-        Context.add(PgClient.PgClient, client)
-      ))
-  )
+  SqlEventStore.layerParts(PgClient.PgClient, make(config))
 
 /**
  * {@link layer} with its settings read from `Config`, e.g.

@@ -4,14 +4,16 @@
  *
  * @since 0.1.0
  */
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import type { EventStorage } from "@eventuali/core/EventStorage"
 import * as EventStore from "@eventuali/core/EventStore"
-import { Effect, Layer, type Scope, type Stream } from "effect"
+import * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import { Context, Effect, Layer, type Scope, type Stream } from "effect"
 import { tables } from "./internal/statements.js"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
+import * as SqlProjectionStore from "./SqlProjectionStore.js"
 
 /**
  * - `schema` (PostgreSQL): the schema holding the store's tables, created if missing; several
@@ -83,3 +85,54 @@ export const layer = (
   options: SqlEventStoreOptions = {}
 ): Layer.Layer<EventStore.EventStore, DatabaseError, SqlClient.SqlClient> =>
   Layer.scoped(EventStore.EventStore, make(options))
+
+/**
+ * What a driver builds on its client: the store and its projection checkpoints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Parts<Client extends SqlClient.SqlClient> {
+  readonly store: EventStore.Service
+  readonly projections: ProjectionStore.Service
+  readonly client: Client
+}
+
+/**
+ * Migrates, then builds the store and its projection checkpoints on a driver's client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeParts = <Client extends SqlClient.SqlClient>(
+  client: Client,
+  options: SqlEventStoreOptions = {}
+): Effect.Effect<Parts<Client>, DatabaseError, Scope.Scope> =>
+  Effect.provideService(
+    Effect.map(
+      Effect.all([make(options), SqlProjectionStore.make({ schema: options.schema })]),
+      ([store, projections]) => ({ store, projections, client })
+    ),
+    SqlClient.SqlClient,
+    client
+  )
+
+/**
+ * A driver's layer: the store, its checkpoints, and the client under both `SqlClient` and the
+ * driver's own tag (for read models in the same database).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerParts = <Tag, Client extends SqlClient.SqlClient, E>(
+  clientTag: Context.Tag<Tag, Client>,
+  parts: Effect.Effect<Parts<Client>, E, Scope.Scope>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | Tag, E> =>
+  Layer.scopedContext(
+    Effect.map(parts, ({ client, projections, store }) =>
+      Context.make(EventStore.EventStore, store).pipe(
+        Context.add(ProjectionStore.ProjectionStore, projections),
+        Context.add(SqlClient.SqlClient, client),
+        Context.add(clientTag, client)
+      ))
+  )

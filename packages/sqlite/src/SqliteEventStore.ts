@@ -11,8 +11,7 @@ import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
-import * as SqlProjectionStore from "@eventuali/sql/SqlProjectionStore"
-import { Cause, Config, type ConfigError, Context, type Duration, Effect, Layer, type Scope } from "effect"
+import { Cause, Config, type ConfigError, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
 import * as NodeFs from "node:fs"
 
@@ -91,11 +90,7 @@ const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : S
 export const make = (
   config: SqliteEventStoreConfig
 ): Effect.Effect<
-  {
-    readonly store: EventStore.Service
-    readonly projections: ProjectionStore.Service
-    readonly client: SqliteClient.SqliteClient
-  },
+  SqlEventStore.Parts<SqliteClient.SqliteClient>,
   DatabaseError,
   Scope.Scope
 > =>
@@ -111,17 +106,7 @@ export const make = (
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
       Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
     )
-    const store = yield* Effect.provideService(
-      SqlEventStore.make({ pollInterval: config.pollInterval }),
-      SqlClient.SqlClient,
-      client
-    )
-    const projections = yield* Effect.provideService(
-      SqlProjectionStore.make(),
-      SqlClient.SqlClient,
-      client
-    )
-    return { store, projections, client }
+    return yield* SqlEventStore.makeParts(client, { pollInterval: config.pollInterval })
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))
   )
@@ -135,14 +120,7 @@ export const make = (
 export const layer = (
   config: SqliteEventStoreConfig
 ): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient, DatabaseError> =>
-  Layer.scopedContext(
-    Effect.map(make(config), ({ client, projections, store }) =>
-      Context.make(EventStore.EventStore, store).pipe(
-        Context.add(ProjectionStore.ProjectionStore, projections),
-        Context.add(SqlClient.SqlClient, client),
-        Context.add(SqliteClient.SqliteClient, client)
-      ))
-  )
+  SqlEventStore.layerParts(SqliteClient.SqliteClient, make(config))
 
 /**
  * {@link layer} with its settings read from `Config`.
