@@ -15,6 +15,7 @@ import { Deferred, Duration, Effect, Option, Queue, Ref, Schedule, type Scope, S
 import * as Checkpoint from "./Checkpoint.js"
 import type { DatabaseError } from "./Errors.js"
 import { EventStore, type ReadError, type SubscriptionEvent } from "./EventStore.js"
+import * as Observability from "./internal/observability.js"
 import { ProjectionStore } from "./ProjectionStore.js"
 
 /**
@@ -105,9 +106,9 @@ export const run = <E, R>(
         // A short page means every matching event up to the head was read: the rest was skipped
         // by the filters, and the checkpoint may move past it.
         const reached = events.length < batchSize && head > last ? head : last
-        yield* Effect.annotateCurrentSpan({ "eventuali.position.from": from, "eventuali.event.count": events.length, "eventuali.position": reached })
+        yield* Observability.annotate({ "eventuali.position.from": from, "eventuali.event.count": events.length, "eventuali.position": reached })
         return [{ read: events.length, reached, startedIn }, reached > from ? Option.some(reached) : Option.none()] as const
-      })).pipe(Effect.withSpan("Projection.batch", { captureStackTrace: false, attributes: { "eventuali.projection": projection.name } }))
+      })).pipe(Observability.span("Projection.batch", { "eventuali.projection": projection.name }))
 
     const waitForMore = (position: bigint) =>
       Effect.raceFirst(

@@ -194,6 +194,43 @@ describe("Observability", () => {
         const read = named("EventStore.readEvents")[0]
         expect(Option.map(read!.parent, (parent) => parent._tag === "Span" ? parent.name : parent.spanId)).toEqual(Option.some("Projection.batch"))
       }).pipe(Effect.provide(InMemoryEventStore.layer)))
+    it.effect("with no tracer installed the store makes no spans, and leaves the caller's span alone", () =>
+      Effect.gen(function*() {
+        const type = accountType()
+        const store = yield* EventStore.EventStore
+        // Effect's built-in tracer: its spans reach no one, so the store skips making them.
+        const afterwards = yield* Effect.gen(function*() {
+          yield* store.append(type, "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }])
+          yield* store.loadEvents("acc-1")
+          return yield* Effect.currentSpan // still the caller's: the store's spans never existed
+        }).pipe(Effect.withSpan("request"))
+        expect(afterwards.name).toBe("request")
+        expect([...afterwards.attributes.keys()]).toEqual([]) // no "eventuali.position", no "eventuali.event.count"
+      }).pipe(Effect.provide(InMemoryEventStore.layer)))
+
+    it.effect("with tracing turned off (Effect.withTracerEnabled(false)) an installed tracer sees nothing", () =>
+      Effect.gen(function*() {
+        const { tracer, spans } = recordingTracer()
+        const store = yield* EventStore.EventStore
+        yield* store.append(accountType(), "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(
+          Effect.withTracerEnabled(false),
+          Effect.withTracer(tracer)
+        )
+        expect(spans).toEqual([])
+      }).pipe(Effect.provide(InMemoryEventStore.layer)))
+
+    it.effect("an installed tracer sees the store's spans as children of the caller's", () =>
+      Effect.gen(function*() {
+        const { tracer, named } = recordingTracer()
+        const store = yield* EventStore.EventStore
+        yield* store.append(accountType(), "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(
+          Effect.withSpan("request"),
+          Effect.withTracer(tracer)
+        )
+        const [append] = named("EventStore.append")
+        expect(Option.map(append!.parent, (parent) => parent._tag === "Span" ? parent.name : parent.spanId)).toEqual(Option.some("request"))
+        expect(named("request")[0]?.attributes.has("eventuali.position")).toBe(false)
+      }).pipe(Effect.provide(InMemoryEventStore.layer)))
   })
 
   describe("metrics", () => {

@@ -81,7 +81,7 @@ const build = (
         onNone: () => Effect.flatMap(storage.inspect(request.aggregateId, request.events.map((e) => e.eventId)), (conflict) => explainRefusal(request, conflict))
       })),
       Effect.tap((result) =>
-        result.events.length === 0 ? Effect.void : Effect.annotateCurrentSpan("eventuali.position", result.events[result.events.length - 1]!.position)
+        result.events.length === 0 ? Effect.void : Observability.annotate({ "eventuali.position": result.events[result.events.length - 1]!.position })
       ),
       Effect.retry({ while: (error) => error instanceof AppendRace, times: 20 }),
       Effect.catchIf((error): error is AppendRace => error instanceof AppendRace, () =>
@@ -152,7 +152,7 @@ const build = (
     return Effect.fail(new AppendRace())
   }
 
-  const annotateCount = (events: ReadonlyArray<unknown>) => Effect.annotateCurrentSpan("eventuali.event.count", events.length)
+  const annotateCount = (events: ReadonlyArray<unknown>) => Observability.annotate({ "eventuali.event.count": events.length })
 
   const decodeAll = (events: ReadonlyArray<StoredEvent>) =>
     Effect.suspend(() => {
@@ -280,7 +280,7 @@ const build = (
         )
       ),
       Observability.observe(Metrics.loadDuration, definition.type),
-      Effect.withSpan("EventStore.load", { captureStackTrace: false, attributes: { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId } })
+      Observability.span("EventStore.load", { "eventuali.aggregate.type": definition.type, "eventuali.aggregate.id": aggregateId })
     )
 
   const stream = (aggregateType: string | undefined, options: { readonly fromPosition?: bigint | number | undefined; readonly batchSize?: number | undefined } | undefined) => {
@@ -297,10 +297,10 @@ const build = (
             storage.readAll({ aggregateTypes: aggregateType === undefined ? undefined : [aggregateType], fromPosition: cursor, limit: batchSize }).pipe(
               Effect.flatMap(decodeAll),
               Effect.tap(annotateCount),
-              Effect.withSpan(aggregateType === undefined ? "EventStore.streamAll.page" : "EventStore.streamEventsByType.page", {
-                captureStackTrace: false,
-                attributes: readAttributes(cursor, { aggregateTypes: aggregateType === undefined ? undefined : [aggregateType] })
-              }),
+              Observability.span(
+                aggregateType === undefined ? "EventStore.streamAll.page" : "EventStore.streamEventsByType.page",
+                readAttributes(cursor, { aggregateTypes: aggregateType === undefined ? undefined : [aggregateType] })
+              ),
               Effect.map((events) =>
                 [
                   Chunk.unsafeFromArray(events),
@@ -333,7 +333,7 @@ const build = (
       return yield* decodeAll(events)
     }).pipe(
       Effect.tap(annotateCount),
-      Effect.withSpan("EventStore.readEvents", { captureStackTrace: false, attributes: readAttributes(readOptions.fromPosition, readOptions) })
+      Observability.span("EventStore.readEvents", readAttributes(readOptions.fromPosition, readOptions))
     )
 
   const subscribe: Service["subscribe"] = (subscribeOptions = {}) =>
@@ -352,7 +352,7 @@ const build = (
           yield* Queue.takeAll(wakeups)
           const page = yield* Effect.flatMap(storage.readAll({ ...filter, fromPosition: cursor }), decodeAll).pipe(
             Effect.tap(annotateCount),
-            Effect.withSpan("EventStore.subscribe.page", { captureStackTrace: false, attributes: readAttributes(cursor, filter) })
+            Observability.span("EventStore.subscribe.page", readAttributes(cursor, filter))
           )
           if (page.length > 0) {
             cursor = page[page.length - 1]!.position
@@ -407,13 +407,10 @@ const build = (
           return Aggregate.markCommitted(root)
         }).pipe(
           Observability.observe(Metrics.saveDuration, root.type),
-          Effect.withSpan("EventStore.save", {
-            captureStackTrace: false,
-            attributes: {
-              "eventuali.aggregate.type": root.type,
-              "eventuali.aggregate.id": root.id,
-              "eventuali.event.count": pending.length
-            }
+          Observability.span("EventStore.save", {
+            "eventuali.aggregate.type": root.type,
+            "eventuali.aggregate.id": root.id,
+            "eventuali.event.count": pending.length
           })
         )
       }),
@@ -437,13 +434,10 @@ const build = (
         return yield* appendEncoded({ aggregateId, aggregateType, expectedVersion, events: encoded })
       }).pipe(
         Observability.observe(Metrics.saveDuration, aggregateType),
-        Effect.withSpan("EventStore.append", {
-          captureStackTrace: false,
-          attributes: {
-            "eventuali.aggregate.type": aggregateType,
-            "eventuali.aggregate.id": aggregateId,
-            "eventuali.event.count": events.length
-          }
+        Observability.span("EventStore.append", {
+          "eventuali.aggregate.type": aggregateType,
+          "eventuali.aggregate.id": aggregateId,
+          "eventuali.event.count": events.length
         })
       ),
 
@@ -461,7 +455,7 @@ const build = (
         Effect.zipRight(Effect.suspend(() => storage.readStream(aggregateId, fromVersion))),
         Effect.flatMap(decodeAll),
         Effect.tap(annotateCount),
-        Effect.withSpan("EventStore.loadEvents", { captureStackTrace: false, attributes: { "eventuali.aggregate.id": aggregateId } })
+        Observability.span("EventStore.loadEvents", { "eventuali.aggregate.id": aggregateId })
       ),
 
     loadEventsByType: (aggregateType, fromPosition) =>
@@ -470,10 +464,7 @@ const build = (
         Effect.flatMap(([, from]) => storage.readAll({ aggregateTypes: [aggregateType], fromPosition: from })),
         Effect.flatMap(decodeAll),
         Effect.tap(annotateCount),
-        Effect.withSpan("EventStore.loadEventsByType", {
-          captureStackTrace: false,
-          attributes: { "eventuali.aggregate.type": aggregateType, "eventuali.position.from": fromPosition ?? 0 }
-        })
+        Observability.span("EventStore.loadEventsByType", { "eventuali.aggregate.type": aggregateType, "eventuali.position.from": fromPosition ?? 0 })
       ),
 
     streamEventsByType: (aggregateType, options) => stream(aggregateType, options),
@@ -485,12 +476,12 @@ const build = (
     readEvents,
 
     currentCheckpoint: Effect.zipRight(storage.catchUp, Effect.map(storage.head, Checkpoint.fromPosition)).pipe(
-      Effect.withSpan("EventStore.currentCheckpoint", { captureStackTrace: false })
+      Observability.span("EventStore.currentCheckpoint", {})
     ),
 
     getAggregateVersion: (aggregateId) =>
       Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)).pipe(
-        Effect.withSpan("EventStore.getAggregateVersion", { captureStackTrace: false, attributes: { "eventuali.aggregate.id": aggregateId } })
+        Observability.span("EventStore.getAggregateVersion", { "eventuali.aggregate.id": aggregateId })
       ),
 
     registerEventClass: registry.register,
