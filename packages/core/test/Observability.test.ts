@@ -67,6 +67,13 @@ const recordingTracer = () => {
   return { tracer, spans, named }
 }
 
+/** The name of a recorded span's parent (an external parent's id). */
+const parentName = (span: Recorded) => Option.map(span.parent, (parent) => parent._tag === "Span" ? parent.name : parent.spanId)
+
+/** Appends one `Deposited` event to `acc-1` of `type`. */
+const depositOne = (store: EventStore.Service, type: string) =>
+  store.append(type, "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }])
+
 const counterOf = (metric: Metric.Metric.Counter<number>, type: string) =>
   Effect.map(Metric.value(Metric.tagged(metric, Metrics.aggregateTypeLabel, type)), (state) => state.count)
 
@@ -192,7 +199,7 @@ describe("Observability", () => {
         expect(batch?.attributes.get("eventuali.position")).toBe(head)
         // The batch's reads are its children.
         const read = named("EventStore.readEvents")[0]
-        expect(Option.map(read!.parent, (parent) => parent._tag === "Span" ? parent.name : parent.spanId)).toEqual(Option.some("Projection.batch"))
+        expect(parentName(read!)).toEqual(Option.some("Projection.batch"))
       }).pipe(Effect.provide(InMemoryEventStore.layer)))
     it.effect("with no tracer installed the store makes no spans, and leaves the caller's span alone", () =>
       Effect.gen(function*() {
@@ -200,7 +207,7 @@ describe("Observability", () => {
         const store = yield* EventStore.EventStore
         // Effect's built-in tracer: its spans reach no one, so the store skips making them.
         const afterwards = yield* Effect.gen(function*() {
-          yield* store.append(type, "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }])
+          yield* depositOne(store, type)
           yield* store.loadEvents("acc-1")
           return yield* Effect.currentSpan // still the caller's: the store's spans never existed
         }).pipe(Effect.withSpan("request"))
@@ -212,7 +219,7 @@ describe("Observability", () => {
       Effect.gen(function*() {
         const { tracer, spans } = recordingTracer()
         const store = yield* EventStore.EventStore
-        yield* store.append(accountType(), "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(
+        yield* depositOne(store, accountType()).pipe(
           Effect.withTracerEnabled(false),
           Effect.withTracer(tracer)
         )
@@ -223,12 +230,12 @@ describe("Observability", () => {
       Effect.gen(function*() {
         const { tracer, named } = recordingTracer()
         const store = yield* EventStore.EventStore
-        yield* store.append(accountType(), "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(
+        yield* depositOne(store, accountType()).pipe(
           Effect.withSpan("request"),
           Effect.withTracer(tracer)
         )
         const [append] = named("EventStore.append")
-        expect(Option.map(append!.parent, (parent) => parent._tag === "Span" ? parent.name : parent.spanId)).toEqual(Option.some("request"))
+        expect(parentName(append!)).toEqual(Option.some("request"))
         expect(named("request")[0]?.attributes.has("eventuali.position")).toBe(false)
       }).pipe(Effect.provide(InMemoryEventStore.layer)))
   })
@@ -271,7 +278,7 @@ describe("Observability", () => {
       Effect.gen(function*() {
         const type = accountType()
         const store = yield* EventStore.EventStore
-        yield* store.append(type, "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }]).pipe(Effect.tagMetrics("service", "billing"))
+        yield* depositOne(store, type).pipe(Effect.tagMetrics("service", "billing"))
         const tagged = Metrics.saves.pipe(Metric.tagged(Metrics.aggregateTypeLabel, type), Metric.tagged("service", "billing"))
         expect((yield* Metric.value(tagged)).count).toBe(1)
       }).pipe(Effect.provide(InMemoryEventStore.layer)))
@@ -280,7 +287,7 @@ describe("Observability", () => {
       Effect.gen(function*() {
         const type = accountType()
         const store = yield* EventStore.EventStore
-        yield* store.append(type, "acc-1", [{ eventType: "Deposited", data: { amount: 1 } }])
+        yield* depositOne(store, type)
         const names = (yield* Metric.snapshot).filter((pair) =>
           pair.metricKey.tags.some((tag) => tag.key === Metrics.aggregateTypeLabel && tag.value === type)
         ).map((pair) => pair.metricKey.name)
