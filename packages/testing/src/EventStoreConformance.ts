@@ -18,6 +18,7 @@ import { describe, it } from "@effect/vitest"
 import { EventStore, type ProjectionStore } from "@eventuali/core"
 import { Effect, type Layer } from "effect"
 import { aggregates } from "./internal/aggregates.js"
+import { badInput } from "./internal/badInput.js"
 import { causation } from "./internal/causation.js"
 import { commands } from "./internal/commands.js"
 import { optimisticConcurrency, sharedAcrossFibers } from "./internal/concurrency.js"
@@ -63,6 +64,7 @@ export const run = (
     describe("event registry", () => registry(test))
     describe("serialization errors", () => serialization(test))
     describe("invalid input", () => validation(test))
+    describe("bad input, case by case", () => badInput(test))
     describe("subscriptions", () => subscriptions(test))
     describe("projections", () => projections(test))
     describe("snapshots", () => snapshots(test))

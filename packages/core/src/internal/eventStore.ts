@@ -46,8 +46,9 @@ const readAttributes = (
   filters: { readonly aggregateTypes?: ReadonlyArray<string> | undefined; readonly eventTypes?: ReadonlyArray<string> | undefined }
 ): Record<string, unknown> => ({
   "eventuali.position.from": fromPosition ?? 0,
-  ...(filters.aggregateTypes === undefined ? {} : { "eventuali.aggregate.type": filters.aggregateTypes.join(",") }),
-  ...(filters.eventTypes === undefined ? {} : { "eventuali.event.type": filters.eventTypes.join(",") })
+  // Computed before the filters are validated: a filter that is not an array must not throw here.
+  ...(filters.aggregateTypes === undefined ? {} : { "eventuali.aggregate.type": String(filters.aggregateTypes) }),
+  ...(filters.eventTypes === undefined ? {} : { "eventuali.event.type": String(filters.eventTypes) })
 })
 
 export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
@@ -183,7 +184,16 @@ const build = (
     }
     const isEvent = Schema.is(definition.schema)
     let state = from?.state ?? definition.initialState
+    let version = from?.version ?? 0
     for (const stored of events) {
+      // The store writes versions 1, 2, 3, ...: anything else was changed behind its back.
+      if (stored.aggregateVersion !== ++version) {
+        return Either.left(
+          new EventStoreError({
+            message: `The stored versions of ${JSON.stringify(aggregateId)} are not contiguous: version ${version} expected, ${stored.aggregateVersion} found at position ${stored.position}`
+          })
+        )
+      }
       let decoded: Either.Either<unknown, SerializationError>
       const member = Versions.memberOf(definition, stored.eventType)
       if (member !== undefined) {
@@ -314,8 +324,8 @@ const build = (
 
   const validateFilters = (filters: { readonly aggregateTypes?: ReadonlyArray<string> | undefined; readonly eventTypes?: ReadonlyArray<string> | undefined }) =>
     Effect.gen(function*() {
-      for (const type of filters.aggregateTypes ?? []) yield* Validate.name("aggregate type", type)
-      for (const type of filters.eventTypes ?? []) yield* Validate.name("event type", type)
+      yield* Validate.filter("aggregate type", filters.aggregateTypes)
+      yield* Validate.filter("event type", filters.eventTypes)
     })
 
   const readEvents: Service["readEvents"] = (readOptions) =>
@@ -344,7 +354,11 @@ const build = (
       // Subscribe to wake-ups before the first read, so none can fall between a read and the wait.
       const wakeups = yield* PubSub.subscribe(changes)
       const from = subscribeOptions.from ?? "beginning"
-      let cursor = from === "beginning" ? 0n : from === "end" ? yield* storage.head : yield* Checkpoint.toPosition(from)
+      let cursor = from === "beginning"
+        ? 0n
+        : from === "end"
+        ? yield* storage.head
+        : yield* Effect.flatMap(Checkpoint.toPosition(from), Validate.position)
       const filter = { aggregateTypes: subscribeOptions.aggregateTypes, eventTypes: subscribeOptions.eventTypes, limit: batchSize }
       const pull: Effect.Effect<Chunk.Chunk<SubscriptionEvent>, ReadError> = Effect.gen(function*() {
         while (true) {
@@ -419,7 +433,12 @@ const build = (
       Effect.gen(function*() {
         yield* Validate.name("aggregate type", aggregateType)
         yield* Validate.name("aggregate id", aggregateId)
-        const expectedVersion = options?.expectedVersion ?? ExpectedVersion.any
+        const expectedVersion = options?.expectedVersion === undefined
+          ? ExpectedVersion.any
+          : yield* Validate.expectedVersion(options.expectedVersion)
+        if (!Array.isArray(events)) {
+          return yield* new EventStoreError({ message: `append takes an array of events, got ${typeof events}` })
+        }
         if (events.length === 0) {
           const version = Option.getOrElse(yield* storage.version(aggregateId), () => 0)
           if (!ExpectedVersion.isSatisfiedBy(expectedVersion, version)) {

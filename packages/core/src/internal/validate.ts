@@ -1,6 +1,7 @@
 import { Effect, Either } from "effect"
 import { EventStoreError, type SerializationError } from "../Errors.js"
 import * as Event from "../Event.js"
+import type * as ExpectedVersion from "../ExpectedVersion.js"
 import type { EncodedEvent } from "../EventStorage.js"
 import { toJson } from "./codec.js"
 
@@ -31,13 +32,56 @@ export const positiveInt = (kind: string, value: unknown): Either.Either<void, E
     ? Either.void
     : invalid(`The ${kind} must be a positive integer, got ${String(value)}`)
 
+/** Positions are signed 64-bit integers in every backend. */
+const MAX_POSITION = 2n ** 63n - 1n
+
 /** A position given as bigint or number; absent means from the beginning (0). */
 export const position = (value: bigint | number | undefined): Either.Either<bigint, EventStoreError> => {
   if (value === undefined) return Either.right(0n)
-  if (typeof value === "bigint") return value >= 0n ? Either.right(value) : invalid(`The position must not be negative, got ${value}`)
+  if (typeof value === "bigint") {
+    if (value < 0n) return invalid(`The position must not be negative, got ${value}`)
+    return value <= MAX_POSITION ? Either.right(value) : invalid(`The position ${value} is beyond the largest position, ${MAX_POSITION}`)
+  }
   return Number.isSafeInteger(value) && value >= 0
     ? Either.right(BigInt(value))
     : invalid(`The position must be a non-negative integer, got ${String(value)}`)
+}
+
+/** Event versions are stored as 32-bit integers (PostgreSQL `integer`): every backend refuses what one cannot store. */
+const MAX_EVENT_VERSION = 2 ** 31 - 1
+
+/** The earliest instant PostgreSQL's `timestamptz` holds (4714-11-24 BC): every backend refuses what one cannot store. */
+const EARLIEST_TIMESTAMP = Date.UTC(-4713, 10, 24)
+
+/** `any`, `noStream`, `streamExists` or `exact(n)` with `n` a non-negative integer. */
+export const expectedVersion = (value: unknown): Either.Either<ExpectedVersion.ExpectedVersion, EventStoreError> => {
+  if (typeof value === "object" && value !== null && "_tag" in value) {
+    switch (value._tag) {
+      case "Any":
+      case "NoStream":
+      case "StreamExists":
+        return Either.right(value as ExpectedVersion.ExpectedVersion)
+      case "Exact":
+        if ("version" in value && typeof value.version === "number" && Number.isSafeInteger(value.version) && value.version >= 0) {
+          return Either.right(value as ExpectedVersion.ExpectedVersion)
+        }
+        return invalid(`ExpectedVersion.exact takes a non-negative integer, got ${String("version" in value ? value.version : undefined)}`)
+    }
+  }
+  return invalid(
+    `The expected version must be ExpectedVersion.any, noStream, streamExists or exact(n), got ${JSON.stringify(value) ?? String(value)}`
+  )
+}
+
+/** A filter of reads: absent, or an array of names. */
+export const filter = (kind: string, value: unknown): Either.Either<void, EventStoreError> => {
+  if (value === undefined) return Either.void
+  if (!Array.isArray(value)) return invalid(`The ${kind} filter must be an array of ${kind}s, got ${typeof value}`)
+  for (const item of value) {
+    const problem = name(kind, item)
+    if (Either.isLeft(problem)) return problem
+  }
+  return Either.void
 }
 
 const headers = (eventType: string, value: unknown): Either.Either<void, EventStoreError> => {
@@ -61,6 +105,9 @@ export const metadataOf = (
   input: Event.EventMetadataInput | undefined
 ): Effect.Effect<{ readonly metadata: Event.EventMetadata; readonly metadataJson: string }, EventStoreError | SerializationError> =>
   Effect.gen(function*() {
+    if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) {
+      return yield* invalid(`Event ${JSON.stringify(eventType)}: metadata must be an object, got ${input === null ? "null" : typeof input}`)
+    }
     if (input !== undefined) {
       yield* optionalName("correlation id", input.correlationId)
       yield* optionalName("causation id", input.causationId)
@@ -86,9 +133,15 @@ export const newEvent = (
     yield* name("event id", eventId)
     const eventVersion = event.eventVersion ?? 1
     yield* positiveInt(`event version of ${JSON.stringify(eventType)}`, eventVersion)
+    if (eventVersion > MAX_EVENT_VERSION) {
+      return yield* invalid(`Event ${JSON.stringify(eventType)}: the event version ${eventVersion} is beyond the largest, ${MAX_EVENT_VERSION}`)
+    }
     const timestamp = event.timestamp ?? now
     if (!(timestamp instanceof Date) || Number.isNaN(timestamp.getTime())) {
       return yield* new EventStoreError({ message: `Event ${JSON.stringify(eventType)}: timestamp must be a valid Date` })
+    }
+    if (timestamp.getTime() < EARLIEST_TIMESTAMP) {
+      return yield* invalid(`Event ${JSON.stringify(eventType)}: the timestamp ${timestamp.toISOString()} is before the earliest storable, 4714-11-24 BC`)
     }
     const { metadata, metadataJson } = yield* metadataOf(eventType, event.metadata)
     const dataJson = yield* toJson(eventType, event.data)
