@@ -19,3 +19,6 @@ export * as ModelConformance from "./ModelConformance.js"
 
 /** SIGKILL a writer process mid-batch and check what survives: `FaultInjection.workload`, `runUntilKilled`, `verify`. @since 0.1.0 */
 export * as FaultInjection from "./FaultInjection.js"
+
+/** Stored events corrupted by hand: each read fails with a tagged error saying what is wrong, `CorruptedData.run(name, layer, cases)`. @since 0.1.0 */
+export * as CorruptedData from "./CorruptedData.js"

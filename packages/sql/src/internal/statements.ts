@@ -201,7 +201,8 @@ export const MAX_EVENTS_PER_TRANSACTION = 2 ** POSITION_SHIFT - 1
 
 export const pg = (t: Tables): Statements => {
   const COLUMNS = columns(
-    "(extract(epoch FROM timestamp) * 1000)::bigint",
+    // A timestamp set to 'infinity' by hand reads as its text, which the store reports as corrupt.
+    "CASE WHEN isfinite(timestamp) THEN (extract(epoch FROM timestamp) * 1000)::bigint::text ELSE timestamp::text END",
     (column) => `${column}::text`
   )
   const visible = `position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`

@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { DatabaseError, EventStoreError, type SerializationError } from "@eventuali/core/Errors"
+import { DatabaseError, EventStoreError, SerializationError } from "@eventuali/core/Errors"
 import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Chunk, Clock, Data, Deferred, Duration, Effect, Either, Exit, Option, Queue, Schedule, type Scope, type Stream } from "effect"
@@ -21,20 +21,79 @@ interface EventRow {
   readonly timestamp: number | string
 }
 
-const toStored = (row: EventRow): Either.Either<StoredEvent, SerializationError> =>
-  Either.flatMap(parseJson(row.event_type, row.data), (data) =>
-    Either.map(parseJson(row.event_type, row.metadata, "metadata"), (metadata) => ({
-      eventId: row.event_id,
-      eventType: row.event_type,
-      eventVersion: Number(row.event_version),
-      aggregateId: row.aggregate_id,
-      aggregateType: row.aggregate_type,
-      aggregateVersion: Number(row.aggregate_version),
-      position: BigInt(row.position),
-      timestamp: new Date(Number(row.timestamp)),
-      metadata: metadata as StoredEvent["metadata"],
-      data
-    })))
+const describe = (value: unknown): string =>
+  value === null || value === undefined
+    ? "NULL"
+    : typeof value === "string"
+    ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+    : typeof value === "object"
+    ? `a ${value.constructor?.name ?? "value"}`
+    : `${typeof value} ${String(value)}`
+
+const isVersion = (value: unknown): boolean =>
+  (typeof value === "number" || typeof value === "string") && Number.isSafeInteger(Number(value)) && Number(value) >= 1
+
+/**
+ * What is wrong with a row the store did not write as it is (changed by hand, by another
+ * program, by a failing disk), if anything: the store writes none of these.
+ */
+const rowProblem = (row: EventRow): string | undefined => {
+  for (const column of ["event_id", "event_type", "aggregate_id", "aggregate_type", "data", "metadata"] as const) {
+    const value: unknown = row[column]
+    if (typeof value !== "string" || value === "") return `its ${column} is ${describe(value)}`
+  }
+  for (const column of ["aggregate_version", "event_version"] as const) {
+    if (!isVersion(row[column])) return `its ${column} is ${describe(row[column])}, not a positive integer`
+  }
+  const timestamp: unknown = row.timestamp
+  if ((typeof timestamp !== "number" && typeof timestamp !== "string") || Number.isNaN(new Date(Number(timestamp)).getTime())) {
+    return `its timestamp is ${describe(timestamp)}`
+  }
+  return undefined
+}
+
+const metadataProblem = (metadata: unknown): string | undefined => {
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return "is not an object"
+  const fields = metadata as Readonly<Record<string, unknown>>
+  for (const field of ["correlationId", "causationId", "userId"]) {
+    if (fields[field] !== undefined && typeof fields[field] !== "string") return `has a ${field} that is not a string`
+  }
+  const headers = fields["headers"]
+  if (typeof headers !== "object" || headers === null || Array.isArray(headers) || Object.values(headers).some((value) => typeof value !== "string")) {
+    return "has headers that are not an object of strings"
+  }
+  return undefined
+}
+
+const corrupt = (row: EventRow, problem: string) =>
+  Either.left(
+    new SerializationError({
+      eventType: typeof row.event_type === "string" ? row.event_type : "(unknown)",
+      message: `The stored event at position ${String(row.position)} is corrupt: ${problem}`
+    })
+  )
+
+const toStored = (row: EventRow): Either.Either<StoredEvent, SerializationError> => {
+  const problem = rowProblem(row)
+  if (problem !== undefined) return corrupt(row, problem)
+  return Either.flatMap(parseJson(row.event_type, row.data), (data) =>
+    Either.flatMap(parseJson(row.event_type, row.metadata, "metadata"), (metadata) => {
+      const badMetadata = metadataProblem(metadata)
+      if (badMetadata !== undefined) return corrupt(row, `its metadata ${badMetadata}`)
+      return Either.right({
+        eventId: row.event_id,
+        eventType: row.event_type,
+        eventVersion: Number(row.event_version),
+        aggregateId: row.aggregate_id,
+        aggregateType: row.aggregate_type,
+        aggregateVersion: Number(row.aggregate_version),
+        position: BigInt(row.position),
+        timestamp: new Date(Number(row.timestamp)),
+        metadata: metadata as StoredEvent["metadata"],
+        data
+      })
+    }))
+}
 
 const toStoredAll = (rows: ReadonlyArray<EventRow>): Either.Either<Array<StoredEvent>, SerializationError> => {
   const events: Array<StoredEvent> = new Array(rows.length)
