@@ -10,6 +10,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import * as Migrations from "@eventuali/sql/Migrations"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import { Cause, Config, type ConfigError, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
@@ -24,6 +25,9 @@ import * as NodeFs from "node:fs"
  * - `busyTimeout`: milliseconds to wait for another process's write lock (default 5000).
  * - `pollInterval`: how often live subscriptions look for events written by other processes
  *   (default 250 ms; this store's own appends wake them at once).
+ * - `readonly`: opens an existing store's file read-only (nothing is created or migrated): reads
+ *   and subscriptions work, `save` and `append` fail with `DatabaseError`, and so does anything
+ *   else that would write (a projection's checkpoint).
  *
  * @since 0.1.0
  * @category models
@@ -33,6 +37,7 @@ export interface SqliteEventStoreConfig {
   readonly synchronous?: "full" | "normal" | undefined
   readonly busyTimeout?: number | undefined
   readonly pollInterval?: Duration.DurationInput | undefined
+  readonly readonly?: boolean | undefined
 }
 
 const isMemory = (filename: string) => filename === ":memory:" || filename === ""
@@ -80,6 +85,35 @@ const ensureDirectory = (filename: string) =>
 
 const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
 
+/** A read-only store cannot create or migrate its schema: the file must hold it already. */
+const expectSchema = (client: SqliteClient.SqliteClient, filename: string) =>
+  client.unsafe<{ readonly version: number | null }>(`SELECT max(id) AS version FROM eventuali_migrations`).pipe(
+    Effect.catchAll(() => Effect.succeed([{ version: null }])),
+    Effect.flatMap(([row]) => {
+      const version = row?.version ?? 0
+      return version >= Migrations.latest ? Effect.void : Effect.fail(openError(
+        filename,
+        version === 0
+          ? "it holds no event store (opened read-only, so none is created)"
+          : `its event store schema is at version ${version}, this version needs ${Migrations.latest} (opened read-only, so it is not migrated)`
+      ))
+    })
+  )
+
+/** The store of a read-only database: writes fail at once, saying why. */
+const refuseWrites = (store: EventStore.Service, filename: string): EventStore.Service => {
+  const refused = Effect.fail(
+    new DatabaseError({ message: `The SQLite database ${JSON.stringify(filename)} is open read-only: it takes no saves or appends` })
+  )
+  return {
+    ...store,
+    // Nothing to write is no write: such a save returns the root, an append the version.
+    save: (root, options) => root.uncommittedEvents.length === 0 ? store.save(root, options) : refused,
+    append: (aggregateType, aggregateId, events, options) =>
+      Array.isArray(events) && events.length === 0 ? store.append(aggregateType, aggregateId, events, options) : refused
+  }
+}
+
 /**
  * Opens (creating if needed) the database, migrates it and builds the store and its projection
  * checkpoints. The client is returned too, for read models that live in the same database.
@@ -96,8 +130,10 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const { filename } = config
-    yield* ensureDirectory(filename)
-    const client = yield* SqliteClient.make({ filename }).pipe(
+    const readonly = config.readonly === true
+    if (!readonly) yield* ensureDirectory(filename)
+    // Read-only: the journal mode is the file's own (setting WAL would be a write).
+    const client = yield* SqliteClient.make({ filename, readonly, disableWAL: readonly }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((defect) => Effect.fail(openError(filename, messageOf(defect), defect)))
     )
@@ -106,7 +142,9 @@ export const make = (
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
       Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
     )
-    return yield* SqlEventStore.makeParts(client, { pollInterval: config.pollInterval })
+    if (readonly) yield* expectSchema(client, filename)
+    const parts = yield* SqlEventStore.makeParts(client, { pollInterval: config.pollInterval })
+    return readonly ? { ...parts, store: refuseWrites(parts.store, filename) } : parts
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))
   )
