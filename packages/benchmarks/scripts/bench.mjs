@@ -6,9 +6,11 @@ import { spawnSync } from "node:child_process"
 import * as Path from "node:path"
 
 const root = Path.resolve(import.meta.dirname, "..")
-const outfile = Path.join(root, ".build", "main.mjs")
+// `pnpm soak` runs src/soak.ts the same way (scripts/soak.mjs).
+const entry = process.env.EVENTUALI_BENCH_ENTRY ?? "main"
+const outfile = Path.join(root, ".build", `${entry}.mjs`)
 Esbuild.buildSync({
-  entryPoints: [Path.join(root, "src", "main.ts")],
+  entryPoints: [Path.join(root, "src", `${entry}.ts`)],
   bundle: true,
   platform: "node",
   format: "esm",
