@@ -22,3 +22,6 @@ export * as FaultInjection from "./FaultInjection.js"
 
 /** Stored events corrupted by hand: each read fails with a tagged error saying what is wrong, `CorruptedData.run(name, layer, cases)`. @since 0.1.0 */
 export * as CorruptedData from "./CorruptedData.js"
+
+/** SQL injection through every string the API takes, on a SQL store: `SqlInjection.run(name, open)`. @since 0.1.0 */
+export * as SqlInjection from "./SqlInjection.js"
