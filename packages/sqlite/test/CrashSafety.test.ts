@@ -8,23 +8,22 @@ import { describe, expect, it } from "@effect/vitest"
 import { Aggregate, EventStore } from "@eventuali/core"
 import type { EventEnvelope } from "@eventuali/core/Event"
 import { SqliteEventStore } from "@eventuali/sqlite"
+import { FaultInjection } from "@eventuali/testing"
 import Database from "better-sqlite3"
-import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
-import { spawn } from "node:child_process"
+import { Chunk, Effect, Option, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs"
 import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { Ack, aggregateIds, Counter, Ticked } from "./fixtures/crashModel.js"
+import { type Ack, aggregateIds, Counter, Ticked } from "./fixtures/crashModel.js"
 
 const ROUNDS = 3
 const writerScript = fileURLToPath(new URL("./fixtures/crashWriter.ts", import.meta.url))
 const packageDirectory = fileURLToPath(new URL("..", import.meta.url))
 /** tsx's loader, resolved like any dependency, so the child does not depend on its cwd or PATH. */
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
-const decodeAck = Schema.decodeUnknownEither(Schema.parseJson(Ack))
 /** The raw payload of a stored `Ticked` (reads other than `load` return JSON without `_tag`). */
 const decodeTickedIndex = Schema.decodeUnknownSync(Schema.Struct({ index: Schema.Number }))
 
@@ -38,68 +37,16 @@ const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<stri
   return groups
 }
 
-interface KilledRun {
-  readonly acks: ReadonlyArray<Ack>
-  readonly signal: NodeJS.Signals | null
-  readonly stderr: string
-}
-
 /**
  * Runs the writer until it has acknowledged `killAfter` saves (or for 1.5 s after its first
- * acknowledgement, on a slow machine), then kills it with SIGKILL. Every complete line it printed
- * is an acknowledged save, including lines that arrive between the kill and the process's death.
+ * acknowledgement, on a slow machine), then kills it with SIGKILL.
  */
 const runWriterUntilKilled = (filename: string, round: number, killAfter: number) =>
-  Effect.async<KilledRun, Error>((resume) => {
-    const child = spawn(process.execPath, ["--import", tsxLoader, writerScript, filename, String(round)], {
-      cwd: packageDirectory,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    const acks: Array<Ack> = []
-    let pending = ""
-    let stderr = ""
-    let killed = false
-    let badLine: string | undefined
-    const kill = () => {
-      if (!killed) {
-        killed = true
-        child.kill("SIGKILL")
-      }
-    }
-    let killTimer: NodeJS.Timeout | undefined
-    // A writer that never acknowledges anything is stuck: stop it and report its stderr.
-    const deadline = setTimeout(kill, 60_000)
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (chunk: string) => {
-      pending += chunk
-      let newline: number
-      while ((newline = pending.indexOf("\n")) !== -1) {
-        const line = pending.slice(0, newline)
-        pending = pending.slice(newline + 1)
-        const ack = decodeAck(line)
-        if (Either.isLeft(ack)) badLine ??= line
-        else acks.push(ack.right)
-      }
-      if (acks.length >= killAfter) kill()
-      else if (acks.length > 0 && killTimer === undefined) killTimer = setTimeout(kill, 1_500)
-    })
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (chunk: string) => {
-      stderr += chunk
-    })
-    child.on("error", (error) => {
-      clearTimeout(deadline)
-      clearTimeout(killTimer)
-      resume(Effect.fail(error))
-    })
-    // "close": the process is gone and its stdout is drained; a partial last line is not an ack.
-    child.on("close", (_code, signal) => {
-      clearTimeout(deadline)
-      clearTimeout(killTimer)
-      if (badLine !== undefined) resume(Effect.fail(new Error(`The writer printed a malformed line: ${badLine}`)))
-      else resume(Effect.succeed({ acks, signal, stderr }))
-    })
-    return Effect.sync(kill)
+  FaultInjection.runUntilKilled({
+    args: ["--import", tsxLoader, writerScript, filename, String(round)],
+    cwd: packageDirectory,
+    killAfterAcks: killAfter,
+    maxMillisAfterFirstAck: 1_500
   })
 
 /** SQLite's own check of the file, by a plain connection that also recovers the killed writer's WAL. */

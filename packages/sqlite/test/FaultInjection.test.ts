@@ -38,7 +38,7 @@ const integrityOf = (filename: string) =>
 
 describe("SqliteEventStore under faults", () => {
   it.live(
-    "a writer process killed with SIGKILL while group commit holds a batch of 32 concurrent saves loses no acknowledged save, writes none in part, and its subscriber and projection resume without gap or duplicate",
+    "a writer process killed with SIGKILL while group commit holds a batch of 32 concurrent saves (synchronous full, then normal) loses no acknowledged save, writes none in part, and its subscriber and projection resume without gap or duplicate",
     () =>
       Effect.gen(function*() {
         const directory = yield* tempDirectory
@@ -47,7 +47,9 @@ describe("SqliteEventStore under faults", () => {
         const acks: Array<FaultInjection.Ack> = []
         for (let round = 1; round <= 3; round++) {
           const run = yield* FaultInjection.runUntilKilled({
-            args: ["--import", tsxLoader, writerScript, filename, `round${round}`, readModel],
+            // The last round with synchronous=normal: a killed process loses nothing either (only
+            // an OS crash or a power cut can take the last commits, which no test here makes).
+            args: ["--import", tsxLoader, writerScript, filename, `round${round}`, readModel, round === 3 ? "normal" : "full"],
             cwd: packageDirectory,
             killAfterAcks: 200 + Math.floor(Math.random() * 400)
           })
