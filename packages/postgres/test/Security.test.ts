@@ -98,25 +98,37 @@ const capture = () => {
 }
 
 describePg("PgEventStore never shows a password", () => {
-  it.live("in no error, log line, span or console output: connecting, saving, loading, subscribing, projecting, conflicts, SQL errors, a wrong password, a closed port", () =>
+  it.scopedLive("in no error, log line, span or console output: connecting, saving, loading, subscribing, projecting, conflicts, SQL errors, a wrong password, a closed port", () =>
     Effect.gen(function*() {
-      // A role of this test's own, with a password found nowhere else.
+      // A role of this test's own, with a password found nowhere else (dropped afterwards). A
+      // server where the test's login may not create roles runs only the failing connections.
       const role = freshSchema("secret_role")
       const password = `Pw-${crypto.randomUUID()}`
-      const admin = new Pg.Client({ connectionString: serverUrl })
-      yield* Effect.promise(async () => {
-        await admin.connect()
-        await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`)
-        await admin.query(`GRANT CREATE ON DATABASE ${new URL(serverUrl).pathname.slice(1)} TO ${role}`)
-        await admin.end()
-      })
+      const database = new URL(serverUrl).pathname.slice(1)
+      const asAdmin = (statements: ReadonlyArray<string>) =>
+        Effect.tryPromise(async () => {
+          const admin = new Pg.Client({ connectionString: serverUrl })
+          await admin.connect()
+          try {
+            for (const statement of statements) await admin.query(statement)
+          } finally {
+            await admin.end()
+          }
+        })
+      const hasRole = yield* Effect.acquireRelease(
+        asAdmin([`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`, `GRANT CREATE ON DATABASE "${database}" TO ${role}`]).pipe(
+          Effect.as(true),
+          Effect.orElseSucceed(() => false)
+        ),
+        (created) => created ? Effect.ignore(asAdmin([`DROP OWNED BY ${role} CASCADE`, `DROP ROLE ${role}`])) : Effect.void
+      )
       const url = new URL(serverUrl)
       url.username = role
       url.password = password
       url.searchParams.set("schema", freshSchema("secret"))
 
       const captured = capture()
-      const works = yield* captured.run(Effect.scoped(Effect.gen(function*() {
+      const works = !hasRole ? Exit.succeed(0) : yield* captured.run(Effect.scoped(Effect.gen(function*() {
         const context = yield* Layer.build(PgEventStore.layer({ url: url.toString() }))
         const store = Context.get(context, EventStore.EventStore)
         const saved = yield* store.save(Aggregate.apply(Aggregate.empty(Counter, "c-1"), new Ticked({ n: 1 })))
@@ -144,8 +156,12 @@ describePg("PgEventStore never shows a password", () => {
       expect(Exit.isFailure(unreachable)).toBe(true)
       captured.restore()
 
-      expect(captured.shown.length).toBeGreaterThan(20)
-      expect(captured.shown.some((text) => text.includes("EventStore.save"))).toBe(true)
+      if (hasRole) {
+        expect(captured.shown.length).toBeGreaterThan(20)
+        expect(captured.shown.some((text) => text.includes("EventStore.save"))).toBe(true)
+      } else {
+        yield* Effect.logWarning(`could not create a role on ${database}: only the failing connections were checked`)
+      }
       for (const secret of [password, encodeURIComponent(password), `${password}-wrong`]) {
         const leaks = captured.shown.filter((text) => text.includes(secret))
         expect(leaks, `${secret} shown in: ${leaks.slice(0, 3).join(" | ")}`).toEqual([])
