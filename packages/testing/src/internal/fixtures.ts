@@ -80,6 +80,19 @@ export const deposit = (amount: number, fields: Omit<Event.NewEvent, "eventType"
   ...fields
 })
 
+/** Appends one raw event per amount to fresh aggregates of `aggregateType`; returns the event ids. */
+export const appendEach = (aggregateType: string, amounts: ReadonlyArray<number>, eventType = "Deposited") =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const ids: Array<string> = []
+    for (const amount of amounts) {
+      const eventId = unique("event")
+      yield* store.append(aggregateType, unique("account"), [{ ...deposit(amount, { eventId }), eventType }])
+      ids.push(eventId)
+    }
+    return ids
+  })
+
 // --- Assertions -------------------------------------------------------------------------------
 
 type Tagged = { readonly _tag: string }

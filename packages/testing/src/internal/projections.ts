@@ -2,19 +2,7 @@
 import { expect } from "@effect/vitest"
 import { EventStore, Projection } from "@eventuali/core"
 import { Cause, Effect, Exit, Ref, Schedule, Scope } from "effect"
-import { deposit, type Test, unique } from "./fixtures.js"
-
-const appendTo = (aggregateType: string, amounts: ReadonlyArray<number>, eventType = "Deposited") =>
-  Effect.gen(function*() {
-    const store = yield* EventStore.EventStore
-    const ids: Array<string> = []
-    for (const amount of amounts) {
-      const eventId = unique("event")
-      yield* store.append(aggregateType, unique("account"), [{ ...deposit(amount, { eventId }), eventType }])
-      ids.push(eventId)
-    }
-    return ids
-  })
+import { appendEach, type Test, unique } from "./fixtures.js"
 
 /** A projection that records the ids of the events it handles. */
 const recording = (name: string, aggregateType: string, seen: Ref.Ref<ReadonlyArray<string>>, extra: Partial<Projection.Projection> = {}) =>
@@ -32,12 +20,12 @@ export const projections = (test: Test): void => {
     Effect.gen(function*() {
       const type = unique("Account")
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
-      const stored = yield* appendTo(type, [1, 2, 3])
-      yield* appendTo(unique("Other"), [9])
+      const stored = yield* appendEach(type, [1, 2, 3])
+      yield* appendEach(unique("Other"), [9])
       const running = yield* Projection.run(recording(unique("projection"), type, seen))
       yield* running.whenCaughtUp
       expect(yield* Ref.get(seen)).toEqual(stored)
-      const live = yield* appendTo(type, [4, 5, 6])
+      const live = yield* appendEach(type, [4, 5, 6])
       yield* running.whenCaughtUp
       expect(yield* Ref.get(seen)).toEqual([...stored, ...live])
     }).pipe(Effect.scoped))
@@ -47,10 +35,10 @@ export const projections = (test: Test): void => {
       const type = unique("Account")
       const name = unique("projection")
       const first = yield* Ref.make<ReadonlyArray<string>>([])
-      const before = yield* appendTo(type, [1, 2, 3])
+      const before = yield* appendEach(type, [1, 2, 3])
       yield* Effect.scoped(Effect.flatMap(Projection.run(recording(name, type, first)), (running) => running.whenCaughtUp))
       expect(yield* Ref.get(first)).toEqual(before)
-      const after = yield* appendTo(type, [4, 5])
+      const after = yield* appendEach(type, [4, 5])
       const second = yield* Ref.make<ReadonlyArray<string>>([])
       yield* Effect.scoped(Effect.flatMap(Projection.run(recording(name, type, second)), (running) => running.whenCaughtUp))
       expect(yield* Ref.get(second)).toEqual(after)
@@ -60,12 +48,12 @@ export const projections = (test: Test): void => {
     Effect.gen(function*() {
       const type = unique("Account")
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
-      const withdrawn = yield* appendTo(type, [1], "Withdrawn")
-      yield* appendTo(type, [2, 3], "Deposited")
+      const withdrawn = yield* appendEach(type, [1], "Withdrawn")
+      yield* appendEach(type, [2, 3], "Deposited")
       const running = yield* Projection.run(recording(unique("projection"), type, seen, { eventTypes: ["Withdrawn"] }))
       yield* running.whenCaughtUp
       expect(yield* Ref.get(seen)).toEqual(withdrawn)
-      yield* appendTo(type, [4, 5, 6], "Deposited")
+      yield* appendEach(type, [4, 5, 6], "Deposited")
       const head = yield* (yield* EventStore.EventStore).currentCheckpoint
       yield* running.whenCaughtUp // returns although nothing after the last Withdrawn matches
       expect(yield* Ref.get(seen)).toEqual(withdrawn)
@@ -76,13 +64,13 @@ export const projections = (test: Test): void => {
     Effect.gen(function*() {
       const type = unique("Account")
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
-      const ids = yield* appendTo(type, [1, 2, 3])
+      const ids = yield* appendEach(type, [1, 2, 3])
       const running = yield* Projection.run(recording(unique("projection"), type, seen))
       yield* running.whenCaughtUp
       yield* running.rebuild
       yield* running.whenCaughtUp
       expect(yield* Ref.get(seen)).toEqual(ids)
-      const more = yield* appendTo(type, [4])
+      const more = yield* appendEach(type, [4])
       yield* running.whenCaughtUp
       expect(yield* Ref.get(seen)).toEqual([...ids, ...more])
     }).pipe(Effect.scoped))
@@ -91,7 +79,7 @@ export const projections = (test: Test): void => {
     Effect.gen(function*() {
       const type = unique("Account")
       const name = unique("projection")
-      const ids = yield* appendTo(type, [1, 2, 3, 4])
+      const ids = yield* appendEach(type, [1, 2, 3, 4])
       const poisoned = ids[2]!
       const failing = Projection.make({
         name,
@@ -110,7 +98,7 @@ export const projections = (test: Test): void => {
   test("a handler that dies stops the projection and whenCaughtUp fails with the defect instead of waiting forever", () =>
     Effect.gen(function*() {
       const type = unique("Account")
-      yield* appendTo(type, [1])
+      yield* appendEach(type, [1])
       const exit = yield* Effect.scoped(Effect.flatMap(
         Projection.run(Projection.make({
           name: unique("projection"),
@@ -128,13 +116,13 @@ export const projections = (test: Test): void => {
       const type = unique("Account")
       const name = unique("projection")
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
-      const ids = yield* appendTo(type, Array.from({ length: 12 }, (_, i) => i + 1))
+      const ids = yield* appendEach(type, Array.from({ length: 12 }, (_, i) => i + 1))
       const scope = yield* Effect.scope
       const [a, b] = yield* Effect.all([
         Projection.run(recording(name, type, seen)).pipe(Scope.extend(scope)),
         Projection.run(recording(name, type, seen)).pipe(Scope.extend(scope))
       ], { concurrency: "unbounded" })
-      const more = yield* appendTo(type, [13, 14, 15])
+      const more = yield* appendEach(type, [13, 14, 15])
       yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded" })
       const handled = yield* Ref.get(seen)
       expect([...handled].sort()).toEqual([...ids, ...more].sort())

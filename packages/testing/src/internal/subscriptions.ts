@@ -1,21 +1,8 @@
 /** Subscriptions: catch-up then live, filters, checkpoints, start positions, unsubscribing. */
 import { expect } from "@effect/vitest"
-import { Checkpoint, EventStore } from "@eventuali/core"
+import { Checkpoint } from "@eventuali/core"
 import { Effect, Fiber, Ref, Schema, Stream } from "effect"
-import { collect, deposit, expectFailure, idsOf, type Test, unique } from "./fixtures.js"
-
-/** Appends one raw event per amount to fresh aggregates of `aggregateType`; returns the event ids. */
-const appendEach = (aggregateType: string, amounts: ReadonlyArray<number>, eventType = "Deposited") =>
-  Effect.gen(function*() {
-    const store = yield* EventStore.EventStore
-    const ids: Array<string> = []
-    for (const amount of amounts) {
-      const eventId = unique("event")
-      yield* store.append(aggregateType, unique("account"), [{ ...deposit(amount, { eventId }), eventType }])
-      ids.push(eventId)
-    }
-    return ids
-  })
+import { appendEach, collect, expectFailure, idsOf, type Test, unique } from "./fixtures.js"
 
 /** Appends until `fiber` is done (each append wakes the subscriber), at most `limit` times. */
 const appendUntilDone = <A, E>(aggregateType: string, fiber: Fiber.Fiber<A, E>, limit = 200) =>
