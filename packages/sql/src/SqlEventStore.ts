@@ -14,6 +14,7 @@ import { tables } from "./internal/statements.js"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlProjectionStore from "./SqlProjectionStore.js"
+import type * as SyncConnection from "./SyncConnection.js"
 
 /**
  * - `schema` (PostgreSQL): the schema holding the store's tables, created if missing; several
@@ -28,6 +29,8 @@ export interface SqlEventStoreOptions extends EventStore.StoreOptions {
   readonly schema?: string | undefined
   /** Wake-ups from other processes for live subscriptions (the PostgreSQL driver LISTENs). */
   readonly notifications?: Stream.Stream<void> | undefined
+  /** The client's connection for synchronous use, when the driver has one (the SQLite driver). */
+  readonly connection?: SyncConnection.SyncConnection | undefined
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/

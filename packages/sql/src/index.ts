@@ -10,3 +10,6 @@ export * as SqlEventStore from "./SqlEventStore.js"
 
 /** Projection checkpoints in the event store's database. @since 0.1.0 */
 export * as SqlProjectionStore from "./SqlProjectionStore.js"
+
+/** Synchronous access to a driver's connection, for the store's own statements. @since 0.1.0 */
+export * as SyncConnection from "./SyncConnection.js"

@@ -15,6 +15,7 @@ import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import { Cause, Config, type ConfigError, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
 import * as NodeFs from "node:fs"
+import * as SqliteClientInternal from "./internal/client.js"
 
 /**
  * - `filename`: a file path (parent directories are created) or `":memory:"`.
@@ -132,8 +133,7 @@ export const make = (
     const { filename } = config
     const readonly = config.readonly === true
     if (!readonly) yield* ensureDirectory(filename)
-    // Read-only: the journal mode is the file's own (setting WAL would be a write).
-    const client = yield* SqliteClient.make({ filename, readonly, disableWAL: readonly }).pipe(
+    const { client, connection } = yield* SqliteClientInternal.make({ filename, readonly }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((defect) => Effect.fail(openError(filename, messageOf(defect), defect)))
     )
@@ -143,7 +143,7 @@ export const make = (
       Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
     )
     if (readonly) yield* expectSchema(client, filename)
-    const parts = yield* SqlEventStore.makeParts(client, { pollInterval: config.pollInterval })
+    const parts = yield* SqlEventStore.makeParts(client, { pollInterval: config.pollInterval, connection })
     return readonly ? { ...parts, store: refuseWrites(parts.store, filename) } : parts
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))

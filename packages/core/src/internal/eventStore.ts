@@ -4,7 +4,7 @@ import { AggregateNotFoundError, EventStoreError, OptimisticConcurrencyError, Se
 import * as EventRegistry from "../EventRegistry.js"
 import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage, SnapshotToWrite, StoredEvent } from "../EventStorage.js"
 import * as Checkpoint from "../Checkpoint.js"
-import type { AppendResult, ReadError, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
+import type { AppendResult, ReadError, SaveOptions, Service, StoreOptions, SubscriptionEvent, WriteError } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metrics from "../Metrics.js"
 import { decodeEvent, encodeEvent, toJson } from "./codec.js"
@@ -16,6 +16,9 @@ import * as Validate from "./validate.js"
 class AppendRace {
   readonly _tag = "AppendRace"
 }
+
+/** How often an append the storage refused without a conflict (it lost a race) is tried again. */
+const MAX_APPEND_RACES = 20
 
 const DEFAULT_BATCH_SIZE = 1000
 
@@ -71,30 +74,33 @@ const build = (
   changes: PubSub.PubSub<void>,
   pollInterval: Duration.Duration
 ): Service => {
-  const appendEncoded = (request: AppendRequest): Effect.Effect<AppendResult, WriteError> =>
-    storage.append(request).pipe(
-      Effect.flatMap(Option.match({
-        onSome: (events) =>
-          Effect.as(
-            Effect.zipRight(Observability.recordAppend(request.aggregateType, events.length), PubSub.publish(changes, undefined)),
-            { version: events[events.length - 1]!.aggregateVersion, events }
-          ),
-        onNone: () => Effect.flatMap(storage.inspect(request.aggregateId, request.events.map((e) => e.eventId)), (conflict) => explainRefusal(request, conflict))
-      })),
-      Effect.tap((result) =>
-        result.events.length === 0 ? Effect.void : Observability.annotate({ "eventuali.position": result.events[result.events.length - 1]!.position })
-      ),
-      Effect.retry({ while: (error) => error instanceof AppendRace, times: 20 }),
-      Effect.catchIf((error): error is AppendRace => error instanceof AppendRace, () =>
-        Effect.flatMap(storage.version(request.aggregateId), (version) =>
-          Effect.fail(
-            new OptimisticConcurrencyError({
-              aggregateId: request.aggregateId,
-              expectedVersion: request.expectedVersion,
-              actualVersion: Option.getOrElse(version, () => 0)
-            })
-          )))
-    )
+  /** Appends, says why the storage refused, and tries again when it only lost a race. */
+  const appendEncoded = (request: AppendRequest, attempt = 1): Effect.Effect<AppendResult, WriteError> =>
+    Effect.flatMap(storage.append(request), (outcome) => {
+      if (Option.isSome(outcome)) {
+        const events = outcome.value
+        const result: AppendResult = { version: events[events.length - 1]!.aggregateVersion, events }
+        return Effect.as(
+          Effect.zipRight(Observability.recordAppend(request.aggregateType, events), PubSub.publish(changes, undefined)),
+          result
+        )
+      }
+      return storage.inspect(request.aggregateId, request.events.map((e) => e.eventId)).pipe(
+        Effect.flatMap((conflict) => explainRefusal(request, conflict)),
+        Effect.tap((result) => Observability.annotatePosition(result.events)),
+        Effect.catchIf((error): error is AppendRace => error instanceof AppendRace, () =>
+          attempt <= MAX_APPEND_RACES
+            ? appendEncoded(request, attempt + 1)
+            : Effect.flatMap(storage.version(request.aggregateId), (version) =>
+              Effect.fail(
+                new OptimisticConcurrencyError({
+                  aggregateId: request.aggregateId,
+                  expectedVersion: request.expectedVersion,
+                  actualVersion: Option.getOrElse(version, () => 0)
+                })
+              )))
+      )
+    })
 
   /** Says why the storage refused an append, or recognises an idempotent retry. */
   const explainRefusal = (
@@ -252,29 +258,76 @@ const build = (
     })
 
   /** The snapshot a save writes: when it crosses a multiple of the policy's `every`. */
-  const snapshotOf = <State, Ev extends { readonly _tag: string }>(root: Aggregate.Root<State, Ev>) =>
-    Effect.suspend((): Effect.Effect<SnapshotToWrite | undefined, EventStoreError | SerializationError> => {
-      const policy = root.definition.snapshot
-      if (policy === undefined) return Effect.succeed(undefined)
-      if (!Number.isSafeInteger(policy.every) || policy.every < 1) {
-        return Effect.fail(new EventStoreError({ message: `${root.type}: snapshot.every must be a positive integer, got ${policy.every}` }))
+  const snapshotOf = <State, Ev extends { readonly _tag: string }>(
+    root: Aggregate.Root<State, Ev>
+  ): Either.Either<SnapshotToWrite | undefined, EventStoreError | SerializationError> => {
+    const policy = root.definition.snapshot
+    if (policy === undefined) return Either.right(undefined)
+    if (!Number.isSafeInteger(policy.every) || policy.every < 1) {
+      return Either.left(new EventStoreError({ message: `${root.type}: snapshot.every must be a positive integer, got ${policy.every}` }))
+    }
+    const committed = Aggregate.committedVersion(root)
+    if (Math.floor(root.version / policy.every) === Math.floor(committed / policy.every)) return Either.right(undefined)
+    return encodeSnapshot(policy.schema)(root.state).pipe(
+      Either.mapLeft((error) =>
+        new SerializationError({
+          eventType: root.type,
+          message: `The state of ${root.type} ${JSON.stringify(root.id)} does not match its snapshot schema: ${
+            ParseResult.TreeFormatter.formatErrorSync(error)
+          }`,
+          cause: error
+        })
+      ),
+      Either.flatMap((encoded) => toJson(root.type, encoded, "snapshot")),
+      Either.map((stateJson) => ({ schemaVersion: policy.version, stateJson }))
+    )
+  }
+
+  /** What a save appends: its uncommitted events encoded, checked, with ids and metadata. */
+  const saveRequest = <State, Ev extends { readonly _tag: string }>(
+    root: Aggregate.Root<State, Ev>,
+    options: SaveOptions | undefined,
+    timestamp: Date
+  ): Either.Either<AppendRequest, EventStoreError | SerializationError> => {
+    const pending = root.uncommittedEvents
+    const invalidType = Validate.name("aggregate type", root.type)
+    if (Either.isLeft(invalidType)) return Either.left(invalidType.left)
+    const invalidId = Validate.name("aggregate id", root.id)
+    if (Either.isLeft(invalidId)) return Either.left(invalidId.left)
+    const eventIds = options?.eventIds
+    if (eventIds !== undefined && eventIds.length !== pending.length) {
+      return Either.left(new EventStoreError({ message: `save: ${eventIds.length} event ids given for ${pending.length} uncommitted events` }))
+    }
+    const metadataOf = Validate.metadataOf(root.type, options)
+    if (Either.isLeft(metadataOf)) return Either.left(metadataOf.left)
+    const { metadata, metadataJson } = metadataOf.right
+    const encoded: Array<EncodedEvent> = new Array(pending.length)
+    for (let i = 0; i < pending.length; i++) {
+      const event = pending[i]!
+      const payload = encodeEvent(root.definition.schema, event)
+      if (Either.isLeft(payload)) return Either.left(payload.left)
+      encoded[i] = {
+        eventId: eventIds?.[i] ?? crypto.randomUUID(),
+        eventType: event._tag,
+        eventVersion: Versions.currentVersionOf(root.definition, event._tag),
+        timestamp,
+        metadata,
+        data: payload.right.data,
+        dataJson: payload.right.json,
+        metadataJson
       }
-      const committed = Aggregate.committedVersion(root)
-      if (Math.floor(root.version / policy.every) === Math.floor(committed / policy.every)) return Effect.succeed(undefined)
-      return encodeSnapshot(policy.schema)(root.state).pipe(
-        Either.mapLeft((error) =>
-          new SerializationError({
-            eventType: root.type,
-            message: `The state of ${root.type} ${JSON.stringify(root.id)} does not match its snapshot schema: ${
-              ParseResult.TreeFormatter.formatErrorSync(error)
-            }`,
-            cause: error
-          })
-        ),
-        Either.flatMap((encoded) => toJson(root.type, encoded, "snapshot")),
-        Either.map((stateJson) => ({ schemaVersion: policy.version, stateJson }))
-      )
-    })
+    }
+    const invalidEvents = Validate.events(encoded)
+    if (Either.isLeft(invalidEvents)) return Either.left(invalidEvents.left)
+    return Either.map(snapshotOf(root), (snapshot): AppendRequest => ({
+      aggregateId: root.id,
+      aggregateType: root.type,
+      // Computed, so valid: built without validating it again.
+      expectedVersion: new ExpectedVersion.Exact({ version: Aggregate.committedVersion(root) }, true),
+      events: encoded,
+      snapshot
+    }))
+  }
 
   const load: Service["load"] = (definition, aggregateId) =>
     Validate.name("aggregate id", aggregateId).pipe(
@@ -382,49 +435,16 @@ const build = (
   const service: Service = {
     save: (root, options) =>
       Effect.suspend(() => {
-        const pending = root.uncommittedEvents
-        if (pending.length === 0) return Effect.succeed(root)
-        return Effect.gen(function*() {
-          yield* Validate.name("aggregate type", root.type)
-          yield* Validate.name("aggregate id", root.id)
-          const eventIds = options?.eventIds
-          if (eventIds !== undefined && eventIds.length !== pending.length) {
-            return yield* new EventStoreError({
-              message: `save: ${eventIds.length} event ids given for ${pending.length} uncommitted events`
-            })
-          }
-          const timestamp = new Date(yield* Clock.currentTimeMillis)
-          const { metadata, metadataJson } = yield* Validate.metadataOf(root.type, options)
-          const encoded: Array<EncodedEvent> = []
-          for (let i = 0; i < pending.length; i++) {
-            const event = pending[i]!
-            const payload = yield* encodeEvent(root.definition.schema, event)
-            encoded.push({
-              eventId: eventIds?.[i] ?? crypto.randomUUID(),
-              eventType: event._tag,
-              eventVersion: Versions.currentVersionOf(root.definition, event._tag),
-              timestamp,
-              metadata,
-              data: payload.data,
-              dataJson: payload.json,
-              metadataJson
-            })
-          }
-          yield* Validate.events(encoded)
-          yield* appendEncoded({
-            aggregateId: root.id,
-            aggregateType: root.type,
-            expectedVersion: ExpectedVersion.exact(Aggregate.committedVersion(root)),
-            events: encoded,
-            snapshot: yield* snapshotOf(root)
-          })
-          return Aggregate.markCommitted(root)
+        if (root.uncommittedEvents.length === 0) return Effect.succeed(root)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const request = saveRequest(root, options, new Date(now))
+          return Either.isLeft(request) ? Effect.fail(request.left) : Effect.as(appendEncoded(request.right), Aggregate.markCommitted(root))
         }).pipe(
           Observability.observe(Metrics.saveDuration, root.type),
           Observability.span("EventStore.save", {
             "eventuali.aggregate.type": root.type,
             "eventuali.aggregate.id": root.id,
-            "eventuali.event.count": pending.length
+            "eventuali.event.count": root.uncommittedEvents.length
           })
         )
       }),

@@ -51,15 +51,22 @@ const update = <Type, In, Out>(
   metric.unsafeUpdate(input, fiberLabels.length === 0 ? labels : Arr.union(labels, fiberLabels))
 }
 
-/** Counts a committed append of `eventCount` events. */
-export const recordAppend = (aggregateType: string, eventCount: number): Effect.Effect<void> =>
+/**
+ * Counts a committed append and puts the position of its last event on the span, in one step:
+ * this is on every save's path.
+ */
+export const recordAppend = (aggregateType: string, events: ReadonlyArray<{ readonly position: bigint }>): Effect.Effect<void> =>
   Effect.withFiberRuntime((fiber) => {
     if (enabledIn(fiber)) {
       update(fiber, Metrics.saves, 1, aggregateType)
-      update(fiber, Metrics.eventsAppended, eventCount, aggregateType)
+      update(fiber, Metrics.eventsAppended, events.length, aggregateType)
     }
-    return Effect.void
+    return isTracing(fiber) ? Effect.annotateCurrentSpan({ "eventuali.position": events[events.length - 1]!.position }) : Effect.void
   })
+
+/** Puts the position of the last of `events` on the span {@link span} made. */
+export const annotatePosition = (events: ReadonlyArray<{ readonly position: bigint }>): Effect.Effect<void> =>
+  events.length === 0 ? Effect.void : annotate({ "eventuali.position": events[events.length - 1]!.position })
 
 const isConflict = (cause: Cause.Cause<unknown>): boolean =>
   Option.exists(Cause.failureOption(cause), (error) =>

@@ -1,4 +1,4 @@
-import { Effect, Either } from "effect"
+import { Either } from "effect"
 import { EventStoreError, type SerializationError } from "../Errors.js"
 import * as Event from "../Event.js"
 import type * as ExpectedVersion from "../ExpectedVersion.js"
@@ -79,7 +79,7 @@ export const filter = (kind: string, value: unknown): Either.Either<void, EventS
   if (!Array.isArray(value)) return invalid(`The ${kind} filter must be an array of ${kind}s, got ${typeof value}`)
   for (const item of value) {
     const problem = name(kind, item)
-    if (Either.isLeft(problem)) return problem
+    if (Either.isLeft(problem)) return Either.left(problem.left)
   }
   return Either.void
 }
@@ -103,57 +103,72 @@ const optionalName = (kind: string, value: unknown) => value === undefined ? Eit
 export const metadataOf = (
   eventType: string,
   input: Event.EventMetadataInput | undefined
-): Effect.Effect<{ readonly metadata: Event.EventMetadata; readonly metadataJson: string }, EventStoreError | SerializationError> =>
-  Effect.gen(function*() {
-    if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) {
-      return yield* invalid(`Event ${JSON.stringify(eventType)}: metadata must be an object, got ${input === null ? "null" : typeof input}`)
+): Either.Either<{ readonly metadata: Event.EventMetadata; readonly metadataJson: string }, EventStoreError | SerializationError> => {
+  if (input !== undefined) {
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+      return invalid(`Event ${JSON.stringify(eventType)}: metadata must be an object, got ${input === null ? "null" : typeof input}`)
     }
-    if (input !== undefined) {
-      yield* optionalName("correlation id", input.correlationId)
-      yield* optionalName("causation id", input.causationId)
-      yield* optionalName("user id", input.userId)
-      yield* headers(eventType, input.headers)
-    }
-    const metadata = Event.metadata(input)
-    return { metadata, metadataJson: yield* toJson(eventType, metadata, "metadata") }
-  })
+    const problem = firstLeft([
+      optionalName("correlation id", input.correlationId),
+      optionalName("causation id", input.causationId),
+      optionalName("user id", input.userId),
+      headers(eventType, input.headers)
+    ])
+    if (problem !== undefined) return problem
+  }
+  const metadata = Event.metadata(input)
+  return Either.map(toJson(eventType, metadata, "metadata"), (metadataJson) => ({ metadata, metadataJson }))
+}
+
+const firstLeft = <E>(checks: ReadonlyArray<Either.Either<void, E>>): Either.Either<never, E> | undefined => {
+  for (const check of checks) if (Either.isLeft(check)) return Either.left(check.left)
+  return undefined
+}
 
 /** Settles ids, timestamp and metadata of a NewEvent and checks its payload is JSON. */
 export const newEvent = (
   event: Event.NewEvent,
   now: Date
-): Effect.Effect<EncodedEvent, EventStoreError | SerializationError> =>
-  Effect.gen(function*() {
-    if (typeof event !== "object" || event === null) {
-      return yield* new EventStoreError({ message: `An event to append must be an object, got ${String(event)}` })
-    }
-    yield* name("event type", event.eventType)
-    const eventType = event.eventType
-    const eventId = event.eventId ?? crypto.randomUUID()
-    yield* name("event id", eventId)
-    const eventVersion = event.eventVersion ?? 1
-    yield* positiveInt(`event version of ${JSON.stringify(eventType)}`, eventVersion)
-    if (eventVersion > MAX_EVENT_VERSION) {
-      return yield* invalid(`Event ${JSON.stringify(eventType)}: the event version ${eventVersion} is beyond the largest, ${MAX_EVENT_VERSION}`)
-    }
-    const timestamp = event.timestamp ?? now
-    if (!(timestamp instanceof Date) || Number.isNaN(timestamp.getTime())) {
-      return yield* new EventStoreError({ message: `Event ${JSON.stringify(eventType)}: timestamp must be a valid Date` })
-    }
-    if (timestamp.getTime() < EARLIEST_TIMESTAMP) {
-      return yield* invalid(`Event ${JSON.stringify(eventType)}: the timestamp ${timestamp.toISOString()} is before the earliest storable, 4714-11-24 BC`)
-    }
-    const { metadata, metadataJson } = yield* metadataOf(eventType, event.metadata)
-    const dataJson = yield* toJson(eventType, event.data)
-    return { eventId, eventType, eventVersion, timestamp, metadata, data: event.data, dataJson, metadataJson }
-  })
+): Either.Either<EncodedEvent, EventStoreError | SerializationError> => {
+  if (typeof event !== "object" || event === null) return invalid(`An event to append must be an object, got ${String(event)}`)
+  const eventType = event.eventType
+  const eventId = event.eventId ?? crypto.randomUUID()
+  const eventVersion = event.eventVersion ?? 1
+  const invalidType = name("event type", eventType)
+  if (Either.isLeft(invalidType)) return Either.left(invalidType.left)
+  const invalidId = name("event id", eventId)
+  if (Either.isLeft(invalidId)) return Either.left(invalidId.left)
+  const invalidVersion = positiveInt(`event version of ${JSON.stringify(eventType)}`, eventVersion)
+  if (Either.isLeft(invalidVersion)) return Either.left(invalidVersion.left)
+  if (eventVersion > MAX_EVENT_VERSION) {
+    return invalid(`Event ${JSON.stringify(eventType)}: the event version ${eventVersion} is beyond the largest, ${MAX_EVENT_VERSION}`)
+  }
+  const timestamp = event.timestamp ?? now
+  if (!(timestamp instanceof Date) || Number.isNaN(timestamp.getTime())) {
+    return invalid(`Event ${JSON.stringify(eventType)}: timestamp must be a valid Date`)
+  }
+  if (timestamp.getTime() < EARLIEST_TIMESTAMP) {
+    return invalid(`Event ${JSON.stringify(eventType)}: the timestamp ${timestamp.toISOString()} is before the earliest storable, 4714-11-24 BC`)
+  }
+  return Either.flatMap(metadataOf(eventType, event.metadata), ({ metadata, metadataJson }) =>
+    Either.map(toJson(eventType, event.data), (dataJson): EncodedEvent => ({
+      eventId,
+      eventType,
+      eventVersion,
+      timestamp,
+      metadata,
+      data: event.data,
+      dataJson,
+      metadataJson
+    })))
+}
 
 /** Event ids must be valid names (save takes them as given), unique within one append. */
 export const events = (encoded: ReadonlyArray<EncodedEvent>): Either.Either<void, EventStoreError> => {
   const seen = new Set<string>()
   for (const event of encoded) {
     const invalidId = name("event id", event.eventId)
-    if (Either.isLeft(invalidId)) return invalidId
+    if (Either.isLeft(invalidId)) return Either.left(invalidId.left)
     if (seen.has(event.eventId)) return invalid(`Event id ${JSON.stringify(event.eventId)} appears twice in one append`)
     seen.add(event.eventId)
   }

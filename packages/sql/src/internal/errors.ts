@@ -6,10 +6,14 @@ const causeOf = (error: SqlError): { readonly code?: unknown; readonly message?:
   typeof error.cause === "object" && error.cause !== null ? error.cause : {}
 
 /** Whether a statement failed on a unique index (a concurrent append took the version or id). */
-export const isUniqueViolation = (error: SqlError): boolean => {
-  const code = causeOf(error).code
-  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-}
+export const isUniqueViolation = (error: SqlError): boolean => isUniqueCode(causeOf(error).code)
+
+/** Whether a driver's own error (as thrown on a synchronous connection) is a unique violation. */
+export const isUniqueError = (cause: unknown): boolean =>
+  typeof cause === "object" && cause !== null && "code" in cause && isUniqueCode(cause.code)
+
+const isUniqueCode = (code: unknown): boolean =>
+  code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
 
 /** A DatabaseError that says what the driver said (SqlError's own message is generic). */
 export const toDatabaseError = (what: string) => (error: SqlError): DatabaseError => {

@@ -4,7 +4,8 @@ import { DatabaseError, EventStoreError, SerializationError } from "@eventuali/c
 import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Chunk, Clock, Data, Deferred, Duration, Effect, Either, Exit, Option, Queue, Schedule, type Scope, type Stream } from "effect"
-import { failedTransactionAsError, isUniqueViolation, toDatabaseError } from "./errors.js"
+import type * as SyncConnection from "../SyncConnection.js"
+import { failedTransactionAsError, isUniqueError, isUniqueViolation, toDatabaseError } from "./errors.js"
 import * as Statements from "./statements.js"
 
 /** A row as the read statements select it (drivers differ in how they return integers). */
@@ -121,6 +122,36 @@ const versionRange = (expected: ExpectedVersion.ExpectedVersion): readonly [numb
 
 class Refused extends Data.TaggedError("Refused") {}
 
+/** Thrown (and caught) inside a synchronous transaction to roll back a refused append. */
+const refused = new Refused()
+
+/** A statement to run, and its parameters. */
+interface Step {
+  readonly text: string
+  readonly params: ReadonlyArray<unknown>
+}
+
+/** Runs the steps of an operation through effects, handing each statement's rows back to it. */
+const runSteps = <A>(
+  operation: () => Generator<Step, A, ReadonlyArray<unknown>>,
+  execute: (step: Step) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+): Effect.Effect<A, SqlError> =>
+  Effect.suspend(() => {
+    const steps = operation()
+    const resume = (rows: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> => {
+      const next = steps.next(rows)
+      return next.done ? Effect.succeed(next.value) : Effect.flatMap(execute(next.value), resume)
+    }
+    return resume([])
+  })
+
+/** Runs the steps of an operation on a synchronous connection. */
+const runStepsSync = <A>(steps: Generator<Step, A, ReadonlyArray<unknown>>, session: SyncConnection.Session): A => {
+  let next = steps.next([])
+  while (!next.done) next = steps.next(session.all(next.value.text, next.value.params))
+  return next.value
+}
+
 const liveClock = Clock.make()
 
 /** How long the notifier gathers appends before waking other processes' subscribers. */
@@ -134,6 +165,8 @@ export interface Options {
   readonly schema?: string | undefined
   /** Wake-ups from other processes (PostgreSQL: LISTEN on `Tables.channel`). */
   readonly notifications?: Stream.Stream<void> | undefined
+  /** The client's connection for synchronous use, when the driver has one (better-sqlite3). */
+  readonly connection?: SyncConnection.SyncConnection | undefined
 }
 
 /** Most appends committed in one group. */
@@ -182,6 +215,7 @@ const makeGroupCommit = (run: {
 export const make = (options: Options = {}): Effect.Effect<EventStorage, never, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const direct = options.connection
     const tables = Statements.tables(options.schema)
     const statements = sql.onDialectOrElse({ pg: () => Statements.pg(tables), orElse: () => Statements.sqlite(tables) })
     const readTexts = new Map<string, string>()
@@ -205,68 +239,100 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
     }
 
     /**
-     * Inserts the batch in chunks of what one statement can bind; the first chunk carries the
+     * The statements of one append, as steps (each yields a statement and gets its rows back),
+     * so that one description runs through `@effect/sql` and on a synchronous connection alike.
+     * The batch goes in chunks of what one statement can bind; the first chunk carries the
      * caller's expectation, later ones expect exactly where the previous chunk ended.
      */
-    const insert = (request: AppendRequest): Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, SqlError> =>
-      Effect.gen(function*() {
-        const events = request.events
-        const written: Array<StoredEvent> = []
-        let [lo, hi] = versionRange(request.expectedVersion)
-        for (let from = 0; from < events.length; from += statements.chunkSize) {
-          const to = Math.min(from + statements.chunkSize, events.length)
-          const rows = yield* sql.unsafe<{ readonly position: number | string; readonly aggregate_version: number | string }>(
-            appendText(to - from),
-            statements.appendParams(request, lo, hi, from, to)
-          )
-          if (rows.length === 0) return Option.none()
-          const sorted = rows.map((row) => ({ position: BigInt(row.position), version: Number(row.aggregate_version) }))
-            .sort((a, b) => a.version - b.version)
-          for (let i = 0; i < sorted.length; i++) {
-            const event = events[from + i]!
-            written.push({
-              eventId: event.eventId,
-              eventType: event.eventType,
-              eventVersion: event.eventVersion,
-              aggregateId: request.aggregateId,
-              aggregateType: request.aggregateType,
-              aggregateVersion: sorted[i]!.version,
-              position: sorted[i]!.position,
-              timestamp: event.timestamp,
-              metadata: event.metadata,
-              data: event.data
-            })
-          }
-          lo = hi = written[written.length - 1]!.aggregateVersion
+    function* insertSteps(request: AppendRequest): Generator<Step, AppendOutcome, ReadonlyArray<unknown>> {
+      const events = request.events
+      const written: Array<StoredEvent> = []
+      let [lo, hi] = versionRange(request.expectedVersion)
+      for (let from = 0; from < events.length; from += statements.chunkSize) {
+        const to = Math.min(from + statements.chunkSize, events.length)
+        const rows = (yield { text: appendText(to - from), params: statements.appendParams(request, lo, hi, from, to) }) as ReadonlyArray<
+          { readonly position: number | string; readonly aggregate_version: number | string }
+        >
+        if (rows.length === 0) return Option.none()
+        const sorted = rows.map((row) => ({ position: BigInt(row.position), version: Number(row.aggregate_version) }))
+          .sort((a, b) => a.version - b.version)
+        for (let i = 0; i < sorted.length; i++) {
+          const event = events[from + i]!
+          written.push({
+            eventId: event.eventId,
+            eventType: event.eventType,
+            eventVersion: event.eventVersion,
+            aggregateId: request.aggregateId,
+            aggregateType: request.aggregateType,
+            aggregateVersion: sorted[i]!.version,
+            position: sorted[i]!.position,
+            timestamp: event.timestamp,
+            metadata: event.metadata,
+            data: event.data
+          })
         }
-        if (request.snapshot !== undefined) {
-          yield* sql.unsafe(statements.writeSnapshot, [
+        lo = hi = written[written.length - 1]!.aggregateVersion
+      }
+      if (request.snapshot !== undefined) {
+        yield {
+          text: statements.writeSnapshot,
+          params: [
             request.aggregateId,
             request.aggregateType,
             written[written.length - 1]!.aggregateVersion,
             request.snapshot.schemaVersion,
             request.snapshot.stateJson
-          ])
+          ]
         }
-        return Option.some(written)
-      })
+      }
+      return Option.some(written)
+    }
 
-    /** One append, on the current connection (inside a transaction if there is one). */
-    const appendNow = (request: AppendRequest): Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, SqlError> =>
+    /**
+     * One statement is atomic. A batch larger than one statement (or with a snapshot to write)
+     * needs a transaction, and where an error aborts the surrounding transaction (PostgreSQL),
+     * an append inside one needs a savepoint: both get a (nested) transaction, which a refusal
+     * rolls back to where the append started.
+     */
+    const needsTransaction = (request: AppendRequest, inTransaction: boolean) =>
+      request.events.length > statements.chunkSize || request.snapshot !== undefined ||
+      (inTransaction && statements.errorsAbortTransactions)
+
+    /** One append through the client, on the current connection (in the caller's transaction if there is one). */
+    const appendNow = (request: AppendRequest): Effect.Effect<AppendOutcome, SqlError> =>
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
-        // One statement is atomic. A batch larger than one statement (or with a snapshot to
-        // write) needs a transaction, and
-        // where an error aborts the surrounding transaction (PostgreSQL), an append inside one
-        // needs a savepoint: both get a (nested) transaction, which a refusal fails, rolling back
-        // to where the append started.
-        const nested = request.events.length > statements.chunkSize || request.snapshot !== undefined ||
-          (Option.isSome(transaction) && statements.errorsAbortTransactions)
-        return nested
+        const insert = runSteps(() => insertSteps(request), (step) => sql.unsafe(step.text, step.params))
+        return needsTransaction(request, Option.isSome(transaction))
           ? sql.withTransaction(
-            Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
+            Effect.flatMap(insert, Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
           ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone), failedTransactionAsError)
-          : insert(request)
+          : insert
       }).pipe(Effect.catchIf(isUniqueViolation, () => Effect.succeedNone))
+
+    /** The same on a synchronous connection held by the caller. */
+    const appendDirect = (session: SyncConnection.Session, request: AppendRequest): AppendOutcome => {
+      const insert = () => runStepsSync(insertSteps(request), session)
+      try {
+        if (!needsTransaction(request, false)) return insert()
+        return session.transaction(() => {
+          const outcome = insert()
+          if (Option.isNone(outcome)) throw refused
+          return outcome
+        })
+      } catch (error) {
+        if (error === refused || isUniqueError(error)) return Option.none()
+        throw error
+      }
+    }
+
+    /** A statement of the store: on the synchronous connection when there is one and no transaction of the caller's. */
+    const query = <Row extends object>(text: string, params: ReadonlyArray<unknown> = []): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
+      direct === undefined
+        ? sql.unsafe<Row>(text, params)
+        : Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          Option.isSome(transaction)
+            ? sql.unsafe<Row>(text, params)
+            : direct.exclusive((session) => session.all(text, params) as ReadonlyArray<Row>))
 
     const appendError = toDatabaseError("Appending events")
 
@@ -299,7 +365,14 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
      * so it does not disturb the others; each caller is answered only after the commit.
      */
     const grouped = statements.groupCommit
-      ? yield* makeGroupCommit({
+      ? yield* makeGroupCommit(direct !== undefined ? {
+        one: (request) => Effect.mapError(direct.exclusive((session) => appendDirect(session, request)), appendError),
+        many: (requests) =>
+          Effect.mapError(
+            direct.exclusive((session) => session.transaction(() => requests.map((request) => appendDirect(session, request)))),
+            appendError
+          )
+      } : {
         one: appendOne,
         many: (requests) =>
           sql.withTransaction(Effect.forEach(requests, appendNow)).pipe(
@@ -360,8 +433,8 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
 
       inspect: (aggregateId, eventIds) =>
         Effect.all([
-          sql.unsafe<{ readonly version: number | string; readonly type: string | null }>(statements.streamHead, [aggregateId]),
-          sql.unsafe<{ readonly event_id: string; readonly aggregate_id: string; readonly aggregate_version: number | string }>(
+          query<{ readonly version: number | string; readonly type: string | null }>(statements.streamHead, [aggregateId]),
+          query<{ readonly event_id: string; readonly aggregate_id: string; readonly aggregate_version: number | string }>(
             statements.existingIds,
             [JSON.stringify(eventIds)]
           )
@@ -379,7 +452,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
         ),
 
       readStream: (aggregateId, fromVersion) =>
-        sql.unsafe<EventRow>(statements.readStream, [aggregateId, fromVersion]).pipe(
+        query<EventRow>(statements.readStream, [aggregateId, fromVersion]).pipe(
           Effect.mapError(toDatabaseError("Reading an aggregate's events")),
           Effect.flatMap(toStoredAll)
         ),
@@ -394,7 +467,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
         if (shape.aggregateTypes !== "none") params.push(shape.aggregateTypes === "one" ? aggregateTypes![0] : statements.list(aggregateTypes!))
         if (shape.eventTypes !== "none") params.push(shape.eventTypes === "one" ? eventTypes![0] : statements.list(eventTypes!))
         if (limit !== undefined) params.push(limit)
-        return sql.unsafe<EventRow>(readText(shape), params).pipe(
+        return query<EventRow>(readText(shape), params).pipe(
           Effect.mapError(toDatabaseError("Reading events")),
           Effect.flatMap(toStoredAll)
         )
@@ -403,7 +476,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
       catchUp: Effect.mapError(catchUp, toDatabaseError("Waiting for transactions in flight")),
 
       readSnapshot: (aggregateId) =>
-        sql.unsafe<{
+        query<{
           readonly aggregate_type: string
           readonly aggregate_version: number | string
           readonly schema_version: number
@@ -421,7 +494,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
               })))
         ),
 
-      head: sql.unsafe<{ readonly head: number | string | bigint }>(statements.logHead).pipe(
+      head: query<{ readonly head: number | string | bigint }>(statements.logHead).pipe(
         Effect.map(([row]) => BigInt(row?.head ?? 0)),
         Effect.mapError(toDatabaseError("Reading the head of the log"))
       ),
@@ -429,7 +502,7 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
       notifications: options.notifications,
 
       version: (aggregateId) =>
-        sql.unsafe<{ readonly version: number | string | null }>(statements.version, [aggregateId]).pipe(
+        query<{ readonly version: number | string | null }>(statements.version, [aggregateId]).pipe(
           Effect.map(([row]) => row?.version == null ? Option.none() : Option.some(Number(row.version))),
           Effect.mapError(toDatabaseError("Reading an aggregate's version"))
         )

@@ -1,0 +1,42 @@
+/**
+ * Synchronous access to a driver's one connection (better-sqlite3), for the store's own
+ * statements. Every `@effect/sql` statement costs tens of microseconds of pipeline (prepared
+ * statement cache, span, lock) around a statement that itself takes a few: an embedded database
+ * is fast enough for that to be most of the work. A driver that has such a connection hands it
+ * to the store, which then runs its statements directly — still under the client's lock, so
+ * they never interleave with a transaction another fiber holds through the client.
+ *
+ * @since 0.1.0
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Effect } from "effect"
+
+/**
+ * The connection, while it is held.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Session {
+  /** Runs a statement (prepared once per text) and returns its rows (none for a non-query). */
+  readonly all: (text: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
+  /**
+   * Runs `body` in a transaction that takes the write lock at once (a savepoint inside another):
+   * committed when it returns, rolled back when it throws.
+   */
+  readonly transaction: <A>(body: () => A) => A
+}
+
+/**
+ * A connection the store may use synchronously.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SyncConnection {
+  /**
+   * Runs `body` holding the client's lock (not inside a transaction the caller holds through the
+   * client: the store checks for one first). What `body` throws fails the effect as `SqlError`.
+   */
+  readonly exclusive: <A>(body: (session: Session) => A) => Effect.Effect<A, SqlError>
+}
