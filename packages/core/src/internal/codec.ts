@@ -10,6 +10,7 @@ import { tagOf } from "../Aggregate.js"
  * rejects NUL characters and lone surrogates, so every backend does, and they share semantics.
  */
 export const toJson = (eventType: string, value: unknown, what = "payload"): Either.Either<string, SerializationError> => {
+  if (isPlainJson(value, 0)) return Either.right(JSON.stringify(value))
   const problem = findNonJson(value, "$", new Set())
   if (problem !== undefined) {
     return Either.left(
@@ -18,6 +19,42 @@ export const toJson = (eventType: string, value: unknown, what = "payload"): Eit
   }
   return Either.right(JSON.stringify(value))
 }
+
+/** Nesting beyond which the quick check gives up (a cycle, or a value deep enough to look at slowly). */
+const QUICK_DEPTH = 64
+
+/**
+ * The quick check every save makes: whether `value` is plain JSON with storable strings. It
+ * builds no paths and tracks no ancestors; when it says no, {@link findNonJson} finds out why.
+ */
+const isPlainJson = (value: unknown, depth: number): boolean => {
+  switch (typeof value) {
+    case "string":
+      return isStorable(value)
+    case "boolean":
+      return true
+    case "number":
+      return Number.isFinite(value)
+    case "object": {
+      if (value === null) return true
+      if (depth === QUICK_DEPTH) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isPlainJson(value[i], depth + 1)) return false
+        return true
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return false
+      for (const key in value) {
+        if (!isStorable(key) || !isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false
+      }
+      return true
+    }
+    default:
+      return false
+  }
+}
+
+const isStorable = (value: string): boolean => !value.includes("\u0000") && value.isWellFormed()
 
 const findNonJson = (value: unknown, path: string, ancestors: Set<object>): string | undefined => {
   switch (typeof value) {
@@ -88,6 +125,18 @@ const decoderFor = (schema: Schema.Schema.AnyNoContext) => {
 }
 
 /**
+ * The payload with its tag. Payloads reach here freshly parsed from storage (or made by an
+ * upcaster) and are read by no one else, so the tag is put on the object itself: copying every
+ * payload would cost more than decoding a struct.
+ */
+const withTag = (data: Record<string, unknown>, tag: string): Record<string, unknown> => {
+  if (data["_tag"] === tag) return data
+  if (!Object.isExtensible(data)) return { ...data, _tag: tag }
+  data["_tag"] = tag
+  return data
+}
+
+/**
  * Decodes a stored payload with an event schema. Payloads are stored without their `_tag`
  * (the event type column says it), so the schema's own tag is put back first; that also lets an
  * alias (`"order.created"`) decode with the schema of `OrderCreated`.
@@ -99,7 +148,7 @@ export const decodeEvent = (
   tag: string | undefined = decoderFor(schema).tag
 ): Either.Either<unknown, SerializationError> => {
   const input = tag !== undefined && typeof data === "object" && data !== null && !Array.isArray(data)
-    ? { ...data, _tag: tag }
+    ? withTag(data as Record<string, unknown>, tag)
     : data
   return Either.mapLeft(decoderFor(schema).decode(input), (error) =>
     new SerializationError({

@@ -1,5 +1,6 @@
 import { Chunk, Clock, Duration, Effect, Either, Option, ParseResult, PubSub, Queue, Schema, type Scope, Stream } from "effect"
 import * as Aggregate from "../Aggregate.js"
+import * as Event from "../Event.js"
 import { AggregateNotFoundError, EventStoreError, OptimisticConcurrencyError, SerializationError } from "../Errors.js"
 import * as EventRegistry from "../EventRegistry.js"
 import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage, SnapshotToWrite, StoredEvent } from "../EventStorage.js"
@@ -307,7 +308,7 @@ const build = (
       const payload = encodeEvent(root.definition.schema, event)
       if (Either.isLeft(payload)) return Either.left(payload.left)
       encoded[i] = {
-        eventId: eventIds?.[i] ?? crypto.randomUUID(),
+        eventId: eventIds?.[i] ?? Event.makeId(),
         eventType: event._tag,
         eventVersion: Versions.currentVersionOf(root.definition, event._tag),
         timestamp,

@@ -132,7 +132,7 @@ export const newEvent = (
 ): Either.Either<EncodedEvent, EventStoreError | SerializationError> => {
   if (typeof event !== "object" || event === null) return invalid(`An event to append must be an object, got ${String(event)}`)
   const eventType = event.eventType
-  const eventId = event.eventId ?? crypto.randomUUID()
+  const eventId = event.eventId ?? Event.makeId()
   const eventVersion = event.eventVersion ?? 1
   const invalidType = name("event type", eventType)
   if (Either.isLeft(invalidType)) return Either.left(invalidType.left)
