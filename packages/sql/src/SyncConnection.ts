@@ -20,6 +20,8 @@ import type { Effect } from "effect"
 export interface Session {
   /** Runs a statement (prepared once per text) and returns its rows (none for a non-query). */
   readonly all: (text: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
+  /** Runs a statement that returns no rows: how many rows it changed, and the last rowid inserted. */
+  readonly run: (text: string, params: ReadonlyArray<unknown>) => { readonly changes: number; readonly lastInsertRowid: number | bigint }
   /**
    * Runs `body` in a transaction that takes the write lock at once (a savepoint inside another):
    * committed when it returns, rolled back when it throws.

@@ -53,6 +53,17 @@ export interface Statements {
   ) => Array<unknown>
   /** Current version and owner type of one aggregate (one row). */
   readonly streamHead: string
+  /**
+   * SQLite, for appends on a synchronous connection: the heads (`aggregate_id, version, type`)
+   * of the aggregates in a JSON array of ids, one row each that has events.
+   */
+  readonly streamHeads: string | undefined
+  /**
+   * SQLite, for appends on a synchronous connection: a plain insert of `count` rows of
+   * `event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data,
+   * metadata, timestamp`, checked beforehand under the write lock.
+   */
+  readonly insertRows: ((count: number) => string) | undefined
   /** Which of a JSON array of event ids are stored, and where. */
   readonly existingIds: string
   /** An aggregate's events after a version. */
@@ -164,6 +175,12 @@ export const sqlite = (t: Tables): Statements => {
     streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
         WHERE aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1)`,
+    streamHeads: `SELECT aggregate_id, max(aggregate_version) AS version, aggregate_type AS type FROM ${t.events}
+      WHERE aggregate_id IN (SELECT value FROM json_each(?)) GROUP BY aggregate_id`,
+    insertRows: (count) =>
+      `INSERT INTO ${t.events}
+        (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
+      VALUES ${new Array<string>(count).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT value FROM json_each(?))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
@@ -253,6 +270,8 @@ export const pg = (t: Tables): Statements => {
     streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
         WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h`,
+    streamHeads: undefined,
+    insertRows: undefined,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}

@@ -5,8 +5,9 @@ import { type AppendRequest, type EventStorage, parseJson, type StoredEvent } fr
 import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Chunk, Clock, Data, Deferred, Duration, Effect, Either, Exit, Option, Queue, Schedule, type Scope, type Stream } from "effect"
 import type * as SyncConnection from "../SyncConnection.js"
-import { failedTransactionAsError, isUniqueError, isUniqueViolation, toDatabaseError } from "./errors.js"
+import { failedTransactionAsError, isUniqueViolation, toDatabaseError } from "./errors.js"
 import * as Statements from "./statements.js"
+import * as SyncAppend from "./syncAppend.js"
 
 /** A row as the read statements select it (drivers differ in how they return integers). */
 interface EventRow {
@@ -122,36 +123,6 @@ const versionRange = (expected: ExpectedVersion.ExpectedVersion): readonly [numb
 
 class Refused extends Data.TaggedError("Refused") {}
 
-/** Thrown (and caught) inside a synchronous transaction to roll back a refused append. */
-const refused = new Refused()
-
-/** A statement to run, and its parameters. */
-interface Step {
-  readonly text: string
-  readonly params: ReadonlyArray<unknown>
-}
-
-/** Runs the steps of an operation through effects, handing each statement's rows back to it. */
-const runSteps = <A>(
-  operation: () => Generator<Step, A, ReadonlyArray<unknown>>,
-  execute: (step: Step) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
-): Effect.Effect<A, SqlError> =>
-  Effect.suspend(() => {
-    const steps = operation()
-    const resume = (rows: ReadonlyArray<unknown>): Effect.Effect<A, SqlError> => {
-      const next = steps.next(rows)
-      return next.done ? Effect.succeed(next.value) : Effect.flatMap(execute(next.value), resume)
-    }
-    return resume([])
-  })
-
-/** Runs the steps of an operation on a synchronous connection. */
-const runStepsSync = <A>(steps: Generator<Step, A, ReadonlyArray<unknown>>, session: SyncConnection.Session): A => {
-  let next = steps.next([])
-  while (!next.done) next = steps.next(session.all(next.value.text, next.value.params))
-  return next.value
-}
-
 const liveClock = Clock.make()
 
 /** How long the notifier gathers appends before waking other processes' subscribers. */
@@ -172,7 +143,7 @@ export interface Options {
 /** Most appends committed in one group. */
 const MAX_GROUP = 256
 
-type AppendOutcome = Option.Option<ReadonlyArray<StoredEvent>>
+type AppendOutcome = SyncAppend.AppendOutcome
 
 /**
  * A queue of appends and the writer fiber that drains it: one waiting append runs alone (no
@@ -239,91 +210,68 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
     }
 
     /**
-     * The statements of one append, as steps (each yields a statement and gets its rows back),
-     * so that one description runs through `@effect/sql` and on a synchronous connection alike.
-     * The batch goes in chunks of what one statement can bind; the first chunk carries the
+     * Inserts the batch in chunks of what one statement can bind; the first chunk carries the
      * caller's expectation, later ones expect exactly where the previous chunk ended.
      */
-    function* insertSteps(request: AppendRequest): Generator<Step, AppendOutcome, ReadonlyArray<unknown>> {
-      const events = request.events
-      const written: Array<StoredEvent> = []
-      let [lo, hi] = versionRange(request.expectedVersion)
-      for (let from = 0; from < events.length; from += statements.chunkSize) {
-        const to = Math.min(from + statements.chunkSize, events.length)
-        const rows = (yield { text: appendText(to - from), params: statements.appendParams(request, lo, hi, from, to) }) as ReadonlyArray<
-          { readonly position: number | string; readonly aggregate_version: number | string }
-        >
-        if (rows.length === 0) return Option.none()
-        const sorted = rows.map((row) => ({ position: BigInt(row.position), version: Number(row.aggregate_version) }))
-          .sort((a, b) => a.version - b.version)
-        for (let i = 0; i < sorted.length; i++) {
-          const event = events[from + i]!
-          written.push({
-            eventId: event.eventId,
-            eventType: event.eventType,
-            eventVersion: event.eventVersion,
-            aggregateId: request.aggregateId,
-            aggregateType: request.aggregateType,
-            aggregateVersion: sorted[i]!.version,
-            position: sorted[i]!.position,
-            timestamp: event.timestamp,
-            metadata: event.metadata,
-            data: event.data
-          })
+    const insert = (request: AppendRequest): Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, SqlError> =>
+      Effect.gen(function*() {
+        const events = request.events
+        const written: Array<StoredEvent> = []
+        let [lo, hi] = versionRange(request.expectedVersion)
+        for (let from = 0; from < events.length; from += statements.chunkSize) {
+          const to = Math.min(from + statements.chunkSize, events.length)
+          const rows = yield* sql.unsafe<{ readonly position: number | string; readonly aggregate_version: number | string }>(
+            appendText(to - from),
+            statements.appendParams(request, lo, hi, from, to)
+          )
+          if (rows.length === 0) return Option.none()
+          const sorted = rows.map((row) => ({ position: BigInt(row.position), version: Number(row.aggregate_version) }))
+            .sort((a, b) => a.version - b.version)
+          for (let i = 0; i < sorted.length; i++) {
+            const event = events[from + i]!
+            written.push({
+              eventId: event.eventId,
+              eventType: event.eventType,
+              eventVersion: event.eventVersion,
+              aggregateId: request.aggregateId,
+              aggregateType: request.aggregateType,
+              aggregateVersion: sorted[i]!.version,
+              position: sorted[i]!.position,
+              timestamp: event.timestamp,
+              metadata: event.metadata,
+              data: event.data
+            })
+          }
+          lo = hi = written[written.length - 1]!.aggregateVersion
         }
-        lo = hi = written[written.length - 1]!.aggregateVersion
-      }
-      if (request.snapshot !== undefined) {
-        yield {
-          text: statements.writeSnapshot,
-          params: [
+        if (request.snapshot !== undefined) {
+          yield* sql.unsafe(statements.writeSnapshot, [
             request.aggregateId,
             request.aggregateType,
             written[written.length - 1]!.aggregateVersion,
             request.snapshot.schemaVersion,
             request.snapshot.stateJson
-          ]
+          ])
         }
-      }
-      return Option.some(written)
-    }
+        return Option.some(written)
+      })
 
-    /**
-     * One statement is atomic. A batch larger than one statement (or with a snapshot to write)
-     * needs a transaction, and where an error aborts the surrounding transaction (PostgreSQL),
-     * an append inside one needs a savepoint: both get a (nested) transaction, which a refusal
-     * rolls back to where the append started.
-     */
-    const needsTransaction = (request: AppendRequest, inTransaction: boolean) =>
-      request.events.length > statements.chunkSize || request.snapshot !== undefined ||
-      (inTransaction && statements.errorsAbortTransactions)
-
-    /** One append through the client, on the current connection (in the caller's transaction if there is one). */
-    const appendNow = (request: AppendRequest): Effect.Effect<AppendOutcome, SqlError> =>
+    /** One append, on the current connection (inside a transaction if there is one). */
+    const appendNow = (request: AppendRequest): Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, SqlError> =>
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
-        const insert = runSteps(() => insertSteps(request), (step) => sql.unsafe(step.text, step.params))
-        return needsTransaction(request, Option.isSome(transaction))
+        // One statement is atomic. A batch larger than one statement (or with a snapshot to
+        // write) needs a transaction, and
+        // where an error aborts the surrounding transaction (PostgreSQL), an append inside one
+        // needs a savepoint: both get a (nested) transaction, which a refusal fails, rolling back
+        // to where the append started.
+        const nested = request.events.length > statements.chunkSize || request.snapshot !== undefined ||
+          (Option.isSome(transaction) && statements.errorsAbortTransactions)
+        return nested
           ? sql.withTransaction(
-            Effect.flatMap(insert, Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
+            Effect.flatMap(insert(request), Option.match({ onNone: () => Effect.fail(new Refused()), onSome: Effect.succeedSome }))
           ).pipe(Effect.catchTag("Refused", () => Effect.succeedNone), failedTransactionAsError)
-          : insert
+          : insert(request)
       }).pipe(Effect.catchIf(isUniqueViolation, () => Effect.succeedNone))
-
-    /** The same on a synchronous connection held by the caller. */
-    const appendDirect = (session: SyncConnection.Session, request: AppendRequest): AppendOutcome => {
-      const insert = () => runStepsSync(insertSteps(request), session)
-      try {
-        if (!needsTransaction(request, false)) return insert()
-        return session.transaction(() => {
-          const outcome = insert()
-          if (Option.isNone(outcome)) throw refused
-          return outcome
-        })
-      } catch (error) {
-        if (error === refused || isUniqueError(error)) return Option.none()
-        throw error
-      }
-    }
 
     /** A statement of the store: on the synchronous connection when there is one and no transaction of the caller's. */
     const query = <Row extends object>(text: string, params: ReadonlyArray<unknown> = []): Effect.Effect<ReadonlyArray<Row>, SqlError> =>
@@ -335,6 +283,11 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
             : direct.exclusive((session) => session.all(text, params) as ReadonlyArray<Row>))
 
     const appendError = toDatabaseError("Appending events")
+
+    const appendGroup = direct !== undefined && statements.insertRows !== undefined ? SyncAppend.make(statements) : undefined
+    /** A group of appends on the synchronous connection, when the driver has one (SQLite). */
+    const appendDirect = direct === undefined || appendGroup === undefined ? undefined : (requests: ReadonlyArray<AppendRequest>) =>
+      Effect.mapError(direct.exclusive((session) => appendGroup(session, requests)), appendError)
 
     /**
      * Wake-ups for other processes, sent by one fiber after commits: a burst of appends while a
@@ -365,13 +318,9 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
      * so it does not disturb the others; each caller is answered only after the commit.
      */
     const grouped = statements.groupCommit
-      ? yield* makeGroupCommit(direct !== undefined ? {
-        one: (request) => Effect.mapError(direct.exclusive((session) => appendDirect(session, request)), appendError),
-        many: (requests) =>
-          Effect.mapError(
-            direct.exclusive((session) => session.transaction(() => requests.map((request) => appendDirect(session, request)))),
-            appendError
-          )
+      ? yield* makeGroupCommit(appendDirect !== undefined ? {
+        one: (request) => Effect.map(appendDirect([request]), (outcomes) => outcomes[0]!),
+        many: appendDirect
       } : {
         one: appendOne,
         many: (requests) =>

@@ -115,17 +115,22 @@ export const make = (
 
     // The store's statements: a few dozen texts, prepared once each.
     const prepared = new Map<string, Sqlite.Statement>()
+    const prepare = (text: string) => {
+      let statement = prepared.get(text)
+      if (statement === undefined) {
+        statement = db.prepare(text)
+        prepared.set(text, statement)
+      }
+      return statement
+    }
     const session: Session = {
-      all: (text: string, params: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
-        let statement = prepared.get(text)
-        if (statement === undefined) {
-          statement = db.prepare(text)
-          prepared.set(text, statement)
-        }
+      all: (text, params) => {
+        const statement = prepare(text)
         if (statement.reader) return statement.all(...params)
         statement.run(...params)
         return []
       },
+      run: (text, params) => prepare(text).run(...params),
       transaction: <A>(body: () => A): A => db.transaction(body).immediate()
     }
     const exclusive = <A>(body: (session: Session) => A) =>

@@ -170,10 +170,39 @@ export const sharedAcrossFibers = (test: Test): void => {
       for (const result of results) expect(result.version).toBe(2)
       const positions = results.flatMap((result) => result.events.map((event) => event.position))
       expect(new Set(positions).size).toBe(100)
-      for (const id of ids) yield* expectVersion(id, 2)
+      for (const [i, id] of ids.entries()) {
+        yield* expectVersion(id, 2)
+        // What an append returns is what is stored: the same events at the same positions.
+        expect(yield* store.loadEvents(id)).toEqual(results[i]!.events)
+      }
       const byType = yield* store.loadEventsByType(account.type)
       expect(byType).toHaveLength(100)
       expectStrictlyIncreasing(byType.map((event) => event.position))
+    })
+  )
+
+  test(
+    "of concurrent appends, one reusing a stored event id is refused and the others land",
+    (store) => Effect.gen(function*() {
+      const account = makeAccount()
+      const taken = yield* store.append(account.type, unique("account"), [deposit(1)])
+      const reused = taken.events[0]!.eventId
+      const ids = Array.from({ length: 20 }, () => unique("account"))
+      const results = yield* Effect.all(
+        ids.map((id, i) =>
+          store.append(account.type, id, [i === 7 ? deposit(i, { eventId: reused }) : deposit(i), deposit(100 + i)])
+        ),
+        { concurrency: "unbounded", mode: "either" }
+      )
+      for (const [i, result] of results.entries()) {
+        if (i === 7) {
+          expect(Either.isLeft(result) && result.left._tag).toBe("EventStoreError")
+          expect(yield* store.getAggregateVersion(ids[i]!)).toEqual(Option.none())
+        } else {
+          expect(Either.isRight(result)).toBe(true)
+          expect(yield* store.loadEvents(ids[i]!)).toEqual(Either.getOrThrow(result).events)
+        }
+      }
     })
   )
 
