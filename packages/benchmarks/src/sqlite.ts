@@ -31,26 +31,32 @@ const openRaw = (filename: string, synchronous: Synchronous) => {
   db.pragma("journal_mode = WAL")
   db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`)
   for (const migration of Migrations.migrations) for (const sql of migration.sqlite(tables)) db.exec(sql)
-  const appends = new Map<number, Database.Statement>()
-  const append = (count: number) => {
-    let statement = appends.get(count)
+  const inserts = new Map<number, Database.Statement>()
+  const insert = (count: number) => {
+    let statement = inserts.get(count)
     if (statement === undefined) {
-      statement = db.prepare(statements.append(count))
-      appends.set(count, statement)
+      statement = db.prepare(statements.insertRows!(count))
+      inserts.set(count, statement)
     }
     return statement
   }
+  const head = db.prepare(statements.streamHead)
   const readStream = db.prepare(statements.readStream)
-  /** Appends `count` five-field events to a new aggregate with the store's own conditional statement. */
+  /** Appends `count` five-field events to a new aggregate. */
   const save = (aggregateId: string, count: number, seed: number) =>
     saveJson(aggregateId, Array.from({ length: count }, (_, k) => depositJson(seed + k)))
-  /** Appends events already serialised, with ids made the way the store makes them. */
+  /**
+   * Appends events already serialised, with ids made the way the store makes them, with the
+   * store's own statements: read the aggregate's head, check it, insert the rows.
+   */
   const saveJson = (aggregateId: string, payloads: ReadonlyArray<string>) => {
-    const params: Array<unknown> = [aggregateId, "Account", 0, 0]
+    const current = head.get(aggregateId) as { version: number; type: string | null }
+    if (current.version !== 0 || current.type !== null) throw new Error("raw append refused")
+    const params: Array<unknown> = []
     const now = Date.now()
-    for (const payload of payloads) params.push(Event.makeId(), "Deposited", 1, payload, METADATA, now)
-    const rows = append(payloads.length).all(...params)
-    if (rows.length !== payloads.length) throw new Error("raw append refused")
+    payloads.forEach((payload, k) => params.push(Event.makeId(), aggregateId, "Account", k + 1, "Deposited", 1, payload, METADATA, now))
+    const { changes, lastInsertRowid } = insert(payloads.length).run(...params)
+    if (changes !== payloads.length || typeof lastInsertRowid !== "number") throw new Error("raw append failed")
   }
   const load = (aggregateId: string): State => {
     let state: State = { balance: 0, count: 0 }
