@@ -4,7 +4,6 @@
  *
  * @since 0.1.0
  */
-import { v7 as uuidv7 } from "uuid"
 
 /**
  * Who and what caused an event. `headers` carries anything else (tenant, trace ids, ...).
@@ -83,7 +82,32 @@ export interface NewEvent {
  * @since 0.1.0
  * @category constructors
  */
-export const makeId = (): string => uuidv7()
+export const makeId = (): string => {
+  const now = Date.now()
+  if (now > lastMillis) {
+    setMillis(now)
+    counter = 0
+  } else if (++counter > 0xfff) {
+    // 4,096 ids in one millisecond: borrow the next one, as RFC 9562 allows.
+    setMillis(lastMillis + 1)
+    counter = 0
+  }
+  // 62 random bits and the variant from a v4 UUID (Node's randomUUID draws from a cached pool:
+  // several times cheaper than filling bytes for each id).
+  return `${millisHex}-7${counter.toString(16).padStart(3, "0")}-${crypto.randomUUID().slice(19)}`
+}
+
+/** The millisecond and the counter within it of the last id made (RFC 9562, method 1: ids made here increase). */
+let lastMillis = 0
+let counter = 0
+/** `lastMillis` as the first two groups of a UUID (formatting a timestamp in hex is the slow part of an id). */
+let millisHex = ""
+
+const setMillis = (millis: number) => {
+  lastMillis = millis
+  const hex = millis.toString(16).padStart(12, "0")
+  millisHex = `${hex.slice(0, 8)}-${hex.slice(8)}`
+}
 
 /**
  * Builds a {@link NewEvent} (the identity, typed).
