@@ -112,16 +112,44 @@ export const parseJson = (eventType: string, text: string, what = "payload"): Ei
 type Decoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 type Encoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-const decoders = new WeakMap<Schema.Schema.AnyNoContext, { readonly tag: string | undefined; readonly decode: Decoder }>()
+interface DecoderEntry {
+  readonly tag: string | undefined
+  readonly decode: Decoder
+  /** For a plain `Schema.TaggedClass`: decodes a payload without its tag, faster (see {@link untaggedClassDecoder}). */
+  readonly untagged: Decoder | undefined
+}
+
+const decoders = new WeakMap<Schema.Schema.AnyNoContext, DecoderEntry>()
 const encoders = new WeakMap<Schema.Schema.AnyNoContext, Encoder>()
 
-const decoderFor = (schema: Schema.Schema.AnyNoContext) => {
+const decoderFor = (schema: Schema.Schema.AnyNoContext): DecoderEntry => {
   let entry = decoders.get(schema)
   if (entry === undefined) {
-    entry = { tag: tagOf(schema), decode: Schema.decodeUnknownEither(schema, { errors: "all" }) }
+    entry = { tag: tagOf(schema), decode: Schema.decodeUnknownEither(schema, { errors: "all" }), untagged: untaggedClassDecoder(schema) }
     decoders.set(schema, entry)
   }
   return entry
+}
+
+/**
+ * Decoding a `Schema.TaggedClass` runs its constructor on the decoded fields, and the
+ * constructor deletes their `_tag` before adding its own: the delete turns the object into a
+ * slow dictionary, and copying it onto the instance then costs more than all the decoding
+ * (measured: half of loading a 10-event aggregate). Decoding the fields without `_tag` and calling
+ * the same constructor the same way (`new Class(fields, true)`, as the schema's own decoding
+ * does) makes the same instance, fast. Only for classes whose encoded side is a plain struct of
+ * plain fields; anything else decodes through the schema.
+ */
+const untaggedClassDecoder = (schema: Schema.Schema.AnyNoContext): Decoder | undefined => {
+  const ast = schema.ast
+  const fields: unknown = (schema as { readonly fields?: unknown }).fields
+  if (typeof schema !== "function" || typeof fields !== "object" || fields === null || !("_tag" in fields)) return undefined
+  if (ast._tag !== "Transformation" || ast.from._tag !== "TypeLiteral" || ast.to._tag !== "Declaration") return undefined
+  const { _tag: _, ...rest } = fields as Schema.Struct.Fields
+  // The fields of a schema without context have none.
+  const decodeFields = Schema.decodeUnknownEither(Schema.Struct(rest) as unknown as Schema.Schema.AnyNoContext, { errors: "all" })
+  const Class = schema as unknown as new(fields: unknown, disableValidation: boolean) => unknown
+  return (input) => Either.map(decodeFields(input), (decoded) => new Class(decoded, true))
 }
 
 /**
@@ -147,10 +175,16 @@ export const decodeEvent = (
   data: unknown,
   tag: string | undefined = decoderFor(schema).tag
 ): Either.Either<unknown, SerializationError> => {
+  const decoder = decoderFor(schema)
+  if (decoder.untagged !== undefined) {
+    const decoded = decoder.untagged(data)
+    // A payload that does not decode goes through the schema itself, for its error message.
+    if (Either.isRight(decoded)) return Either.right(decoded.right)
+  }
   const input = tag !== undefined && typeof data === "object" && data !== null && !Array.isArray(data)
     ? withTag(data as Record<string, unknown>, tag)
     : data
-  return Either.mapLeft(decoderFor(schema).decode(input), (error) =>
+  return Either.mapLeft(decoder.decode(input), (error) =>
     new SerializationError({
       eventType,
       message: `Event ${JSON.stringify(eventType)}: stored payload does not match its schema: ${

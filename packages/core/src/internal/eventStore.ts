@@ -206,7 +206,7 @@ const build = (
       if (member !== undefined) {
         decoded = Either.flatMap(
           Versions.upcast(member, stored.eventType, stored.eventVersion, stored.data),
-          (data) => decodeEvent(definition.schema, stored.eventType, data, stored.eventType)
+          (data) => decodeEvent(member, stored.eventType, data)
         )
       } else {
         const alias = registry.unsafeGet(stored.eventType)

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Aggregate, EventStore, InMemoryEventStore } from "@eventuali/core"
+import { Effect, Equal, Schema } from "effect"
+
+// The store decodes plain tagged classes along a faster path than the schema's own decoding;
+// these tests hold it to making exactly what the schema makes.
+
+class Shipped extends Schema.TaggedClass<Shipped>()("Shipped", {
+  parcels: Schema.Number,
+  carrier: Schema.String,
+  at: Schema.Date,
+  weight: Schema.NumberFromString,
+  note: Schema.optional(Schema.String)
+}) {
+  readonly label = `${this.carrier}:${this.parcels}`
+  get heavy(): boolean {
+    return this.weight > 10
+  }
+}
+
+class Checked extends Schema.TaggedClass<Checked>()("Checked", Schema.Struct({
+  low: Schema.Number,
+  high: Schema.Number
+}).pipe(Schema.filter(({ high, low }) => low <= high || "low must not exceed high"))) {}
+
+const Parcel = Aggregate.make({
+  type: "Parcel",
+  events: [Shipped, Checked],
+  initialState: [] as ReadonlyArray<Shipped | Checked>,
+  evolve: (events, event) => [...events, event]
+})
+
+const loadAll = (id: string, payloads: ReadonlyArray<{ readonly eventType: string; readonly data: unknown }>) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    yield* store.append("Parcel", id, payloads)
+    return yield* store.loadOrFail(Parcel, id)
+  }).pipe(Effect.provide(InMemoryEventStore.layer))
+
+describe("decoding stored events", () => {
+  it.effect("a tagged class loads as the instance its schema decodes: fields, field initializers, getters, key order, equality", () =>
+    Effect.gen(function*() {
+      const payloads = [
+        { parcels: 2, carrier: "DHL", at: "2026-11-27T10:00:00.000Z", weight: "12.5", note: "fragile" },
+        { parcels: 1, carrier: "UPS", at: "2026-11-27T11:00:00.000Z", weight: "3" }
+      ]
+      const root = yield* loadAll("parcel-1", payloads.map((data) => ({ eventType: "Shipped", data })))
+      const expected = payloads.map((data) => Schema.decodeUnknownSync(Shipped)({ ...data, _tag: "Shipped" }))
+      expect(root.state).toHaveLength(2)
+      root.state.forEach((event, i) => {
+        expect(event).toBeInstanceOf(Shipped)
+        expect(event).toStrictEqual(expected[i])
+        expect(Object.keys(event)).toEqual(Object.keys(expected[i]!))
+        expect(Equal.equals(event, expected[i])).toBe(true)
+      })
+      const [first] = root.state as ReadonlyArray<Shipped>
+      expect(first!.label).toBe("DHL:2")
+      expect(first!.heavy).toBe(true)
+      expect(first!.at).toEqual(new Date("2026-11-27T10:00:00.000Z"))
+    }))
+
+  it.effect("a class with a filter on its fields still applies it", () =>
+    Effect.gen(function*() {
+      const root = yield* loadAll("parcel-2", [{ eventType: "Checked", data: { low: 1, high: 2 } }])
+      expect(root.state).toStrictEqual([new Checked({ low: 1, high: 2 })])
+      const error = yield* Effect.flip(loadAll("parcel-3", [{ eventType: "Checked", data: { low: 3, high: 2 } }]))
+      expect(error._tag).toBe("SerializationError")
+      expect(error.message).toContain("low must not exceed high")
+    }))
+
+  it.effect("a payload that does not decode fails with the schema's own message", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(loadAll("parcel-4", [{ eventType: "Shipped", data: { parcels: "two", carrier: "DHL", at: "2026-11-27T10:00:00.000Z", weight: "1" } }]))
+      expect(error._tag).toBe("SerializationError")
+      expect(error.message).toContain("Shipped")
+      expect(error.message).toContain("parcels")
+      expect(error.message).toContain(`Expected number, actual "two"`)
+    }))
+})
