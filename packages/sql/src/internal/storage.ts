@@ -179,6 +179,16 @@ const makeGroupCommit = (run: {
       return group
     }))
     const alone = (item: Waiting) => Effect.flatMap(Effect.exit(run.one(item.request)), (exit) => Effect.sync(() => item.answer(exit)))
+    // Closing the store answers whatever still waits, and every later append, instead of
+    // leaving them waiting for a writer that is gone.
+    let closed = false
+    const storeClosed = Effect.fail(new DatabaseError({ message: "Appending events failed: the event store is closed" }))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const item of waiting.splice(0)) item.answer(storeClosed)
+      })
+    )
     yield* takeGroup.pipe(
       Effect.flatMap((group) => {
         if (group.length === 1) return alone(group[0]!)
@@ -195,6 +205,7 @@ const makeGroupCommit = (run: {
     )
     return (request: AppendRequest): Effect.Effect<AppendOutcome, DatabaseError> =>
       Effect.async((answer) => {
+        if (closed) return answer(storeClosed)
         waiting.push({ request, answer })
         wakeWriter?.()
       })
