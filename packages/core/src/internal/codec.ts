@@ -112,23 +112,38 @@ export const parseJson = (eventType: string, text: string, what = "payload"): Ei
 type Decoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 type Encoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-interface DecoderEntry {
+/** What the store keeps per event schema: its tag and its compiled codecs. */
+interface Codec {
   readonly tag: string | undefined
   readonly decode: Decoder
-  /** For a plain `Schema.TaggedClass`: decodes a payload without its tag, faster (see {@link untaggedClassDecoder}). */
-  readonly untagged: Decoder | undefined
+  readonly encode: Encoder
+  /** For a plain `Schema.TaggedClass` (see {@link plainTaggedClass}). */
+  readonly untagged: {
+    /** Decodes a payload without its tag into an instance. */
+    readonly decode: Decoder
+    /** Encodes an instance of the class into its payload without the tag. */
+    readonly encode: (event: object) => Either.Either<unknown, ParseResult.ParseError> | undefined
+  } | undefined
 }
 
-const decoders = new WeakMap<Schema.Schema.AnyNoContext, DecoderEntry>()
-const encoders = new WeakMap<Schema.Schema.AnyNoContext, Encoder>()
+const codecs = new WeakMap<Schema.Schema.AnyNoContext, Codec>()
 
-const decoderFor = (schema: Schema.Schema.AnyNoContext): DecoderEntry => {
-  let entry = decoders.get(schema)
-  if (entry === undefined) {
-    entry = { tag: tagOf(schema), decode: Schema.decodeUnknownEither(schema, { errors: "all" }), untagged: untaggedClassDecoder(schema) }
-    decoders.set(schema, entry)
+const codecFor = (schema: Schema.Schema.AnyNoContext): Codec => {
+  let codec = codecs.get(schema)
+  if (codec === undefined) {
+    const plain = plainTaggedClass(schema)
+    codec = {
+      tag: tagOf(schema),
+      decode: Schema.decodeUnknownEither(schema, { errors: "all" }),
+      encode: Schema.encodeUnknownEither(schema, { errors: "all" }),
+      untagged: plain === undefined ? undefined : {
+        decode: (input) => Either.map(plain.decodeFields(input), (fields) => new plain.Class(fields, true)),
+        encode: (event) => event instanceof plain.Class ? plain.encodeFields(event) : undefined
+      }
+    }
+    codecs.set(schema, codec)
   }
-  return entry
+  return codec
 }
 
 /**
@@ -137,19 +152,24 @@ const decoderFor = (schema: Schema.Schema.AnyNoContext): DecoderEntry => {
  * slow dictionary, and copying it onto the instance then costs more than all the decoding
  * (measured: half of loading a 10-event aggregate). Decoding the fields without `_tag` and calling
  * the same constructor the same way (`new Class(fields, true)`, as the schema's own decoding
- * does) makes the same instance, fast. Only for classes whose encoded side is a plain struct of
- * plain fields; anything else decodes through the schema.
+ * does) makes the same instance, fast. Encoding an instance field by field without `_tag` gives
+ * the stored payload directly, as the schema's encoding does before the tag is taken off. Only
+ * for classes whose encoded side is a plain struct of plain fields; anything else goes through
+ * the schema.
  */
-const untaggedClassDecoder = (schema: Schema.Schema.AnyNoContext): Decoder | undefined => {
+const plainTaggedClass = (schema: Schema.Schema.AnyNoContext) => {
   const ast = schema.ast
   const fields: unknown = (schema as { readonly fields?: unknown }).fields
   if (typeof schema !== "function" || typeof fields !== "object" || fields === null || !("_tag" in fields)) return undefined
   if (ast._tag !== "Transformation" || ast.from._tag !== "TypeLiteral" || ast.to._tag !== "Declaration") return undefined
   const { _tag: _, ...rest } = fields as Schema.Struct.Fields
   // The fields of a schema without context have none.
-  const decodeFields = Schema.decodeUnknownEither(Schema.Struct(rest) as unknown as Schema.Schema.AnyNoContext, { errors: "all" })
-  const Class = schema as unknown as new(fields: unknown, disableValidation: boolean) => unknown
-  return (input) => Either.map(decodeFields(input), (decoded) => new Class(decoded, true))
+  const struct = Schema.Struct(rest) as unknown as Schema.Schema.AnyNoContext
+  return {
+    Class: schema as unknown as new(fields: unknown, disableValidation: boolean) => object,
+    decodeFields: Schema.decodeUnknownEither(struct, { errors: "all" }),
+    encodeFields: Schema.encodeUnknownEither(struct, { errors: "all" })
+  }
 }
 
 /**
@@ -173,18 +193,18 @@ export const decodeEvent = (
   schema: Schema.Schema.AnyNoContext,
   eventType: string,
   data: unknown,
-  tag: string | undefined = decoderFor(schema).tag
+  tag: string | undefined = codecFor(schema).tag
 ): Either.Either<unknown, SerializationError> => {
-  const decoder = decoderFor(schema)
-  if (decoder.untagged !== undefined) {
-    const decoded = decoder.untagged(data)
+  const codec = codecFor(schema)
+  if (codec.untagged !== undefined) {
+    const decoded = codec.untagged.decode(data)
     // A payload that does not decode goes through the schema itself, for its error message.
     if (Either.isRight(decoded)) return Either.right(decoded.right)
   }
   const input = tag !== undefined && typeof data === "object" && data !== null && !Array.isArray(data)
     ? withTag(data as Record<string, unknown>, tag)
     : data
-  return Either.mapLeft(decoder.decode(input), (error) =>
+  return Either.mapLeft(codec.decode(input), (error) =>
     new SerializationError({
       eventType,
       message: `Event ${JSON.stringify(eventType)}: stored payload does not match its schema: ${
@@ -199,13 +219,13 @@ export const encodeEvent = (
   schema: Schema.Schema.AnyNoContext,
   event: { readonly _tag: string }
 ): Either.Either<{ readonly data: unknown; readonly json: string }, SerializationError> => {
-  let encode = encoders.get(schema)
-  if (encode === undefined) {
-    encode = Schema.encodeUnknownEither(schema, { errors: "all" })
-    encoders.set(schema, encode)
+  const codec = codecFor(schema)
+  const untagged = codec.untagged?.encode(event)
+  if (untagged !== undefined && Either.isRight(untagged)) {
+    return Either.map(toJson(event._tag, untagged.right), (json) => ({ data: untagged.right, json }))
   }
   return Either.flatMap(
-    Either.mapLeft(encode(event), (error) =>
+    Either.mapLeft(codec.encode(event), (error) =>
       new SerializationError({
         eventType: event._tag,
         message: `Event ${JSON.stringify(event._tag)} does not match its schema: ${

@@ -305,7 +305,8 @@ const build = (
     const encoded: Array<EncodedEvent> = new Array(pending.length)
     for (let i = 0; i < pending.length; i++) {
       const event = pending[i]!
-      const payload = encodeEvent(root.definition.schema, event)
+      // Its own schema (the aggregate's union would first look for it among the others).
+      const payload = encodeEvent(Versions.memberOf(root.definition, event._tag) ?? root.definition.schema, event)
       if (Either.isLeft(payload)) return Either.left(payload.left)
       encoded[i] = {
         eventId: eventIds?.[i] ?? Event.makeId(),

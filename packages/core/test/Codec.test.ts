@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Aggregate, EventStore, InMemoryEventStore } from "@eventuali/core"
-import { Effect, Equal, Schema } from "effect"
+import { Effect, Equal, Option, Schema } from "effect"
 
-// The store decodes plain tagged classes along a faster path than the schema's own decoding;
+// The store encodes and decodes plain tagged classes along a faster path than the schema's own;
 // these tests hold it to making exactly what the schema makes.
 
 class Shipped extends Schema.TaggedClass<Shipped>()("Shipped", {
@@ -37,7 +37,7 @@ const loadAll = (id: string, payloads: ReadonlyArray<{ readonly eventType: strin
     return yield* store.loadOrFail(Parcel, id)
   }).pipe(Effect.provide(InMemoryEventStore.layer))
 
-describe("decoding stored events", () => {
+describe("encoding and decoding events", () => {
   it.effect("a tagged class loads as the instance its schema decodes: fields, field initializers, getters, key order, equality", () =>
     Effect.gen(function*() {
       const payloads = [
@@ -76,4 +76,29 @@ describe("decoding stored events", () => {
       expect(error.message).toContain("parcels")
       expect(error.message).toContain(`Expected number, actual "two"`)
     }))
+
+  it.effect("a tagged class saves as the payload its schema encodes, without the tag and without what is not a field", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const shipped = new Shipped({ parcels: 3, carrier: "DPD", at: new Date("2026-11-27T12:00:00.000Z"), weight: 7.25 })
+      yield* store.save(Aggregate.apply(Aggregate.empty(Parcel, "parcel-5"), shipped))
+      const [stored] = yield* store.loadEvents("parcel-5")
+      const { _tag: _, ...expected } = Schema.encodeSync(Shipped)(shipped)
+      expect(stored!.data).toStrictEqual(expected)
+      expect(stored!.data).toStrictEqual({ parcels: 3, carrier: "DPD", at: "2026-11-27T12:00:00.000Z", weight: "7.25" })
+      const root = yield* store.loadOrFail(Parcel, "parcel-5")
+      expect(root.state).toStrictEqual([shipped])
+    }).pipe(Effect.provide(InMemoryEventStore.layer)))
+
+  it.effect("an instance whose fields do not match its schema fails to save with the schema's own message", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      // Built without validation, as a bug elsewhere might.
+      const broken = new Shipped({ parcels: "three" as unknown as number, carrier: "DPD", at: new Date(0), weight: 1 }, true)
+      const error = yield* Effect.flip(store.save(Aggregate.apply(Aggregate.empty(Parcel, "parcel-6"), broken)))
+      expect(error._tag).toBe("SerializationError")
+      expect(error.message).toContain("parcels")
+      expect(error.message).toContain(`Expected number, actual "three"`)
+      expect(yield* store.getAggregateVersion("parcel-6")).toEqual(Option.none())
+    }).pipe(Effect.provide(InMemoryEventStore.layer)))
 })
