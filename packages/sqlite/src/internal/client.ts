@@ -85,10 +85,20 @@ export const make = (
     }
 
     const semaphore = yield* Effect.makeSemaphore(1)
+    // Statements hold the permit only to get the connection (they run synchronously); a
+    // transaction holds it until it ends. Counted, so that the store's statements can see at
+    // once that no transaction is open and run without taking the permit.
+    let transactions = 0
     const acquirer = semaphore.withPermits(1)(Effect.succeed(connection))
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
       Effect.as(
-        Effect.zipRight(restore(semaphore.take(1)), Effect.tap(Effect.scope, (scope) => Scope.addFinalizer(scope, semaphore.release(1)))),
+        Effect.zipRight(
+          restore(semaphore.take(1)),
+          Effect.tap(Effect.scope, (scope) => {
+            transactions++
+            return Scope.addFinalizer(scope, Effect.zipRight(Effect.sync(() => transactions--), semaphore.release(1)))
+          })
+        ),
         connection
       )
     )
@@ -133,7 +143,10 @@ export const make = (
       run: (text, params) => prepare(text).run(...params),
       transaction: <A>(body: () => A): A => db.transaction(body).immediate()
     }
-    const exclusive = <A>(body: (session: Session) => A) =>
-      semaphore.withPermits(1)(Effect.try({ try: () => body(session), catch: failed("Failed to execute statement") }))
+    // Synchronous: nothing can start a transaction while it runs.
+    const exclusive = <A>(body: (session: Session) => A) => {
+      const run = Effect.try({ try: () => body(session), catch: failed("Failed to execute statement") })
+      return Effect.suspend(() => transactions === 0 ? run : semaphore.withPermits(1)(run))
+    }
     return { client, connection: { exclusive } }
   })
