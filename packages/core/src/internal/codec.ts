@@ -102,12 +102,15 @@ const stringProblem = (value: string, path: string): string | undefined =>
     : `${path} contains a lone surrogate (invalid UTF-16), which cannot be stored`
 
 /** Parses stored JSON text; a corrupt row becomes a SerializationError naming its type. */
-export const parseJson = (eventType: string, text: string, what = "payload"): Either.Either<unknown, SerializationError> =>
-  Either.try({
-    try: () => JSON.parse(text) as unknown,
-    catch: (cause) =>
+export const parseJson = (eventType: string, text: string, what = "payload"): Either.Either<unknown, SerializationError> => {
+  try {
+    return Either.right(JSON.parse(text) as unknown)
+  } catch (cause) {
+    return Either.left(
       new SerializationError({ eventType, message: `Event ${JSON.stringify(eventType)}: stored ${what} is not valid JSON`, cause })
-  })
+    )
+  }
+}
 
 type Decoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 type Encoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>

@@ -48,10 +48,19 @@ const rowProblem = (row: EventRow): string | undefined => {
     if (!isVersion(row[column])) return `its ${column} is ${describe(row[column])}, not a positive integer`
   }
   const timestamp: unknown = row.timestamp
-  if ((typeof timestamp !== "number" && typeof timestamp !== "string") || Number.isNaN(new Date(Number(timestamp)).getTime())) {
+  if ((typeof timestamp !== "number" && typeof timestamp !== "string") || !isDateTime(Number(timestamp))) {
     return `its timestamp is ${describe(timestamp)}`
   }
   return undefined
+}
+
+/** Whether a Date holds these milliseconds (what `new Date(ms)` accepts, without making one). */
+const isDateTime = (millis: number): boolean => Number.isFinite(millis) && Math.abs(millis) <= 8.64e15
+
+const isStringRecord = (value: unknown): boolean => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
+  for (const key in value) if (typeof (value as Record<string, unknown>)[key] !== "string") return false
+  return true
 }
 
 const metadataProblem = (metadata: unknown): string | undefined => {
@@ -60,10 +69,7 @@ const metadataProblem = (metadata: unknown): string | undefined => {
   for (const field of ["correlationId", "causationId", "userId"]) {
     if (fields[field] !== undefined && typeof fields[field] !== "string") return `has a ${field} that is not a string`
   }
-  const headers = fields["headers"]
-  if (typeof headers !== "object" || headers === null || Array.isArray(headers) || Object.values(headers).some((value) => typeof value !== "string")) {
-    return "has headers that are not an object of strings"
-  }
+  if (!isStringRecord(fields["headers"])) return "has headers that are not an object of strings"
   return undefined
 }
 
@@ -78,23 +84,24 @@ const corrupt = (row: EventRow, problem: string) =>
 const toStored = (row: EventRow): Either.Either<StoredEvent, SerializationError> => {
   const problem = rowProblem(row)
   if (problem !== undefined) return corrupt(row, problem)
-  return Either.flatMap(parseJson(row.event_type, row.data), (data) =>
-    Either.flatMap(parseJson(row.event_type, row.metadata, "metadata"), (metadata) => {
-      const badMetadata = metadataProblem(metadata)
-      if (badMetadata !== undefined) return corrupt(row, `its metadata ${badMetadata}`)
-      return Either.right({
-        eventId: row.event_id,
-        eventType: row.event_type,
-        eventVersion: Number(row.event_version),
-        aggregateId: row.aggregate_id,
-        aggregateType: row.aggregate_type,
-        aggregateVersion: Number(row.aggregate_version),
-        position: BigInt(row.position),
-        timestamp: new Date(Number(row.timestamp)),
-        metadata: metadata as StoredEvent["metadata"],
-        data
-      })
-    }))
+  const data = parseJson(row.event_type, row.data)
+  if (Either.isLeft(data)) return Either.left(data.left)
+  const metadata = parseJson(row.event_type, row.metadata, "metadata")
+  if (Either.isLeft(metadata)) return Either.left(metadata.left)
+  const badMetadata = metadataProblem(metadata.right)
+  if (badMetadata !== undefined) return corrupt(row, `its metadata ${badMetadata}`)
+  return Either.right({
+    eventId: row.event_id,
+    eventType: row.event_type,
+    eventVersion: Number(row.event_version),
+    aggregateId: row.aggregate_id,
+    aggregateType: row.aggregate_type,
+    aggregateVersion: Number(row.aggregate_version),
+    position: BigInt(row.position),
+    timestamp: new Date(Number(row.timestamp)),
+    metadata: metadata.right as StoredEvent["metadata"],
+    data: data.right
+  })
 }
 
 const toStoredAll = (rows: ReadonlyArray<EventRow>): Either.Either<Array<StoredEvent>, SerializationError> => {
