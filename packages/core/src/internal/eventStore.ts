@@ -189,7 +189,7 @@ const build = (
         })
       )
     }
-    const isEvent = Schema.is(definition.schema)
+    let isEvent: ((value: unknown) => boolean) | undefined
     let state = from?.state ?? definition.initialState
     let version = from?.version ?? 0
     for (const stored of events) {
@@ -204,10 +204,8 @@ const build = (
       let decoded: Either.Either<unknown, SerializationError>
       const member = Versions.memberOf(definition, stored.eventType)
       if (member !== undefined) {
-        decoded = Either.flatMap(
-          Versions.upcast(member, stored.eventType, stored.eventVersion, stored.data),
-          (data) => decodeEvent(member, stored.eventType, data)
-        )
+        const current = Versions.upcast(member, stored.eventType, stored.eventVersion, stored.data)
+        decoded = Either.isLeft(current) ? current : decodeEvent(member, stored.eventType, current.right)
       } else {
         const alias = registry.unsafeGet(stored.eventType)
         decoded = alias === undefined
@@ -219,7 +217,7 @@ const build = (
               } (register it as an alias of one of its event schemas)`
             })
           )
-          : Either.filterOrLeft(registry.decode(stored.eventType, stored.eventVersion, stored.data), isEvent, () =>
+          : Either.filterOrLeft(registry.decode(stored.eventType, stored.eventVersion, stored.data), isEvent ??= Schema.is(definition.schema), () =>
             new SerializationError({
               eventType: stored.eventType,
               message: `Event type ${JSON.stringify(stored.eventType)} decodes to a value that is not an event of ${
