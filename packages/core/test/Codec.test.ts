@@ -23,10 +23,12 @@ class Checked extends Schema.TaggedClass<Checked>()("Checked", Schema.Struct({
   high: Schema.Number
 }).pipe(Schema.filter(({ high, low }) => low <= high || "low must not exceed high"))) {}
 
+class Lost extends Schema.TaggedClass<Lost>()("Lost", {}) {}
+
 const Parcel = Aggregate.make({
   type: "Parcel",
-  events: [Shipped, Checked],
-  initialState: [] as ReadonlyArray<Shipped | Checked>,
+  events: [Shipped, Checked, Lost],
+  initialState: [] as ReadonlyArray<Shipped | Checked | Lost>,
   evolve: (events, event) => [...events, event]
 })
 
@@ -100,5 +102,16 @@ describe("encoding and decoding events", () => {
       expect(error.message).toContain("parcels")
       expect(error.message).toContain(`Expected number, actual "three"`)
       expect(yield* store.getAggregateVersion("parcel-6")).toEqual(Option.none())
+    }).pipe(Effect.provide(InMemoryEventStore.layer)))
+
+  it.effect("a class with no field but its tag saves as {} and loads as itself, whatever else its stored payload holds", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      yield* store.save(Aggregate.apply(Aggregate.empty(Parcel, "parcel-7"), new Lost()))
+      expect((yield* store.loadEvents("parcel-7")).map((event) => event.data)).toStrictEqual([{}])
+      yield* store.append("Parcel", "parcel-7", [{ eventType: "Lost", data: { left: "over" } }])
+      const root = yield* store.loadOrFail(Parcel, "parcel-7")
+      expect(root.state).toStrictEqual([new Lost(), new Lost()])
+      expect(root.state.map((event) => Object.keys(event))).toEqual([["_tag"], ["_tag"]])
     }).pipe(Effect.provide(InMemoryEventStore.layer)))
 })

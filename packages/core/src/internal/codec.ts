@@ -166,6 +166,9 @@ const plainTaggedClass = (schema: Schema.Schema.AnyNoContext) => {
   if (typeof schema !== "function" || typeof fields !== "object" || fields === null || !("_tag" in fields)) return undefined
   if (ast._tag !== "Transformation" || ast.from._tag !== "TypeLiteral" || ast.to._tag !== "Declaration") return undefined
   const { _tag: _, ...rest } = fields as Schema.Struct.Fields
+  // A struct of no fields takes any object as it is (excess keys and all): a class with nothing
+  // but its tag goes through the schema.
+  if (Reflect.ownKeys(rest).length === 0) return undefined
   // The fields of a schema without context have none.
   const struct = Schema.Struct(rest) as unknown as Schema.Schema.AnyNoContext
   return {
