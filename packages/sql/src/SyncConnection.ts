@@ -3,8 +3,8 @@
  * statements. Every `@effect/sql` statement costs tens of microseconds of pipeline (prepared
  * statement cache, span, lock) around a statement that itself takes a few: an embedded database
  * is fast enough for that to be most of the work. A driver that has such a connection hands it
- * to the store, which then runs its statements directly — still under the client's lock, so
- * they never interleave with a transaction another fiber holds through the client.
+ * to the store, which then runs its statements directly — never while another fiber holds a
+ * transaction open through the client, so they never see or join its uncommitted work.
  *
  * @since 0.1.0
  */
@@ -37,8 +37,10 @@ export interface Session {
  */
 export interface SyncConnection {
   /**
-   * Runs `body` holding the client's lock (not inside a transaction the caller holds through the
-   * client: the store checks for one first). What `body` throws fails the effect as `SqlError`.
+   * Runs `body` alone on the connection: at once when no transaction is open through the client
+   * (a synchronous `body` cannot interleave with one), else once it has ended, holding the
+   * client's lock. Not for use inside a transaction the caller holds through the client (the
+   * store checks for one first). What `body` throws fails the effect as `SqlError`.
    */
   readonly exclusive: <A>(body: (session: Session) => A) => Effect.Effect<A, SqlError>
 }

@@ -100,6 +100,23 @@ export interface Statements {
   readonly notify: string | undefined
 }
 
+/**
+ * A statement text builder that builds each text once: the drivers prepare statements by their
+ * text, so the same shape must give the same string.
+ */
+export const memoized = <A, K = A>(build: (arg: A) => string, keyOf: (arg: A) => K = (arg) => arg as unknown as K) => {
+  const texts = new Map<K, string>()
+  return (arg: A): string => {
+    const key = keyOf(arg)
+    let text = texts.get(key)
+    if (text === undefined) {
+      text = build(arg)
+      texts.set(key, text)
+    }
+    return text
+  }
+}
+
 /** How many values a filter of `readAll` has. */
 export type FilterShape = "none" | "one" | "many"
 

@@ -224,25 +224,11 @@ export const make = (options: Options = {}): Effect.Effect<EventStorage, never, 
     const direct = options.connection
     const tables = Statements.tables(options.schema)
     const statements = sql.onDialectOrElse({ pg: () => Statements.pg(tables), orElse: () => Statements.sqlite(tables) })
-    const readTexts = new Map<string, string>()
-    const readText = (shape: Statements.ReadShape) => {
-      const key = `${shape.aggregateTypes}:${shape.eventTypes}:${shape.limited}`
-      let text = readTexts.get(key)
-      if (text === undefined) {
-        text = statements.readAll(shape)
-        readTexts.set(key, text)
-      }
-      return text
-    }
-    const appendTexts = new Map<number, string>()
-    const appendText = (count: number) => {
-      let text = appendTexts.get(count)
-      if (text === undefined) {
-        text = statements.append(count)
-        appendTexts.set(count, text)
-      }
-      return text
-    }
+    const readText = Statements.memoized(
+      statements.readAll,
+      (shape: Statements.ReadShape) => `${shape.aggregateTypes}:${shape.eventTypes}:${shape.limited}`
+    )
+    const appendText = Statements.memoized(statements.append)
 
     /**
      * Inserts the batch in chunks of what one statement can bind; the first chunk carries the

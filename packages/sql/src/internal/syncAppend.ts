@@ -14,11 +14,11 @@
  * in a savepoint with its own check, so that the one append is refused and the others go in.
  */
 import type { AppendRequest, StoredEvent } from "@eventuali/core/EventStorage"
-import type * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
+import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Option } from "effect"
 import type { Session } from "../SyncConnection.js"
 import { isUniqueError } from "./errors.js"
-import type { Statements } from "./statements.js"
+import { memoized, type Statements } from "./statements.js"
 
 export type AppendOutcome = Option.Option<ReadonlyArray<StoredEvent>>
 
@@ -29,22 +29,12 @@ interface Head {
 
 const NO_EVENTS: Head = { version: 0, type: undefined }
 
-/** Most rows per INSERT (9 parameters each; SQLite binds at most 32,766). */
-const MAX_ROWS = 1000
-
-/** Whether `expected` accepts an aggregate at `version`. */
-const accepts = (expected: ExpectedVersion.ExpectedVersion, version: number): boolean => {
-  switch (expected._tag) {
-    case "Any":
-      return true
-    case "NoStream":
-      return version === 0
-    case "StreamExists":
-      return version > 0
-    case "Exact":
-      return version === expected.version
-  }
-}
+/**
+ * Most rows per INSERT. Every row count is its own prepared statement, kept for the life of the
+ * connection: 100 bounds them to 100 statements of at most 900 parameters, and one statement
+ * still takes a 100-event save or a group of 100 one-event saves.
+ */
+const MAX_ROWS = 100
 
 /** An accepted append: its events take versions `from + 1, from + 2, …`. */
 interface Accepted {
@@ -55,16 +45,7 @@ interface Accepted {
 
 export const make = (statements: Statements) => {
   const streamHeads = statements.streamHeads!
-  const insertRows = statements.insertRows!
-  const insertTexts = new Map<number, string>()
-  const insertText = (count: number) => {
-    let text = insertTexts.get(count)
-    if (text === undefined) {
-      text = insertRows(count)
-      insertTexts.set(count, text)
-    }
-    return text
-  }
+  const insertText = memoized(statements.insertRows!)
 
   const readHeads = (session: Session, requests: ReadonlyArray<AppendRequest>): Map<string, Head> => {
     const heads = new Map<string, Head>()
@@ -152,7 +133,7 @@ export const make = (statements: Statements) => {
     const accepted: Array<Accepted> = []
     requests.forEach((request, index) => {
       const head = heads.get(request.aggregateId) ?? NO_EVENTS
-      if ((head.type !== undefined && head.type !== request.aggregateType) || !accepts(request.expectedVersion, head.version)) return
+      if ((head.type !== undefined && head.type !== request.aggregateType) || !ExpectedVersion.isSatisfiedBy(request.expectedVersion, head.version)) return
       accepted.push({ index, request, from: head.version })
       heads.set(request.aggregateId, { version: head.version + request.events.length, type: request.aggregateType })
     })

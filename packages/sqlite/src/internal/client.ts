@@ -2,7 +2,7 @@
  * The SQLite client: `@effect/sql-sqlite-node`'s client, built here so that the store can also
  * use its connection synchronously. It is that package's `SqliteClient.make` (one better-sqlite3
  * connection behind a one-permit semaphore, a prepared-statement cache, WAL), plus a
- * `SyncConnection` that runs statements on the same connection under the same semaphore:
+ * `SyncConnection` that runs statements on the same connection, respecting the same semaphore:
  * the store's own statements skip `@effect/sql`'s per-statement pipeline, which costs more than
  * most of them take to run.
  */
@@ -123,7 +123,7 @@ export const make = (
         ))
     })
 
-    // The store's statements: a few dozen texts, prepared once each.
+    // The store's statements, prepared once each: a bounded set of texts (the SQL store builds them).
     const prepared = new Map<string, Sqlite.Statement>()
     const prepare = (text: string) => {
       let statement = prepared.get(text)
