@@ -1,6 +1,7 @@
 /** The aggregate and events every workload uses, for ours and for the raw baselines alike. */
 import { Aggregate } from "@eventuali/core"
-import { Schema } from "effect"
+import type * as EventStore from "@eventuali/core/EventStore"
+import { Effect, Schema } from "effect"
 
 export class Deposited extends Schema.TaggedClass<Deposited>()("Deposited", {
   amount: Schema.Number,
@@ -35,6 +36,24 @@ export const deposit = (i: number): Deposited =>
 export const depositJson = (i: number): string => {
   const { _tag: _, ...data } = Schema.encodeSync(Deposited)(deposit(i))
   return JSON.stringify(data)
+}
+
+/** Saves one event to a new account. */
+export const saveOne = (store: EventStore.Service, id: string, i: number) =>
+  store.save(Aggregate.apply(Aggregate.empty(Account, id), deposit(i)))
+
+/** Saves `count` events to a new account in one save. */
+export const saveMany = (store: EventStore.Service, id: string, count: number, seed: number) =>
+  store.save(Aggregate.applyAll(Aggregate.empty(Account, id), Array.from({ length: count }, (_, k) => deposit(seed + k))))
+
+/** Workload (d): `saves` one-event saves to distinct new accounts from 64 fibers at once. */
+export const concurrentSaves = (store: EventStore.Service, saves: number, repetition: number) => {
+  const p = prefix("d", repetition)
+  return Effect.runPromise(Effect.forEach(
+    Array.from({ length: saves }, (_, i) => i),
+    (i) => saveOne(store, `${p}-${i}`, i),
+    { concurrency: 64, discard: true }
+  ))
 }
 
 /** A run-unique prefix, so repetitions on one database never collide. */

@@ -39,7 +39,7 @@ export const progressDone = (): void => {
 }
 
 /** Times `run` (which performs `operations` operations) and returns operations per second. */
-export const rate = async (operations: number, run: () => Promise<void> | void): Promise<number> => {
+export const rate = async (operations: number, run: () => Promise<unknown> | unknown): Promise<number> => {
   const start = performance.now()
   await run()
   const seconds = (performance.now() - start) / 1000

@@ -1,23 +1,16 @@
 /** PostgreSQL workloads: our store and, in the same run, the same statements through raw `pg` on one connection. */
-import { Aggregate, Event } from "@eventuali/core"
-import type * as EventStore from "@eventuali/core/EventStore"
+import { Event } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
 import { Migrations } from "@eventuali/sql"
 import { Effect, Exit, Scope } from "effect"
 import Pg from "pg"
 import * as Statements from "../../sql/src/internal/statements.js"
-import { Account, deposit, depositJson, evolve, prefix, type State } from "./domain.js"
-import { compare, type Row } from "./harness.js"
+import { Account, concurrentSaves, depositJson, evolve, prefix, saveMany, saveOne, type State } from "./domain.js"
+import { compare, rate, type Row } from "./harness.js"
 
 const METADATA = JSON.stringify({ headers: {} })
 
-const timed = async (operations: number, body: () => Promise<unknown>) => {
-  const start = performance.now()
-  await body()
-  return operations / ((performance.now() - start) / 1000)
-}
 
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
 const openRaw = async (url: string, schema: string) => {
   const tables = Statements.tables(schema)
@@ -50,10 +43,6 @@ const openRaw = async (url: string, schema: string) => {
   return { save, load, close: () => client.end() }
 }
 
-const saveOne = (store: EventStore.Service, id: string, i: number) =>
-  store.save(Aggregate.apply(Aggregate.empty(Account, id), deposit(i)))
-const saveMany = (store: EventStore.Service, id: string, count: number, seed: number) =>
-  store.save(Aggregate.applyAll(Aggregate.empty(Account, id), Array.from({ length: count }, (_, k) => deposit(seed + k))))
 
 export const postgresWorkloads = async (options: {
   readonly url: string
@@ -64,16 +53,16 @@ export const postgresWorkloads = async (options: {
   const backend = "PostgreSQL (pool of 10; raw: one connection)"
   const schema = `bench_${Math.random().toString(36).slice(2, 10)}`
   const scope = Effect.runSync(Scope.make())
-  const { store } = await run(Scope.extend(PgEventStore.make({ url: options.url, schema }), scope))
+  const { store } = await Effect.runPromise(Scope.extend(PgEventStore.make({ url: options.url, schema }), scope))
   const raw = await openRaw(options.url, `${schema}_raw`)
   const rows: Array<Row> = []
   try {
     const a = await compare("pg (a) save 1 event", options.repetitions, (rep) =>
-      timed(options.saves, () => run(Effect.gen(function*() {
+      rate(options.saves, () => Effect.runPromise(Effect.gen(function*() {
         const p = prefix("a", rep)
         for (let i = 0; i < options.saves; i++) yield* saveOne(store, `${p}-${i}`, i)
       }))), (rep) =>
-      timed(options.saves, async () => {
+      rate(options.saves, async () => {
         const p = prefix("raw-a", rep)
         for (let i = 0; i < options.saves; i++) await raw.save(`${p}-${i}`, 1, i)
       }))
@@ -81,27 +70,27 @@ export const postgresWorkloads = async (options: {
 
     const saves10 = Math.max(1, Math.floor(options.saves / 2))
     const b = await compare("pg (b) save 10 events", options.repetitions, (rep) =>
-      timed(saves10 * 10, () => run(Effect.gen(function*() {
+      rate(saves10 * 10, () => Effect.runPromise(Effect.gen(function*() {
         const p = prefix("b", rep)
         for (let i = 0; i < saves10; i++) yield* saveMany(store, `${p}-${i}`, 10, i)
       }))), (rep) =>
-      timed(saves10 * 10, async () => {
+      rate(saves10 * 10, async () => {
         const p = prefix("raw-b", rep)
         for (let i = 0; i < saves10; i++) await raw.save(`${p}-${i}`, 10, i)
       }))
     rows.push({ backend, workload: "(b) save 10 events in one save", unit: "events/s", ...b, ratio: b.ours / b.raw!, target: "ratio ≥ 0.6", met: b.ours / b.raw! >= 0.6 })
 
     const loadIds = Array.from({ length: 100 }, (_, i) => `c-${i}`)
-    await run(Effect.forEach(loadIds, (id, i) => saveMany(store, id, 10, i), { discard: true }))
+    await Effect.runPromise(Effect.forEach(loadIds, (id, i) => saveMany(store, id, 10, i), { discard: true }))
     for (const [i, id] of loadIds.entries()) await raw.save(id, 10, i)
     const c = await compare("pg (c) load 10-event aggregate", options.repetitions, () =>
-      timed(options.loads, () => run(Effect.gen(function*() {
+      rate(options.loads, () => Effect.runPromise(Effect.gen(function*() {
         for (let i = 0; i < options.loads; i++) {
           const loaded = yield* store.load(Account, loadIds[i % loadIds.length]!)
           if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
         }
       }))), () =>
-      timed(options.loads, async () => {
+      rate(options.loads, async () => {
         for (let i = 0; i < options.loads; i++) {
           if ((await raw.load(loadIds[i % loadIds.length]!)).count !== 10) throw new Error("bad load")
         }
@@ -109,13 +98,7 @@ export const postgresWorkloads = async (options: {
     rows.push({ backend, workload: "(c) load a 10-event aggregate (decode + fold)", unit: "loads/s", ...c, ratio: c.ours / c.raw!, target: "ratio ≥ 0.6", met: c.ours / c.raw! >= 0.6 })
 
     const d = await compare("pg (d) 64 concurrent savers", options.repetitions, (rep) =>
-      timed(options.saves, () => {
-        const p = prefix("d", rep)
-        return run(Effect.forEach(Array.from({ length: options.saves }, (_, i) => i), (i) => saveOne(store, `${p}-${i}`, i), {
-          concurrency: 64,
-          discard: true
-        }))
-      }), undefined)
+      rate(options.saves, () => concurrentSaves(store, options.saves, rep)), undefined)
     rows.push({
       backend,
       workload: "(d) 64 fibers, 1-event saves, distinct aggregates",
@@ -129,7 +112,7 @@ export const postgresWorkloads = async (options: {
     })
   } finally {
     await raw.close()
-    await run(Scope.close(scope, Exit.void))
+    await Effect.runPromise(Scope.close(scope, Exit.void))
   }
   return rows
 }

@@ -1,6 +1,5 @@
 /** SQLite workloads: our store and, in the same run, the same statements on raw better-sqlite3. */
 import { Aggregate, Event } from "@eventuali/core"
-import type * as EventStore from "@eventuali/core/EventStore"
 import { Migrations } from "@eventuali/sql"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import Database from "better-sqlite3"
@@ -9,8 +8,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Statements from "../../sql/src/internal/statements.js"
-import { Account, deposit, depositJson, evolve, prefix, SnapshottedAccount, type State, StructAccount } from "./domain.js"
-import { compare, type Row } from "./harness.js"
+import { Account, concurrentSaves, deposit, depositJson, evolve, prefix, saveMany, saveOne, SnapshottedAccount, type State, StructAccount } from "./domain.js"
+import { compare, rate, type Row } from "./harness.js"
 
 export type Synchronous = "full" | "normal"
 
@@ -69,19 +68,8 @@ const openRaw = (filename: string, synchronous: Synchronous) => {
   return { db, save, saveJson, load, close: () => db.close() }
 }
 
-const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
-const timed = async (operations: number, body: () => Promise<unknown> | unknown) => {
-  const start = performance.now()
-  await body()
-  return operations / ((performance.now() - start) / 1000)
-}
 
-const saveOne = (store: EventStore.Service, id: string, i: number) =>
-  store.save(Aggregate.apply(Aggregate.empty(Account, id), deposit(i)))
-
-const saveMany = (store: EventStore.Service, id: string, count: number, seed: number) =>
-  store.save(Aggregate.applyAll(Aggregate.empty(Account, id), Array.from({ length: count }, (_, k) => deposit(seed + k))))
 
 export interface SqliteOptions {
   readonly synchronous: Synchronous
@@ -102,12 +90,12 @@ export const sqliteWorkloads = async (options: SqliteOptions): Promise<ReadonlyA
   try {
     // (a) one event to a new aggregate, sequential
     const a = await compare(`${synchronous} (a) save 1 event`, repetitions, (rep) =>
-      timed(options.saves, () =>
-        run(Effect.gen(function*() {
+      rate(options.saves, () =>
+        Effect.runPromise(Effect.gen(function*() {
           const p = prefix("a", rep)
           for (let i = 0; i < options.saves; i++) yield* saveOne(ours.store, `${p}-${i}`, i)
         }))), (rep) =>
-      timed(options.saves, () => {
+      rate(options.saves, () => {
         const p = prefix("raw-a", rep)
         for (let i = 0; i < options.saves; i++) raw.save(`${p}-${i}`, 1, i)
       }))
@@ -116,12 +104,12 @@ export const sqliteWorkloads = async (options: SqliteOptions): Promise<ReadonlyA
     // (b) ten events in one save
     const saves10 = Math.max(1, Math.floor(options.saves / 2))
     const b = await compare(`${synchronous} (b) save 10 events`, repetitions, (rep) =>
-      timed(saves10 * 10, () =>
-        run(Effect.gen(function*() {
+      rate(saves10 * 10, () =>
+        Effect.runPromise(Effect.gen(function*() {
           const p = prefix("b", rep)
           for (let i = 0; i < saves10; i++) yield* saveMany(ours.store, `${p}-${i}`, 10, i)
         }))), (rep) =>
-      timed(saves10 * 10, () => {
+      rate(saves10 * 10, () => {
         const p = prefix("raw-b", rep)
         for (let i = 0; i < saves10; i++) raw.save(`${p}-${i}`, 10, i)
       }))
@@ -129,50 +117,33 @@ export const sqliteWorkloads = async (options: SqliteOptions): Promise<ReadonlyA
 
     // (c) load (decode + fold) of a 10-event aggregate
     const loadIds = Array.from({ length: 200 }, (_, i) => `c-${synchronous}-${i}`)
-    await run(Effect.forEach(loadIds, (id, i) => saveMany(ours.store, id, 10, i), { discard: true }))
+    await Effect.runPromise(Effect.forEach(loadIds, (id, i) => saveMany(ours.store, id, 10, i), { discard: true }))
     loadIds.forEach((id, i) => raw.save(id, 10, i))
-    const c = await compare(`${synchronous} (c) load 10-event aggregate`, repetitions, () =>
-      timed(options.loads, () =>
-        run(Effect.gen(function*() {
+    const loads = (label: string, definition: typeof Account | typeof StructAccount) =>
+      compare(`${synchronous} (c) ${label}`, repetitions, () =>
+        rate(options.loads, () =>
+          Effect.runPromise(Effect.gen(function*() {
+            for (let i = 0; i < options.loads; i++) {
+              const loaded = yield* ours.store.load(definition, loadIds[i % loadIds.length]!)
+              if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+            }
+          }))), () =>
+        rate(options.loads, () => {
           for (let i = 0; i < options.loads; i++) {
-            const loaded = yield* ours.store.load(Account, loadIds[i % loadIds.length]!)
-            if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+            if (raw.load(loadIds[i % loadIds.length]!).count !== 10) throw new Error("bad load")
           }
-        }))), () =>
-      timed(options.loads, () => {
-        for (let i = 0; i < options.loads; i++) {
-          if (raw.load(loadIds[i % loadIds.length]!).count !== 10) throw new Error("bad load")
-        }
-      }))
+        }))
+    const c = await loads("load 10-event aggregate", Account)
     rows.push({ backend, workload: "(c) load a 10-event aggregate (decode + fold)", unit: "loads/s", ...c, ratio: c.ours / c.raw!, target: "ratio ≥ 0.5", met: c.ours / c.raw! >= 0.5 })
 
     // (c) again with the events declared as Schema.TaggedStruct: what the store costs when
     // decoding does not construct class instances.
-    const cs = await compare(`${synchronous} (c) load, TaggedStruct events`, repetitions, () =>
-      timed(options.loads, () =>
-        run(Effect.gen(function*() {
-          for (let i = 0; i < options.loads; i++) {
-            const loaded = yield* ours.store.load(StructAccount, loadIds[i % loadIds.length]!)
-            if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
-          }
-        }))), () =>
-      timed(options.loads, () => {
-        for (let i = 0; i < options.loads; i++) {
-          if (raw.load(loadIds[i % loadIds.length]!).count !== 10) throw new Error("bad load")
-        }
-      }))
+    const cs = await loads("load, TaggedStruct events", StructAccount)
     rows.push({ backend, workload: "(c) the same, events as Schema.TaggedStruct", unit: "loads/s", ...cs, ratio: cs.ours / cs.raw!, target: "ratio ≥ 0.5", met: cs.ours / cs.raw! >= 0.5 })
 
     // (d) 64 fibers saving single events concurrently to distinct aggregates, vs raw sequential (a)
     const d = await compare(`${synchronous} (d) 64 concurrent savers`, repetitions, (rep) =>
-      timed(options.saves, () => {
-        const p = prefix("d", rep)
-        return run(Effect.forEach(
-          Array.from({ length: options.saves }, (_, i) => i),
-          (i) => saveOne(ours.store, `${p}-${i}`, i),
-          { concurrency: 64, discard: true }
-        ))
-      }), undefined)
+      rate(options.saves, () => concurrentSaves(ours.store, options.saves, rep)), undefined)
     rows.push({
       backend,
       workload: "(d) 64 fibers, 1-event saves, distinct aggregates",
@@ -207,11 +178,11 @@ export const originalWorkload = async (repetitions: number, rounds: number): Pro
       // "Event Persistence"): both sides get their events made before the clock starts, and
       // serialise them while it runs (ours with the event schema, raw with JSON.stringify).
       const batches = ids.map((_, i) => Array.from({ length: 100 }, (_, k) => deposit(i * 100 + k)))
-      rawSave.push(await timed(events, () => ids.forEach((id, i) => raw.saveJson(id, batches[i]!.map((event) => JSON.stringify(event))))))
-      rawLoad.push(await timed(events, () => ids.forEach((id) => raw.load(id))))
+      rawSave.push(await rate(events, () => ids.forEach((id, i) => raw.saveJson(id, batches[i]!.map((event) => JSON.stringify(event))))))
+      rawLoad.push(await rate(events, () => ids.forEach((id) => raw.load(id))))
       const roots = ids.map((id, i) => Aggregate.applyAll(Aggregate.empty(Account, id), batches[i]!))
-      saveRates.push(await timed(events, () => run(Effect.forEach(roots, (root) => ours.store.save(root), { discard: true }))))
-      loadRates.push(await timed(events, () => run(Effect.forEach(ids, (id) => ours.store.loadEvents(id), { discard: true }))))
+      saveRates.push(await rate(events, () => Effect.runPromise(Effect.forEach(roots, (root) => ours.store.save(root), { discard: true }))))
+      loadRates.push(await rate(events, () => Effect.runPromise(Effect.forEach(ids, (id) => ours.store.loadEvents(id), { discard: true }))))
     }
     const { median } = await import("./harness.js")
     const backend = "SQLite :memory: (the original's workload)"
@@ -232,7 +203,7 @@ export const snapshotWorkload = async (directory: string, repetitions: number): 
   const ours = await openOurs(Path.join(directory, "snapshots.db"), "normal")
   try {
     const id = "long-lived"
-    await run(Effect.gen(function*() {
+    await Effect.runPromise(Effect.gen(function*() {
       let root = Aggregate.empty(SnapshottedAccount, id)
       for (let i = 0; i < 100; i++) {
         root = yield* ours.store.save(Aggregate.applyAll(root, Array.from({ length: 100 }, (_, k) => deposit(i * 100 + k))))
@@ -240,15 +211,15 @@ export const snapshotWorkload = async (directory: string, repetitions: number): 
     }))
     const loads = 20
     const result = await compare("snapshots: load a 10,000-event aggregate", repetitions, () =>
-      timed(loads, () =>
-        run(Effect.gen(function*() {
+      rate(loads, () =>
+        Effect.runPromise(Effect.gen(function*() {
           for (let i = 0; i < loads; i++) {
             const loaded = yield* ours.store.load(SnapshottedAccount, id)
             if (loaded._tag === "None" || loaded.value.state.count !== 10_000) return yield* Effect.die("bad load")
           }
         }))), () =>
-      timed(loads, () =>
-        run(Effect.gen(function*() {
+      rate(loads, () =>
+        Effect.runPromise(Effect.gen(function*() {
           for (let i = 0; i < loads; i++) {
             const loaded = yield* ours.store.load(Account, id)
             if (loaded._tag === "None" || loaded.value.state.count !== 10_000) return yield* Effect.die("bad load")
