@@ -35,7 +35,8 @@ export interface AccountState {
   readonly movements: ReadonlyArray<number>
 }
 
-const evolveAccount = (state: AccountState, event: AccountEvent): AccountState => {
+/** The account's fold. */
+export const evolveAccount = (state: AccountState, event: AccountEvent): AccountState => {
   switch (event._tag) {
     case "Opened":
       return { ...state, owner: event.owner }

@@ -2,7 +2,7 @@
 import { expect } from "@effect/vitest"
 import { Aggregate, EventStore } from "@eventuali/core"
 import { Effect, FastCheck, Option, Schema } from "effect"
-import { type AccountEvent, type AccountState, Deposited, expectFailure, Opened, type Test, unique, Withdrawn } from "./fixtures.js"
+import { type AccountEvent, type AccountState, Deposited, evolveAccount, expectFailure, Opened, type Test, unique, Withdrawn } from "./fixtures.js"
 
 const AccountState = Schema.Struct({
   owner: Schema.String,
@@ -19,14 +19,7 @@ const countingAccount = (type: string, snapshot: { readonly every: number; reado
     initialState: { owner: "", balance: 0, movements: [] } as AccountState,
     evolve: (state, event: AccountEvent): AccountState => {
       folded.count++
-      switch (event._tag) {
-        case "Opened":
-          return { ...state, owner: event.owner }
-        case "Deposited":
-          return { ...state, balance: state.balance + event.amount, movements: [...state.movements, event.amount] }
-        case "Withdrawn":
-          return { ...state, balance: state.balance - event.amount, movements: [...state.movements, -event.amount] }
-      }
+      return evolveAccount(state, event)
     },
     ...(snapshot === undefined ? {} : { snapshot: { ...snapshot, schema: AccountState } })
   })
