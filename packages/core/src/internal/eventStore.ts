@@ -304,12 +304,13 @@ const build = (
     for (let i = 0; i < pending.length; i++) {
       const event = pending[i]!
       // Its own schema (the aggregate's union would first look for it among the others).
-      const payload = encodeEvent(Versions.memberOf(root.definition, event._tag) ?? root.definition.schema, event)
+      const member = Versions.memberOf(root.definition, event._tag)
+      const payload = encodeEvent(member ?? root.definition.schema, event)
       if (Either.isLeft(payload)) return Either.left(payload.left)
       encoded[i] = {
         eventId: eventIds?.[i] ?? Event.makeId(),
         eventType: event._tag,
-        eventVersion: Versions.currentVersionOf(root.definition, event._tag),
+        eventVersion: member === undefined ? 1 : Versions.versionsOf(member).current,
         timestamp,
         metadata,
         data: payload.right.data,
@@ -317,8 +318,11 @@ const build = (
         metadataJson
       }
     }
-    const invalidEvents = Validate.events(encoded)
-    if (Either.isLeft(invalidEvents)) return Either.left(invalidEvents.left)
+    // Ids the store made are valid and distinct; ids given must be checked.
+    if (eventIds !== undefined) {
+      const invalidEvents = Validate.events(encoded)
+      if (Either.isLeft(invalidEvents)) return Either.left(invalidEvents.left)
+    }
     return Either.map(snapshotOf(root), (snapshot): AppendRequest => ({
       aggregateId: root.id,
       aggregateType: root.type,

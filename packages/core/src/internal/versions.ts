@@ -100,9 +100,3 @@ export const memberOf = (
   }
   return members.get(eventType)
 }
-
-/** The version `save` writes for an event of the aggregate. */
-export const currentVersionOf = (definition: Definition<any, any>, eventType: string): number => {
-  const member = memberOf(definition, eventType)
-  return member === undefined ? 1 : versionsOf(member).current
-}
