@@ -44,5 +44,8 @@ export * as CommandHandler from "./CommandHandler.js"
 /** Correlation and causation ids carried by the fiber onto the events commands save. @since 0.1.0 */
 export * as Causation from "./Causation.js"
 
+/** Hiding passwords in connection strings shown in errors and logs. @since 0.1.0 */
+export * as Redaction from "./Redaction.js"
+
 /** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
 export * as Upcaster from "./Upcaster.js"

@@ -10,6 +10,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import * as Redaction from "@eventuali/core/Redaction"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as listen from "./internal/listen.js"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
@@ -45,13 +46,7 @@ export interface PgEventStoreConfig {
  * @since 0.1.0
  * @category formatting
  */
-export const redact = (url: string): string =>
-  // The password runs to the last "@" before the query, as URL parsers read it: "p@ss" is hidden
-  // whole, and so is a password with a raw "/" or "#" (not a valid URL, but a real password).
-  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^?]*@/i, "$1***@")
-    // user:password@host without a scheme
-    .replace(/^([^/?#@:]+:)(?!\/\/)[^/?#]*@/, "$1***@")
-    .replace(/([?&](?:password|pass|pwd)=)[^&#]*/gi, "$1***")
+export const redact: (url: string) => string = Redaction.redactUrl
 
 /**
  * Splits `?schema=NAME` off a connection string.
