@@ -10,15 +10,12 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Effect, Layer, Option } from "effect"
-import { failedTransactionAsError, toDatabaseError } from "./internal/errors.js"
+import { failedTransactionAsError } from "./internal/errors.js"
 import { tables } from "./internal/statements.js"
-
-const isSqlError = <E>(error: E | SqlError): error is SqlError =>
-  typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError"
+import { isSqlError, toDatabaseError } from "./SqlErrors.js"
 
 /** A fixed namespace for the advisory locks of projections on PostgreSQL. */
 const PROJECTION_LOCK_CLASS = 7_368_737

@@ -1,6 +1,8 @@
 import type { SqlError } from "@effect/sql/SqlError"
-import { DatabaseError } from "@eventuali/core/Errors"
 import { Effect, Option } from "effect"
+import { isSqlError } from "../SqlErrors.js"
+
+export { toDatabaseError } from "../SqlErrors.js"
 
 const causeOf = (error: SqlError): { readonly code?: unknown; readonly message?: unknown } =>
   typeof error.cause === "object" && error.cause !== null ? error.cause : {}
@@ -14,17 +16,6 @@ export const isUniqueError = (cause: unknown): boolean =>
 
 const isUniqueCode = (code: unknown): boolean =>
   code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY"
-
-/** A DatabaseError that says what the driver said (SqlError's own message is generic). */
-export const toDatabaseError = (what: string) => (error: SqlError): DatabaseError => {
-  const cause = causeOf(error)
-  const detail = typeof cause.message === "string" ? cause.message : error.message
-  const code = typeof cause.code === "string" ? ` [${cause.code}]` : ""
-  return new DatabaseError({ message: `${what} failed: ${detail}${code}`, cause: error })
-}
-
-const isSqlError = (value: unknown): value is SqlError =>
-  typeof value === "object" && value !== null && "_tag" in value && value._tag === "SqlError"
 
 /**
  * `withTransaction` turns a failing BEGIN, COMMIT or ROLLBACK (a connection lost in a server
