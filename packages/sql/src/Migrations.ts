@@ -5,13 +5,26 @@
  * bookkeeping row; on PostgreSQL the transaction first takes an advisory lock, so processes
  * starting at once apply each migration exactly once.
  *
+ * Why not `@effect/sql`'s `Migrator`, which does the same bookkeeping: on PostgreSQL it creates
+ * its table outside its transaction and lock (two processes starting at once both try, and one
+ * fails), and finds that table with a `'schema.table'::regclass` probe that folds the schema's
+ * case (a store in schema `Tenant` would try to create it again on every start). Taking our lock
+ * first does not help, as its failing probe would abort our transaction. Its table also differs
+ * from the one 0.1.0 databases have (`id`, `name`, `applied_at`), which the CLI and SQLite's
+ * read-only open read; and it skips any id below the highest applied one, where this applies
+ * every migration a database lacks.
+ *
+ * The DDL is text per dialect, side by side (the column types differ throughout), with the
+ * table names from {@link Tables.quoted}; the benchmarks' raw-driver baselines run the same
+ * text. The bookkeeping goes through the `sql` template.
+ *
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import { Effect } from "effect"
-import { toDatabaseError } from "./internal/errors.js"
-import { type Tables, tables } from "./internal/statements.js"
+import { toDatabaseError } from "./SqlErrors.js"
+import * as Tables from "./Tables.js"
 
 /**
  * A migration: an id (applied in ascending order) and the statements of each dialect.
@@ -22,9 +35,9 @@ import { type Tables, tables } from "./internal/statements.js"
 export interface Migration {
   readonly id: number
   readonly name: string
-  /** The statements, given the (possibly schema-qualified) table names. */
-  readonly sqlite: (tables: Tables) => ReadonlyArray<string>
-  readonly pg: (tables: Tables) => ReadonlyArray<string>
+  /** The statements, given the (possibly schema-qualified) table names as SQL text ({@link Tables.quoted}). */
+  readonly sqlite: (tables: Tables.Tables) => ReadonlyArray<string>
+  readonly pg: (tables: Tables.Tables) => ReadonlyArray<string>
 }
 
 /**
@@ -148,29 +161,32 @@ export const run = (
 ): Effect.Effect<void, DatabaseError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
-    const t = tables(options.schema)
+    const { schema } = options
+    const bookkeeping = sql(Tables.identifiers(schema).migrations)
+    const ddl = Tables.quoted(schema)
     yield* sql.withTransaction(Effect.gen(function*() {
-      if (dialect === "pg") {
-        yield* sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext($1))`, [options.schema ?? ""])
-        if (options.schema !== undefined) yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`)
-      }
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${t.migrations} (
+      yield* sql.onDialectOrElse({
+        pg: () =>
+          Effect.gen(function*() {
+            yield* sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext(${schema ?? ""}))`
+            if (schema !== undefined) yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+          }),
+        orElse: () => Effect.void
+      })
+      yield* sql`CREATE TABLE IF NOT EXISTS ${bookkeeping} (
         id integer PRIMARY KEY,
         name text NOT NULL,
         applied_at text NOT NULL
-      )`)
-      const applied = yield* sql.unsafe<{ readonly id: number }>(`SELECT id FROM ${t.migrations}`)
+      )`
+      const applied = yield* sql<{ readonly id: number }>`SELECT id FROM ${bookkeeping}`
       const done = new Set(applied.map((row) => Number(row.id)))
       for (const migration of migrations) {
         if (done.has(migration.id)) continue
-        for (const statement of migration[dialect](t)) yield* sql.unsafe(statement)
-        yield* sql.unsafe(
-          dialect === "pg"
-            ? `INSERT INTO ${t.migrations} (id, name, applied_at) VALUES ($1, $2, $3)`
-            : `INSERT INTO ${t.migrations} (id, name, applied_at) VALUES (?, ?, ?)`,
-          [migration.id, migration.name, new Date().toISOString()]
-        )
+        const statements = sql.onDialectOrElse({ pg: () => migration.pg(ddl), orElse: () => migration.sqlite(ddl) })
+        for (const statement of statements) yield* sql.unsafe(statement)
+        yield* sql`INSERT INTO ${bookkeeping} ${
+          sql.insert({ id: migration.id, name: migration.name, applied_at: new Date().toISOString() })
+        }`
       }
     })).pipe(
       Effect.mapError(toDatabaseError("Migrating the event store schema")),
