@@ -13,7 +13,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Config, Console, Context, Effect, Fiber, Layer, Option, Redacted, Schema, Stream } from "effect"
-import { Aggregate, ConnectionString, DatabaseError, EventStore, Projection, ProjectionStore, SqliteEventStore } from "eventuali"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import { Aggregate, ConnectionString, DatabaseError, EventStore, Projection, ProjectionStore } from "eventuali"
 
 // --- The domain ---------------------------------------------------------------------------------
 

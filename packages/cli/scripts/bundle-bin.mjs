@@ -6,7 +6,7 @@
  * dependency of this package) and node-postgres's optional `pg-native`. Written to a temporary
  * file and renamed, so a test run reading the binary never sees half a file.
  *
- *   node packages/eventuali/scripts/bundle-bin.mjs
+ *   node packages/cli/scripts/bundle-bin.mjs
  */
 import * as esbuild from "esbuild"
 import * as Fs from "node:fs"

@@ -5,7 +5,7 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
-import { Migrations } from "eventuali"
+import { Migrations } from "@eventuali/sql"
 import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
 import { append, seed, storeCheckpoint } from "./support/seed.js"

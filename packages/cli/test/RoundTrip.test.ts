@@ -5,7 +5,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
-import { EventStore, ExpectedVersion, SqliteEventStore } from "eventuali"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import { EventStore, ExpectedVersion } from "eventuali"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Readline from "node:readline"

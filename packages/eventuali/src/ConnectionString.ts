@@ -4,8 +4,8 @@
  * @since 0.1.0
  */
 import { DatabaseError } from "@eventuali/core/Errors"
+import * as Redaction from "@eventuali/core/Redaction"
 import { Either } from "effect"
-import * as PgEventStore from "@eventuali/postgres/PgEventStore"
 
 /**
  * A parsed connection string.
@@ -37,7 +37,7 @@ export const supportedSchemes: ReadonlyArray<string> = ["sqlite://", "postgresql
  * @since 0.1.0
  * @category formatting
  */
-export const redact: (url: string) => string = PgEventStore.redact
+export const redact: (url: string) => string = Redaction.redactUrl
 
 const fail = (message: string) => Either.left(new DatabaseError({ message }))
 

@@ -7,19 +7,18 @@
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as Core from "@eventuali/core/EventStore"
 import type * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { type Config, type ConfigError, Context, Effect, Layer, Redacted, type Scope } from "effect"
 import * as ConnectionString from "./ConnectionString.js"
 import * as Backend from "./internal/backend.js"
 
 const reveal = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
 
-const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> =>
-  Layer.unwrapEffect(
-    Effect.map(
-      ConnectionString.parse(reveal(url)),
-      (parsed): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> => Backend.fromConnectionString(parsed).layer
-    )
-  )
+const layerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Backend.Services, DatabaseError> =>
+  Layer.unwrapEffect(Effect.map(ConnectionString.parse(reveal(url)), Backend.layer))
+
+const sqlLayerFromUrl = (url: string | Redacted.Redacted<string>): Layer.Layer<Backend.SqlServices, DatabaseError> =>
+  Layer.unwrapEffect(Effect.map(ConnectionString.parse(reveal(url)), Backend.sqlLayer))
 
 /**
  * The event store service (`yield* EventStore`), with constructors from a connection string:
@@ -35,10 +34,22 @@ export class EventStore extends Core.EventStore {
   /**
    * The store for a connection string (`sqlite://:memory:`, `sqlite://path.db`,
    * `sqlite:///abs/path.db`, `postgresql://…`, `postgres://…`, `memory://`). Fails with
-   * `DatabaseError` for anything else, never showing a password.
+   * `DatabaseError` for anything else, never showing a password. The driver of the scheme is
+   * loaded on first use: `sqlite://` needs `@eventuali/sqlite` installed, `postgresql://` needs
+   * `@eventuali/postgres`; a missing one fails with a `DatabaseError` naming the package.
    */
   static layer(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> {
     return layerFromUrl(url)
+  }
+
+  /**
+   * {@link EventStore.layer} that also provides the database's `SqlClient`, for read models that
+   * commit in the same transaction as their projection's checkpoint (exactly once). SQLite and
+   * PostgreSQL connection strings only: `memory://` fails with `DatabaseError` (use
+   * `sqlite://:memory:` for an in-memory SQL store).
+   */
+  static layerSql(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, DatabaseError> {
+    return sqlLayerFromUrl(url)
   }
 
   /** {@link EventStore.layer} with the connection string read from `Config` (e.g. `Config.redacted("EVENTUALI_URL")`). */

@@ -51,12 +51,3 @@ export * as Upcaster from "@eventuali/core/Upcaster"
 
 /** Connection strings: parsing and redaction. @since 0.1.0 */
 export * as ConnectionString from "./ConnectionString.js"
-
-/** The event store on an embedded SQLite database. @since 0.1.0 */
-export * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
-
-/** The event store on PostgreSQL. @since 0.1.0 */
-export * as PgEventStore from "@eventuali/postgres/PgEventStore"
-
-/** The event store over any `@effect/sql` client, and its migrations. @since 0.1.0 */
-export { Migrations, SqlEventStore, SqlProjectionStore } from "@eventuali/sql"

@@ -1,5 +1,5 @@
 import { PgEventStore } from "@eventuali/postgres"
-import { EventStoreConformance, SqlReadModelConformance } from "@eventuali/testing"
+import { EventStoreConformance, SqlReadModelConformance } from "@eventuali/testing/vitest"
 import { describePg, freshUrl, serverUrl } from "./support/pg.js"
 
 // One schema shared by every test of the suite (each test uses its own ids and types).

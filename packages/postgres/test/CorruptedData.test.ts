@@ -4,7 +4,7 @@
  * integer columns; what is left is JSON of the wrong shape, out-of-range values and NULLs.)
  */
 import { PgEventStore } from "@eventuali/postgres"
-import { CorruptedData } from "@eventuali/testing"
+import { CorruptedData } from "@eventuali/testing/vitest"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 
 const row = (table: string) => `UPDATE ${table} SET`

@@ -5,7 +5,7 @@
 import { expect, it } from "@effect/vitest"
 import { Aggregate, EventStore, Projection } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { SqlInjection } from "@eventuali/testing"
+import { SqlInjection } from "@eventuali/testing/vitest"
 import { Cause, Chunk, Context, Effect, Exit, Layer, Logger, LogLevel, Option, Schema, Stream, Tracer } from "effect"
 import Pg from "pg"
 import { vi } from "vitest"

@@ -1,4 +1,4 @@
-import { EventStoreConformance, SqlReadModelConformance } from "@eventuali/testing"
+import { EventStoreConformance, SqlReadModelConformance } from "@eventuali/testing/vitest"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import * as Fs from "node:fs"
 import * as Os from "node:os"

@@ -3,7 +3,7 @@
  * what is wrong, and nothing is written.
  */
 import { SqliteEventStore } from "@eventuali/sqlite"
-import { CorruptedData } from "@eventuali/testing"
+import { CorruptedData } from "@eventuali/testing/vitest"
 
 const row = (table: string) => `UPDATE ${table} SET`
 const where = `WHERE aggregate_id = 'corrupted'`

@@ -1,5 +1,5 @@
 import { SqliteEventStore } from "@eventuali/sqlite"
-import { ModelConformance } from "@eventuali/testing"
+import { ModelConformance } from "@eventuali/testing/vitest"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"

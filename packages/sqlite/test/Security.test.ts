@@ -1,6 +1,6 @@
 /** SQL injection through every string the API takes, on SQLite. */
 import { SqliteEventStore } from "@eventuali/sqlite"
-import { SqlInjection } from "@eventuali/testing"
+import { SqlInjection } from "@eventuali/testing/vitest"
 
 SqlInjection.run("SqliteEventStore", () => ({
   layer: SqliteEventStore.layer({ filename: ":memory:" }),

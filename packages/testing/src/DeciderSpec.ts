@@ -1,7 +1,8 @@
 /**
- * Given/when/then specifications for deciders, for `@effect/vitest`: given the events that
- * happened, when a command arrives, then these events are decided — or this domain error. Pure:
- * no store, no clock, just `evolve` and `decide`.
+ * Given/when/then specifications for deciders: given the events that happened, when a command
+ * arrives, then these events are decided — or this domain error. Pure: no store, no clock, just
+ * `evolve` and `decide`. A mismatch throws Node's `AssertionError` (with `actual` and `expected`,
+ * which test runners such as vitest show as a diff), so it needs no particular test runner.
  *
  * @example
  * ```ts
@@ -23,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { assert, expect } from "@effect/vitest"
+import * as Assert from "node:assert"
 import type { Aggregate } from "@eventuali/core"
 import { Cause, Effect, Exit, Inspectable } from "effect"
 
@@ -76,11 +77,11 @@ export const make = <State, Event extends { readonly _tag: string }, Command, Do
           Exit.match(exit, {
             onFailure: (cause) =>
               Effect.sync(() =>
-                assert.fail(`expected the command to decide ${show(expected)}, but it ${describeFailure(cause)}`)
+                Assert.fail(`expected the command to decide ${show(expected)}, but it ${describeFailure(cause)}`)
               ),
             onSuccess: (decided) =>
               Effect.sync(() => {
-                expect(decided, "the events decided").toStrictEqual(expected)
+                Assert.deepStrictEqual(decided, expected, "the events decided differ from the expected ones")
                 // The decided events must also be events the aggregate can apply.
                 decided.reduce(decider.evolve, state)
               })
@@ -92,13 +93,13 @@ export const make = <State, Event extends { readonly _tag: string }, Command, Do
               Effect.sync(() => {
                 const failure = Cause.failureOption(cause)
                 if (failure._tag === "None") {
-                  return assert.fail(`expected the command to fail with ${show(expected)}, but it ${describeFailure(cause)}`)
+                  return Assert.fail(`expected the command to fail with ${show(expected)}, but it ${describeFailure(cause)}`)
                 }
-                expect(failure.value, "the domain error").toStrictEqual(expected)
+                Assert.deepStrictEqual(failure.value, expected, "the domain error differs from the expected one")
               }),
             onSuccess: (decided) =>
               Effect.sync(() =>
-                assert.fail(`expected the command to fail with ${show(expected)}, but it decided ${show(decided)}`)
+                Assert.fail(`expected the command to fail with ${show(expected)}, but it decided ${show(decided)}`)
               )
           }))
     }

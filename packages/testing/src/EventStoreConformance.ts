@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * // test/MyEventStore.test.ts
- * import { EventStoreConformance } from "@eventuali/testing"
+ * import { EventStoreConformance } from "@eventuali/testing/vitest"
  * import { MyEventStore } from "../src/index.js"
  *
  * EventStoreConformance.run("MyEventStore", MyEventStore.layer({ ... }))

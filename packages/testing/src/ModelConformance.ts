@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * // test/MyEventStore.model.test.ts
- * import { ModelConformance } from "@eventuali/testing"
+ * import { ModelConformance } from "@eventuali/testing/vitest"
  * import { MyEventStore } from "../src/index.js"
  *
  * ModelConformance.run("MyEventStore", MyEventStore.layer({ ... }))

@@ -1,4 +1,4 @@
 import { InMemoryEventStore } from "@eventuali/core"
-import { EventStoreConformance } from "@eventuali/testing"
+import { EventStoreConformance } from "@eventuali/testing/vitest"
 
 EventStoreConformance.run("InMemoryEventStore", InMemoryEventStore.layer)

@@ -9,8 +9,8 @@ import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Migrations from "@eventuali/sql/Migrations"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
-import * as ConnectionString from "../../ConnectionString.js"
-import * as Backend from "../backend.js"
+import * as PgEventStore from "@eventuali/postgres/PgEventStore"
+import { ConnectionString, EventStore as FrontDoor } from "eventuali"
 
 /** The tables of the store, as `@eventuali/sql` names them (in a PostgreSQL schema, if any). */
 export interface Tables {
@@ -68,20 +68,20 @@ export const layer = (
         })
       }
     }
-    const backend = Backend.fromConnectionString(parsed)
-    if (backend._tag === "Memory") {
-      return Layer.merge(backend.layer, Layer.succeed(Database, { shownUrl, backend: "memory", sql: Option.none() }))
+    if (parsed._tag === "Memory") {
+      return Layer.merge(FrontDoor.layer(url), Layer.succeed(Database, { shownUrl, backend: "memory", sql: Option.none() }))
     }
-    const dialect = backend._tag === "Sqlite" ? "sqlite" as const : "postgres" as const
+    const dialect = parsed._tag === "Sqlite" ? "sqlite" as const : "postgres" as const
+    const schema = parsed._tag === "Postgres" ? PgEventStore.parseUrl(parsed.url).schema : undefined
     const database = Layer.effect(
       Database,
       Effect.map(SqlClient.SqlClient, (client) => ({
         shownUrl,
         backend: dialect,
-        sql: Option.some({ client, dialect, tables: tables(backend.schema) })
+        sql: Option.some({ client, dialect, tables: tables(schema) })
       }))
     )
-    return Layer.provideMerge(database, backend.layer)
+    return Layer.provideMerge(database, FrontDoor.layerSql(url))
   }))
 
 const toDatabaseError = (what: string) => (error: { readonly message: string; readonly cause?: unknown }) =>

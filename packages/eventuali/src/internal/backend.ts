@@ -1,45 +1,74 @@
 /**
- * The store layer of a parsed connection string, keeping what the SQL drivers also provide: the
- * front door hides the `SqlClient`, the CLI uses it for what the store API does not cover
- * (statistics, schema version, batching an import into transactions).
+ * The store layer of a parsed connection string. The drivers are optional peer dependencies: a
+ * SQLite-only application installs no PostgreSQL code and the reverse, so each driver is loaded
+ * when a connection string first names its scheme, and a missing one is a `DatabaseError` naming
+ * the package to install.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { DatabaseError } from "@eventuali/core/Errors"
+import { DatabaseError } from "@eventuali/core/Errors"
 import type * as Core from "@eventuali/core/EventStore"
 import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
 import type * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import * as PgEventStore from "@eventuali/postgres/PgEventStore"
-import * as SqliteEventStore from "@eventuali/sqlite/SqliteEventStore"
-import { type Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import type { ConnectionString } from "../ConnectionString.js"
 
-export type Backend =
-  | {
-    readonly _tag: "Memory"
-    readonly layer: Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore>
-  }
-  | {
-    readonly _tag: "Sqlite" | "Postgres"
-    /** The PostgreSQL schema of the store's tables (`?schema=`), if any. */
-    readonly schema: string | undefined
-    readonly layer: Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, DatabaseError>
-  }
+/** What a SQL backend's layer provides: the store, its checkpoints and its database's client. */
+export type SqlServices = Core.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient
 
-export const fromConnectionString = (parsed: ConnectionString): Backend => {
+/** What every backend's layer provides. */
+export type Services = Core.EventStore | ProjectionStore.ProjectionStore
+
+const isModuleNotFound = (error: unknown, packageName: string): boolean =>
+  typeof error === "object" && error !== null &&
+  ((error as { readonly code?: unknown }).code === "ERR_MODULE_NOT_FOUND" ||
+    (error as { readonly code?: unknown }).code === "MODULE_NOT_FOUND") &&
+  String((error as { readonly message?: unknown }).message).includes(packageName)
+
+const loadDriver = <A>(
+  packageName: string,
+  schemes: string,
+  load: () => Promise<A>
+): Effect.Effect<A, DatabaseError> =>
+  Effect.tryPromise({
+    try: load,
+    catch: (error) =>
+      new DatabaseError({
+        message: isModuleNotFound(error, packageName)
+          ? `${schemes} connection strings need the ${packageName} package, which is not installed: npm install ${packageName}`
+          : `Loading ${packageName} failed: ${error instanceof Error ? error.message : String(error)}`,
+        cause: error
+      })
+  })
+
+/**
+ * The layer of a SQL backend (SQLite or PostgreSQL), which also provides its `SqlClient` for read
+ * models that commit with their projection's checkpoint.
+ */
+export const sqlLayer = (parsed: ConnectionString): Layer.Layer<SqlServices, DatabaseError> => {
   switch (parsed._tag) {
     case "Memory":
-      return { _tag: "Memory", layer: InMemoryEventStore.layer }
+      return Layer.fail(
+        new DatabaseError({
+          message: "memory:// has no SQL database for a read model; use sqlite://:memory: for an in-memory SQL store"
+        })
+      )
     case "Sqlite":
-      return {
-        _tag: "Sqlite",
-        schema: undefined,
-        layer: SqliteEventStore.layer({ filename: parsed.filename, synchronous: parsed.synchronous })
-      }
+      return Layer.unwrapEffect(
+        Effect.map(
+          loadDriver("@eventuali/sqlite", "sqlite://", () => import("@eventuali/sqlite/SqliteEventStore")),
+          (SqliteEventStore) => SqliteEventStore.layer({ filename: parsed.filename, synchronous: parsed.synchronous })
+        )
+      )
     case "Postgres":
-      return {
-        _tag: "Postgres",
-        schema: PgEventStore.parseUrl(parsed.url).schema,
-        layer: PgEventStore.layer({ url: Redacted.make(parsed.url) })
-      }
+      return Layer.unwrapEffect(
+        Effect.map(
+          loadDriver("@eventuali/postgres", "postgresql:// and postgres://", () => import("@eventuali/postgres/PgEventStore")),
+          (PgEventStore) => PgEventStore.layer({ url: Redacted.make(parsed.url) })
+        )
+      )
   }
 }
+
+/** The layer of any backend. */
+export const layer = (parsed: ConnectionString): Layer.Layer<Services, DatabaseError> =>
+  parsed._tag === "Memory" ? InMemoryEventStore.layer : sqlLayer(parsed)
