@@ -10,12 +10,13 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Effect, Layer, Option } from "effect"
 import { failedTransactionAsError } from "./internal/errors.js"
-import { tables } from "./internal/statements.js"
 import { isSqlError, toDatabaseError } from "./SqlErrors.js"
+import * as Tables from "./Tables.js"
 
 /** A fixed namespace for the advisory locks of projections on PostgreSQL. */
 const PROJECTION_LOCK_CLASS = 7_368_737
@@ -43,17 +44,28 @@ export const make = (
 ): Effect.Effect<ProjectionStore.Service, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const t = tables(options.schema)
-    const pg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-    const p = (n: number) => pg ? `$${n}` : "?"
-    const updatedAt = pg ? "(extract(epoch FROM updated_at) * 1000)::bigint AS updated_at" : "updated_at"
-    const now = pg ? "now()" : "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
-    const lock = pg
-      ? `SELECT pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, hashtext($1))`
-      : `INSERT INTO ${t.checkpoints} (name, position, updated_at) VALUES (?, 0, ${now}) ON CONFLICT (name) DO NOTHING`
-    const select = `SELECT name, position, ${updatedAt} FROM ${t.checkpoints}`
-    const upsert = `INSERT INTO ${t.checkpoints} (name, position, updated_at) VALUES (${p(1)}, ${p(2)}, ${now})
-      ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
+    const checkpoints = sql(Tables.identifiers(options.schema).checkpoints)
+    // Stored as a timestamp on PostgreSQL, as epoch milliseconds on SQLite; read as milliseconds.
+    const now = sql.onDialectOrElse({
+      pg: () => sql`now()`,
+      orElse: () => sql`CAST(unixepoch('subsec') * 1000 AS INTEGER)`
+    })
+    const updatedAt = sql.onDialectOrElse({
+      pg: () => sql`(extract(epoch FROM updated_at) * 1000)::bigint AS updated_at`,
+      orElse: () => sql`updated_at`
+    })
+    const lock = (name: string) =>
+      sql.onDialectOrElse({
+        pg: () => sql`SELECT pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, hashtext(${name}))`,
+        orElse: () =>
+          sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, 0, ${now}) ON CONFLICT (name) DO NOTHING`
+      })
+    const select = (clause: Fragment) =>
+      sql<Row>`SELECT name, position, ${updatedAt} FROM ${checkpoints} ${clause}`
+    const named = (name: string) => select(sql`WHERE name = ${name}`)
+    const upsert = (name: string, position: bigint) =>
+      sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, ${position.toString()}, ${now})
+        ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
     const databaseError = toDatabaseError("Projection checkpoint")
 
     const withCheckpoint = <A, E, R>(
@@ -61,21 +73,21 @@ export const make = (
       body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<bigint>], E, R>
     ): Effect.Effect<A, E | DatabaseError, R> =>
       sql.withTransaction(Effect.gen(function*() {
-        yield* sql.unsafe(lock, [name])
-        const [row] = yield* sql.unsafe<Row>(`${select} WHERE name = ${p(1)}`, [name])
+        yield* lock(name)
+        const [row] = yield* named(name)
         const [result, next] = yield* body(row === undefined ? 0n : BigInt(row.position))
-        if (Option.isSome(next)) yield* sql.unsafe(upsert, [name, next.value.toString()])
+        if (Option.isSome(next)) yield* upsert(name, next.value)
         return result
       })).pipe(failedTransactionAsError, Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
 
     const service: ProjectionStore.Service = {
       withCheckpoint,
       get: (name) =>
-        sql.unsafe<Row>(`${select} WHERE name = ${p(1)}`, [name]).pipe(
+        named(name).pipe(
           Effect.map(([row]) => Option.map(Option.fromNullable(row), toCheckpoint)),
           Effect.mapError(databaseError)
         ),
-      list: sql.unsafe<Row>(`${select} ORDER BY name`).pipe(
+      list: select(sql`ORDER BY name`).pipe(
         Effect.map((rows) => rows.map(toCheckpoint)),
         Effect.mapError(databaseError)
       )
