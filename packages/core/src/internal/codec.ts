@@ -115,7 +115,7 @@ export const parseJson = (eventType: string, text: string, what = "payload"): Ei
 type Decoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 type Encoder = (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-/** What the store keeps per event schema: its tag and its compiled codecs. */
+/** What the store keeps per schema (of an event, or of a snapshot's state): its tag and its compiled codecs. */
 interface Codec {
   readonly tag: string | undefined
   readonly decode: Decoder
@@ -131,7 +131,8 @@ interface Codec {
 
 const codecs = new WeakMap<Schema.Schema.AnyNoContext, Codec>()
 
-const codecFor = (schema: Schema.Schema.AnyNoContext): Codec => {
+/** The codecs of a schema, compiled the first time it is used and kept as long as the schema lives. */
+export const codecFor = (schema: Schema.Schema.AnyNoContext): Codec => {
   let codec = codecs.get(schema)
   if (codec === undefined) {
     const plain = plainTaggedClass(schema)

@@ -164,7 +164,7 @@ export const newEvent = (
 }
 
 /** Event ids must be valid names (save takes them as given), unique within one append. */
-export const events = (encoded: ReadonlyArray<EncodedEvent>): Either.Either<void, EventStoreError> => {
+export const eventIds = (encoded: ReadonlyArray<EncodedEvent>): Either.Either<void, EventStoreError> => {
   const seen = new Set<string>()
   for (const event of encoded) {
     const invalidId = name("event id", event.eventId)

@@ -1,0 +1,89 @@
+/**
+ * `EventStore.save`: an aggregate's uncommitted events encoded with their schemas, checked, and
+ * appended at the version the aggregate was loaded at, with a snapshot when the policy asks for
+ * one. The whole append request is prepared in one synchronous step ({@link appendRequestOf}):
+ * this is the path every save takes (see docs/performance.md).
+ */
+import { Clock, Effect, Either, type PubSub } from "effect"
+import * as Aggregate from "../../Aggregate.js"
+import * as Event from "../../Event.js"
+import { EventStoreError, type SerializationError } from "../../Errors.js"
+import type { AppendRequest, EncodedEvent, EventStorage } from "../../EventStorage.js"
+import type { SaveOptions, Service } from "../../EventStore.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Metrics from "../../Metrics.js"
+import { encodeEvent } from "../codec.js"
+import * as Observability from "../observability.js"
+import * as Validate from "../validate.js"
+import * as Versions from "../versions.js"
+import { appendEncoded } from "./append.js"
+import { snapshotToWrite } from "./snapshots.js"
+
+export const save = (storage: EventStorage, wakeUps: PubSub.PubSub<void>): Service["save"] => (root, options) =>
+  Effect.suspend(() => {
+    if (root.uncommittedEvents.length === 0) return Effect.succeed(root)
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const request = appendRequestOf(root, options, new Date(now))
+      return Either.isLeft(request)
+        ? Effect.fail(request.left)
+        : Effect.as(appendEncoded(storage, wakeUps, request.right), Aggregate.markCommitted(root))
+    }).pipe(
+      Observability.observe(Metrics.saveDuration, root.type),
+      Observability.span("EventStore.save", {
+        "eventuali.aggregate.type": root.type,
+        "eventuali.aggregate.id": root.id,
+        "eventuali.event.count": root.uncommittedEvents.length
+      })
+    )
+  })
+
+/** What a save appends: its uncommitted events encoded, checked, with ids and metadata. */
+export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(
+  root: Aggregate.Root<State, Ev>,
+  options: SaveOptions | undefined,
+  timestamp: Date
+): Either.Either<AppendRequest, EventStoreError | SerializationError> => {
+  const pending = root.uncommittedEvents
+  const invalidType = Validate.name("aggregate type", root.type)
+  if (Either.isLeft(invalidType)) return Either.left(invalidType.left)
+  const invalidId = Validate.name("aggregate id", root.id)
+  if (Either.isLeft(invalidId)) return Either.left(invalidId.left)
+  const eventIds = options?.eventIds
+  if (eventIds !== undefined && eventIds.length !== pending.length) {
+    return Either.left(new EventStoreError({ message: `save: ${eventIds.length} event ids given for ${pending.length} uncommitted events` }))
+  }
+  const metadataOf = Validate.metadataOf(root.type, options)
+  if (Either.isLeft(metadataOf)) return Either.left(metadataOf.left)
+  const { metadata, metadataJson } = metadataOf.right
+  const encoded: Array<EncodedEvent> = new Array(pending.length)
+  for (let i = 0; i < pending.length; i++) {
+    const event = pending[i]!
+    // Its own schema (the aggregate's union would first look for it among the others).
+    const member = Versions.memberOf(root.definition, event._tag)
+    const payload = encodeEvent(member ?? root.definition.schema, event)
+    if (Either.isLeft(payload)) return Either.left(payload.left)
+    encoded[i] = {
+      eventId: eventIds?.[i] ?? Event.makeId(),
+      eventType: event._tag,
+      eventVersion: member === undefined ? 1 : Versions.versionsOf(member).current,
+      timestamp,
+      metadata,
+      data: payload.right.data,
+      dataJson: payload.right.json,
+      metadataJson
+    }
+  }
+  // Ids the store made are valid and distinct; ids given must be checked.
+  if (eventIds !== undefined) {
+    const invalidIds = Validate.eventIds(encoded)
+    if (Either.isLeft(invalidIds)) return Either.left(invalidIds.left)
+  }
+  return Either.map(snapshotToWrite(root), (snapshot): AppendRequest => ({
+    aggregateId: root.id,
+    aggregateType: root.type,
+    // Computed, so valid: built without validating it again.
+    expectedVersion: new ExpectedVersion.Exact({ version: Aggregate.committedVersion(root) }, true),
+    events: encoded,
+    snapshot
+  }))
+}
