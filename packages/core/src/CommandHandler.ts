@@ -1,7 +1,8 @@
 /**
  * Command handling for deciders: load the aggregate, decide, save with optimistic concurrency,
  * and when another writer got there first, load again and decide again on the fresh state. What
- * the reference left to a hand-written `safe_save_with_retry` loop.
+ * the original Eventuali (the reference API, docs/api/commands.md) left to a hand-written
+ * `safe_save_with_retry` loop.
  *
  * - A domain error (what `decide` fails with) is returned as is, typed, and never retried: the
  *   command was refused, trying again would not change that.

@@ -131,7 +131,8 @@ export type WriteError = OptimisticConcurrencyError | SerializationError | Event
 export type ReadError = SerializationError | EventStoreError | DatabaseError
 
 /**
- * The operations of the store (the reference's `EventStore` class).
+ * The operations of the store: those of the original Eventuali's `EventStore` class (the reference
+ * API this package implements, docs/api/event-store.md), plus subscriptions (docs/api/streaming.md).
  *
  * @since 0.1.0
  * @category models

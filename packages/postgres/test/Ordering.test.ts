@@ -1,7 +1,8 @@
 /**
- * Gap-safe global order on PostgreSQL (DESIGN.md, semantics 4): transactions can commit in
- * another order than they took their positions; a reader paging by position must never skip an
- * event that commits later with a lower position, nor read one twice.
+ * Gap-safe global order on PostgreSQL (docs/guides/postgresql.md, "Why positions look the way
+ * they do"): transactions can commit in another order than they took their positions; a reader
+ * paging by position must never skip an event that commits later with a lower position, nor read
+ * one twice.
  */
 import { expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"

@@ -1,6 +1,8 @@
 /**
- * The reference model of the event store: a log of events in plain arrays, and what every
- * operation must return for it, written from the contract (DESIGN.md), not from any backend.
+ * The reference model of the event store (the oracle the model-based tests compare every store
+ * with): a log of events in plain arrays, and what every operation must return for it, written
+ * from the contract (the `EventStore` service's and `EventStorage`'s doc comments in
+ * `@eventuali/core`, docs/reliability.md), not from any backend.
  * Positions are the one thing it cannot know in advance: it learns them from the store the first
  * time an event is written, and from then on requires every read to report the same ones.
  */
