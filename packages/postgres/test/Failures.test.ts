@@ -9,49 +9,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, DatabaseError, EventStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
 import { Migrations } from "@eventuali/sql"
-import {
-  Cause,
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Logger,
-  LogLevel,
-  Option,
-  Ref,
-  Schedule,
-  Schema
-} from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import * as Net from "node:net"
 import { describe, vi } from "vitest"
 import { freePort, startEmbedded } from "./support/embedded.js"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
-
-class Ticked extends Schema.TaggedClass<Ticked>()("Ticked", { n: Schema.Number }) {}
-const Counter = Aggregate.make({
-  type: "Counter",
-  events: [Ticked],
-  initialState: 0,
-  evolve: (count: number) => count + 1
-})
-
-/** Fails with a plain Error (so a test expecting `DatabaseError` fails) instead of waiting longer. */
-const within = (duration: Duration.DurationInput, what: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  // `disconnect`: a timed-out effect that cannot be interrupted is left running, not waited for.
-  Effect.disconnect(self).pipe(
-    Effect.timeoutFail({ duration, onTimeout: () => new Error(`${what}: no answer within ${Duration.format(duration)}`) })
-  )
-
-/** Polls `condition` until it holds; dies after `duration`. */
-const waitUntil = (condition: Effect.Effect<boolean>, duration: Duration.DurationInput, what: string) =>
-  Effect.repeat(condition, { until: (holds) => holds, schedule: Schedule.spaced("20 millis") }).pipe(
-    within(duration, `waiting for ${what}`),
-    Effect.orDie,
-    Effect.asVoid
-  )
+import { Counter, expectAcknowledgedStoredOnce, startWriters, Ticked, waitUntil, within } from "./support/writers.js"
 
 /** The `DatabaseError` an exit failed with; fails the test on success, defects and other errors. */
 const databaseErrorOf = <A, E>(exit: Exit.Exit<A, E>): DatabaseError => {
@@ -296,39 +259,16 @@ describePg("PgEventStore when its server restarts", () => {
           Context.get(EventStore.EventStore)
         )
 
-        const writers = 4
-        const acknowledged = yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>(Array.from({ length: writers }, () => []))
-        const failures = yield* Ref.make<ReadonlyArray<Cause.Cause<unknown>>>([])
-        const stopping = yield* Ref.make(false)
-        const total = Effect.map(Ref.get(acknowledged), (acks) => acks.reduce((sum, ids) => sum + ids.length, 0))
-
         // Each writer saves its own counter, one event per save, with fixed event ids so that a
         // save retried after an unclear failure (committed, but the answer lost) is idempotent.
-        const writer = (w: number) =>
-          Effect.gen(function*() {
-            let counter = Aggregate.empty(Counter, `writer-${w}`)
-            while (!(yield* Ref.get(stopping))) {
-              const pending = Aggregate.apply(counter, new Ticked({ n: counter.version + 1 }))
-              const eventIds = [crypto.randomUUID()]
-              while (true) {
-                const exit = yield* Effect.exit(store.save(pending, { eventIds }).pipe(within("10 seconds", "a save")))
-                if (Exit.isSuccess(exit)) {
-                  counter = exit.value
-                  yield* Ref.update(acknowledged, (acks) => acks.map((ids, i) => i === w ? [...ids, eventIds[0]!] : ids))
-                  break
-                }
-                yield* Ref.update(failures, (causes) => [...causes, exit.cause])
-                yield* Effect.sleep("50 millis")
-              }
-            }
-          })
-        const running = yield* Effect.forkScoped(Effect.all(Array.from({ length: writers }, (_, w) => writer(w)), { concurrency: "unbounded" }))
+        const writers = 4
+        const { acknowledged, failures, stop, total } = yield* startWriters(store, writers, "50 millis")
 
         yield* waitUntil(Effect.map(total, (n) => n >= 40), "20 seconds", "40 saves before the stop")
         yield* Effect.promise(() => server.stop()).pipe(within("30 seconds", "stopping the server"), Effect.orDie)
         const whileDown = yield* Effect.exit(store.getAggregateVersion("writer-0").pipe(within("10 seconds", "a read while the server is down")))
         expect(databaseErrorOf(whileDown).message).toMatch(/^Reading an aggregate's version failed: /)
-        yield* waitUntil(Effect.map(Ref.get(failures), (causes) => causes.length >= writers), "10 seconds", "the writers to fail")
+        yield* waitUntil(Effect.map(failures, (causes) => causes.length >= writers), "10 seconds", "the writers to fail")
         const acknowledgedWhileDown = yield* total
 
         yield* Effect.promise(() => server.start()).pipe(within("30 seconds", "restarting the server"), Effect.orDie)
@@ -337,18 +277,10 @@ describePg("PgEventStore when its server restarts", () => {
           "30 seconds",
           "40 saves after the restart"
         )
-        yield* Ref.set(stopping, true)
-        yield* Fiber.join(running).pipe(within("30 seconds", "the writers to finish"), Effect.orDie)
+        yield* stop
 
-        for (const cause of yield* Ref.get(failures)) databaseErrorOf(Exit.failCause(cause))
-        const acks = yield* Ref.get(acknowledged)
-        for (let w = 0; w < writers; w++) {
-          const events = yield* store.loadEvents(`writer-${w}`)
-          expect(events.map((e) => e.eventId)).toEqual(acks[w])
-          expect(events.map((e) => e.aggregateVersion)).toEqual(acks[w]!.map((_, i) => i + 1))
-        }
-        const all = yield* store.loadEventsByType("Counter")
-        expect(all.length).toBe(acks.reduce((sum, ids) => sum + ids.length, 0))
+        for (const cause of yield* failures) databaseErrorOf(Exit.failCause(cause))
+        yield* expectAcknowledgedStoredOnce(store, yield* acknowledged)
       })
   )
 })

@@ -10,29 +10,16 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, Checkpoint, EventStore, Projection, ProjectionStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
 import { FaultInjection } from "@eventuali/testing/vitest"
-import { Cause, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { Cause, Effect, Fiber, Option, Ref, Schedule, Stream } from "effect"
 import { createRequire } from "node:module"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { startEmbedded } from "./support/embedded.js"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
+import { Counter, expectAcknowledgedStoredOnce, startWriters, Ticked, waitUntil, within } from "./support/writers.js"
 
 const writerScript = fileURLToPath(new URL("./fixtures/faultWriter.ts", import.meta.url))
 const packageDirectory = fileURLToPath(new URL("..", import.meta.url))
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
-
-/** Fails with a plain Error instead of waiting longer. */
-const within = (duration: Duration.DurationInput, what: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.disconnect(self).pipe(
-    Effect.timeoutFail({ duration, onTimeout: () => new Error(`${what}: no answer within ${Duration.format(duration)}`) })
-  )
-
-/** Polls `condition` until it holds; dies after `duration`. */
-const waitUntil = <E, R>(condition: Effect.Effect<boolean, E, R>, duration: Duration.DurationInput, what: string) =>
-  Effect.repeat(condition, { until: (holds) => holds, schedule: Schedule.spaced("50 millis") }).pipe(
-    within(duration, `waiting for ${what}`),
-    Effect.orDie,
-    Effect.asVoid
-  )
 
 describePg("PgEventStore under faults", () => {
   it.live(
@@ -74,14 +61,6 @@ describePg("PgEventStore under faults", () => {
   )
 })
 
-class Ticked extends Schema.TaggedClass<Ticked>()("Ticked", { n: Schema.Number }) {}
-const Counter = Aggregate.make({
-  type: "Counter",
-  events: [Ticked],
-  initialState: 0,
-  evolve: (count: number) => count + 1
-})
-
 describePg("PgEventStore when its server restarts under load", () => {
   it.scopedLive(
     "writers, a subscriber and a projection run through a restart: every acknowledged save stored once, the subscriber resumes from its checkpoint and the projection from its own, each without gap or duplicate",
@@ -98,33 +77,6 @@ describePg("PgEventStore when its server restarts under load", () => {
           client.unsafe<{ readonly event_id: string }>(`SELECT event_id FROM restart.read_model`),
           (rows) => rows.map((row) => row.event_id)
         )
-
-        // Writers: each saves its own counter, one event per save, with fixed event ids, so a save
-        // retried after an unclear failure (committed, but the answer lost) is idempotent.
-        const writers = 6
-        const acknowledged = yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>(Array.from({ length: writers }, () => []))
-        const failures = yield* Ref.make(0)
-        const stopping = yield* Ref.make(false)
-        const total = Effect.map(Ref.get(acknowledged), (acks) => acks.reduce((sum, ids) => sum + ids.length, 0))
-        const writer = (w: number) =>
-          Effect.gen(function*() {
-            let counter = Aggregate.empty(Counter, `writer-${w}`)
-            while (!(yield* Ref.get(stopping))) {
-              const pending = Aggregate.apply(counter, new Ticked({ n: counter.version + 1 }))
-              const eventIds = [crypto.randomUUID()]
-              while (true) {
-                const exit = yield* Effect.exit(store.save(pending, { eventIds }).pipe(within("10 seconds", "a save")))
-                if (Exit.isSuccess(exit)) {
-                  counter = exit.value
-                  yield* Ref.update(acknowledged, (acks) => acks.map((ids, i) => i === w ? [...ids, eventIds[0]!] : ids))
-                  break
-                }
-                expect(Cause.isDie(exit.cause), Cause.pretty(exit.cause)).toBe(false)
-                yield* Ref.update(failures, (n) => n + 1)
-                yield* Effect.sleep("100 millis")
-              }
-            }
-          })
 
         // The subscriber keeps its checkpoint (in memory here; an application would store it) and
         // subscribes again from it whenever its subscription fails.
@@ -163,27 +115,24 @@ describePg("PgEventStore when its server restarts under load", () => {
         )
 
         const subscribing = yield* Effect.forkScoped(subscriber)
-        const writing = yield* Effect.forkScoped(Effect.all(Array.from({ length: writers }, (_, w) => writer(w)), { concurrency: "unbounded" }))
+        // Writers: each saves its own counter, one event per save, with fixed event ids, so a save
+        // retried after an unclear failure (committed, but the answer lost) is idempotent.
+        const writers = 6
+        const { acknowledged, failures, stop, total } = yield* startWriters(store, writers, "100 millis")
 
         yield* waitUntil(Effect.map(total, (n) => n >= 60), "20 seconds", "60 saves before the stop")
         yield* Effect.promise(() => server.stop()).pipe(within("30 seconds", "stopping the server"), Effect.orDie)
-        yield* waitUntil(Effect.map(Ref.get(failures), (n) => n >= writers), "10 seconds", "the writers to fail")
+        yield* waitUntil(Effect.map(failures, (causes) => causes.length >= writers), "10 seconds", "the writers to fail")
         const acknowledgedWhileDown = yield* total
         yield* Effect.sleep("500 millis")
         yield* Effect.promise(() => server.start()).pipe(within("30 seconds", "restarting the server"), Effect.orDie)
         yield* waitUntil(Effect.map(total, (n) => n >= acknowledgedWhileDown + 60), "30 seconds", "60 saves after the restart")
-        yield* Ref.set(stopping, true)
-        yield* Fiber.join(writing).pipe(within("30 seconds", "the writers to finish"), Effect.orDie)
+        yield* stop
+        // Saves failed with errors, never with defects.
+        for (const cause of yield* failures) expect(Cause.isDie(cause), Cause.pretty(cause)).toBe(false)
 
         // Every acknowledged save is stored exactly once, in order per writer.
-        const acks = yield* Ref.get(acknowledged)
-        for (let w = 0; w < writers; w++) {
-          const events = yield* store.loadEvents(`writer-${w}`)
-          expect(events.map((e) => e.eventId)).toEqual(acks[w])
-          expect(events.map((e) => e.aggregateVersion)).toEqual(acks[w]!.map((_, i) => i + 1))
-        }
-        const log = (yield* store.loadEventsByType(Counter.type)).map((event) => event.eventId)
-        expect(log.length).toBe(acks.reduce((sum, ids) => sum + ids.length, 0))
+        const log = yield* expectAcknowledgedStoredOnce(store, yield* acknowledged)
 
         // The subscriber saw every event once, in log order, across its resubscriptions.
         yield* waitUntil(Effect.map(Ref.get(delivered), (ids) => ids.length >= log.length), "30 seconds", "the subscriber to catch up")

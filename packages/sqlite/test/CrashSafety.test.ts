@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Aggregate, EventStore } from "@eventuali/core"
-import type { EventEnvelope } from "@eventuali/core/Event"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import { FaultInjection } from "@eventuali/testing/vitest"
 import Database from "better-sqlite3"
@@ -26,16 +25,6 @@ const packageDirectory = fileURLToPath(new URL("..", import.meta.url))
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 /** The raw payload of a stored `Ticked` (reads other than `load` return JSON without `_tag`). */
 const decodeTickedIndex = Schema.decodeUnknownSync(Schema.Struct({ index: Schema.Number }))
-
-const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<string, Array<A>> => {
-  const groups = new Map<string, Array<A>>()
-  for (const item of items) {
-    const group = groups.get(key(item))
-    if (group === undefined) groups.set(key(item), [item])
-    else group.push(item)
-  }
-  return groups
-}
 
 /**
  * Runs the writer until it has acknowledged `killAfter` saves (or for 1.5 s after its first
@@ -61,8 +50,6 @@ const inspectFile = (filename: string) =>
     (db) => Effect.sync(() => db.close())
   )
 
-const saveIdOf = (event: EventEnvelope) => event.metadata.headers["saveId"]
-
 /**
  * Opens the file with the store and checks it against everything acknowledged so far; then
  * saves one more event on every aggregate (acknowledged too, for the next rounds).
@@ -73,7 +60,7 @@ const verifyAndContinue = (filename: string, round: number, acks: Array<Ack>) =>
     const events = Chunk.toReadonlyArray(yield* Stream.runCollect(store.streamAll()))
 
     // Versions are 1..n per aggregate, in position order.
-    const byAggregate = groupBy(events, (event) => event.aggregateId)
+    const { byAggregate, bySave } = FaultInjection.groupLog(events)
     for (const [aggregateId, stream] of byAggregate) {
       expect(stream.map((event) => event.aggregateVersion), aggregateId).toEqual(
         Array.from({ length: stream.length }, (_, i) => i + 1)
@@ -81,8 +68,7 @@ const verifyAndContinue = (filename: string, round: number, acks: Array<Ack>) =>
     }
 
     // Every save found is whole: `count` events at contiguous versions of one aggregate, in order.
-    const bySave = groupBy(events, (event) => saveIdOf(event) ?? "(no saveId)")
-    expect(bySave.has("(no saveId)")).toBe(false)
+    expect(bySave.has(FaultInjection.NO_SAVE_ID)).toBe(false)
     for (const [saveId, saved] of bySave) {
       const first = saved[0]!
       expect(saved.length, `save ${saveId} is all or nothing`).toBe(Number(first.metadata.headers["count"]))

@@ -22,6 +22,7 @@
 import { assert, expect } from "@effect/vitest"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, Checkpoint, EventStore, Projection, ProjectionStore } from "@eventuali/core"
+import type { EventEnvelope } from "@eventuali/core/Event"
 import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { type Ack, Counter, Line, PROJECTION, projection, readModelOf, type Seen, Ticked } from "./FaultWorkload.js"
@@ -119,6 +120,30 @@ const groupBy = <A>(items: ReadonlyArray<A>, key: (item: A) => string): Map<stri
   return groups
 }
 
+/**
+ * The key {@link groupLog} files events without a `saveId` header under (the workload writes
+ * none: finding it means something else wrote to the store).
+ *
+ * @since 0.1.0
+ * @category verifying
+ */
+export const NO_SAVE_ID = "(no saveId)"
+
+/**
+ * The events of a workload's log grouped by aggregate and by save (their `saveId` header), each
+ * group in the order of `events`: what the checks after a kill look at.
+ *
+ * @since 0.1.0
+ * @category verifying
+ */
+export const groupLog = <Event extends EventEnvelope>(events: ReadonlyArray<Event>): {
+  readonly byAggregate: ReadonlyMap<string, ReadonlyArray<Event>>
+  readonly bySave: ReadonlyMap<string, ReadonlyArray<Event>>
+} => ({
+  byAggregate: groupBy(events, (event) => event.aggregateId),
+  bySave: groupBy(events, (event) => event.metadata.headers["saveId"] ?? NO_SAVE_ID)
+})
+
 const decodeIndex = Schema.decodeUnknownSync(Schema.Struct({ index: Schema.Number }))
 
 /**
@@ -164,7 +189,7 @@ export const verify = (options: {
     const store = yield* EventStore.EventStore
     const events = Chunk.toReadonlyArray(yield* Stream.runCollect(store.streamEventsByType(Counter.type)))
 
-    const byAggregate = groupBy(events, (event) => event.aggregateId)
+    const { byAggregate, bySave } = groupLog(events)
     for (const [aggregateId, stream] of byAggregate) {
       expect(stream.map((event) => event.aggregateVersion), `versions of ${aggregateId}`).toEqual(
         Array.from({ length: stream.length }, (_, i) => i + 1)
@@ -173,7 +198,6 @@ export const verify = (options: {
     expect(new Set(events.map((event) => event.eventId)).size, "event ids are unique").toBe(events.length)
 
     // Every save found is whole: `count` events at consecutive versions of one aggregate, in order.
-    const bySave = groupBy(events, (event) => event.metadata.headers["saveId"] ?? "(no saveId)")
     for (const [saveId, saved] of bySave) {
       const first = saved[0]!
       expect(saved.length, `save ${saveId} is all or nothing`).toBe(Number(first.metadata.headers["count"]))
