@@ -13,15 +13,18 @@ import * as Metrics from "../../Metrics.js"
 import * as Observability from "../observability.js"
 import * as Validate from "../validate.js"
 
-/** The storage moved between the refused append and `inspect`: try the append again. */
-class AppendRace {
-  readonly _tag = "AppendRace"
+/**
+ * Why an append was refused when `inspect` finds no reason: another writer changed the aggregate
+ * between the refused append and `inspect`. The append is tried again.
+ */
+class LostRace {
+  readonly _tag = "LostRace"
 }
 
-const isAppendRace = (error: unknown): error is AppendRace => error instanceof AppendRace
+const isLostRace = (error: unknown): error is LostRace => error instanceof LostRace
 
-/** How often an append the storage refused without a conflict (it lost a race) is tried again. */
-const MAX_APPEND_RACES = 20
+/** How often an append that lost a race is tried again before it fails as a conflict. */
+const MAX_LOST_RACES = 20
 
 /**
  * Appends, says why the storage refused, and tries again when it only lost a race. A committed
@@ -53,8 +56,8 @@ const afterRefusal = (
   storage.inspect(request.aggregateId, request.events.map((event) => event.eventId)).pipe(
     Effect.flatMap((conflict) => explainRefusal(storage, request, conflict)),
     Effect.tap((result) => Observability.annotatePosition(result.events)),
-    Effect.catchIf(isAppendRace, () =>
-      attempt <= MAX_APPEND_RACES
+    Effect.catchIf(isLostRace, () =>
+      attempt <= MAX_LOST_RACES
         ? appendEncoded(storage, wakeUps, request, attempt + 1)
         : Effect.flatMap(storage.version(request.aggregateId), (version) =>
           Effect.fail(
@@ -71,7 +74,7 @@ const explainRefusal = (
   storage: EventStorage,
   request: AppendRequest,
   conflict: AppendConflict
-): Effect.Effect<AppendResult, WriteError | AppendRace> => {
+): Effect.Effect<AppendResult, WriteError | LostRace> => {
   if (conflict.existing.length > 0) {
     const firstVersion = retriedFrom(request, conflict)
     if (firstVersion === undefined) return Effect.fail(eventIdClash(conflict.existing[0]!))
@@ -98,7 +101,7 @@ const explainRefusal = (
       })
     )
   }
-  return Effect.fail(new AppendRace())
+  return Effect.fail(new LostRace())
 }
 
 /**
