@@ -4,6 +4,7 @@ import { PgEventStore } from "@eventuali/postgres"
 import { Migrations } from "@eventuali/sql"
 import { Effect, Exit, Scope } from "effect"
 import Pg from "pg"
+import * as PgAppend from "../../postgres/src/internal/append.js"
 import * as Statements from "../../sql/src/internal/statements.js"
 import { Account, concurrentSaves, depositJson, evolve, prefix, saveMany, saveOne, type State } from "./domain.js"
 import { compare, rate, type Row } from "./harness.js"
@@ -14,12 +15,12 @@ const METADATA = JSON.stringify({ headers: {} })
 
 const openRaw = async (url: string, schema: string) => {
   const tables = Statements.tables(schema)
-  const statements = Statements.pg(tables)
+  const statements = Statements.pg(schema)
   const client = new Pg.Client({ connectionString: url })
   await client.connect()
   await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)
   for (const migration of Migrations.migrations) for (const sql of migration.pg(tables)) await client.query(sql)
-  const appendText = statements.append(1)
+  const appendText = PgAppend.statement(schema)
   const save = async (aggregateId: string, count: number, seed: number) => {
     const now = Date.now()
     const ids: Array<string> = [], types: Array<string> = [], versions: Array<number> = []

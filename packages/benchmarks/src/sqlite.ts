@@ -8,13 +8,15 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Statements from "../../sql/src/internal/statements.js"
+import * as SqliteAppend from "../../sqlite/src/internal/append.js"
 import { Account, concurrentSaves, deposit, depositJson, evolve, prefix, saveMany, saveOne, SnapshottedAccount, type State, StructAccount } from "./domain.js"
 import { compare, rate, type Row } from "./harness.js"
 
 export type Synchronous = "full" | "normal"
 
 const tables = Statements.tables(undefined)
-const statements = Statements.sqlite(tables)
+const statements = Statements.sqlite(undefined)
+const appendStatements = SqliteAppend.statements(undefined)
 const METADATA = JSON.stringify({ headers: {} })
 
 /** Our store on a fresh file (or `:memory:`), open until `close`. */
@@ -34,7 +36,7 @@ const openRaw = (filename: string, synchronous: Synchronous) => {
   const insert = (count: number) => {
     let statement = inserts.get(count)
     if (statement === undefined) {
-      statement = db.prepare(statements.insertRows!(count))
+      statement = db.prepare(appendStatements.insertRows(count))
       inserts.set(count, statement)
     }
     return statement

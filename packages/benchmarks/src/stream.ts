@@ -38,7 +38,7 @@ const main = async () => {
     const db = new Database(file!, { readonly: true })
     let events = 0
     let cursor = 0
-    const page = db.prepare(Statements.sqlite(tables).readAll({ aggregateTypes: "one", eventTypes: "none", limited: true }))
+    const page = db.prepare(Statements.sqlite(undefined).readAll({ aggregateTypes: "one", eventTypes: "none", limited: true }))
     while (true) {
       const rows = page.all(cursor, "Account", 1000) as Array<{ position: number; data: string; metadata: string }>
       for (const row of rows) {

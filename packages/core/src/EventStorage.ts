@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Either, Option, Stream } from "effect"
+import { type Effect, type Either, Option, type Stream } from "effect"
 import type { DatabaseError, EventStoreError, SerializationError } from "./Errors.js"
 import * as codec from "./internal/codec.js"
 import type { EventEnvelope, EventMetadata } from "./Event.js"
@@ -106,6 +106,31 @@ export interface AppendConflict {
 export type StoredEvent = EventEnvelope<unknown>
 
 /**
+ * What an append did: `Some` with the stored events when it was appended, `None` when it was
+ * refused (nothing written; see `EventStorage.append`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AppendOutcome = Option.Option<ReadonlyArray<StoredEvent>>
+
+/**
+ * The outcome of a refused append.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const refused: AppendOutcome = Option.none()
+
+/**
+ * The outcome of an append that stored `events`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const appended = (events: ReadonlyArray<StoredEvent>): AppendOutcome => Option.some(events)
+
+/**
  * What `readAll` reads.
  *
  * @since 0.1.0
@@ -128,13 +153,11 @@ export interface ReadAllOptions {
 export interface EventStorage {
   /**
    * Appends all events or none. The events get versions `current + 1 ..` and increasing global
-   * positions. Succeeds with `None`, writing nothing, when the request cannot apply: the
-   * expected version does not hold, the id belongs to another aggregate type, or an event id is
-   * already stored.
+   * positions. The append is refused (succeeds with `refused`, writing nothing) when the
+   * request cannot apply: the expected version does not hold, the id belongs to another
+   * aggregate type, or an event id is already stored.
    */
-  readonly append: (
-    request: AppendRequest
-  ) => Effect.Effect<Option.Option<ReadonlyArray<StoredEvent>>, DatabaseError | EventStoreError>
+  readonly append: (request: AppendRequest) => Effect.Effect<AppendOutcome, DatabaseError | EventStoreError>
   /** Why an append of `eventIds` to `aggregateId` was refused (read after the refusal). */
   readonly inspect: (aggregateId: string, eventIds: ReadonlyArray<string>) => Effect.Effect<AppendConflict, DatabaseError>
   /** The aggregate's events with `aggregateVersion > fromVersion`, by version. */

@@ -7,7 +7,7 @@
 import { Effect, Either, Layer, Option, type Scope } from "effect"
 import type { SerializationError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
-import type { EventStorage, StoredEvent } from "./EventStorage.js"
+import { appended, type EventStorage, refused, type StoredEvent } from "./EventStorage.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as ProjectionStore from "./ProjectionStore.js"
 import { parseJson } from "./internal/codec.js"
@@ -67,7 +67,7 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
           (stream !== undefined && stream[0]!.aggregateType !== request.aggregateType) ||
           request.events.some((event) => byEventId.has(event.eventId))
         ) {
-          return Effect.succeed(Option.none())
+          return Effect.succeed(refused)
         }
         const rows = request.events.map((event, i): Row => ({
           eventId: event.eventId,
@@ -97,7 +97,7 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
           })
         }
         // Exactly the envelopes a read returns: no backend-only fields such as `dataJson`.
-        return Effect.succeed(Option.some(rows.map((row, i) =>
+        return Effect.succeed(appended(rows.map((row, i) =>
           toEnvelope(row, request.events[i]!.data, request.events[i]!.metadata)
         )))
       }),

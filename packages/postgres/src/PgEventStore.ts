@@ -12,8 +12,10 @@ import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Redaction from "@eventuali/core/Redaction"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import * as Tables from "@eventuali/sql/Tables"
+import * as Backend from "./internal/backend.js"
 import * as listen from "./internal/listen.js"
-import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Pg from "pg"
 
 /**
@@ -115,11 +117,7 @@ const makePool = (
  */
 export const make = (
   config: PgEventStoreConfig
-): Effect.Effect<
-  SqlEventStore.Parts<PgClient.PgClient>,
-  DatabaseError,
-  Scope.Scope
-> =>
+): Effect.Effect<SqlEventStore.OpenStore<PgClient.PgClient>, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const raw = Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url
     const parsed = parseUrl(raw)
@@ -148,8 +146,10 @@ export const make = (
         Effect.fail(new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(defect))}` }))
       )
     )
-    const notifications = yield* listen.notifications(parsed.url, SqlEventStore.notificationChannel(schema))
-    return yield* SqlEventStore.makeParts(client, { schema, notifications, pollInterval: config.pollInterval })
+    const channel = Tables.channel(schema)
+    const notifications = yield* listen.notifications(parsed.url, channel)
+    const backend = yield* Backend.make(client, { schema, channel, notifications })
+    return yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
   })
 
 /**
@@ -161,7 +161,9 @@ export const make = (
 export const layer = (
   config: PgEventStoreConfig
 ): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
-  SqlEventStore.layerParts(PgClient.PgClient, make(config))
+  Layer.scopedContext(
+    Effect.map(make(config), (opened) => Context.add(SqlEventStore.context(opened), PgClient.PgClient, opened.client))
+  )
 
 /**
  * {@link layer} with its settings read from `Config`, e.g.

@@ -5,19 +5,20 @@
  * one twice.
  */
 import { expect, it } from "@effect/vitest"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { ExpectedVersion } from "@eventuali/core"
 import type { EventStorage } from "@eventuali/core/EventStorage"
 import { PgEventStore } from "@eventuali/postgres"
-import { SqlEventStore } from "@eventuali/sql"
+import { SqlEventStore, Tables } from "@eventuali/sql"
 import { Deferred, Effect, Fiber, Random, Ref } from "effect"
+import * as Backend from "../src/internal/backend.js"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 
 /** The store, its client, and its raw storage (whose `readAll` is what tailing readers page with). */
 const setup = Effect.gen(function*() {
   const schema = freshSchema("ord")
   const { client, store } = yield* PgEventStore.make({ url: serverUrl, schema })
-  const storage = yield* Effect.provideService(SqlEventStore.makeStorage({ schema }), SqlClient.SqlClient, client)
+  const backend = yield* Backend.make(client, { schema, channel: Tables.channel(schema), notifications: undefined })
+  const storage = SqlEventStore.makeStorage(backend)
   return { client, store, storage, schema }
 })
 

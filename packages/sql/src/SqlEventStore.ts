@@ -1,6 +1,7 @@
 /**
- * The event store over any `@effect/sql` `SqlClient` (SQLite and PostgreSQL dialects): the
- * drivers build a client and hand it here.
+ * The event store on a SQL database: the driver opens the database and hands its client and its
+ * backend (`SqlBackend`) here; this module migrates and builds the store and its projection
+ * checkpoints on them.
  *
  * @since 0.1.0
  */
@@ -9,12 +10,11 @@ import { DatabaseError } from "@eventuali/core/Errors"
 import type { EventStorage } from "@eventuali/core/EventStorage"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import { Context, Effect, Layer, type Scope, type Stream } from "effect"
-import { tables } from "./internal/statements.js"
+import { Context, Effect, Layer, type Scope } from "effect"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
+import type { SqlBackend } from "./SqlBackend.js"
 import * as SqlProjectionStore from "./SqlProjectionStore.js"
-import type * as SyncConnection from "./SyncConnection.js"
 
 /**
  * - `schema` (PostgreSQL): the schema holding the store's tables, created if missing; several
@@ -27,10 +27,6 @@ import type * as SyncConnection from "./SyncConnection.js"
  */
 export interface SqlEventStoreOptions extends EventStore.StoreOptions {
   readonly schema?: string | undefined
-  /** Wake-ups from other processes for live subscriptions (the PostgreSQL driver LISTENs). */
-  readonly notifications?: Stream.Stream<void> | undefined
-  /** The client's connection for synchronous use, when the driver has one (the SQLite driver). */
-  readonly connection?: SyncConnection.SyncConnection | undefined
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -45,75 +41,56 @@ const checkOptions = (options: SqlEventStoreOptions) =>
     )
 
 /**
- * The PostgreSQL channel a store's appends notify on commit (`pg_notify`), per schema.
- *
- * @since 0.1.0
- * @category constants
- */
-export const notificationChannel = (schema: string | undefined): string => tables(schema).channel
-
-/**
- * The SQL storage (without migrating), for wrapping.
+ * The SQL storage of a backend (without migrating), for wrapping and for tests.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeStorage = (
-  options: SqlEventStoreOptions = {}
-): Effect.Effect<EventStorage, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
-  Effect.zipRight(checkOptions(options), storage.make(options))
+export const makeStorage = (backend: SqlBackend): EventStorage => storage.make(backend)
 
 /**
- * Migrates the database, then builds the store service on the client.
+ * Migrates the client's database, then builds the store service on the backend.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
+  backend: SqlBackend,
   options: SqlEventStoreOptions = {}
 ): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
   checkOptions(options).pipe(
     Effect.zipRight(Migrations.run(options)),
-    Effect.zipRight(storage.make(options)),
-    Effect.flatMap((storage) => EventStore.make(storage, options))
+    Effect.zipRight(EventStore.make(storage.make(backend), options))
   )
 
 /**
- * The store as a layer over a `SqlClient` layer.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (
-  options: SqlEventStoreOptions = {}
-): Layer.Layer<EventStore.EventStore, DatabaseError, SqlClient.SqlClient> =>
-  Layer.scoped(EventStore.EventStore, make(options))
-
-/**
- * What a driver builds on its client: the store and its projection checkpoints.
+ * A store open on a database: the store, its projection checkpoints, and the driver's client
+ * (for read models in the same database).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Parts<Client extends SqlClient.SqlClient> {
+export interface OpenStore<Client extends SqlClient.SqlClient> {
   readonly store: EventStore.Service
   readonly projections: ProjectionStore.Service
   readonly client: Client
 }
 
 /**
- * Migrates, then builds the store and its projection checkpoints on a driver's client.
+ * Migrates, then builds the store on a driver's backend and its projection checkpoints on the
+ * driver's client.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeParts = <Client extends SqlClient.SqlClient>(
+export const open = <Client extends SqlClient.SqlClient>(
   client: Client,
+  backend: SqlBackend,
   options: SqlEventStoreOptions = {}
-): Effect.Effect<Parts<Client>, DatabaseError, Scope.Scope> =>
+): Effect.Effect<OpenStore<Client>, DatabaseError, Scope.Scope> =>
   Effect.provideService(
     Effect.map(
-      Effect.all([make(options), SqlProjectionStore.make({ schema: options.schema })]),
+      Effect.all([make(backend, options), SqlProjectionStore.make({ schema: options.schema })]),
       ([store, projections]) => ({ store, projections, client })
     ),
     SqlClient.SqlClient,
@@ -121,21 +98,26 @@ export const makeParts = <Client extends SqlClient.SqlClient>(
   )
 
 /**
- * A driver's layer: the store, its checkpoints, and the client under both `SqlClient` and the
- * driver's own tag (for read models in the same database).
+ * What an open store provides: the store, its checkpoints and its client as `SqlClient`.
+ *
+ * @since 0.1.0
+ * @category context
+ */
+export const context = <Client extends SqlClient.SqlClient>(
+  { client, projections, store }: OpenStore<Client>
+): Context.Context<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient> =>
+  Context.make(EventStore.EventStore, store).pipe(
+    Context.add(ProjectionStore.ProjectionStore, projections),
+    Context.add(SqlClient.SqlClient, client)
+  )
+
+/**
+ * A driver's layer: the store it opens, with its {@link context}.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerParts = <Tag, Client extends SqlClient.SqlClient, E>(
-  clientTag: Context.Tag<Tag, Client>,
-  parts: Effect.Effect<Parts<Client>, E, Scope.Scope>
-): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | Tag, E> =>
-  Layer.scopedContext(
-    Effect.map(parts, ({ client, projections, store }) =>
-      Context.make(EventStore.EventStore, store).pipe(
-        Context.add(ProjectionStore.ProjectionStore, projections),
-        Context.add(SqlClient.SqlClient, client),
-        Context.add(clientTag, client)
-      ))
-  )
+export const layer = <Client extends SqlClient.SqlClient, E>(
+  opened: Effect.Effect<OpenStore<Client>, E, Scope.Scope>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, E> =>
+  Layer.scopedContext(Effect.map(opened, context))

@@ -1,12 +1,12 @@
 /**
- * The event store on an embedded SQLite database (better-sqlite3 through
- * `@effect/sql-sqlite-node`): the SQLite client, the store's migrations, and durable settings.
+ * The event store on an embedded SQLite database: one better-sqlite3 connection, served to the
+ * application as `@effect/sql`'s `SqlClient` and used directly by the store (its backend:
+ * check-then-insert appends, group commit), the store's migrations, and durable settings.
  *
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
@@ -15,7 +15,8 @@ import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import { Cause, Config, type ConfigError, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
 import * as NodeFs from "node:fs"
-import * as SqliteClientInternal from "./internal/client.js"
+import * as Backend from "./internal/backend.js"
+import * as Client from "./internal/client.js"
 
 /**
  * - `filename`: a file path (parent directories are created) or `":memory:"`.
@@ -87,7 +88,7 @@ const ensureDirectory = (filename: string) =>
 const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
 
 /** A read-only store cannot create or migrate its schema: the file must hold it already. */
-const expectSchema = (client: SqliteClient.SqliteClient, filename: string) =>
+const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
   client.unsafe<{ readonly version: number | null }>(`SELECT max(id) AS version FROM eventuali_migrations`).pipe(
     Effect.catchAll(() => Effect.succeed([{ version: null }])),
     Effect.flatMap(([row]) => {
@@ -124,16 +125,12 @@ const refuseWrites = (store: EventStore.Service, filename: string): EventStore.S
  */
 export const make = (
   config: SqliteEventStoreConfig
-): Effect.Effect<
-  SqlEventStore.Parts<SqliteClient.SqliteClient>,
-  DatabaseError,
-  Scope.Scope
-> =>
+): Effect.Effect<SqlEventStore.OpenStore<SqlClient.SqlClient>, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const { filename } = config
     const readonly = config.readonly === true
     if (!readonly) yield* ensureDirectory(filename)
-    const { client, connection } = yield* SqliteClientInternal.make({ filename, readonly }).pipe(
+    const { client, connection } = yield* Client.make({ filename, readonly }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((defect) => Effect.fail(openError(filename, messageOf(defect), defect)))
     )
@@ -143,22 +140,24 @@ export const make = (
       Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
     )
     if (readonly) yield* expectSchema(client, filename)
-    const parts = yield* SqlEventStore.makeParts(client, { pollInterval: config.pollInterval, connection })
-    return readonly ? { ...parts, store: refuseWrites(parts.store, filename) } : parts
+    const backend = yield* Backend.make(connection)
+    const opened = yield* SqlEventStore.open(client, backend, { pollInterval: config.pollInterval })
+    return readonly ? { ...opened, store: refuseWrites(opened.store, filename) } : opened
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))
   )
 
 /**
- * The store, and the SQLite client it uses, as a layer.
+ * The store, and the `SqlClient` on its connection (for read models in the same database), as a
+ * layer.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   config: SqliteEventStoreConfig
-): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient, DatabaseError> =>
-  SqlEventStore.layerParts(SqliteClient.SqliteClient, make(config))
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, DatabaseError> =>
+  SqlEventStore.layer(make(config))
 
 /**
  * {@link layer} with its settings read from `Config`.
@@ -169,6 +168,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<SqliteEventStoreConfig>
 ): Layer.Layer<
-  EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | SqliteClient.SqliteClient,
+  EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient,
   DatabaseError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,69 +1,45 @@
 /**
- * Every SQL statement of the store, for both dialects side by side. They differ only where the
- * databases must: placeholders, column types, how a batch is bound (a VALUES list in SQLite,
- * arrays through `unnest` in PostgreSQL), and PostgreSQL's gap-safe visibility rule.
+ * The statements the shared store runs (reads, the stream head, snapshots), for both dialects
+ * side by side. They differ only where the databases must: placeholders, JSON lists, how a
+ * timestamp is read back, and PostgreSQL's gap-safe visibility rule.
+ *
+ * Written as text with placeholders, not with the `sql` template, on purpose: they run on every
+ * load, read and save, and a driver prepares each text once. Building a statement through the
+ * template costs more than SQLite takes to run one (docs/performance.md, "What each optimisation
+ * bought"). Each driver's append statements live in the driver.
  */
-import type { AppendRequest } from "@eventuali/core/EventStorage"
+import * as Tables from "../Tables.js"
 
-/** Where the store's tables live: unqualified, or in a PostgreSQL schema. */
-export interface Tables {
+/**
+ * The store's tables as SQL text.
+ *
+ * Kept for `Migrations.ts` and `SqlProjectionStore.ts` until they use `Tables` directly.
+ */
+export interface LegacyTables {
   readonly events: string
   readonly migrations: string
   readonly checkpoints: string
   readonly snapshots: string
-  /** The PostgreSQL notification channel appends signal on (commit-time wake-ups). */
   readonly channel: string
 }
+export type { LegacyTables as Tables }
 
-export const tables = (schema: string | undefined): Tables => {
+/** See {@link LegacyTables}. */
+export const tables = (schema: string | undefined): LegacyTables => {
   const qualify = (name: string) => schema === undefined ? name : `"${schema}".${name}`
   return {
-    events: qualify("eventuali_events"),
-    migrations: qualify("eventuali_migrations"),
-    checkpoints: qualify("eventuali_checkpoints"),
-    snapshots: qualify("eventuali_snapshots"),
-    channel: `eventuali:${schema ?? "public"}`
+    events: qualify(Tables.names.events),
+    migrations: qualify(Tables.names.migrations),
+    checkpoints: qualify(Tables.names.checkpoints),
+    snapshots: qualify(Tables.names.snapshots),
+    channel: Tables.channel(schema)
   }
 }
 
+/** The shared statement texts of one dialect. */
 export interface Statements {
-  /** Events per append statement (SQLite binds each value; PostgreSQL binds arrays). */
-  readonly chunkSize: number
-  /** Whether a failed statement aborts the transaction around it (PostgreSQL) or only itself (SQLite). */
-  readonly errorsAbortTransactions: boolean
-  /**
-   * Whether concurrent appends are committed together by one writer (SQLite: one connection,
-   * one writer anyway, and a commit per append would cost an fsync each). PostgreSQL commits
-   * concurrently on its pool, with its own group commit in the WAL.
-   */
-  readonly groupCommit: boolean
-  /**
-   * Appends `count` events in one conditional statement: the stream head (current version and
-   * owner type) is read in the same statement, rows are inserted only if the owner matches and
-   * the current version lies in [lo, hi], with versions `current + k`. Returns the inserted
-   * `position, aggregate_version`; no rows means refused.
-   */
-  readonly append: (count: number) => string
-  readonly appendParams: (
-    request: AppendRequest,
-    lo: number,
-    hi: number,
-    from: number,
-    to: number
-  ) => Array<unknown>
-  /** Current version and owner type of one aggregate (one row). */
+  /** Current version and owner type of one aggregate (one row: `version`, `type`). */
   readonly streamHead: string
-  /**
-   * SQLite, for appends on a synchronous connection: the heads (`aggregate_id, version, type`)
-   * of the aggregates in a JSON array of ids, one row each that has events.
-   */
-  readonly streamHeads: string | undefined
-  /**
-   * SQLite, for appends on a synchronous connection: a plain insert of `count` rows of
-   * `event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data,
-   * metadata, timestamp`, checked beforehand under the write lock.
-   */
-  readonly insertRows: ((count: number) => string) | undefined
   /** Which of a JSON array of event ids are stored, and where. */
   readonly existingIds: string
   /** An aggregate's events after a version. */
@@ -86,18 +62,6 @@ export interface Statements {
   readonly writeSnapshot: string
   /** An aggregate's snapshot (one row or none). */
   readonly readSnapshot: string
-  /**
-   * The oldest transaction still running and the next to start (as text), where readers must
-   * wait for writers: PostgreSQL only.
-   */
-  readonly snapshot: string | undefined
-  /**
-   * Wakes other processes' subscribers after appends committed (PostgreSQL: NOTIFY on the
-   * store's channel, param 1). Sent after the commit, outside the append's transaction:
-   * PostgreSQL serialises the commits of notifying transactions, which would undo its group
-   * commit for concurrent appends.
-   */
-  readonly notify: string | undefined
 }
 
 /**
@@ -150,54 +114,18 @@ const columns = (timestamp: string, json: (column: string) => string) =>
     json("data")
   } AS data, ${json("metadata")} AS metadata, ${timestamp} AS timestamp`
 
-export const sqlite = (t: Tables): Statements => {
+const SNAPSHOT_UPSERT = `ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
+        aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
+        state = excluded.state, created_at = excluded.created_at
+      WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`
+
+export const sqlite = (schema: string | undefined): Statements => {
+  const t = Tables.quoted(schema)
   const COLUMNS = columns("timestamp", (column) => column)
   return {
-    chunkSize: 1000,
-    errorsAbortTransactions: false,
-    groupCommit: true,
-    append: (count) => {
-      const values = new Array<string>(count)
-      for (let k = 0; k < count; k++) values[k] = `(${k + 1}, ?, ?, ?, ?, ?, ?)`
-      return `WITH p(aggregate_id, aggregate_type, lo, hi) AS (VALUES (?, ?, ?, ?)),
-        s(version, type) AS (
-          SELECT coalesce(max(aggregate_version), 0), max(aggregate_type) FROM (
-            SELECT aggregate_version, aggregate_type FROM ${t.events}
-            WHERE aggregate_id = (SELECT aggregate_id FROM p)
-            ORDER BY aggregate_version DESC LIMIT 1)),
-        v(k, event_id, event_type, event_version, data, metadata, timestamp) AS (VALUES ${values.join(", ")})
-        INSERT INTO ${t.events}
-          (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
-        SELECT v.event_id, p.aggregate_id, p.aggregate_type, s.version + v.k, v.event_type, v.event_version,
-               v.data, v.metadata, v.timestamp
-        FROM p, s, v
-        WHERE (s.type IS NULL OR s.type = p.aggregate_type) AND s.version BETWEEN p.lo AND p.hi
-        RETURNING position, aggregate_version`
-    },
-    appendParams: (request, lo, hi, from, to) => {
-      const params: Array<unknown> = [request.aggregateId, request.aggregateType, lo, hi]
-      for (let i = from; i < to; i++) {
-        const event = request.events[i]!
-        params.push(
-          event.eventId,
-          event.eventType,
-          event.eventVersion,
-          event.dataJson,
-          event.metadataJson,
-          event.timestamp.getTime()
-        )
-      }
-      return params
-    },
     streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
         WHERE aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1)`,
-    streamHeads: `SELECT aggregate_id, max(aggregate_version) AS version, aggregate_type AS type FROM ${t.events}
-      WHERE aggregate_id IN (SELECT value FROM json_each(?)) GROUP BY aggregate_id`,
-    insertRows: (count) =>
-      `INSERT INTO ${t.events}
-        (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
-      VALUES ${new Array<string>(count).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT value FROM json_each(?))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
@@ -212,13 +140,8 @@ export const sqlite = (t: Tables): Statements => {
     writeSnapshot: `INSERT INTO ${t.snapshots} AS old
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
       VALUES (?, ?, ?, ?, ?, CAST(unixepoch('subsec') * 1000 AS INTEGER))
-      ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
-        aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
-        state = excluded.state, created_at = excluded.created_at
-      WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`,
-    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state FROM ${t.snapshots} WHERE aggregate_id = ?`,
-    snapshot: undefined,
-    notify: undefined
+      ${SNAPSHOT_UPSERT}`,
+    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state FROM ${t.snapshots} WHERE aggregate_id = ?`
   }
 }
 
@@ -229,86 +152,40 @@ export const sqlite = (t: Tables): Statements => {
  * the high bits, position order is (transaction id, n) order, and a reader that only looks below
  * `pg_snapshot_xmin(pg_current_snapshot()) << 20` sees a prefix that can never grow in the
  * middle: every transaction with a lower id has ended. At most 2^20 - 1 events per transaction.
+ * The PostgreSQL driver's append (`packages/postgres/src/internal/append.ts`) assigns them.
  */
 export const POSITION_SHIFT = 20
 export const MAX_EVENTS_PER_TRANSACTION = 2 ** POSITION_SHIFT - 1
 
-export const pg = (t: Tables): Statements => {
+/** The highest position every transaction below the oldest one still running has ended. */
+const VISIBLE_BELOW = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`
+
+export const pg = (schema: string | undefined): Statements => {
+  const t = Tables.quoted(schema)
   const COLUMNS = columns(
     // A timestamp set to 'infinity' by hand reads as its text, which the store reports as corrupt.
     "CASE WHEN isfinite(timestamp) THEN (extract(epoch FROM timestamp) * 1000)::bigint::text ELSE timestamp::text END",
     (column) => `${column}::text`
   )
-  const visible = `position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`
   return {
-    chunkSize: MAX_EVENTS_PER_TRANSACTION,
-    errorsAbortTransactions: true,
-    groupCommit: false,
-    append: () =>
-      `WITH s AS (
-        SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
-          SELECT aggregate_version, aggregate_type FROM ${t.events}
-          WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h),
-      x AS (SELECT pg_current_xact_id()::text::bigint << ${POSITION_SHIFT} AS base),
-      -- Continue after this transaction's earlier appends (group commits, process managers).
-      n AS (
-        SELECT coalesce(max(e.position) - x.base, 0) AS written FROM x
-        LEFT JOIN ${t.events} e ON e.position >= x.base AND e.position < x.base + ${2 ** POSITION_SHIFT}
-        GROUP BY x.base)
-      INSERT INTO ${t.events}
-        (position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version,
-         data, metadata, timestamp)
-      SELECT x.base + n.written + v.k, v.event_id, $1, $2,
-             s.version + v.k, v.event_type, v.event_version, v.data::jsonb, v.metadata::jsonb,
-             'epoch'::timestamptz + v.ms * interval '1 millisecond'
-      FROM s, x, n, unnest($5::text[], $6::text[], $7::int4[], $8::text[], $9::text[], $10::int8[])
-        WITH ORDINALITY AS v(event_id, event_type, event_version, data, metadata, ms, k)
-      WHERE (s.type IS NULL OR s.type = $2) AND s.version BETWEEN $3 AND $4
-        AND n.written + cardinality($5::text[]) <= ${MAX_EVENTS_PER_TRANSACTION}
-      RETURNING position, aggregate_version`,
-    appendParams: (request, lo, hi, from, to) => {
-      const ids: Array<string> = []
-      const types: Array<string> = []
-      const versions: Array<number> = []
-      const data: Array<string> = []
-      const metadata: Array<string> = []
-      const ms: Array<number> = []
-      for (let i = from; i < to; i++) {
-        const event = request.events[i]!
-        ids.push(event.eventId)
-        types.push(event.eventType)
-        versions.push(event.eventVersion)
-        data.push(event.dataJson)
-        metadata.push(event.metadataJson)
-        ms.push(event.timestamp.getTime())
-      }
-      return [request.aggregateId, request.aggregateType, lo, hi, ids, types, versions, data, metadata, ms]
-    },
     streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
         SELECT aggregate_version, aggregate_type FROM ${t.events}
         WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h`,
-    streamHeads: undefined,
-    insertRows: undefined,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
       WHERE aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version`,
     readAll: (shape) => {
       const { conditions, limit } = readConditions(shape, (n) => `$${n}`, (column, param) => `${column} = ANY(${param}::text[])`)
-      return `SELECT ${COLUMNS} FROM ${t.events} WHERE position > $1 AND ${visible}${conditions} ORDER BY position${limit}`
+      return `SELECT ${COLUMNS} FROM ${t.events} WHERE position > $1 AND position < ${VISIBLE_BELOW}${conditions} ORDER BY position${limit}`
     },
     list: (values) => values,
-    logHead: `SELECT ((pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT}) - 1)::text AS head`,
+    logHead: `SELECT (${VISIBLE_BELOW} - 1)::text AS head`,
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = $1`,
     writeSnapshot: `INSERT INTO ${t.snapshots} AS old
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
       VALUES ($1, $2, $3, $4, $5::jsonb, now())
-      ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
-        aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
-        state = excluded.state, created_at = excluded.created_at
-      WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`,
-    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`,
-    snapshot: `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`,
-    notify: `SELECT pg_notify($1, '')`
+      ${SNAPSHOT_UPSERT}`,
+    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Appends on a synchronous connection (SQLite through better-sqlite3), a group at a time.
+ * The SQLite append: check-then-insert on the store's synchronous connection, for one append or a
+ * group committed together (`groupCommit.ts`), also inside a caller's transaction.
  *
  * Inside one transaction that holds SQLite's write lock from its start (`BEGIN IMMEDIATE`), the
  * heads of the group's aggregates are read with one statement, each append is checked against
@@ -12,15 +13,38 @@
  * If an insert breaks a unique index anyway (an idempotent retry's event ids are stored
  * already), SQLite undoes that statement only; the group is then appended again one by one, each
  * in a savepoint with its own check, so that the one append is refused and the others go in.
+ *
+ * The statements are hand-written placeholder SQL: this is the measured hot path of every save
+ * (docs/performance.md, "What each optimisation bought").
  */
-import type { AppendRequest, StoredEvent } from "@eventuali/core/EventStorage"
+import { type AppendOutcome, type AppendRequest, appended, refused, type StoredEvent } from "@eventuali/core/EventStorage"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
-import { Option } from "effect"
-import type { Session } from "../SyncConnection.js"
-import { isUniqueError } from "./errors.js"
-import { memoized, type Statements } from "./statements.js"
+import * as SqlBackend from "@eventuali/sql/SqlBackend"
+import * as Tables from "@eventuali/sql/Tables"
+import type { SyncConnection } from "./connection.js"
 
-export type AppendOutcome = Option.Option<ReadonlyArray<StoredEvent>>
+/**
+ * Most rows per INSERT. Every row count is its own prepared statement, kept for the life of the
+ * connection: 100 bounds them to 100 statements of at most 900 parameters, and one statement
+ * still takes a 100-event save or a group of 100 one-event saves.
+ */
+export const MAX_ROWS = 100
+
+/** The SQLite append's own statements, beside the shared ones it also uses. */
+export const statements = (schema: string | undefined) => {
+  const t = Tables.quoted(schema)
+  return {
+    /** The heads (`aggregate_id, version, type`) of the aggregates in a JSON array of ids that have events. */
+    streamHeads: `SELECT aggregate_id, max(aggregate_version) AS version, aggregate_type AS type FROM ${t.events}
+      WHERE aggregate_id IN (SELECT value FROM json_each(?)) GROUP BY aggregate_id`,
+    /** A plain insert of `count` rows, checked beforehand under the write lock. */
+    insertRows: SqlBackend.memoized((count: number) =>
+      `INSERT INTO ${t.events}
+        (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
+      VALUES ${new Array<string>(count).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`
+    )
+  }
+}
 
 interface Head {
   readonly version: number
@@ -29,13 +53,6 @@ interface Head {
 
 const NO_EVENTS: Head = { version: 0, type: undefined }
 
-/**
- * Most rows per INSERT. Every row count is its own prepared statement, kept for the life of the
- * connection: 100 bounds them to 100 statements of at most 900 parameters, and one statement
- * still takes a 100-event save or a group of 100 one-event saves.
- */
-const MAX_ROWS = 100
-
 /** An accepted append: its events take versions `from + 1, from + 2, …`. */
 interface Accepted {
   readonly index: number
@@ -43,82 +60,81 @@ interface Accepted {
   readonly from: number
 }
 
-export const make = (statements: Statements) => {
-  const streamHeads = statements.streamHeads!
-  const insertText = memoized(statements.insertRows!)
+/** One row to insert: an event of the `owner`-th accepted append, at `version`. */
+interface Row {
+  readonly owner: number
+  readonly version: number
+  readonly event: AppendRequest["events"][number]
+}
 
-  const readHeads = (session: Session, requests: ReadonlyArray<AppendRequest>): Map<string, Head> => {
+/**
+ * Makes the append on `connection`, to run inside `connection.use`: an outcome per request, in
+ * order, `refused` for one that cannot apply.
+ */
+export const make = (connection: SyncConnection, shared: SqlBackend.Statements, own: ReturnType<typeof statements>) => {
+  const readHeads = (requests: ReadonlyArray<AppendRequest>): Map<string, Head> => {
     const heads = new Map<string, Head>()
     if (requests.length === 1) {
-      const [row] = session.all(statements.streamHead, [requests[0]!.aggregateId]) as ReadonlyArray<{ version: number; type: string | null }>
+      const [row] = connection.all(shared.streamHead, [requests[0]!.aggregateId]) as ReadonlyArray<{ version: number; type: string | null }>
       if (row !== undefined && row.type !== null) heads.set(requests[0]!.aggregateId, { version: Number(row.version), type: row.type })
       return heads
     }
     const ids = [...new Set(requests.map((request) => request.aggregateId))]
-    const rows = session.all(streamHeads, [JSON.stringify(ids)]) as ReadonlyArray<{ aggregate_id: string; version: number; type: string }>
+    const rows = connection.all(own.streamHeads, [JSON.stringify(ids)]) as ReadonlyArray<{ aggregate_id: string; version: number; type: string }>
     for (const row of rows) heads.set(row.aggregate_id, { version: Number(row.version), type: row.type })
     return heads
   }
 
   /**
-   * Inserts the accepted appends' events in order and returns each one's stored events. An
-   * INTEGER PRIMARY KEY takes one more than the largest in the table, row after row in the order
-   * of the VALUES list, so a statement's positions are the consecutive numbers ending at its
-   * last inserted rowid.
+   * Inserts `count` rows from `start` with one statement and adds their stored events to
+   * `written`. An INTEGER PRIMARY KEY takes one more than the largest in the table, row after row
+   * in the order of the VALUES list, so a statement's positions are the consecutive numbers
+   * ending at its last inserted rowid.
    */
-  const insert = (session: Session, accepted: ReadonlyArray<Accepted>): Array<Array<StoredEvent>> => {
+  const insertRows = (accepted: ReadonlyArray<Accepted>, rows: ReadonlyArray<Row>, start: number, count: number, written: Array<Array<StoredEvent>>) => {
+    const params: Array<unknown> = []
+    for (let i = start; i < start + count; i++) {
+      const { event, owner, version } = rows[i]!
+      const request = accepted[owner]!.request
+      params.push(
+        event.eventId,
+        request.aggregateId,
+        request.aggregateType,
+        version,
+        event.eventType,
+        event.eventVersion,
+        event.dataJson,
+        event.metadataJson,
+        event.timestamp.getTime()
+      )
+    }
+    const { changes, lastInsertRowid } = connection.run(own.insertRows(count), params)
+    // A statement that inserts fewer rows than it lists cannot happen without an error: this is
+    // the driver breaking its own contract, not an outcome.
+    if (changes !== count) throw new Error(`An insert of ${count} events changed ${changes} rows`)
+    const first = BigInt(lastInsertRowid) - BigInt(count - 1)
+    for (let i = 0; i < count; i++) {
+      const { event, owner, version } = rows[start + i]!
+      written[owner]!.push(SqlBackend.storedEvent(accepted[owner]!.request, event, version, first + BigInt(i)))
+    }
+  }
+
+  /** Inserts the accepted appends' events in order, then their snapshots: each one's stored events. */
+  const insertAccepted = (accepted: ReadonlyArray<Accepted>): Array<Array<StoredEvent>> => {
     const written = accepted.map(() => [] as Array<StoredEvent>)
-    const rows: Array<{ readonly owner: number; readonly version: number; readonly event: AppendRequest["events"][number] }> = []
+    const rows: Array<Row> = []
     accepted.forEach(({ from, request }, owner) =>
       request.events.forEach((event, i) => rows.push({ owner, version: from + i + 1, event }))
     )
-    let start = 0
-    while (start < rows.length) {
-      const count = Math.min(MAX_ROWS, rows.length - start)
-      const params: Array<unknown> = []
-      for (let i = start; i < start + count; i++) {
-        const { event, owner, version } = rows[i]!
-        const request = accepted[owner]!.request
-        params.push(
-          event.eventId,
-          request.aggregateId,
-          request.aggregateType,
-          version,
-          event.eventType,
-          event.eventVersion,
-          event.dataJson,
-          event.metadataJson,
-          event.timestamp.getTime()
-        )
-      }
-      const { changes, lastInsertRowid } = session.run(insertText(count), params)
-      if (changes !== count) throw new Error(`An insert of ${count} events changed ${changes} rows`)
-      const first = BigInt(lastInsertRowid) - BigInt(count - 1)
-      for (let i = 0; i < count; i++) {
-        const { event, owner, version } = rows[start + i]!
-        const request = accepted[owner]!.request
-        written[owner]!.push({
-          eventId: event.eventId,
-          eventType: event.eventType,
-          eventVersion: event.eventVersion,
-          aggregateId: request.aggregateId,
-          aggregateType: request.aggregateType,
-          aggregateVersion: version,
-          position: first + BigInt(i),
-          timestamp: event.timestamp,
-          metadata: event.metadata,
-          data: event.data
-        })
-      }
-      start += count
+    for (let start = 0; start < rows.length; start += MAX_ROWS) {
+      insertRows(accepted, rows, start, Math.min(MAX_ROWS, rows.length - start), written)
     }
-    for (let i = 0; i < accepted.length; i++) {
-      const { request } = accepted[i]!
+    for (const { from, request } of accepted) {
       if (request.snapshot === undefined) continue
-      session.run(statements.writeSnapshot, [
+      connection.run(shared.writeSnapshot, [
         request.aggregateId,
         request.aggregateType,
-        accepted[i]!.from + request.events.length,
+        from + request.events.length,
         request.snapshot.schemaVersion,
         request.snapshot.stateJson
       ])
@@ -126,10 +142,10 @@ export const make = (statements: Statements) => {
     return written
   }
 
-  /** Checks the group's appends in order against their heads, and inserts those accepted. */
-  const appendChecked = (session: Session, requests: ReadonlyArray<AppendRequest>): Array<AppendOutcome> => {
-    const heads = readHeads(session, requests)
-    const outcomes: Array<AppendOutcome> = requests.map(() => Option.none())
+  /** Checks the appends in order against their heads, and inserts those accepted. */
+  const checkAndInsert = (requests: ReadonlyArray<AppendRequest>): Array<AppendOutcome> => {
+    const heads = readHeads(requests)
+    const outcomes: Array<AppendOutcome> = requests.map(() => refused)
     const accepted: Array<Accepted> = []
     requests.forEach((request, index) => {
       const head = heads.get(request.aggregateId) ?? NO_EVENTS
@@ -137,38 +153,37 @@ export const make = (statements: Statements) => {
       accepted.push({ index, request, from: head.version })
       heads.set(request.aggregateId, { version: head.version + request.events.length, type: request.aggregateType })
     })
-    insert(session, accepted).forEach((events, i) => {
-      outcomes[accepted[i]!.index] = Option.some(events)
+    insertAccepted(accepted).forEach((events, i) => {
+      outcomes[accepted[i]!.index] = appended(events)
     })
     return outcomes
   }
 
   /** One append in a savepoint (or as its one statement): refused (undone) when it breaks a unique index. */
-  const appendAlone = (session: Session, request: AppendRequest, savepoint = true): AppendOutcome => {
+  const appendAlone = (request: AppendRequest, savepoint: boolean): AppendOutcome => {
     try {
-      return savepoint ? session.transaction(() => appendChecked(session, [request])[0]!) : appendChecked(session, [request])[0]!
+      return savepoint ? connection.transaction(() => checkAndInsert([request])[0]!) : checkAndInsert([request])[0]!
     } catch (error) {
-      if (isUniqueError(error)) return Option.none()
+      if (SqlBackend.isUniqueError(error)) return refused
       throw error
     }
   }
 
-  /** Appends a group in one transaction: an outcome per append, none for one refused. */
-  return (session: Session, requests: ReadonlyArray<AppendRequest>): Array<AppendOutcome> => {
+  return (requests: ReadonlyArray<AppendRequest>): Array<AppendOutcome> => {
     const rows = requests.reduce((sum, request) => sum + request.events.length, 0)
     const oneStatement = rows <= MAX_ROWS && requests.every((request) => request.snapshot === undefined)
     // One append written by one statement needs no transaction: the statement is atomic, and
     // should another process append to the aggregate between the check and the insert, the
     // insert takes a version that process took and the unique index refuses it.
-    if (oneStatement && requests.length === 1) return [appendAlone(session, requests[0]!, false)]
-    return session.transaction(() => {
+    if (oneStatement && requests.length === 1) return [appendAlone(requests[0]!, false)]
+    return connection.transaction(() => {
       try {
         // A failing statement undoes only itself: a savepoint is needed only where the group
         // writes with more than one.
-        return oneStatement ? appendChecked(session, requests) : session.transaction(() => appendChecked(session, requests))
+        return oneStatement ? checkAndInsert(requests) : connection.transaction(() => checkAndInsert(requests))
       } catch (error) {
-        if (!isUniqueError(error)) throw error
-        return requests.map((request) => appendAlone(session, request))
+        if (!SqlBackend.isUniqueError(error)) throw error
+        return requests.map((request) => appendAlone(request, true))
       }
     })
   }

@@ -1,0 +1,44 @@
+/**
+ * The PostgreSQL backend of the shared SQL store: the store's statements go through the
+ * `@effect/sql-pg` client (its pool), appends are one conditional statement (`append.ts`) and
+ * wake other processes' subscribers after they commit (`notifier.ts`, `listen.ts`), and one-shot
+ * reads first wait for transactions in flight (`catchUp.ts`).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlBackend from "@eventuali/sql/SqlBackend"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
+import { Effect, Option, type Scope, type Stream } from "effect"
+import * as Append from "./append.js"
+import * as CatchUp from "./catchUp.js"
+import * as Notifier from "./notifier.js"
+
+const appendError = SqlErrors.toDatabaseError("Appending events")
+
+export interface Options {
+  readonly schema: string | undefined
+  /** The notification channel of the store (see `Tables.channel`). */
+  readonly channel: string
+  /** Wake-ups from other processes' appends (`listen.ts`). */
+  readonly notifications: Stream.Stream<void> | undefined
+}
+
+export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const statements = SqlBackend.statements("pg", options.schema)
+    const append = Append.make(sql, statements, options.schema)
+    const notifier = yield* Notifier.make(sql, options.channel)
+    return {
+      statements,
+      query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) => sql.unsafe<Row>(text, params),
+      append: (request) =>
+        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
+          const inTransaction = Option.isSome(transaction)
+          return Effect.tap(append(request, inTransaction), (outcome) =>
+            Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : notifier.afterCommit).pipe(
+              Effect.mapError(appendError)
+            )
+        }),
+      catchUp: CatchUp.make(sql),
+      notifications: options.notifications
+    }
+  })
