@@ -65,6 +65,20 @@ export interface StreamOptions {
 }
 
 /**
+ * What `streamAll` reads: {@link StreamOptions}, and only events of some aggregate or event
+ * types when told (filtered in the database, as `subscribe` and `readEvents` filter).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamAllOptions extends StreamOptions {
+  /** Only events of these aggregate types. */
+  readonly aggregateTypes?: ReadonlyArray<string> | undefined
+  /** Only events of these event types. */
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+}
+
+/**
  * Where a subscription starts: every stored event (`"beginning"`, the default), only events
  * committed from now on (`"end"`), or right after a checkpoint a previous subscription delivered.
  *
@@ -179,8 +193,8 @@ export interface Service {
     aggregateType: string,
     options?: StreamOptions
   ) => Stream.Stream<EventEnvelope, ReadError>
-  /** Every event of every type, by global position, paged. */
-  readonly streamAll: (options?: StreamOptions) => Stream.Stream<EventEnvelope, ReadError>
+  /** Every event of every type (or of the types given), by global position, paged. */
+  readonly streamAll: (options?: StreamAllOptions) => Stream.Stream<EventEnvelope, ReadError>
   /**
    * Catch-up then live: every stored event after the start, then new events as they commit, with
    * no gap and no duplicate at the seam. The stream pulls pages as it is consumed (a slow

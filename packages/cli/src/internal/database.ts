@@ -1,37 +1,27 @@
 /**
  * The store a command works on, opened from `--url`, and the SQL the store API does not cover:
- * schema version, statistics, database size.
+ * schema version, statistics, database size. Those queries run once per command, so they are
+ * written with the `sql` template and the table names of `@eventuali/sql`'s `Tables`.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as Statement from "@effect/sql/Statement"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Migrations from "@eventuali/sql/Migrations"
+import { toDatabaseError } from "@eventuali/sql/SqlErrors"
+import * as Tables from "@eventuali/sql/Tables"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as PgEventStore from "@eventuali/postgres/PgEventStore"
 import { ConnectionString, EventStore as FrontDoor } from "eventuali"
 
-/** The tables of the store, as `@eventuali/sql` names them (in a PostgreSQL schema, if any). */
-export interface Tables {
-  readonly events: string
-  readonly migrations: string
-  readonly checkpoints: string
-}
-
-const tables = (schema: string | undefined): Tables => {
-  const qualify = (name: string) => schema === undefined ? name : `"${schema}".${name}`
-  return {
-    events: qualify("eventuali_events"),
-    migrations: qualify("eventuali_migrations"),
-    checkpoints: qualify("eventuali_checkpoints")
-  }
-}
-
 export interface Sql {
   readonly client: SqlClient.SqlClient
-  readonly dialect: "sqlite" | "postgres"
-  readonly tables: Tables
+  /** The PostgreSQL schema of the store's tables, if any. */
+  readonly schema: string | undefined
+  /** The store's tables, as identifiers for the `sql` template. */
+  readonly tables: Tables.Tables
 }
 
 export interface Service {
@@ -78,30 +68,26 @@ export const layer = (
       Effect.map(SqlClient.SqlClient, (client) => ({
         shownUrl,
         backend: dialect,
-        sql: Option.some({ client, dialect, tables: tables(schema) })
+        sql: Option.some({ client, schema, tables: Tables.identifiers(schema) })
       }))
     )
     return Layer.provideMerge(database, FrontDoor.layerSql(url))
   }))
 
-const toDatabaseError = (what: string) => (error: { readonly message: string; readonly cause?: unknown }) =>
-  new DatabaseError({ message: `${what}: ${sqlMessage(error)}`, cause: error })
-
-/** `SqlError`'s own message is generic ("Failed to execute statement"): the driver's is the useful one. */
-const sqlMessage = (error: { readonly message: string; readonly cause?: unknown }): string =>
-  error.cause instanceof Error && error.cause.message !== "" ? error.cause.message : error.message
-
-const query = <Row extends object>(sql: Sql, what: string, statement: string, params: ReadonlyArray<unknown> = []) =>
-  sql.client.unsafe<Row>(statement, params).pipe(Effect.mapError(toDatabaseError(what)))
+/** Runs a statement, failing with a DatabaseError that says what failed. */
+const run = <Row extends object>(what: string, statement: Statement.Statement<Row>) =>
+  Effect.mapError(statement, toDatabaseError(what))
 
 /** The highest applied migration, and the highest this version of Eventuali knows. */
-export const schemaVersion = (sql: Sql): Effect.Effect<{ readonly applied: number; readonly latest: number }, DatabaseError> =>
-  query<{ readonly version: number | string | null }>(sql, "Reading the schema version", `SELECT max(id) AS version FROM ${sql.tables.migrations}`)
+export const schemaVersion = (
+  { client: sql, tables }: Sql
+): Effect.Effect<{ readonly applied: number; readonly latest: number }, DatabaseError> =>
+  run("Reading the schema version", sql<{ readonly version: number | string | null }>`SELECT max(id) AS version FROM ${sql(tables.migrations)}`)
     .pipe(Effect.map(([row]) => ({ applied: Number(row?.version ?? 0), latest: Migrations.latest })))
 
 /** One trivial statement, for the latency of a round trip. */
-export const ping = (sql: Sql): Effect.Effect<void, DatabaseError> =>
-  Effect.asVoid(query(sql, "Pinging the database", "SELECT 1 AS one"))
+export const ping = ({ client: sql }: Sql): Effect.Effect<void, DatabaseError> =>
+  Effect.asVoid(run("Pinging the database", sql`SELECT 1 AS one`))
 
 export interface Stats {
   readonly events: number
@@ -114,32 +100,33 @@ export interface Stats {
 
 type Count = number | string | bigint
 
-export const stats = (sql: Sql): Effect.Effect<Stats, DatabaseError> =>
+export const stats = ({ client: sql, schema, tables }: Sql): Effect.Effect<Stats, DatabaseError> =>
   Effect.gen(function*() {
-    const { events } = sql.tables
+    const events = sql(tables.events)
     const what = "Reading statistics"
-    const [totals] = yield* query<{ readonly events: Count; readonly aggregates: Count; readonly last: Count | null }>(
-      sql,
+    const [totals] = yield* run(
       what,
-      `SELECT count(*) AS events, count(DISTINCT aggregate_id) AS aggregates, max(position) AS last FROM ${events}`
+      sql<{ readonly events: Count; readonly aggregates: Count; readonly last: Count | null }>`
+        SELECT count(*) AS events, count(DISTINCT aggregate_id) AS aggregates, max(position) AS last FROM ${events}`
     )
-    const aggregateTypes = yield* query<{ readonly name: string; readonly aggregates: Count; readonly events: Count }>(
-      sql,
+    const aggregateTypes = yield* run(
       what,
-      `SELECT aggregate_type AS name, count(DISTINCT aggregate_id) AS aggregates, count(*) AS events
-       FROM ${events} GROUP BY aggregate_type ORDER BY count(*) DESC, aggregate_type`
+      sql<{ readonly name: string; readonly aggregates: Count; readonly events: Count }>`
+        SELECT aggregate_type AS name, count(DISTINCT aggregate_id) AS aggregates, count(*) AS events
+        FROM ${events} GROUP BY aggregate_type ORDER BY count(*) DESC, aggregate_type`
     )
-    const eventTypes = yield* query<{ readonly name: string; readonly events: Count }>(
-      sql,
+    const eventTypes = yield* run(
       what,
-      `SELECT event_type AS name, count(*) AS events FROM ${events} GROUP BY event_type ORDER BY count(*) DESC, event_type`
+      sql<{ readonly name: string; readonly events: Count }>`
+        SELECT event_type AS name, count(*) AS events FROM ${events} GROUP BY event_type ORDER BY count(*) DESC, event_type`
     )
-    const [size] = yield* query<{ readonly size: Count }>(
-      sql,
+    const [size] = yield* run(
       what,
-      sql.dialect === "sqlite"
-        ? "SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()"
-        : `SELECT pg_total_relation_size('${events.replaceAll("'", "''")}') AS size`
+      sql.onDialectOrElse({
+        // The table's name as PostgreSQL parses it (quoted, so a schema keeps its case), bound as a parameter.
+        pg: () => sql<{ readonly size: Count }>`SELECT pg_total_relation_size(${Tables.quoted(schema).events}) AS size`,
+        orElse: () => sql<{ readonly size: Count }>`SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()`
+      })
     )
     return {
       events: Number(totals?.events ?? 0),
@@ -152,12 +139,13 @@ export const stats = (sql: Sql): Effect.Effect<Stats, DatabaseError> =>
   })
 
 /** How many events lie after a position. */
-export const eventsAfter = (sql: Sql, position: bigint): Effect.Effect<number, DatabaseError> =>
-  query<{ readonly count: Count }>(
-    sql,
+export const eventsAfter = ({ client: sql, tables }: Sql, position: bigint): Effect.Effect<number, DatabaseError> =>
+  run(
     "Counting events",
-    `SELECT count(*) AS count FROM ${sql.tables.events} WHERE position > ${sql.dialect === "sqlite" ? "?" : "$1"}`,
-    [sql.dialect === "sqlite" ? position : position.toString()]
+    // PostgreSQL takes the bigint as text (node-postgres sends JavaScript bigints as neither).
+    sql<{ readonly count: Count }>`SELECT count(*) AS count FROM ${sql(tables.events)} WHERE position > ${
+      sql.onDialectOrElse({ pg: () => position.toString(), orElse: () => position })
+    }`
   ).pipe(Effect.map(([row]) => Number(row?.count ?? 0)))
 
 /**
@@ -165,5 +153,5 @@ export const eventsAfter = (sql: Sql, position: bigint): Effect.Effect<number, D
  * table filled faster than autovacuum notices is read page by page with a plan made for an empty
  * table (an export right after a 100,000-event import took five times longer).
  */
-export const analyze = (sql: Sql): Effect.Effect<void, DatabaseError> =>
-  Effect.asVoid(query(sql, "Analyzing the events table", `ANALYZE ${sql.tables.events}`))
+export const analyze = ({ client: sql, tables }: Sql): Effect.Effect<void, DatabaseError> =>
+  Effect.asVoid(run("Analyzing the events table", sql`ANALYZE ${sql(tables.events)}`))

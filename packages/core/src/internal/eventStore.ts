@@ -13,7 +13,7 @@ import * as Observability from "./observability.js"
 import * as Validate from "./validate.js"
 import { append } from "./eventStore/append.js"
 import { load, loadEvents, loadOrFail } from "./eventStore/load.js"
-import { currentCheckpoint, loadEventsByType, readEvents, streamLog } from "./eventStore/logReads.js"
+import { currentCheckpoint, loadEventsByType, readEvents, streamAll, streamEventsByType } from "./eventStore/logReads.js"
 import { save } from "./eventStore/save.js"
 import { DEFAULT_POLL_INTERVAL, makeWakeUps, subscribe } from "./eventStore/subscriptions.js"
 
@@ -30,8 +30,8 @@ export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.
       loadOrFail: loadOrFail(loadAggregate),
       loadEvents: loadEvents(storage, registry),
       loadEventsByType: loadEventsByType(storage, registry),
-      streamEventsByType: (aggregateType, streamOptions) => streamLog(storage, registry, aggregateType, streamOptions),
-      streamAll: (streamOptions) => streamLog(storage, registry, undefined, streamOptions),
+      streamEventsByType: streamEventsByType(storage, registry),
+      streamAll: streamAll(storage, registry),
       subscribe: subscribe(storage, registry, wakeUps, pollInterval),
       readEvents: readEvents(storage, registry),
       currentCheckpoint: currentCheckpoint(storage),

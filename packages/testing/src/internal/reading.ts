@@ -5,6 +5,7 @@ import { Effect, Option } from "effect"
 import {
   collect,
   deposit,
+  expectFailure,
   expectStrictlyIncreasing,
   idsOf,
   makeAccount,
@@ -190,6 +191,41 @@ export const reading = (test: Test): void => {
 
       const unpaged = yield* collect(store.streamAll({ fromPosition }))
       expect(unpaged.slice(0, streamed.length)).toEqual(streamed)
+    })
+  )
+
+  test(
+    "streamAll keeps only the aggregate and event types it is given, paged, in position order",
+    (store) => Effect.gen(function*() {
+      const [typeA, typeB, decoyType] = [unique("Account"), unique("Account"), unique("Decoy")]
+      const [noted, flagged] = [unique("Noted"), unique("Flagged")]
+      const first = yield* store.append(typeA, unique("a"), [deposit(1)])
+      const fromPosition = first.events[0]!.position - 1n
+      for (let i = 0; i < 4; i++) {
+        yield* store.append(typeA, unique("a"), [deposit(i + 1), { eventType: noted, data: { i } }])
+        yield* store.append(decoyType, unique("decoy"), [deposit(i + 1), { eventType: noted, data: { i } }])
+        yield* store.append(typeB, unique("b"), [{ eventType: flagged, data: { i } }])
+      }
+      const everything = yield* collect(store.streamAll({ fromPosition }))
+      const streamed = (options: EventStore.StreamAllOptions) =>
+        collect(store.streamAll({ fromPosition, batchSize: 2, ...options }))
+
+      const byAggregateType = yield* streamed({ aggregateTypes: [typeA, typeB] })
+      expectStrictlyIncreasing(byAggregateType.map((event) => event.position))
+      expect(byAggregateType).toEqual(everything.filter((event) => event.aggregateType === typeA || event.aggregateType === typeB))
+      expect(byAggregateType).toHaveLength(13)
+
+      const byEventType = yield* streamed({ eventTypes: [noted, flagged] })
+      expect(byEventType).toEqual(everything.filter((event) => event.eventType === noted || event.eventType === flagged))
+      expect(byEventType).toHaveLength(12)
+
+      const both = yield* streamed({ aggregateTypes: [typeA], eventTypes: [noted] })
+      expect(both).toEqual(everything.filter((event) => event.aggregateType === typeA && event.eventType === noted))
+      expect(both).toHaveLength(4)
+
+      expect(yield* streamed({ aggregateTypes: [unique("Nothing")] })).toEqual([])
+      yield* expectFailure(collect(store.streamAll({ aggregateTypes: [""] })), "EventStoreError")
+      yield* expectFailure(collect(store.streamAll({ eventTypes: ["\u0000"] })), "EventStoreError")
     })
   )
 

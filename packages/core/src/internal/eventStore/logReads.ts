@@ -6,6 +6,7 @@
  */
 import { Chunk, Effect, Option, Stream } from "effect"
 import * as Checkpoint from "../../Checkpoint.js"
+import type { EventStoreError } from "../../Errors.js"
 import type * as EventRegistry from "../../EventRegistry.js"
 import type { EventStorage } from "../../EventStorage.js"
 import type { Service, StreamOptions } from "../../EventStore.js"
@@ -42,21 +43,21 @@ export const validateFilters = (filters: LogFilters) =>
     yield* Validate.filter("event type", filters.eventTypes)
   })
 
-/** `streamAll` (no aggregate type) and `streamEventsByType`: the log read page after page. */
-export const streamLog = (
+/** The log read page after page, from `options.fromPosition`, with the filters given. */
+const streamLog = (
   storage: EventStorage,
   registry: EventRegistry.EventRegistry,
-  aggregateType: string | undefined,
+  spanName: string,
+  filters: LogFilters,
+  validate: Effect.Effect<void, EventStoreError>,
   options: StreamOptions | undefined
 ) => {
   const batchSize = options?.batchSize ?? DEFAULT_STREAM_PAGE_SIZE
-  const aggregateTypes = aggregateType === undefined ? undefined : [aggregateType]
-  const spanName = aggregateType === undefined ? "EventStore.streamAll.page" : "EventStore.streamEventsByType.page"
   const readPage = (cursor: bigint) =>
-    storage.readAll({ aggregateTypes, fromPosition: cursor, limit: batchSize }).pipe(
+    storage.readAll({ ...filters, fromPosition: cursor, limit: batchSize }).pipe(
       Effect.flatMap((events) => decodeEnvelopes(registry, events)),
       Effect.tap(annotateEventCount),
-      Observability.span(spanName, readAttributes(cursor, { aggregateTypes })),
+      Observability.span(spanName, readAttributes(cursor, filters)),
       Effect.map((events) =>
         [
           Chunk.unsafeFromArray(events),
@@ -67,17 +68,37 @@ export const streamLog = (
   return Stream.unwrap(
     Effect.map(
       Effect.zipLeft(
-        Effect.all([
-          Validate.position(options?.fromPosition),
-          Validate.positiveInt("batch size", batchSize),
-          aggregateType === undefined ? Effect.void : Validate.name("aggregate type", aggregateType)
-        ]),
+        Effect.all([Validate.position(options?.fromPosition), Validate.positiveInt("batch size", batchSize), validate]),
         storage.catchUp
       ),
       ([fromPosition]) => Stream.paginateChunkEffect(fromPosition, readPage)
     )
   )
 }
+
+export const streamAll = (storage: EventStorage, registry: EventRegistry.EventRegistry): Service["streamAll"] => (options) =>
+  streamLog(
+    storage,
+    registry,
+    "EventStore.streamAll.page",
+    { aggregateTypes: options?.aggregateTypes, eventTypes: options?.eventTypes },
+    validateFilters(options ?? {}),
+    options
+  )
+
+export const streamEventsByType = (
+  storage: EventStorage,
+  registry: EventRegistry.EventRegistry
+): Service["streamEventsByType"] =>
+(aggregateType, options) =>
+  streamLog(
+    storage,
+    registry,
+    "EventStore.streamEventsByType.page",
+    { aggregateTypes: [aggregateType] },
+    Validate.name("aggregate type", aggregateType),
+    options
+  )
 
 export const loadEventsByType = (storage: EventStorage, registry: EventRegistry.EventRegistry): Service["loadEventsByType"] =>
 (aggregateType, fromPosition) =>
