@@ -4,7 +4,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type { EventEnvelope } from "@eventuali/core/Event"
-import { EventStore, type ReadEventsOptions } from "@eventuali/core/EventStore"
+import { EventStore, type StreamAllOptions } from "@eventuali/core/EventStore"
 import { Chunk, Console, Effect, Option, Schema, Stream } from "effect"
 import { CliError, json, url, withStore } from "./common.js"
 import * as Ndjson from "./ndjson.js"
@@ -55,19 +55,16 @@ const PAGE_SIZE = 500
 
 const nonEmpty = (values: ReadonlyArray<string>) => values.length === 0 ? undefined : values
 
+/** The `--type` and `--event-type` filters. */
+type Filters = Pick<StreamAllOptions, "aggregateTypes" | "eventTypes">
+
 /** The log after `fromPosition`, filtered in the database, read page by page. */
-const readLog = (filters: ReadEventsOptions, fromPosition: bigint, limit: number) =>
+const readLog = (filters: Filters, fromPosition: bigint, limit: number) =>
   Stream.unwrap(Effect.map(EventStore, (store) =>
-    Stream.paginateChunkEffect(fromPosition, (cursor) =>
-      Effect.map(store.readEvents({ ...filters, fromPosition: cursor, limit: Math.min(PAGE_SIZE, limit) }), (page) =>
-        [
-          Chunk.unsafeFromArray(page),
-          page.length < Math.min(PAGE_SIZE, limit) ? Option.none() : Option.some(page[page.length - 1]!.position)
-        ] as const))
-  )).pipe(Stream.take(limit))
+    store.streamAll({ ...filters, fromPosition, batchSize: Math.min(PAGE_SIZE, limit) }))).pipe(Stream.take(limit))
 
 /** One aggregate's events after a version, filtered by type here (an aggregate is small). */
-const readAggregate = (aggregateId: string, filters: ReadEventsOptions, fromVersion: bigint, limit: number) =>
+const readAggregate = (aggregateId: string, filters: Filters, fromVersion: bigint, limit: number) =>
   Effect.gen(function*() {
     if (fromVersion > BigInt(Number.MAX_SAFE_INTEGER)) return yield* new CliError({ message: `--from ${fromVersion}: not a version` })
     const store = yield* EventStore
