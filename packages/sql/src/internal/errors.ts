@@ -2,8 +2,6 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import { isSqlError } from "../SqlErrors.js"
 
-export { toDatabaseError } from "../SqlErrors.js"
-
 const causeOf = (error: SqlError): { readonly code?: unknown; readonly message?: unknown } =>
   typeof error.cause === "object" && error.cause !== null ? error.cause : {}
 
