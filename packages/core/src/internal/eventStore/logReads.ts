@@ -19,7 +19,8 @@ const DEFAULT_STREAM_PAGE_SIZE = 1000
 
 /**
  * Events `readEvents` returns at most, unless told: the size of a subscription's page
- * ({@link DEFAULT_SUBSCRIPTION_PAGE_SIZE}), since `readEvents` is the page projections read.
+ * (`DEFAULT_SUBSCRIPTION_PAGE_SIZE` in subscriptions.ts), since `readEvents` is the page
+ * projections read. Two names, so that either can change without the other.
  */
 const DEFAULT_READ_EVENTS_LIMIT = 500
 
