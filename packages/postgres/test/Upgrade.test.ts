@@ -13,7 +13,11 @@ import { Context, Effect, Layer, Option, Schema } from "effect"
 import Pg from "pg"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 
-/** 0.1.0's migrations, verbatim, by id, given its schema-qualified table names. */
+/**
+ * 0.1.0's migrations, verbatim, by id, given its schema-qualified table names: a frozen copy of
+ * `Migrations.migrations` as released, on purpose, so that a later change there cannot change
+ * what a 0.1.0 database is.
+ */
 const migrations010 = (
   t: { readonly events: string; readonly checkpoints: string; readonly snapshots: string }
 ): ReadonlyArray<readonly [id: number, name: string, statements: ReadonlyArray<string>]> => [

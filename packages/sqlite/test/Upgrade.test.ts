@@ -14,7 +14,11 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 
-/** 0.1.0's migrations, verbatim, by id. */
+/**
+ * 0.1.0's migrations, verbatim, by id: a frozen copy of
+ * `Migrations.migrations` as released, on purpose, so that a later change there cannot change
+ * what a 0.1.0 database is.
+ */
 const MIGRATIONS_0_1_0: ReadonlyArray<readonly [id: number, name: string, statements: ReadonlyArray<string>]> = [
   [1, "events", [
     `CREATE TABLE IF NOT EXISTS eventuali_events (
