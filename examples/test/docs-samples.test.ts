@@ -8,9 +8,9 @@
  * - Anything else (```ts signature for signatures and fragments, other languages) is left out.
  * - `// => text` at the end of a line says the sample prints the line `text` (in that order
  *   with the other `// =>` lines of the block).
- * - A sample that imports from `@effect/vitest`, `vitest`, `@eventuali/testing` or
- *   `@eventuali/testing/vitest` is a test file: it is run with vitest, and every test in it must
- *   pass (there must be at least one).
+ * - A sample that imports from `@effect/vitest`, `vitest` or `@eventuali/testing/vitest` is a test
+ *   file: it is run with vitest, and every test in it must pass (there must be at least one).
+ *   (`@eventuali/testing` itself loads in plain Node: a sample using only it is a program.)
  */
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
@@ -51,7 +51,7 @@ const samplesOf = (markdownPath: string): Array<Sample> => {
       return match === null ? [] : [match[1]!.trim()]
     })
     const name = `${doc}:${start}`
-    const isTest = /from "(@effect\/vitest|vitest|@eventuali\/testing(\/vitest)?)"/.test(code)
+    const isTest = /from "(@effect\/vitest|vitest|@eventuali\/testing\/vitest)"/.test(code)
     const file = `${doc.replace(/\.md$/, "").replace(/[^A-Za-z0-9]+/g, "-")}-${start}${isTest ? ".test" : ""}.ts`
     const run = fence === "```ts" && !/postgres(ql)?:\/\//.test(code)
     samples.push({ name, file, code, expected, run, isTest })
