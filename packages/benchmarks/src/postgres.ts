@@ -1,11 +1,10 @@
 /** PostgreSQL workloads: our store and, in the same run, the same statements through raw `pg` on one connection. */
 import { Event } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { Migrations } from "@eventuali/sql"
+import { Migrations, SqlBackend, Tables } from "@eventuali/sql"
 import { Effect, Exit, Scope } from "effect"
 import Pg from "pg"
 import * as PgAppend from "../../postgres/src/internal/append.js"
-import * as Statements from "../../sql/src/internal/statements.js"
 import { Account, concurrentSaves, depositJson, evolve, prefix, saveMany, saveOne, type State } from "./domain.js"
 import { compare, rate, type Row } from "./harness.js"
 
@@ -14,8 +13,8 @@ const METADATA = JSON.stringify({ headers: {} })
 
 
 const openRaw = async (url: string, schema: string) => {
-  const tables = Statements.tables(schema)
-  const statements = Statements.pg(schema)
+  const tables = Tables.quoted(schema)
+  const statements = SqlBackend.statements("pg", schema)
   const client = new Pg.Client({ connectionString: url })
   await client.connect()
   await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)

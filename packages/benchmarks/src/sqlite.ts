@@ -1,21 +1,20 @@
 /** SQLite workloads: our store and, in the same run, the same statements on raw better-sqlite3. */
 import { Aggregate, Event } from "@eventuali/core"
-import { Migrations } from "@eventuali/sql"
+import { Migrations, SqlBackend, Tables } from "@eventuali/sql"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import Database from "better-sqlite3"
 import { Effect, Exit, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Statements from "../../sql/src/internal/statements.js"
 import * as SqliteAppend from "../../sqlite/src/internal/append.js"
 import { Account, concurrentSaves, deposit, depositJson, evolve, prefix, saveMany, saveOne, SnapshottedAccount, type State, StructAccount } from "./domain.js"
 import { compare, rate, type Row } from "./harness.js"
 
 export type Synchronous = "full" | "normal"
 
-const tables = Statements.tables(undefined)
-const statements = Statements.sqlite(undefined)
+const tables = Tables.quoted(undefined)
+const statements = SqlBackend.statements("sqlite", undefined)
 const appendStatements = SqliteAppend.statements(undefined)
 const METADATA = JSON.stringify({ headers: {} })
 

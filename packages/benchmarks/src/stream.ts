@@ -4,14 +4,13 @@
  * COUNT` writes the events first (raw inserts in large transactions, the store's own schema).
  */
 import { SqliteEventStore } from "@eventuali/sqlite"
-import { Migrations } from "@eventuali/sql"
+import { Migrations, SqlBackend, Tables } from "@eventuali/sql"
 import Database from "better-sqlite3"
 import { Effect, Stream } from "effect"
-import * as Statements from "../../sql/src/internal/statements.js"
 import { depositJson } from "./domain.js"
 
 const [mode, file, countArg] = process.argv.slice(2)
-const tables = Statements.tables(undefined)
+const tables = Tables.quoted(undefined)
 
 const prepare = (count: number) => {
   const db = new Database(file!)
@@ -38,7 +37,7 @@ const main = async () => {
     const db = new Database(file!, { readonly: true })
     let events = 0
     let cursor = 0
-    const page = db.prepare(Statements.sqlite(undefined).readAll({ aggregateTypes: "one", eventTypes: "none", limited: true }))
+    const page = db.prepare(SqlBackend.statements("sqlite", undefined).readAll({ aggregateTypes: "one", eventTypes: "none", limited: true }))
     while (true) {
       const rows = page.all(cursor, "Account", 1000) as Array<{ position: number; data: string; metadata: string }>
       for (const row of rows) {

@@ -12,6 +12,7 @@ import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Migrations from "@eventuali/sql/Migrations"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import * as Tables from "@eventuali/sql/Tables"
 import { Cause, Config, type ConfigError, type Duration, Effect, Layer, type Scope } from "effect"
 import * as NodePath from "node:path"
 import * as NodeFs from "node:fs"
@@ -89,7 +90,7 @@ const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : S
 
 /** A read-only store cannot create or migrate its schema: the file must hold it already. */
 const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
-  client.unsafe<{ readonly version: number | null }>(`SELECT max(id) AS version FROM eventuali_migrations`).pipe(
+  client<{ readonly version: number | null }>`SELECT max(id) AS version FROM ${client(Tables.names.migrations)}`.pipe(
     Effect.catchAll(() => Effect.succeed([{ version: null }])),
     Effect.flatMap(([row]) => {
       const version = row?.version ?? 0

@@ -9,9 +9,6 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Duration, Effect, Schedule } from "effect"
 
-/** The oldest transaction still running and the next to start (as text). */
-const RUNNING_TRANSACTIONS = `SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() s`
-
 /** How long a one-shot read waits for transactions in flight at its start. */
 const CATCH_UP_LIMIT = Duration.seconds(5)
 
@@ -24,10 +21,13 @@ interface Running {
 
 export const make = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
-    const [start] = yield* sql.unsafe<Running>(RUNNING_TRANSACTIONS)
+    /** The oldest transaction still running and the next to start (as text). */
+    const runningTransactions = sql<Running>`SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax
+      FROM pg_current_snapshot() s`
+    const [start] = yield* runningTransactions
     if (start === undefined || BigInt(start.xmin) >= BigInt(start.xmax)) return
     const horizon = BigInt(start.xmax)
-    yield* sql.unsafe<Running>(RUNNING_TRANSACTIONS).pipe(
+    yield* runningTransactions.pipe(
       Effect.repeat({
         schedule: Schedule.exponential("1 millis", 1.5).pipe(Schedule.union(Schedule.spaced("50 millis"))),
         until: ([now]) => now === undefined || BigInt(now.xmin) >= horizon

@@ -24,7 +24,7 @@ export interface Notifier {
 
 export const make = (sql: SqlClient.SqlClient, channel: string): Effect.Effect<Notifier, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const notify = sql.unsafe(`SELECT pg_notify($1, '')`, [channel])
+    const notify = sql`SELECT pg_notify(${channel}, '')`
     const pending = yield* Queue.sliding<void>(1)
     yield* Queue.take(pending).pipe(
       // A short pause gathers the appends of a burst (or of a busy sequential writer) into one.

@@ -10,32 +10,6 @@
  */
 import * as Tables from "../Tables.js"
 
-/**
- * The store's tables as SQL text.
- *
- * Kept for `Migrations.ts` and `SqlProjectionStore.ts` until they use `Tables` directly.
- */
-export interface LegacyTables {
-  readonly events: string
-  readonly migrations: string
-  readonly checkpoints: string
-  readonly snapshots: string
-  readonly channel: string
-}
-export type { LegacyTables as Tables }
-
-/** See {@link LegacyTables}. */
-export const tables = (schema: string | undefined): LegacyTables => {
-  const qualify = (name: string) => schema === undefined ? name : `"${schema}".${name}`
-  return {
-    events: qualify(Tables.names.events),
-    migrations: qualify(Tables.names.migrations),
-    checkpoints: qualify(Tables.names.checkpoints),
-    snapshots: qualify(Tables.names.snapshots),
-    channel: Tables.channel(schema)
-  }
-}
-
 /** The shared statement texts of one dialect. */
 export interface Statements {
   /** Current version and owner type of one aggregate (one row: `version`, `type`). */
