@@ -1,5 +1,4 @@
 import { Either, Option, ParseResult, Schema, SchemaAST } from "effect"
-import { type Definition, tagOf } from "../Aggregate.js"
 import { SerializationError } from "../Errors.js"
 
 /** The annotation `Upcaster.versioned` puts on an event schema: its upcasters, oldest first. */
@@ -79,24 +78,4 @@ export const upcast = (
     payload = result.right
   }
   return Either.right(payload)
-}
-
-const membersCache = new WeakMap<Definition<any, any>, ReadonlyMap<string, Schema.Schema.AnyNoContext>>()
-
-/** The schema among the aggregate's events whose `_tag` is `eventType`. */
-export const memberOf = (
-  definition: Definition<any, any>,
-  eventType: string
-): Schema.Schema.AnyNoContext | undefined => {
-  let members = membersCache.get(definition)
-  if (members === undefined) {
-    const byTag = new Map<string, Schema.Schema.AnyNoContext>()
-    for (const schema of definition.events) {
-      const tag = tagOf(schema)
-      if (tag !== undefined && !byTag.has(tag)) byTag.set(tag, schema)
-    }
-    members = byTag
-    membersCache.set(definition, members)
-  }
-  return members.get(eventType)
 }

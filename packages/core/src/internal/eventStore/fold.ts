@@ -9,6 +9,7 @@ import { EventStoreError, SerializationError } from "../../Errors.js"
 import type * as EventRegistry from "../../EventRegistry.js"
 import type { StoredEvent } from "../../EventStorage.js"
 import { decodeEvent } from "../codec.js"
+import { eventSchemaOf } from "../eventSchemas.js"
 import * as Versions from "../versions.js"
 import type { FoldStart } from "./snapshots.js"
 
@@ -45,7 +46,7 @@ export const foldEvents = <State, Ev extends { readonly _tag: string }>(
         })
       )
     }
-    const member = Versions.memberOf(definition, stored.eventType)
+    const member = eventSchemaOf(definition, stored.eventType)
     const decoded = member !== undefined
       ? decodeMember(member, stored)
       : decodeAlias(registry, definition.type, stored, isEvent ??= Schema.is(definition.schema))

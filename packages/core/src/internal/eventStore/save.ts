@@ -13,6 +13,7 @@ import type { SaveOptions, Service } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metrics from "../../Metrics.js"
 import { encodeEvent } from "../codec.js"
+import { eventSchemaOf } from "../eventSchemas.js"
 import * as Observability from "../observability.js"
 import * as Validate from "../validate.js"
 import * as Versions from "../versions.js"
@@ -59,7 +60,7 @@ export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(
   for (let i = 0; i < pending.length; i++) {
     const event = pending[i]!
     // Its own schema (the aggregate's union would first look for it among the others).
-    const member = Versions.memberOf(root.definition, event._tag)
+    const member = eventSchemaOf(root.definition, event._tag)
     const payload = encodeEvent(member ?? root.definition.schema, event)
     if (Either.isLeft(payload)) return Either.left(payload.left)
     encoded[i] = {
