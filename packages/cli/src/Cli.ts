@@ -4,20 +4,25 @@
  *
  * @since 0.1.0
  */
-import * as CliApp from "@effect/cli/CliApp"
+import * as BuiltInOptions from "@effect/cli/BuiltInOptions"
+import type * as CliApp from "@effect/cli/CliApp"
+import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
+import * as Descriptor from "@effect/cli/CommandDescriptor"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { Cause, Console, Effect } from "effect"
+import { Array as Arr, Cause, Console, Effect, Either } from "effect"
 import { bench } from "./internal/bench.js"
 import { CliError, describeError } from "./internal/common.js"
 import { events } from "./internal/events.js"
 import { exportEvents } from "./internal/export.js"
 import { health } from "./internal/health.js"
+import * as Help from "./internal/help.js"
 import { importEvents } from "./internal/import.js"
 import { init } from "./internal/init.js"
-import { projections } from "./internal/projections.js"
+import { projections, rebuild } from "./internal/projections.js"
 import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
+import { leftoverProblem, validationProblem } from "./internal/usageError.js"
 
 /**
  * The version the CLI reports (`--version`).
@@ -45,20 +50,61 @@ export const command = root.pipe(
 
 const cli = Command.run(command, { name: "eventuali", version })
 
+/** The commands as the help lists them: the order of {@link command}'s. */
+const commands = Help.commandTree(command, [
+  Help.commandTree(init),
+  Help.commandTree(health),
+  Help.commandTree(stats),
+  Help.commandTree(events),
+  Help.commandTree(tail),
+  Help.commandTree(exportEvents),
+  Help.commandTree(importEvents),
+  Help.commandTree(projections, [Help.commandTree(rebuild)]),
+  Help.commandTree(bench)
+])
+
+const showHelp = (path: Help.CommandPath) =>
+  Effect.flatMap(Help.styleFor(process.stdout), (style) => Console.log(Help.render(Help.helpOf(path), style)))
+
+/** Invalid usage: the problem, then the help of the command it concerns, on stderr; exit code 2. */
+const usageError = (problem: string, path: Help.CommandPath) =>
+  Effect.flatMap(Help.styleFor(process.stderr), (style) =>
+    Effect.as(Console.error(`Error: ${problem}\n\n${Help.render(Help.helpOf(path), style)}`), 2))
+
 /**
  * Runs the CLI on `process.argv`-style arguments and succeeds with the process exit code: 0 on
  * success, 1 when a command failed (after printing one line to stderr: no stack, no password),
- * 2 for invalid usage (after printing what was wrong).
+ * 2 for invalid usage (after printing the problem and the command's help).
+ *
+ * @effect/cli parses the command line; its help, version and usage errors are shown here (see
+ * `internal/help.ts` for why), everything else is left to it.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> =>
-  // Bare `eventuali` shows the help.
-  cli(argv.length <= 2 ? [...argv, "--help"] : argv).pipe(
-    Effect.as(0),
-    Effect.catchAll((error) =>
-      ValidationError.isValidationError(error) ? Effect.succeed(2) : Effect.as(Console.error(`Error: ${error.message}`), 1)
-    ),
+export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliApp.CliApp.Environment> => {
+  const args = argv.slice(2)
+  const { path, rest } = Help.commandPath(commands, args)
+  return Effect.gen(function*() {
+    // Bare `eventuali` shows the help.
+    if (args.length === 0) return yield* Effect.as(showHelp(path), 0)
+    const parsed = yield* Effect.either(Descriptor.parse(command.descriptor, [commands.name, ...args], Help.cliConfig))
+    if (Either.isLeft(parsed)) return yield* usageError(validationProblem(parsed.left, path, rest), path)
+    const directive = parsed.right
+    if (directive._tag === "UserDefined" && Arr.isNonEmptyReadonlyArray(directive.leftover)) {
+      return yield* usageError(leftoverProblem(path[path.length - 1]!, directive.leftover), path)
+    }
+    if (directive._tag === "BuiltIn" && BuiltInOptions.isShowHelp(directive.option)) return yield* Effect.as(showHelp(path), 0)
+    if (directive._tag === "BuiltIn" && BuiltInOptions.isShowVersion(directive.option)) return yield* Effect.as(Console.log(version), 0)
+    return yield* cli(argv).pipe(
+      Effect.as(0),
+      // (A ValidationError cannot come from the line parsed above: @effect/cli would print it.)
+      Effect.catchAll((error) =>
+        ValidationError.isValidationError(error) ? Effect.succeed(2) : Effect.as(Console.error(`Error: ${error.message}`), 1)
+      )
+    )
+  }).pipe(
+    Effect.provideService(CliConfig.CliConfig, Help.cliConfig),
     Effect.catchAllDefect((defect) => Effect.as(Console.error(`Error: unexpected failure: ${describeError(Cause.squash(Cause.die(defect)), undefined)}`), 1))
   )
+}

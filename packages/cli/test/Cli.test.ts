@@ -7,7 +7,7 @@ import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Migrations } from "@eventuali/sql"
 import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
-import { collect, lines, run, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
+import { collect, lines, run, runOnTerminal, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
 import { append, seed, storeCheckpoint } from "./support/seed.js"
 
 const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild", "bench"]
@@ -79,6 +79,99 @@ describe("eventuali (no store needed)", () => {
     const stats = await run(["stats", "--url", "memory://"])
     expect(stats.code).toBe(1)
     expectOneLineError(stats.stderr, "stats needs a SQLite or PostgreSQL store")
+  })
+})
+
+/** The start of any ANSI escape sequence (colours, bold). */
+const ESCAPE = /\u001b/
+
+const widestLine = (text: string) => Math.max(...text.split("\n").map((line) => line.length))
+
+describe("eventuali's help and usage errors read well", () => {
+  const everyHelp = [[], ...commands.map((command) => command.split(" "))]
+
+  it("--help into a pipe: no escape sequences, no line wider than 80 columns (COLUMNS unset), usage lines start with eventuali", async () => {
+    for (const command of everyHelp) {
+      const result = await run([...command, "--help"])
+      expect(result.code, command.join(" ")).toBe(0)
+      expect(result.stdout, command.join(" ")).not.toMatch(ESCAPE)
+      expect(widestLine(result.stdout), command.join(" ")).toBeLessThanOrEqual(80)
+      expect(result.stdout.split("\n").slice(0, 2).join("\n"), command.join(" ")).toMatch(new RegExp(`^USAGE\n  eventuali ${command.join(" ")}`))
+    }
+  })
+
+  it("help is wrapped to COLUMNS when stdout is not a terminal", async () => {
+    const narrow = await run(["events", "--help"], { env: { COLUMNS: "50" } })
+    expect(widestLine(narrow.stdout)).toBeLessThanOrEqual(50)
+    expect(narrow.stdout).toContain("--limit N")
+    const wide = await run(["--help"], { env: { COLUMNS: "200" } })
+    expect(widestLine(wide.stdout)).toBeGreaterThan(80)
+    expect(widestLine(wide.stdout)).toBeLessThanOrEqual(200)
+  })
+
+  it("optional flags are shown as optional; options have their own descriptions, not @effect/cli's boilerplate", async () => {
+    const result = await run(["events", "--help"])
+    expect(result.stdout).toMatch(/eventuali events \[--url URL\] \[--aggregate ID\] \[--type TYPE\.\.\.\]\s+\[--event-type TYPE\.\.\.\] \[--from POSITION\] \[--limit N\] \[--json\]/)
+    expect(result.stdout).toMatch(/-n, --limit N\s+At most this many events \(default: 100\)/)
+    for (const command of everyHelp) {
+      const help = (await run([...command, "--help"])).stdout
+      expect(help, command.join(" ")).not.toMatch(/user-defined|A true or false value|This setting is optional|may be repeated|An integer/)
+    }
+  })
+
+  it("colours on a terminal, none when NO_COLOR is set (to anything but the empty string)", async () => {
+    const terminal = await runOnTerminal(["stats", "--help"])
+    expect(terminal.code).toBe(0)
+    expect(terminal.stdout).toMatch(ESCAPE)
+    expect(terminal.stdout).toContain("eventuali stats [--url URL] [--json]")
+    for (const value of ["1", "true", "0"]) {
+      const noColor = await runOnTerminal(["stats", "--help"], { env: { NO_COLOR: value } })
+      expect(noColor.code).toBe(0)
+      expect(noColor.stdout).not.toMatch(ESCAPE)
+      expect(noColor.stdout).toContain("eventuali stats [--url URL] [--json]")
+    }
+    expect((await runOnTerminal(["stats", "--help"], { env: { NO_COLOR: "" } })).stdout).toMatch(ESCAPE)
+  })
+
+  it("an unknown option: the problem in plain English, then the command's help, on stderr; exit 2", async () => {
+    const result = await run(["stats", "--urll", "x"])
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe("")
+    const [problem, blank, ...help] = result.stderr.trimEnd().split("\n")
+    expect(problem).toBe("Error: Unknown option --urll (did you mean --url?)")
+    expect(blank).toBe("")
+    expect(help.slice(0, 2)).toEqual(["USAGE", "  eventuali stats [--url URL] [--json]"])
+    expect(help.join("\n")).toContain("-u, --url URL")
+    expect(result.stderr).not.toMatch(ESCAPE)
+    expect(widestLine(result.stderr)).toBeLessThanOrEqual(80)
+  })
+
+  it.each([
+    [["events", "--limit", "abc", "--url", "memory://"], "--limit expects a whole number of at least 1, got \"abc\"", "eventuali events"],
+    [["events", "--limit", "0", "--url", "memory://"], "--limit expects a whole number of at least 1, got \"0\"", "eventuali events"],
+    [["events", "--from", "-1"], "--from expects a position (a whole number, 0 or more), got \"-1\"", "eventuali events"],
+    [["export", "--from", "yesterday"], "--from expects a position (a whole number, 0 or more), got \"yesterday\"", "eventuali export"],
+    [["bench", "--operations", "2000000"], "--operations expects a whole number from 1 to 1,000,000, got \"2000000\"", "eventuali bench"],
+    [["events", "--limit"], "--limit needs a value: --limit N", "eventuali events"],
+    [["stats", "extra"], "Unexpected argument \"extra\"", "eventuali stats"],
+    [["stat"], "Unknown command \"stat\" (did you mean stats?)", "eventuali <command>"],
+    [["frobnicate"], "Unknown command \"frobnicate\"", "eventuali <command>"],
+    [["projections", "frob"], "Unknown command \"frob\"", "eventuali projections"],
+    [["projections", "rebuild"], "Missing argument <name>", "eventuali projections rebuild"]
+  ])("%j: says what is wrong in plain English, then that command's help; exit 2", async (args, problem, usage) => {
+    const result = await run(args)
+    expect(result.code).toBe(2)
+    const lines = result.stderr.split("\n")
+    expect(lines[0]).toBe(`Error: ${problem}`)
+    expect(lines.slice(1, 4).join("\n")).toMatch(new RegExp(`^\nUSAGE\n  ${usage.replace(/[[\]<>]/g, "\\$&")}`))
+  })
+
+  it("--version prints the package's version and nothing else", async () => {
+    const { version } = JSON.parse(Fs.readFileSync(Path.resolve(import.meta.dirname, "../package.json"), "utf8")) as { version: string }
+    const result = await run(["--version"])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(`${version}\n`)
+    expect(result.stderr).toBe("")
   })
 })
 

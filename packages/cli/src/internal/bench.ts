@@ -7,7 +7,7 @@ import * as Options from "@effect/cli/Options"
 import * as Aggregate from "@eventuali/core/Aggregate"
 import { EventStore } from "@eventuali/core/EventStore"
 import { Console, Effect, Schema } from "effect"
-import { CliError, json, url, withStore } from "./common.js"
+import { CliError, json, url, wholeNumber, withStore } from "./common.js"
 import { Database } from "./database.js"
 import * as Output from "./output.js"
 
@@ -93,12 +93,10 @@ const measure = <E, R>(
     }
   })
 
-const operations = Options.integer("operations").pipe(
+const operations = wholeNumber("operations", { min: 1, max: 1_000_000 }).pipe(
   Options.withAlias("n"),
-  Options.withPseudoName("N"),
-  Options.withSchema(Schema.Int.pipe(Schema.between(1, 1_000_000))),
   Options.withDefault(1000),
-  Options.withDescription("Operations per workload")
+  Options.withDescription("Operations per workload (default: 1,000)")
 )
 
 const force = Options.boolean("force").pipe(

@@ -2,10 +2,13 @@
  * What every command shares: the `--url` and `--json` options, the one error a command fails
  * with, and running a command's body against the opened store.
  */
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Option, Redacted, Schema } from "effect"
 import * as Database from "./database.js"
+import { count } from "./output.js"
 
 /** A command failed: `message` is the one line shown to the user (no stack, no password). */
 export class CliError extends Schema.TaggedError<CliError>()("CliError", { message: Schema.String }) {}
@@ -16,7 +19,7 @@ export const url = Options.redacted("url").pipe(
   Options.withPseudoName("URL"),
   Options.optional,
   Options.withDescription(
-    "Connection string: sqlite://path.db, sqlite:///abs/path.db, postgresql://user:password@host:5432/db[?schema=name] or memory:// (default: $EVENTUALI_URL)"
+    "The store's connection string: sqlite://FILE, postgresql://USER:PASSWORD@HOST:PORT/DB or memory:// (default: $EVENTUALI_URL)"
   )
 )
 
@@ -24,7 +27,38 @@ const urlFromConfig = Config.redacted("EVENTUALI_URL").pipe(
   Effect.mapError(() => new CliError({ message: "No connection string: pass --url URL or set EVENTUALI_URL" }))
 )
 
-export const json = Options.boolean("json").pipe(Options.withDescription("One JSON value per line instead of text for people"))
+export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, one value per line, instead of text for people"))
+
+const invalidValue = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/**
+ * `--NAME N`: a whole number from `min` (to `max`). Checked here rather than by `Options.integer`
+ * and a schema, whose messages ("'abc' is not a integer", a tree of refinement failures) do not
+ * name the option.
+ */
+export const wholeNumber = (name: string, range: { readonly min: number; readonly max?: number }) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("N"),
+    Options.mapEffect((text) => {
+      const value = /^\d+$/.test(text) ? Number(text) : Number.NaN
+      return value >= range.min && value <= (range.max ?? Number.MAX_SAFE_INTEGER)
+        ? Effect.succeed(value)
+        : invalidValue(`--${name} expects a whole number ${
+          range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${count(range.max)}`
+        }, got ${JSON.stringify(text)}`)
+    })
+  )
+
+/** `--NAME POSITION`: a position in the log, a whole number of any size (PostgreSQL's exceed 2^53). */
+export const position = (name: string) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("POSITION"),
+    Options.mapEffect((text) =>
+      /^\d+$/.test(text)
+        ? Effect.succeed(BigInt(text))
+        : invalidValue(`--${name} expects a position (a whole number, 0 or more), got ${JSON.stringify(text)}`)
+    )
+  )
 
 const messageOf = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string" && error.message !== "") {

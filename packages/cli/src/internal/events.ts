@@ -5,19 +5,18 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type { EventEnvelope } from "@eventuali/core/Event"
 import { EventStore, type StreamAllOptions } from "@eventuali/core/EventStore"
-import { Chunk, Console, Effect, Option, Schema, Stream } from "effect"
-import { CliError, json, url, withStore } from "./common.js"
+import { Chunk, Console, Effect, Option, Stream } from "effect"
+import { CliError, json, position, url, wholeNumber, withStore } from "./common.js"
 import * as Ndjson from "./ndjson.js"
 import * as Output from "./output.js"
-
-/** A non-negative integer of any size (PostgreSQL positions exceed 2^53). */
-export const Position = Schema.BigInt.pipe(Schema.nonNegativeBigInt())
 
 /** `--type`: aggregate types, repeatable. */
 export const aggregateTypes = Options.text("type").pipe(
   Options.withAlias("t"),
   Options.withPseudoName("TYPE"),
   Options.repeated,
+  // Shown as optional (`[--type TYPE...]`): @effect/cli shows a bare `repeated` as required.
+  Options.withDefault([]),
   Options.withDescription("Only events of this aggregate type (repeat for several)")
 )
 
@@ -26,6 +25,7 @@ export const eventTypes = Options.text("event-type").pipe(
   Options.withAlias("e"),
   Options.withPseudoName("TYPE"),
   Options.repeated,
+  Options.withDefault([]),
   Options.withDescription("Only events of this event type (repeat for several)")
 )
 
@@ -36,19 +36,15 @@ const aggregate = Options.text("aggregate").pipe(
   Options.withDescription("Only the events of this aggregate id, by version")
 )
 
-const from = Options.text("from").pipe(
-  Options.withPseudoName("POSITION"),
-  Options.withSchema(Position),
+const from = position("from").pipe(
   Options.optional,
   Options.withDescription("Only events after this position (with --aggregate: after this version)")
 )
 
-const limit = Options.integer("limit").pipe(
+const limit = wholeNumber("limit", { min: 1 }).pipe(
   Options.withAlias("n"),
-  Options.withPseudoName("N"),
-  Options.withSchema(Schema.Int.pipe(Schema.positive())),
   Options.withDefault(100),
-  Options.withDescription("At most this many events")
+  Options.withDescription("At most this many events (default: 100)")
 )
 
 const PAGE_SIZE = 500

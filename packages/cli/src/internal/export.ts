@@ -7,8 +7,7 @@ import * as NodeSink from "@effect/platform-node/NodeSink"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { EventStore } from "@eventuali/core/EventStore"
 import { Chunk, Console, Effect, Option, Ref, Stream } from "effect"
-import { url, withStore } from "./common.js"
-import { Position } from "./events.js"
+import { position, url, withStore } from "./common.js"
 import * as Ndjson from "./ndjson.js"
 import * as Output from "./output.js"
 
@@ -19,9 +18,7 @@ const output = Options.file("output").pipe(
   Options.withDescription("Write to this file (default: standard output)")
 )
 
-const from = Options.text("from").pipe(
-  Options.withPseudoName("POSITION"),
-  Options.withSchema(Position),
+const from = position("from").pipe(
   Options.optional,
   Options.withDescription("Only events after this position (for an incremental export)")
 )

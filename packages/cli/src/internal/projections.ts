@@ -80,7 +80,7 @@ const resetCheckpoint = (name: string) =>
   })
 
 // `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
-const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) =>
+export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) =>
   Effect.flatMap(list, (parent) => withStore(Option.orElse(url, () => parent.url), { create: false }, resetCheckpoint(name)))).pipe(
     Command.withDescription(
       "Reset a projection's checkpoint to the beginning so it replays the log. Only the checkpoint: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction)."

@@ -15,7 +15,7 @@ import * as Output from "./output.js"
 const from = Options.text("from").pipe(
   Options.withPseudoName("end|beginning|CHECKPOINT"),
   Options.withDefault("end"),
-  Options.withDescription("Where to start: \"end\" (only new events), \"beginning\", or a checkpoint (a position)")
+  Options.withDescription("Where to start: end (only new events; the default), beginning, or a checkpoint (a position)")
 )
 
 const startOf = (from: string) =>

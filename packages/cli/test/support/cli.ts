@@ -19,13 +19,16 @@ export interface Result {
 export interface RunOptions {
   /** Written to the process's standard input (closed after). */
   readonly input?: string
-  /** Added to the environment (EVENTUALI_URL is removed unless given here). */
+  /**
+   * Added to the environment. EVENTUALI_URL, COLUMNS, NO_COLOR and FORCE_COLOR are removed unless
+   * given here: the tests see the defaults whatever the shell that runs them.
+   */
   readonly env?: Record<string, string>
   readonly cwd?: string
 }
 
 const environment = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
-  const { EVENTUALI_URL: _url, ...rest } = process.env
+  const { EVENTUALI_URL: _url, COLUMNS: _columns, NO_COLOR: _noColor, FORCE_COLOR: _forceColor, ...rest } = process.env
   return { ...rest, ...extra }
 }
 
@@ -53,6 +56,22 @@ export const run = (args: ReadonlyArray<string>, options: RunOptions = {}): Prom
   const child = start(args, options)
   const result = collect(child)
   child.stdin!.end(options.input ?? "")
+  return result
+}
+
+/**
+ * Runs `eventuali ...args` with a terminal as its standard output (util-linux's `script` gives it
+ * one), to see what a person at a terminal sees; stdout and stderr arrive together.
+ */
+export const runOnTerminal = (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Result> => {
+  const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
+  const child = spawn("script", ["-qec", [process.execPath, binPath, ...args].map(quote).join(" "), "/dev/null"], {
+    cwd: options.cwd ?? tempDir(),
+    env: environment(options.env),
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+  const result = collect(child)
+  child.stdin!.end()
   return result
 }
 
