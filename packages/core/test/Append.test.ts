@@ -24,7 +24,10 @@ const storeLosingRaces = (refusals: number) =>
     const losing: EventStorage = {
       ...storage,
       append: (request) =>
-        Effect.flatMap(Ref.updateAndGet(appends, (n) => n + 1), (n) => n <= refusals ? Effect.succeed(Option.none()) : storage.append(request))
+        Effect.flatMap(
+          Ref.updateAndGet(appends, (n) => n + 1),
+          (n) => n <= refusals ? Effect.succeed(Option.none()) : storage.append(request)
+        )
     }
     const store = yield* EventStore.make(losing)
     return { store, appends: Ref.get(appends) }

@@ -75,11 +75,16 @@ export const startWriters = (
           }
         }
       })
-    const running = yield* Effect.forkScoped(Effect.all(Array.from({ length: count }, (_, w) => writer(w)), { concurrency: "unbounded" }))
+    const running = yield* Effect.forkScoped(
+      Effect.all(Array.from({ length: count }, (_, w) => writer(w)), { concurrency: "unbounded" })
+    )
     return {
       total: Effect.map(Ref.get(acknowledged), (acks) => acks.reduce((sum, ids) => sum + ids.length, 0)),
       failures: Ref.get(failures),
-      stop: Effect.zipRight(Ref.set(stopping, true), Fiber.join(running).pipe(within("30 seconds", "the writers to finish"), Effect.orDie)),
+      stop: Effect.zipRight(
+        Ref.set(stopping, true),
+        Fiber.join(running).pipe(within("30 seconds", "the writers to finish"), Effect.orDie)
+      ),
       acknowledged: Ref.get(acknowledged)
     }
   })

@@ -76,7 +76,8 @@ const nextPage = (
     while (true) {
       // Whatever was signalled before this read is covered by it.
       yield* Queue.takeAll(subscription)
-      const page = yield* Effect.flatMap(storage.readAll({ ...filter, fromPosition: cursor }), (events) => decodeEnvelopes(registry, events)).pipe(
+      const page = yield* storage.readAll({ ...filter, fromPosition: cursor }).pipe(
+        Effect.flatMap((events) => decodeEnvelopes(registry, events)),
         Effect.tap(annotateEventCount),
         Observability.span("EventStore.subscribe.page", readAttributes(cursor, filter))
       )
