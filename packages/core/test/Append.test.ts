@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Aggregate, EventStore, InMemoryEventStore } from "@eventuali/core"
-import type { EventStorage } from "@eventuali/core/EventStorage"
+import { type EventStorage, refused } from "@eventuali/core/EventStorage"
 import { Effect, Option, Ref, Schema } from "effect"
 
 class Deposited extends Schema.TaggedClass<Deposited>()("Deposited", { amount: Schema.Number }) {}
@@ -26,7 +26,7 @@ const storeLosingRaces = (refusals: number) =>
       append: (request) =>
         Effect.flatMap(
           Ref.updateAndGet(appends, (n) => n + 1),
-          (n) => n <= refusals ? Effect.succeed(Option.none()) : storage.append(request)
+          (n) => n <= refusals ? Effect.succeed(refused) : storage.append(request)
         )
     }
     const store = yield* EventStore.make(losing)
