@@ -91,10 +91,12 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
     const parsed = yield* Effect.either(Descriptor.parse(command.descriptor, [commands.name, ...args], Help.cliConfig))
     if (Either.isLeft(parsed)) return yield* usageError(validationProblem(parsed.left, path, rest), path)
     const directive = parsed.right
+    // `stats --url x --help`: @effect/cli leaves a built-in option after the command's own over.
+    const helpLeftOver = directive._tag === "UserDefined" && directive.leftover.some((arg) => arg === "--help" || arg === "-h")
+    if (helpLeftOver || directive._tag === "BuiltIn" && BuiltInOptions.isShowHelp(directive.option)) return yield* Effect.as(showHelp(path), 0)
     if (directive._tag === "UserDefined" && Arr.isNonEmptyReadonlyArray(directive.leftover)) {
       return yield* usageError(leftoverProblem(path[path.length - 1]!, directive.leftover), path)
     }
-    if (directive._tag === "BuiltIn" && BuiltInOptions.isShowHelp(directive.option)) return yield* Effect.as(showHelp(path), 0)
     if (directive._tag === "BuiltIn" && BuiltInOptions.isShowVersion(directive.option)) return yield* Effect.as(Console.log(version), 0)
     return yield* cli(argv).pipe(
       Effect.as(0),

@@ -166,6 +166,15 @@ describe("eventuali's help and usage errors read well", () => {
     expect(lines.slice(1, 4).join("\n")).toMatch(new RegExp(`^\nUSAGE\n  ${usage.replace(/[[\]<>]/g, "\\$&")}`))
   })
 
+  it("--help anywhere on the line shows the help, even after options or a malformed value", async () => {
+    for (const args of [["stats", "--url", "memory://", "--help"], ["events", "--limit", "abc", "-h"]]) {
+      const result = await run(args)
+      expect(result.code, args.join(" ")).toBe(0)
+      expect(result.stdout, args.join(" ")).toMatch(new RegExp(`^USAGE\n  eventuali ${args[0]} `))
+      expect(result.stderr, args.join(" ")).toBe("")
+    }
+  })
+
   it("--version prints the package's version and nothing else", async () => {
     const { version } = JSON.parse(Fs.readFileSync(Path.resolve(import.meta.dirname, "../package.json"), "utf8")) as { version: string }
     const result = await run(["--version"])

@@ -15,11 +15,12 @@ import * as Usage from "@effect/cli/Usage"
 import { Array as Arr, Config, Effect, HashSet, Option } from "effect"
 
 /**
- * How @effect/cli parses and shows our commands: usage lines name each option once (`[--url URL]`,
- * not `[(-u, --url URL)]`), and its built-in options are not listed among each command's own
- * (the help lists `--help` and, for `eventuali`, `--version` and `--completions` itself).
+ * How @effect/cli parses and shows our commands: `--help` anywhere on a line it refuses shows the
+ * help rather than the problem; usage lines name each option once (`[--url URL]`, not
+ * `[(-u, --url URL)]`); its built-in options are not listed among each command's own (the help
+ * lists `--help` and, for `eventuali`, `--version` and `--completions` itself).
  */
-export const cliConfig = CliConfig.make({ showAllNames: false, showBuiltIns: false })
+export const cliConfig = CliConfig.make({ finalCheckBuiltIn: true, showAllNames: false, showBuiltIns: false })
 
 /** A command and the commands under it, in the order the help lists them. */
 export interface CommandTree {
