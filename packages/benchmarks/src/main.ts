@@ -5,7 +5,10 @@
  *
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
- * Options: --quick (fewer operations), --only sqlite|postgres|original|snapshots|stream|latency.
+ * Options: --quick (fewer operations),
+ * --only sqlite|postgres|original|snapshots|stream|latency|peers-sqlite|peers-postgres.
+ * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
+ * their own three-column table.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -17,6 +20,7 @@ import { execFileSync } from "node:child_process"
 import { startEmbedded } from "../../postgres/test/support/embedded.js"
 import { progress, progressDone, type Row, table } from "./harness.js"
 import { type Latency, measureLatency } from "./latency.js"
+import { type PeerRow, peerTable } from "./peers.js"
 import { postgresWorkloads } from "./postgres.js"
 import { originalWorkload, snapshotWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
 
@@ -30,7 +34,9 @@ const wants = (name: string) => only === undefined || only === name
 const main = async () => {
   const directory = tempDirectory()
   const rows: Array<Row> = []
+  const peers: Array<PeerRow> = []
   const repetitions = quick ? 3 : 5
+  const peerOperations = quick ? 200 : 1000
   try {
     if (wants("sqlite")) {
       for (const synchronous of ["normal", "full"] as const) {
@@ -46,7 +52,14 @@ const main = async () => {
     if (wants("original")) rows.push(...await originalWorkload(repetitions, quick ? 5 : 20))
     if (wants("snapshots")) rows.push(...await snapshotWorkload(directory, repetitions))
     if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
-    const needsPg = wants("postgres") || wants("latency")
+    if (wants("peers-sqlite")) {
+      // Imported only when run, so that the other parts run exactly the code they ran before.
+      const { sqlitePeers } = await import("./peersSqlite.js")
+      for (const synchronous of ["normal", "full"] as const) {
+        peers.push(...await sqlitePeers({ directory, synchronous, repetitions, operations: peerOperations }))
+      }
+    }
+    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
     const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
     try {
@@ -54,18 +67,23 @@ const main = async () => {
         rows.push(...await postgresWorkloads({ url: pgUrl!, repetitions, saves: quick ? 300 : 1500, loads: quick ? 500 : 3000 }))
       }
       if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
+      if (wants("peers-postgres")) {
+        const { postgresPeers } = await import("./peersPostgres.js")
+        peers.push(...await postgresPeers({ url: pgUrl!, repetitions, operations: peerOperations }))
+      }
     } finally {
       await embedded?.dispose()
     }
   } finally {
     Fs.rmSync(directory, { recursive: true, force: true })
   }
-  process.stdout.write(`\n${table(rows)}\n`)
+  if (rows.length > 0 || peers.length === 0) process.stdout.write(`\n${table(rows)}\n`)
+  if (peers.length > 0) process.stdout.write(`\n${peerTable(peers)}\n`)
   const out = Path.join(root, "results")
   Fs.mkdirSync(out, { recursive: true })
   Fs.writeFileSync(
     Path.join(out, "latest.json"),
-    JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, rows }, null, 2)
+    JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, rows, ...(peers.length > 0 ? { peers } : {}) }, null, 2)
   )
 }
 
