@@ -58,6 +58,7 @@ const versionRange = (expected: ExpectedVersion.ExpectedVersion): readonly [numb
   }
 }
 
+/** The statement's parameters for a request: its events as six arrays. */
 export const params = (request: AppendRequest): Array<unknown> => {
   const ids: Array<string> = []
   const types: Array<string> = []

@@ -14,6 +14,7 @@ import * as Notifier from "./notifier.js"
 
 const appendError = SqlErrors.toDatabaseError("Appending events")
 
+/** What the driver settled before building the backend. */
 export interface Options {
   readonly schema: string | undefined
   /** The notification channel of the store (see `Tables.channel`). */
@@ -22,6 +23,7 @@ export interface Options {
   readonly notifications: Stream.Stream<void> | undefined
 }
 
+/** The backend on the client; its notifier lives as long as the scope. */
 export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
   Effect.gen(function*() {
     const statements = SqlBackend.statements("pg", options.schema)

@@ -19,6 +19,7 @@ interface Running {
   readonly xmax: string
 }
 
+/** The wait, on the client: `EventStorage.catchUp`. */
 export const make = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
     /** The oldest transaction still running and the next to start (as text). */

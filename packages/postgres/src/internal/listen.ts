@@ -13,6 +13,7 @@
 import { Effect, PubSub, Schedule, type Scope, Stream } from "effect"
 import Pg from "pg"
 
+/** The wake-ups on `channel`, listening for as long as the scope lives. */
 export const notifications = (url: string, channel: string): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const wakeups = yield* PubSub.sliding<void>(1)

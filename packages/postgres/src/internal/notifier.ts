@@ -15,6 +15,7 @@ const NOTIFY_WINDOW = Duration.millis(2)
 
 const liveClock = Clock.make()
 
+/** How an append wakes other processes' subscribers. */
 export interface Notifier {
   /** After an append committed on its own: wakes subscribers soon (never fails). */
   readonly afterCommit: Effect.Effect<void>
@@ -22,6 +23,7 @@ export interface Notifier {
   readonly onCommit: Effect.Effect<void, SqlError>
 }
 
+/** Starts the notifier on the client, for as long as the scope lives. */
 export const make = (sql: SqlClient.SqlClient, channel: string): Effect.Effect<Notifier, never, Scope.Scope> =>
   Effect.gen(function*() {
     const notify = sql`SELECT pg_notify(${channel}, '')`

@@ -85,6 +85,7 @@ const corrupt = (row: EventRow, problem: string) =>
     })
   )
 
+/** A row as a stored event, or the `SerializationError` saying what is wrong with it. */
 export const toStored = (row: EventRow): Either.Either<StoredEvent, SerializationError> => {
   const problem = rowProblem(row)
   if (problem !== undefined) return corrupt(row, problem)
@@ -108,6 +109,7 @@ export const toStored = (row: EventRow): Either.Either<StoredEvent, Serializatio
   })
 }
 
+/** The rows of a read as stored events, in order; the first corrupt row fails them all. */
 export const toStoredAll = (rows: ReadonlyArray<EventRow>): Either.Either<Array<StoredEvent>, SerializationError> => {
   const events: Array<StoredEvent> = new Array(rows.length)
   for (let i = 0; i < rows.length; i++) {

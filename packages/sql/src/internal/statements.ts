@@ -58,12 +58,14 @@ export const memoized = <A, K = A>(build: (arg: A) => string, keyOf: (arg: A) =>
 /** How many values a filter of `readAll` has. */
 export type FilterShape = "none" | "one" | "many"
 
+/** What a `readAll` filters on and whether it is limited: one statement text each. */
 export interface ReadShape {
   readonly aggregateTypes: FilterShape
   readonly eventTypes: FilterShape
   readonly limited: boolean
 }
 
+/** The shape of one filter of a read. */
 export const filterShape = (values: ReadonlyArray<string> | undefined): FilterShape =>
   values === undefined || values.length === 0 ? "none" : values.length === 1 ? "one" : "many"
 
@@ -93,6 +95,7 @@ const SNAPSHOT_UPSERT = `ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type
         state = excluded.state, created_at = excluded.created_at
       WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`
 
+/** The SQLite texts. */
 export const sqlite = (schema: string | undefined): Statements => {
   const t = Tables.quoted(schema)
   const COLUMNS = columns("timestamp", (column) => column)
@@ -134,6 +137,7 @@ export const MAX_EVENTS_PER_TRANSACTION = 2 ** POSITION_SHIFT - 1
 /** The highest position every transaction below the oldest one still running has ended. */
 const VISIBLE_BELOW = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`
 
+/** The PostgreSQL texts. */
 export const pg = (schema: string | undefined): Statements => {
   const t = Tables.quoted(schema)
   const COLUMNS = columns(

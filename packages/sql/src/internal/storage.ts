@@ -30,6 +30,7 @@ const tooMany = (count: number) =>
     })
   )
 
+/** The storage of a backend. */
 export const make = (backend: SqlBackend): EventStorage => {
   const { query, statements } = backend
   const readText = Statements.memoized(

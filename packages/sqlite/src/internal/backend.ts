@@ -14,6 +14,7 @@ import * as GroupCommit from "./groupCommit.js"
 
 const appendError = SqlErrors.toDatabaseError("Appending events")
 
+/** The backend on the store's connection; its group-commit writer lives as long as the scope. */
 export const make = (connection: SyncConnection): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
   Effect.gen(function*() {
     const statements = SqlBackend.statements("sqlite", undefined)

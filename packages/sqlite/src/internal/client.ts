@@ -10,6 +10,7 @@ import * as Statement from "@effect/sql/Statement"
 import { Effect, type Scope } from "effect"
 import * as Connection from "./connection.js"
 
+/** The database, open: the same connection two ways. */
 export interface Opened {
   /** The application's client, for migrations, checkpoints and read models. */
   readonly client: SqlClient.SqlClient
@@ -17,6 +18,7 @@ export interface Opened {
   readonly connection: Connection.SyncConnection
 }
 
+/** Opens the database (closed with the scope) and builds the client on its connection. */
 export const make = (options: Connection.Options): Effect.Effect<Opened, never, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const shared = yield* Connection.make(options)

@@ -50,6 +50,7 @@ export interface Shared {
   readonly transactionAcquirer: SqlConnection.Connection.Acquirer
 }
 
+/** The file (or `":memory:"`) and whether it is opened read-only. */
 export interface Options {
   readonly filename: string
   readonly readonly: boolean
@@ -77,6 +78,7 @@ const statementCache = (db: Sqlite.Database) => {
   }
 }
 
+/** Opens the connection (closed with the scope) and its lock. */
 export const make = (options: Options): Effect.Effect<Shared, never, Scope.Scope> =>
   Effect.gen(function*() {
     const db = new Sqlite(options.filename, { readonly: options.readonly })
