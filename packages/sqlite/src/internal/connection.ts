@@ -14,7 +14,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Option, Scope, Stream } from "effect"
+import { Context, Effect, type Fiber, Option, Scope, Stream } from "effect"
 
 /**
  * The connection, used synchronously: a synchronous body cannot interleave with another fiber,
@@ -36,8 +36,8 @@ export interface SyncConnection {
    * transaction has ended, holding the lock. What `body` throws fails the effect as `SqlError`.
    */
   readonly use: <A>(body: () => A) => Effect.Effect<A, SqlError>
-  /** Whether the fiber of `context` holds a transaction open on this connection through the client. */
-  readonly heldBy: (context: Context.Context<never>) => boolean
+  /** Whether `fiber` holds a transaction open on this connection through the client. */
+  readonly heldBy: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
 }
 
 /** The connection as `client.ts` builds the application's `SqlClient` on it. */
@@ -63,6 +63,15 @@ export interface Options {
 const CACHE_SIZE = 500
 
 const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
+
+/** Runs a synchronous body: what it throws fails the effect as `SqlError`. */
+const runNow = <A>(body: () => A): Effect.Effect<A, SqlError> => {
+  try {
+    return Effect.succeed(body())
+  } catch (cause) {
+    return Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
+  }
+}
 
 /** Prepared statements by text, for both ways onto the connection. */
 const statementCache = (db: Sqlite.Database) => {
@@ -107,22 +116,15 @@ export const make = (options: Options): Effect.Effect<Shared, never, Scope.Scope
       )
     )
 
-    const heldBy = (context: Context.Context<never>): boolean => {
+    const heldBy = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
       if (transactions === 0) return false
-      const held = Context.getOption(context, SqlClient.TransactionConnection)
+      const held = Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)
       return Option.isSome(held) && held.value[0] === connection
     }
     const use = <A>(body: () => A): Effect.Effect<A, SqlError> =>
-      Effect.withFiberRuntime((fiber) => {
-        const run = () => {
-          try {
-            return Effect.succeed(body())
-          } catch (cause) {
-            return Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
-          }
-        }
-        return transactions === 0 || heldBy(fiber.currentContext) ? run() : semaphore.withPermits(1)(Effect.suspend(run))
-      })
+      Effect.withFiberRuntime((fiber) =>
+        transactions === 0 || heldBy(fiber) ? runNow(body) : semaphore.withPermits(1)(Effect.suspend(() => runNow(body)))
+      )
     const sync: SyncConnection = {
       all: (text, params) => {
         const statement = prepare(text)
