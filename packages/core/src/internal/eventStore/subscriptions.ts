@@ -14,7 +14,7 @@ import { annotateEventCount, decodeEnvelopes } from "./envelopes.js"
 import { readAttributes, validateFilters } from "./logReads.js"
 
 /** Events a subscription reads per query, unless told (`SubscribeOptions.batchSize`). */
-export const DEFAULT_SUBSCRIPTION_PAGE_SIZE = 500
+const DEFAULT_SUBSCRIPTION_PAGE_SIZE = 500
 
 /** How often a caught-up subscription looks for events nobody signalled, unless told (`StoreOptions.pollInterval`). */
 export const DEFAULT_POLL_INTERVAL = Duration.millis(250)
