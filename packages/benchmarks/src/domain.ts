@@ -28,7 +28,7 @@ export const Account = Aggregate.make({
   evolve
 })
 
-/** A five-field event, as in the original's published benchmark. */
+/** A five-field event, as in the published benchmark of the original Eventuali (docs/performance.md). */
 export const deposit = (i: number): Deposited =>
   new Deposited({ amount: (i % 100) + 1, currency: "EUR", reference: `ref-${i}`, account: `acct-${i % 7}`, note: "benchmark" })
 

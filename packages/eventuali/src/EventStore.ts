@@ -61,7 +61,7 @@ export class EventStore extends Core.EventStore {
 
   /**
    * Opens the store for a connection string in the current scope (closed with it): the
-   * reference's `EventStore.create`.
+   * original Eventuali API's `EventStore.create` (docs/api/event-store.md).
    */
   static create(url: string | Redacted.Redacted<string>): Effect.Effect<Core.Service, DatabaseError, Scope.Scope> {
     return Effect.map(Layer.build(layerFromUrl(url)), Context.get(Core.EventStore))
