@@ -13,8 +13,32 @@ import { type Contender, type PeerRow, peerWorkloads } from "./peers.js"
 
 const POOL = 10
 
+/**
+ * `pg`'s type parsers are global to the module, and Emmett's dumbo replaces some (int8 as
+ * `BigInt`, json/jsonb through its own serializer) when it makes its pool: our store then
+ * refuses the int8 columns it reads as corrupt, and the raw store would parse JSON Emmett's way.
+ * Each contender's calls run with the parsers it was made with.
+ */
+const PARSED_TYPES = [20, 114, 3802]
+type Parsers = ReadonlyArray<(value: string) => unknown>
+const currentParsers = (): Parsers => PARSED_TYPES.map((oid) => Pg.types.getTypeParser(oid))
+const withParsers = (contender: Contender, parsers: Parsers): Contender => {
+  const install = () => PARSED_TYPES.forEach((oid, i) => Pg.types.setTypeParser(oid, parsers[i]!))
+  return {
+    saveNew: (streamId, events) => {
+      install()
+      return contender.saveNew(streamId, events)
+    },
+    load: (streamId) => {
+      install()
+      return contender.load(streamId)
+    },
+    close: contender.close
+  }
+}
+
 /** Our store as a Promise-based application uses it: a `ManagedRuntime`, `runPromise` per call. */
-const openOurs = async (url: string, schema: string): Promise<Contender> => {
+export const openOurs = async (url: string, schema: string): Promise<Contender> => {
   const runtime = ManagedRuntime.make(PgEventStore.layer({ url, schema, maxConnections: POOL }))
   await runtime.runPromise(EventStore.EventStore)
   return {
@@ -54,7 +78,7 @@ const openEmmett = async (url: string): Promise<Contender> => {
  * version (a unique index on (stream, version) catches the race) — and one `SELECT` per load
  * plus the fold. No transaction blocks, no notification, positions from an identity column.
  */
-export const openRawPg = async (url: string, schema: string): Promise<Contender & { readonly pool: Pg.Pool }> => {
+export const openRawPg = async (url: string, schema: string): Promise<Contender> => {
   const pool = new Pg.Pool({ connectionString: url, max: POOL })
   const events = `"${schema}".events`
   await pool.query(`CREATE SCHEMA "${schema}"`)
@@ -74,7 +98,6 @@ export const openRawPg = async (url: string, schema: string): Promise<Contender 
       AND ($2 = 0 OR EXISTS (SELECT 1 FROM ${events} WHERE stream_id = $1 AND version = $2))`
   const read = `SELECT payload FROM ${events} WHERE stream_id = $1 ORDER BY version`
   return {
-    pool,
     saveNew: async (streamId, items) => {
       const result = await pool.query(append, [
         streamId,
@@ -114,11 +137,13 @@ export const postgresPeers = async (options: {
 }): Promise<ReadonlyArray<PeerRow>> => {
   const run = Math.random().toString(36).slice(2, 10)
   const backend = `PostgreSQL ${await serverVersion(options.url)} (pools of ${POOL})`
-  const ours = await openOurs(options.url, `peers_${run}`)
+  const defaults = currentParsers()
+  const ours = withParsers(await openOurs(options.url, `peers_${run}`), defaults)
+  const raw = withParsers(await openRawPg(options.url, `peers_raw_${run}`), defaults)
   const emmett = await openEmmett(options.url)
-  const raw = await openRawPg(options.url, `peers_raw_${run}`)
+  const emmettsOwn = currentParsers()
   try {
-    return await peerWorkloads({ ours, emmett, raw }, { backend, repetitions: options.repetitions, operations: options.operations })
+    return await peerWorkloads({ ours, emmett: withParsers(emmett, emmettsOwn), raw }, { backend, repetitions: options.repetitions, operations: options.operations })
   } finally {
     await raw.close()
     await emmett.close()
