@@ -11,6 +11,7 @@ import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Redaction from "@eventuali/core/Redaction"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as Tables from "@eventuali/sql/Tables"
 import * as Backend from "./internal/backend.js"
@@ -64,16 +65,6 @@ export const parseUrl = (url: string): { readonly url: string; readonly schema: 
   query.delete("schema")
   const rest = query.toString()
   return { url: url.slice(0, queryStart) + (rest === "" ? "" : `?${rest}`), schema }
-}
-
-const messageOf = (cause: unknown): string => {
-  if (typeof cause === "object" && cause !== null) {
-    const inner = (cause as { readonly cause?: unknown }).cause
-    if (inner instanceof Error && inner.message !== "") return inner.message
-    if (inner instanceof AggregateError) return inner.errors.map(messageOf).join("; ")
-    if (cause instanceof Error) return cause.message
-  }
-  return String(cause)
 }
 
 /**
@@ -140,10 +131,10 @@ export const make = (
     }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.mapError((error) =>
-        new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(error))}` })
+        new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(SqlErrors.driverMessageOf(error))}` })
       ),
       Effect.catchAllDefect((defect) =>
-        Effect.fail(new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(messageOf(defect))}` }))
+        Effect.fail(new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(SqlErrors.driverMessageOf(defect))}` }))
       )
     )
     const channel = Tables.channel(schema)

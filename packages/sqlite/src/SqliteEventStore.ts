@@ -11,6 +11,7 @@ import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Migrations from "@eventuali/sql/Migrations"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as Tables from "@eventuali/sql/Tables"
 import { Cause, Config, type ConfigError, type Duration, Effect, Layer, type Scope } from "effect"
@@ -82,11 +83,10 @@ const ensureDirectory = (filename: string) =>
       for (const path of missing) makeDirectory(path)
       return Effect.void
     } catch (cause) {
-      return Effect.fail(openError(filename, `cannot create its directory (${messageOf(cause)})`, cause))
+      return Effect.fail(openError(filename, `cannot create its directory (${SqlErrors.messageOf(cause)})`, cause))
     }
   })
 
-const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
 
 /** A read-only store cannot create or migrate its schema: the file must hold it already. */
 const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
@@ -133,12 +133,12 @@ export const make = (
     if (!readonly) yield* ensureDirectory(filename)
     const { client, connection } = yield* Client.make({ filename, readonly }).pipe(
       Effect.provide(Reactivity.layer),
-      Effect.catchAllDefect((defect) => Effect.fail(openError(filename, messageOf(defect), defect)))
+      Effect.catchAllDefect((defect) => Effect.fail(openError(filename, SqlErrors.messageOf(defect), defect)))
     )
     const synchronous = config.synchronous ?? "full"
     yield* client.unsafe(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`).pipe(
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
-      Effect.mapError((error) => openError(filename, messageOf(error.cause ?? error), error))
+      Effect.mapError((error) => openError(filename, SqlErrors.messageOf(error.cause ?? error), error))
     )
     if (readonly) yield* expectSchema(client, filename)
     const backend = yield* Backend.make(connection)

@@ -6,6 +6,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import { Config, Effect, Option, Redacted, Schema } from "effect"
 import * as Database from "./database.js"
 import { count } from "./output.js"
@@ -60,13 +61,8 @@ export const position = (name: string) =>
     )
   )
 
-const messageOf = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string" && error.message !== "") {
-    return error.message.split("\n")[0]!
-  }
-  if (typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string") return error._tag
-  return String(error)
-}
+/** An error's first line: the rest of a driver's message is detail for logs, not a terminal. */
+const messageOf = (error: unknown): string => SqlErrors.messageOf(error).split("\n")[0]!
 
 /**
  * The secrets of a connection string: its password (raw and decoded) and `password=` query

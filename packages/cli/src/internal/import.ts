@@ -7,7 +7,7 @@ import * as Command from "@effect/cli/Command"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Checkpoint from "@eventuali/core/Checkpoint"
-import { DatabaseError } from "@eventuali/core/Errors"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import { EventStore } from "@eventuali/core/EventStore"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Chunk, Console, Effect, Either, Option, Stream } from "effect"
@@ -95,7 +95,7 @@ const appendBatch = (head: bigint) => (lines: ReadonlyArray<Line>) =>
     const appends = Effect.map(Effect.forEach(runsOf(lines), appendRun(head)), (counts) => counts.reduce((a, b) => a + b, 0))
     if (Option.isNone(database.sql)) return yield* appends
     return yield* database.sql.value.client.withTransaction(appends).pipe(
-      Effect.catchTag("SqlError", (error) => Effect.fail(new DatabaseError({ message: `Importing: ${error.message}`, cause: error })))
+      Effect.catchTag("SqlError", (error) => Effect.fail(SqlErrors.toDatabaseError("Importing")(error)))
     )
   })
 
