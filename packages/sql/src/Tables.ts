@@ -68,11 +68,32 @@ export const quoted = (schema: string | undefined): Tables => {
   }
 }
 
+/** PostgreSQL keeps identifiers, channel names among them, up to 63 bytes (NAMEDATALEN - 1). */
+const MAX_CHANNEL_BYTES = 63
+
+const utf8 = new TextEncoder()
+
+/** FNV-1a, 64 bits, of the name's UTF-8 bytes, as 16 hex digits: a short, stable stand-in for a long name. */
+const fnv1a64 = (bytes: Uint8Array): string => {
+  let hash = 0xcbf29ce484222325n
+  for (const byte of bytes) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n)
+  return hash.toString(16).padStart(16, "0")
+}
+
 /**
  * The PostgreSQL channel a store's appends notify (`pg_notify`) and its subscribers LISTEN on,
- * one per schema.
+ * one per schema: `eventuali:SCHEMA`. A channel name is an identifier, at most 63 bytes:
+ * `pg_notify` refuses a longer one (failing an append in a caller's transaction) and `LISTEN`
+ * silently truncates it (listening elsewhere). A schema name that would not fit (54 bytes or
+ * more, which a 63-character or a shorter non-ASCII name can be) gets `eventuali:#` and a hash
+ * of the name instead, the same for both sides. Shorter names keep their readable channel, so
+ * stores of earlier versions still wake each other.
  *
  * @since 0.1.0
  * @category names
  */
-export const channel = (schema: string | undefined): string => `eventuali:${schema ?? "public"}`
+export const channel = (schema: string | undefined): string => {
+  const readable = `eventuali:${schema ?? "public"}`
+  const bytes = utf8.encode(readable)
+  return bytes.length <= MAX_CHANNEL_BYTES ? readable : `eventuali:#${fnv1a64(bytes)}`
+}

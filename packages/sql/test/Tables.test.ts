@@ -21,4 +21,17 @@ describe("Tables", () => {
     expect(Tables.channel(undefined)).toBe("eventuali:public")
     expect(Tables.channel("tenant")).toBe("eventuali:tenant")
   })
+
+  it("keeps every channel within PostgreSQL's 63 bytes, distinct per schema", () => {
+    const byteLength = (text: string) => new TextEncoder().encode(text).length
+    const longest = "s".repeat(63)
+    const multiByte = "ü".repeat(31) // 62 bytes: a valid schema name, a 72-byte readable channel
+    for (const schema of [longest, multiByte, "a".repeat(53), "a".repeat(54)]) {
+      expect(byteLength(Tables.channel(schema))).toBeLessThanOrEqual(63)
+      expect(Tables.channel(schema)).toBe(Tables.channel(schema))
+    }
+    expect(Tables.channel("a".repeat(53))).toBe(`eventuali:${"a".repeat(53)}`)
+    expect(Tables.channel(longest)).toMatch(/^eventuali:#[0-9a-f]{16}$/)
+    expect(Tables.channel(longest)).not.toBe(Tables.channel(`${"s".repeat(62)}t`))
+  })
 })
