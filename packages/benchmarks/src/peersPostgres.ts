@@ -2,8 +2,6 @@
  * The peer comparison on PostgreSQL (`--only peers-postgres`): our store, Emmett and a
  * hand-written store on raw `pg`, each with a pool of 10 on the same server.
  */
-import { STREAM_DOES_NOT_EXIST } from "@event-driven-io/emmett"
-import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql"
 import { Aggregate, Event, EventStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
 import { Effect, ManagedRuntime } from "effect"
@@ -55,6 +53,8 @@ export const openOurs = async (url: string, schema: string): Promise<Contender> 
 
 /** Emmett 0.42 as its documentation sets it up: `getPostgreSQLEventStore(url)` (a pool of 10). */
 const openEmmett = async (url: string): Promise<Contender> => {
+  const { STREAM_DOES_NOT_EXIST } = await import("@event-driven-io/emmett")
+  const { getPostgreSQLEventStore } = await import("@event-driven-io/emmett-postgresql")
   const store = getPostgreSQLEventStore(url)
   await store.schema.migrate()
   return {

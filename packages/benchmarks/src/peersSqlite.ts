@@ -2,8 +2,6 @@
  * The peer comparison on SQLite (`--only peers-sqlite`): our store, Emmett and a hand-written
  * store on raw better-sqlite3, each on its own file, WAL, with the same `synchronous` setting.
  */
-import { STREAM_DOES_NOT_EXIST } from "@event-driven-io/emmett"
-import { getSQLiteEventStore, sqliteConnection } from "@event-driven-io/emmett-sqlite"
 import { Aggregate, Event, EventStore } from "@eventuali/core"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import Database from "better-sqlite3"
@@ -36,6 +34,8 @@ const openOurs = async (filename: string, synchronous: Synchronous): Promise<Con
  * every operation opens the file anew).
  */
 const openEmmett = async (fileName: string, synchronous: Synchronous): Promise<Contender> => {
+  const { STREAM_DOES_NOT_EXIST } = await import("@event-driven-io/emmett")
+  const { getSQLiteEventStore, sqliteConnection } = await import("@event-driven-io/emmett-sqlite")
   const connection = sqliteConnection({ fileName })
   await connection.command(pragma(synchronous))
   const store = getSQLiteEventStore({ fileName, connectionOptions: { singleton: true, connection } })
