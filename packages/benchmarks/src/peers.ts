@@ -6,8 +6,11 @@
  * Each contender is used the way an application would use it: Promise-based calls, one per
  * operation (ours through a `ManagedRuntime`).
  */
-import type { CartState, ProductItem } from "./cart.js"
-import { items } from "./cart.js"
+import type { EventStore as EmmettEventStore } from "@event-driven-io/emmett"
+import { Aggregate, EventStore } from "@eventuali/core"
+import { Effect, type Layer, ManagedRuntime } from "effect"
+import type { CartEvent, CartState, ProductItem } from "./cart.js"
+import { Cart, evolve, initialState, items, ProductItemAdded } from "./cart.js"
 import { median, progress, progressDone, rate } from "./harness.js"
 
 /** What every contender offers the workloads. */
@@ -17,6 +20,39 @@ export interface Contender {
   /** Reads a stream and folds it. */
   readonly load: (streamId: string) => Promise<CartState>
   readonly close: () => Promise<void>
+}
+
+/** Our store as a Promise-based application uses it: a `ManagedRuntime`, `runPromise` per call. */
+export const ours = async <E>(layer: Layer.Layer<EventStore.EventStore, E>): Promise<Contender> => {
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runPromise(EventStore.EventStore)
+  return {
+    saveNew: (streamId, events) =>
+      runtime.runPromise(Effect.flatMap(EventStore.EventStore, (store) =>
+        store.save(Aggregate.applyAll(Aggregate.empty(Cart, streamId), events.map((event) => ProductItemAdded.make(event)))))),
+    load: (streamId) =>
+      runtime.runPromise(Effect.flatMap(EventStore.EventStore, (store) => store.load(Cart, streamId))).then((loaded) =>
+        loaded._tag === "Some" ? loaded.value.state : initialState
+      ),
+    close: () => runtime.dispose()
+  }
+}
+
+/** An Emmett store (imported by the caller when its part runs: bench.mjs keeps Emmett out of the bundle). */
+export const emmett = async (store: EmmettEventStore, close: () => Promise<void>): Promise<Contender> => {
+  const { STREAM_DOES_NOT_EXIST } = await import("@event-driven-io/emmett")
+  return {
+    saveNew: (streamId, events) =>
+      store.appendToStream(streamId, events.map((data) => ({ type: "ProductItemAdded", data })), {
+        expectedStreamVersion: STREAM_DOES_NOT_EXIST
+      }),
+    load: async (streamId) =>
+      (await store.aggregateStream<CartState, CartEvent>(streamId, {
+        evolve: (state: CartState, event: CartEvent) => evolve(state, event.data),
+        initialState: () => initialState
+      })).state,
+    close
+  }
 }
 
 export interface Contenders {

@@ -2,12 +2,11 @@
  * The peer comparison on PostgreSQL (`--only peers-postgres`): our store, Emmett and a
  * hand-written store on raw `pg`, each with a pool of 10 on the same server.
  */
-import { Aggregate, Event, EventStore } from "@eventuali/core"
+import { Event } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { Effect, ManagedRuntime } from "effect"
 import Pg from "pg"
-import { Cart, type CartEvent, type CartState, evolve, initialState, type ProductItem, ProductItemAdded } from "./cart.js"
-import { type Contender, type PeerRow, peerWorkloads } from "./peers.js"
+import { evolve, initialState, type ProductItem } from "./cart.js"
+import { type Contender, emmett, ours, type PeerRow, peerWorkloads } from "./peers.js"
 
 const POOL = 10
 
@@ -35,41 +34,16 @@ const withParsers = (contender: Contender, parsers: Parsers): Contender => {
   }
 }
 
-/** Our store as a Promise-based application uses it: a `ManagedRuntime`, `runPromise` per call. */
-export const openOurs = async (url: string, schema: string): Promise<Contender> => {
-  const runtime = ManagedRuntime.make(PgEventStore.layer({ url, schema, maxConnections: POOL }))
-  await runtime.runPromise(EventStore.EventStore)
-  return {
-    saveNew: (streamId, events) =>
-      runtime.runPromise(Effect.flatMap(EventStore.EventStore, (store) =>
-        store.save(Aggregate.applyAll(Aggregate.empty(Cart, streamId), events.map((event) => ProductItemAdded.make(event)))))),
-    load: (streamId) =>
-      runtime.runPromise(Effect.flatMap(EventStore.EventStore, (store) => store.load(Cart, streamId))).then((loaded) =>
-        loaded._tag === "Some" ? loaded.value.state : initialState
-      ),
-    close: () => runtime.dispose()
-  }
-}
+/** Our store, through a `ManagedRuntime`. */
+export const openOurs = (url: string, schema: string): Promise<Contender> =>
+  ours(PgEventStore.layer({ url, schema, maxConnections: POOL }))
 
 /** Emmett 0.42 as its documentation sets it up: `getPostgreSQLEventStore(url)` (a pool of 10). */
 const openEmmett = async (url: string): Promise<Contender> => {
-  const { STREAM_DOES_NOT_EXIST } = await import("@event-driven-io/emmett")
   const { getPostgreSQLEventStore } = await import("@event-driven-io/emmett-postgresql")
   const store = getPostgreSQLEventStore(url)
   await store.schema.migrate()
-  return {
-    saveNew: async (streamId, events) => {
-      await store.appendToStream(streamId, events.map((data) => ({ type: "ProductItemAdded", data })), {
-        expectedStreamVersion: STREAM_DOES_NOT_EXIST
-      })
-    },
-    load: async (streamId) =>
-      (await store.aggregateStream<CartState, CartEvent>(streamId, {
-        evolve: (state: CartState, event: CartEvent) => evolve(state, event.data),
-        initialState: () => initialState
-      })).state,
-    close: () => store.close()
-  }
+  return emmett(store, () => store.close())
 }
 
 /**
@@ -138,15 +112,13 @@ export const postgresPeers = async (options: {
   const run = Math.random().toString(36).slice(2, 10)
   const backend = `PostgreSQL ${await serverVersion(options.url)} (pools of ${POOL})`
   const defaults = currentParsers()
-  const ours = withParsers(await openOurs(options.url, `peers_${run}`), defaults)
-  const raw = withParsers(await openRawPg(options.url, `peers_raw_${run}`), defaults)
-  const emmett = await openEmmett(options.url)
-  const emmettsOwn = currentParsers()
+  const oursStore = withParsers(await openOurs(options.url, `peers_${run}`), defaults)
+  const rawStore = withParsers(await openRawPg(options.url, `peers_raw_${run}`), defaults)
+  const emmettStore = await openEmmett(options.url)
+  const contenders = { ours: oursStore, emmett: withParsers(emmettStore, currentParsers()), raw: rawStore }
   try {
-    return await peerWorkloads({ ours, emmett: withParsers(emmett, emmettsOwn), raw }, { backend, repetitions: options.repetitions, operations: options.operations })
+    return await peerWorkloads(contenders, { backend, repetitions: options.repetitions, operations: options.operations })
   } finally {
-    await raw.close()
-    await emmett.close()
-    await ours.close()
+    for (const contender of Object.values(contenders)) await contender.close()
   }
 }

@@ -2,57 +2,27 @@
  * The peer comparison on SQLite (`--only peers-sqlite`): our store, Emmett and a hand-written
  * store on raw better-sqlite3, each on its own file, WAL, with the same `synchronous` setting.
  */
-import { Aggregate, Event, EventStore } from "@eventuali/core"
+import { Event } from "@eventuali/core"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import Database from "better-sqlite3"
-import { Effect, ManagedRuntime } from "effect"
 import * as Path from "node:path"
-import { Cart, type CartEvent, type CartState, evolve, initialState, type ProductItem, ProductItemAdded } from "./cart.js"
-import { type Contender, type PeerRow, peerWorkloads } from "./peers.js"
+import { evolve, initialState, type ProductItem } from "./cart.js"
+import { type Contender, emmett, ours, type PeerRow, peerWorkloads } from "./peers.js"
 import type { Synchronous } from "./sqlite.js"
 
 const pragma = (synchronous: Synchronous) => `PRAGMA synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`
-
-/** Our store as a Promise-based application uses it: a `ManagedRuntime`, `runPromise` per call. */
-const openOurs = async (filename: string, synchronous: Synchronous): Promise<Contender> => {
-  const runtime = ManagedRuntime.make(SqliteEventStore.layer({ filename, synchronous }))
-  await runtime.runPromise(EventStore.EventStore)
-  return {
-    saveNew: (streamId, events) =>
-      runtime.runPromise(Effect.flatMap(EventStore.EventStore, (store) =>
-        store.save(Aggregate.applyAll(Aggregate.empty(Cart, streamId), events.map((event) => ProductItemAdded.make(event)))))),
-    load: (streamId) =>
-      runtime.runPromise(Effect.flatMap(EventStore.EventStore, (store) => store.load(Cart, streamId))).then((loaded) =>
-        loaded._tag === "Some" ? loaded.value.state : initialState
-      ),
-    close: () => runtime.dispose()
-  }
-}
 
 /**
  * Emmett 0.42 in its best configuration: one connection for the store's lifetime (without it,
  * every operation opens the file anew).
  */
 const openEmmett = async (fileName: string, synchronous: Synchronous): Promise<Contender> => {
-  const { STREAM_DOES_NOT_EXIST } = await import("@event-driven-io/emmett")
   const { getSQLiteEventStore, sqliteConnection } = await import("@event-driven-io/emmett-sqlite")
   const connection = sqliteConnection({ fileName })
   await connection.command(pragma(synchronous))
   const store = getSQLiteEventStore({ fileName, connectionOptions: { singleton: true, connection } })
   await store.schema.migrate()
-  return {
-    saveNew: async (streamId, events) => {
-      await store.appendToStream(streamId, events.map((data) => ({ type: "ProductItemAdded", data })), {
-        expectedStreamVersion: STREAM_DOES_NOT_EXIST
-      })
-    },
-    load: async (streamId) =>
-      (await store.aggregateStream<CartState, CartEvent>(streamId, {
-        evolve: (state: CartState, event: CartEvent) => evolve(state, event.data),
-        initialState: () => initialState
-      })).state,
-    close: async () => connection.close()
-  }
+  return emmett(store, async () => connection.close())
 }
 
 /**
@@ -101,14 +71,14 @@ export const sqlitePeers = async (options: {
   const { directory, synchronous } = options
   const file = (name: string) => Path.join(directory, `peers-${name}-${synchronous}.db`)
   const backend = `SQLite file, WAL, synchronous=${synchronous.toUpperCase()}`
-  const ours = await openOurs(file("ours"), synchronous)
-  const emmett = await openEmmett(file("emmett"), synchronous)
-  const raw = openRaw(file("raw"), synchronous)
+  const contenders = {
+    ours: await ours(SqliteEventStore.layer({ filename: file("ours"), synchronous })),
+    emmett: await openEmmett(file("emmett"), synchronous),
+    raw: openRaw(file("raw"), synchronous)
+  }
   try {
-    return await peerWorkloads({ ours, emmett, raw }, { backend, repetitions: options.repetitions, operations: options.operations })
+    return await peerWorkloads(contenders, { backend, repetitions: options.repetitions, operations: options.operations })
   } finally {
-    await raw.close()
-    await emmett.close()
-    await ours.close()
+    for (const contender of Object.values(contenders)) await contender.close()
   }
 }
