@@ -135,6 +135,19 @@ export const migrations: ReadonlyArray<Migration> = [
         created_at timestamptz NOT NULL
       )`
     ]
+  },
+  {
+    // `jsonb` stores a parsed form whose objects have their keys sorted (shortest first), so
+    // payloads, metadata and snapshots loaded with their keys out of the order written, unlike
+    // on SQLite. `json` keeps the text as written, and is cheaper to write and read (the store
+    // only ever reads it back as text). Rows written before keep the order jsonb gave them.
+    id: 4,
+    name: "json as written",
+    sqlite: () => [],
+    pg: (t) => [
+      `ALTER TABLE ${t.events} ALTER COLUMN data TYPE json USING data::json, ALTER COLUMN metadata TYPE json USING metadata::json`,
+      `ALTER TABLE ${t.snapshots} ALTER COLUMN state TYPE json USING state::json`
+    ]
   }
 ]
 

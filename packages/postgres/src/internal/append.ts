@@ -35,7 +35,7 @@ export const statement = (schema: string | undefined): string => {
         (position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version,
          data, metadata, timestamp)
       SELECT x.base + n.written + v.k, v.event_id, $1, $2,
-             s.version + v.k, v.event_type, v.event_version, v.data::jsonb, v.metadata::jsonb,
+             s.version + v.k, v.event_type, v.event_version, v.data::json, v.metadata::json,
              'epoch'::timestamptz + v.ms * interval '1 millisecond'
       FROM s, x, n, unnest($5::text[], $6::text[], $7::int4[], $8::text[], $9::text[], $10::int8[])
         WITH ORDINALITY AS v(event_id, event_type, event_version, data, metadata, ms, k)

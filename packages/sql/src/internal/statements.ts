@@ -162,7 +162,7 @@ export const pg = (schema: string | undefined): Statements => {
     version: `SELECT max(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = $1`,
     writeSnapshot: `INSERT INTO ${t.snapshots} AS old
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
-      VALUES ($1, $2, $3, $4, $5::jsonb, now())
+      VALUES ($1, $2, $3, $4, $5::json, now())
       ${SNAPSHOT_UPSERT}`,
     readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`
   }
