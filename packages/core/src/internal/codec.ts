@@ -4,8 +4,9 @@ import { tagOf } from "../Aggregate.js"
 
 /**
  * Serialises a payload that must already be plain JSON: objects with a plain prototype, arrays,
- * strings, finite numbers, booleans and null. Anything JSON.stringify would drop or change
- * silently (undefined, NaN, Infinity, Dates, Maps, class instances, bigint, cycles) is refused,
+ * strings, finite numbers other than -0, booleans and null. Anything JSON.stringify would drop or
+ * change silently (undefined, NaN, Infinity, -0 — written as `0` —, Dates, Maps, class instances,
+ * bigint, cycles) is refused,
  * and so are strings (values or keys) that not every backend can store: PostgreSQL's jsonb
  * rejects NUL characters and lone surrogates, so every backend does, and they share semantics.
  */
@@ -34,7 +35,7 @@ const isPlainJson = (value: unknown, depth: number): boolean => {
     case "boolean":
       return true
     case "number":
-      return Number.isFinite(value)
+      return Number.isFinite(value) && !isNegativeZero(value)
     case "object": {
       if (value === null) return true
       if (depth === QUICK_DEPTH) return false
@@ -54,6 +55,8 @@ const isPlainJson = (value: unknown, depth: number): boolean => {
   }
 }
 
+const isNegativeZero = (value: number): boolean => value === 0 && 1 / value < 0
+
 const isStorable = (value: string): boolean => !value.includes("\u0000") && value.isWellFormed()
 
 const findNonJson = (value: unknown, path: string, ancestors: Set<object>): string | undefined => {
@@ -63,7 +66,11 @@ const findNonJson = (value: unknown, path: string, ancestors: Set<object>): stri
     case "boolean":
       return undefined
     case "number":
-      return Number.isFinite(value) ? undefined : `${path} is ${value}`
+      return !Number.isFinite(value)
+        ? `${path} is ${value}`
+        : isNegativeZero(value)
+        ? `${path} is -0, which JSON writes as 0`
+        : undefined
     case "object": {
       if (value === null) return undefined
       if (ancestors.has(value)) return `${path} refers back to itself (a cycle)`

@@ -8,9 +8,26 @@ import { toJson } from "./codec.js"
 /** Ids and type names are stored as text by every backend, so they must survive as text. */
 const MAX_NAME_LENGTH = 1000
 
+/**
+ * Names are keys of PostgreSQL's btree indexes, whose entries hold at most 2704 bytes: 2000 bytes
+ * of UTF-8 fit beside the version or position. Every backend refuses what one cannot index, so
+ * 1000 characters of a script of three bytes each (CJK) or of emoji are too long everywhere.
+ */
+const MAX_NAME_BYTES = 2000
+
+/** The length of a well-formed string in UTF-8: 1 byte per ASCII code unit, 2 or 3 per other BMP one, 4 per surrogate pair (2 each). */
+const utf8Length = (value: string): number => {
+  let bytes = 0
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i)
+    bytes += unit < 0x80 ? 1 : unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 2 : 3
+  }
+  return bytes
+}
+
 const invalid = (message: string) => Either.left(new EventStoreError({ message }))
 
-/** A non-empty, well-formed string without NUL of at most 1000 characters. */
+/** A non-empty, well-formed string without NUL of at most 1000 characters and 2000 bytes of UTF-8. */
 export const name = (kind: string, value: unknown): Either.Either<void, EventStoreError> => {
   if (typeof value !== "string") return invalid(`The ${kind} must be a string, got ${typeof value}`)
   if (value.length === 0) return invalid(`The ${kind} must not be empty`)
@@ -19,6 +36,13 @@ export const name = (kind: string, value: unknown): Either.Either<void, EventSto
   }
   if (value.includes("\u0000")) return invalid(`The ${kind} ${JSON.stringify(value)} contains a NUL character`)
   if (!value.isWellFormed()) return invalid(`The ${kind} ${JSON.stringify(value)} contains a lone surrogate`)
+  // At most 3 bytes per UTF-16 code unit: shorter names cannot exceed the byte limit.
+  if (value.length * 3 > MAX_NAME_BYTES) {
+    const bytes = utf8Length(value)
+    if (bytes > MAX_NAME_BYTES) {
+      return invalid(`The ${kind} is ${bytes} bytes long in UTF-8; at most ${MAX_NAME_BYTES} are allowed`)
+    }
+  }
   return Either.void
 }
 

@@ -35,6 +35,20 @@ const appendExpecting = (expectedVersion: unknown) => (target: Target) =>
 const invalid = (message: RegExp) => ({ tag: "EventStoreError", message })
 const unstorable = (message: RegExp) => ({ tag: "SerializationError", message })
 
+/**
+ * `count` characters of one script, all different in a row, so that PostgreSQL cannot compress
+ * them in an index entry (a repeated character would fit whatever its length).
+ */
+const varied = (first: number, range: number, count: number): string =>
+  Array.from({ length: count }, (_, i) => String.fromCodePoint(first + (i * 7919) % range)).join("")
+
+/** CJK ideographs: 3 bytes each in UTF-8. */
+const cjk = (count: number) => varied(0x4e00, 20_000, count)
+/** Emoji: 4 bytes in UTF-8, 2 characters (UTF-16 code units) each. */
+const emoji = (count: number) => varied(0x1f300, 700, count)
+/** Greek letters: 2 bytes each in UTF-8. */
+const greek = (count: number) => varied(0x3b1, 25, count)
+
 class Point {
   constructor(readonly x: number) {}
 }
@@ -57,6 +71,12 @@ const cases: ReadonlyArray<Case> = [
   { name: "an empty aggregate id", run: (t) => t.store.append(t.aggregateType, "", [deposit(1)]), ...invalid(/aggregate id must not be empty/) },
   { name: "an aggregate id of 1001 characters", run: (t) => t.store.append(t.aggregateType, "a".repeat(1001), [deposit(1)]), ...invalid(/1001 characters long; at most 1000/) },
   { name: "an aggregate id of 10 MB", run: (t) => t.store.loadEvents("a".repeat(10_000_000)), ...invalid(/10000000 characters long; at most 1000/) },
+  { name: "an aggregate id of 1000 CJK characters (3000 bytes)", run: (t) => t.store.append(t.aggregateType, cjk(1000), [deposit(1)]), ...invalid(/aggregate id is 3000 bytes long in UTF-8; at most 2000/) },
+  { name: "an aggregate id of 667 CJK characters (2001 bytes)", run: (t) => t.store.loadEvents(cjk(667)), ...invalid(/aggregate id is 2001 bytes long in UTF-8; at most 2000/) },
+  { name: "an aggregate type of 667 CJK characters", run: (t) => t.store.append(cjk(667), t.aggregateId, [deposit(1)]), ...invalid(/aggregate type is 2001 bytes long in UTF-8/) },
+  { name: "an event type of 667 CJK characters", run: appendOne({ eventType: cjk(667) }), ...invalid(/event type is 2001 bytes long in UTF-8/) },
+  { name: "an event id of 667 CJK characters", run: appendOne({ eventId: cjk(667) }), ...invalid(/event id is 2001 bytes long in UTF-8/) },
+  { name: "an event id of 501 emoji", run: appendOne({ eventId: emoji(501) }), ...invalid(/event id is 1002 characters long; at most 1000/) },
   { name: "an aggregate id with a NUL", run: (t) => t.store.append(t.aggregateType, `${t.aggregateId}\u0000`, [deposit(1)]), ...invalid(/aggregate id .* contains a NUL/) },
   { name: "an aggregate id with a lone high surrogate", run: (t) => t.store.append(t.aggregateType, `${t.aggregateId}\ud800`, [deposit(1)]), ...invalid(/lone surrogate/) },
   { name: "an aggregate id with a lone low surrogate", run: (t) => t.store.getAggregateVersion(`\udc00${t.aggregateId}`), ...invalid(/lone surrogate/) },
@@ -117,6 +137,8 @@ const cases: ReadonlyArray<Case> = [
   { name: "a payload with NaN", run: appendOne({ data: { amount: NaN } }), ...unstorable(/\$\.amount is NaN/) },
   { name: "a payload with Infinity", run: appendOne({ data: { amount: Infinity } }), ...unstorable(/\$\.amount is Infinity/) },
   { name: "a payload with -Infinity", run: appendOne({ data: [1, -Infinity] }), ...unstorable(/\$\[1\] is -Infinity/) },
+  { name: "a payload with -0", run: appendOne({ data: { amount: -0 } }), ...unstorable(/\$\.amount is -0, which JSON writes as 0/) },
+  { name: "a payload with -0 in an array", run: appendOne({ data: [0, [-0]] }), ...unstorable(/\$\[1\]\[0\] is -0/) },
   { name: "a payload with a bigint", run: appendOne({ data: { amount: 10n } }), ...unstorable(/\$\.amount is a bigint/) },
   { name: "a payload with an undefined field", run: appendOne({ data: { amount: undefined } }), ...unstorable(/\$\.amount is undefined/) },
   { name: "a payload that is undefined", run: appendOne({ data: undefined }), ...unstorable(/\$ is undefined/) },
@@ -197,6 +219,28 @@ export const badInput = (test: Test): void => {
         expect(yield* store.loadEventsByType(target.aggregateType)).toEqual([])
       }))
   }
+
+  test("names at the limits round-trip: 1000 characters and 2000 bytes of UTF-8, in CJK, emoji and Greek", (store) =>
+    Effect.gen(function*() {
+      // 32 Greek letters (64 bytes) that make this run's names its own.
+      const tag = Array.from(crypto.randomUUID().replaceAll("-", ""), (digit) => String.fromCodePoint(0x3b1 + parseInt(digit, 16))).join("")
+      const aggregateType = `${cjk(645)}${tag}a`
+      const aggregateId = `${cjk(645)}${tag}b`
+      const eventType = emoji(500)
+      const eventId = `${greek(968)}${tag}`
+      const names = [aggregateType, aggregateId, eventType, eventId]
+      expect(names.map((name) => new TextEncoder().encode(name).length)).toEqual([2000, 2000, 2000, 2000])
+      expect(eventId.length).toBe(1000)
+      yield* store.append(aggregateType, aggregateId, [{ eventType, eventId, data: {} }])
+      const reads = [
+        yield* store.loadEvents(aggregateId),
+        yield* store.loadEventsByType(aggregateType),
+        yield* store.readEvents({ fromPosition: 0n, aggregateTypes: [aggregateType], eventTypes: [eventType], limit: 10 })
+      ]
+      for (const events of reads) {
+        expect(events.map((event) => [event.aggregateType, event.aggregateId, event.eventType, event.eventId])).toEqual([names])
+      }
+    }))
 
   test("values at the limits round-trip: a 1000-character id, a 16 MB payload, a shared (not cyclic) reference, the earliest timestamp, event version 2^31 - 1", (store) =>
     Effect.gen(function*() {

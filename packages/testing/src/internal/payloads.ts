@@ -1,7 +1,7 @@
 /** Payloads round-trip exactly: through an aggregate's schemas, the registry, and as raw JSON. */
 import { assert, expect } from "@effect/vitest"
 import { Aggregate } from "@eventuali/core"
-import { BigDecimal, Effect, Option, Schema } from "effect"
+import { BigDecimal, Effect, Option, Schema, Stream } from "effect"
 import { collect, type Test, unique } from "./fixtures.js"
 
 const PayloadFields = {
@@ -86,7 +86,69 @@ const expectSamePayload = (actual: PayloadEvent, expected: PayloadEvent): void =
 
 const format = (value: BigDecimal.BigDecimal): string => BigDecimal.format(BigDecimal.normalize(value))
 
+/**
+ * Objects whose keys are in neither alphabetical nor length order (PostgreSQL's jsonb would load
+ * `{ zeta, alpha, mid }` as `{ mid, zeta, alpha }`), nested too.
+ */
+const unsortedCounts = (): Record<string, number> => ({ zeta: 1, alpha: 2, mid: 3, "": 4, b: 5 })
+const unsortedHeaders = { "x-zeta": "1", "x-alpha": "2", "x-mid": "3", tenant: "acme" }
+const unsortedMetadata = { userId: "ada", correlationId: "corr", headers: unsortedHeaders, causationId: "cause" }
+
+/** The keys of an object and of every object inside it, in order, as `path: keys` lines. */
+const keyOrder = (value: unknown, path = "$"): ReadonlyArray<string> => {
+  if (typeof value !== "object" || value === null) return []
+  const keys = Object.keys(value)
+  const own = Array.isArray(value) ? [] : [`${path}: ${keys.join(",")}`]
+  return [...own, ...keys.flatMap((key) => keyOrder((value as Record<string, unknown>)[key], `${path}.${key}`))]
+}
+
 export const payloads = (test: Test): void => {
+  test(
+    "payload and metadata keys load in the order written: load, loadEvents, loadEventsByType, streams, subscriptions",
+    (store) => Effect.gen(function*() {
+      const eventType = unique("Tallied")
+      class Tallied extends Schema.TaggedClass<Tallied>()(eventType, {
+        counts: Schema.Record({ key: Schema.String, value: Schema.Number }),
+        nested: Schema.Struct({ inner: Schema.Record({ key: Schema.String, value: Schema.Number }) })
+      }) {}
+      const tallies = Aggregate.make({
+        type: unique("Tally"),
+        events: [Tallied],
+        initialState: [] as ReadonlyArray<ReadonlyArray<string>>,
+        evolve: (seen, event) => [...seen, Object.keys(event.counts), Object.keys(event.nested.inner)]
+      })
+      const event = new Tallied({ counts: unsortedCounts(), nested: { inner: unsortedCounts() } })
+      const written = keyOrder({ counts: event.counts, nested: event.nested })
+      const saved = yield* store.save(Aggregate.apply(Aggregate.empty(tallies, unique("tally")), event), unsortedMetadata)
+      // Raw JSON through append, under the same aggregate type.
+      const raw = { zeta: { zeta: 1, alpha: 2, mid: 3 }, alpha: [{ mid: 1, alpha: 2 }], mid: 0 }
+      yield* store.append(tallies.type, unique("raw"), [{ eventType: unique("Raw"), data: raw, metadata: unsortedMetadata }])
+
+      const loaded = Option.getOrThrow(yield* store.load(tallies, saved.id))
+      expect(loaded.state).toEqual([Object.keys(unsortedCounts()), Object.keys(unsortedCounts())])
+      // The store's own fields in its own order (as every backend returns them), headers as written.
+      const metadataKeys = ["$: correlationId,causationId,userId,headers", "$.headers: x-zeta,x-alpha,x-mid,tenant"]
+      const reads = {
+        loadEvents: yield* store.loadEvents(saved.id),
+        loadEventsByType: yield* store.loadEventsByType(tallies.type),
+        readEvents: yield* store.readEvents({ fromPosition: 0n, aggregateTypes: [tallies.type], limit: 10 }),
+        streamEventsByType: yield* collect(store.streamEventsByType(tallies.type, { batchSize: 1 })),
+        streamAll: yield* collect(store.streamAll({ aggregateTypes: [tallies.type] })),
+        subscribe: yield* collect(store.subscribe({ aggregateTypes: [tallies.type] }).pipe(Stream.take(2)))
+      }
+      for (const [read, events] of Object.entries(reads)) {
+        const [tallied, appended] = events
+        expect(keyOrder(tallied!.data), read).toEqual(written)
+        expect(keyOrder(tallied!.metadata), read).toEqual(metadataKeys)
+        if (appended !== undefined) {
+          expect(keyOrder(appended.data), read).toEqual(keyOrder(raw))
+          expect(keyOrder(appended.metadata), read).toEqual(metadataKeys)
+        }
+      }
+    })
+  )
+
+
   for (const [size, text] of [["awkward", () => awkwardText], ["1 MB", oneMegabyte]] as const) {
     test(
       `${size} payloads round-trip through save and load: BigDecimal, Date, bigint, unicode, nesting`,

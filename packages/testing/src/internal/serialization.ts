@@ -36,6 +36,8 @@ const notJson = (): ReadonlyArray<readonly [string, unknown]> => {
     ["an undefined field", { amount: undefined }],
     ["undefined in an array", [1, undefined]],
     ["NaN deep inside", { a: [{ b: [1, NaN] }] }],
+    ["-0", { amount: -0 }],
+    ["-0 deep inside", { a: [{ b: [1, -0] }] }],
     ["a function", { f: () => 1 }],
     ["a symbol", { s: Symbol("s") }]
   ]
@@ -106,6 +108,12 @@ export const serialization = (test: Test): void => {
         new Withdrawn({ amount: NaN })
       ])
       expect((yield* expectFailure(store.save(notJsonRoot), "SerializationError")).eventType).toBe("Withdrawn")
+      // Nor -0, which JSON writes as 0.
+      const negativeZero = Aggregate.applyAll(Aggregate.empty(account, id), [
+        new Opened({ owner: "Ada" }),
+        new Withdrawn({ amount: -0 })
+      ])
+      expect((yield* expectFailure(store.save(negativeZero), "SerializationError")).message).toMatch(/\$\.amount is -0, which JSON writes as 0/)
       yield* expectVersion(id, 0)
     })
   )
