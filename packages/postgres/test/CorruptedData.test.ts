@@ -1,6 +1,6 @@
 /**
  * Stored events changed by hand in PostgreSQL: each read fails with a tagged error naming what
- * is wrong, and nothing is written. (jsonb and typed columns rule out invalid JSON and text in
+ * is wrong, and nothing is written. (json and typed columns rule out invalid JSON and text in
  * integer columns; what is left is JSON of the wrong shape, out-of-range values and NULLs.)
  */
 import { PgEventStore } from "@eventuali/postgres"

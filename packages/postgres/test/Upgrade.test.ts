@@ -3,7 +3,9 @@
  * after them, its checkpoints hold, and migrations it lacks are applied once, also by several
  * processes starting at once. The fixture builds the 0.1.0 schema with the exact statements
  * 0.1.0's migrations ran, and its rows as 0.1.0 wrote them (positioned by the writer's
- * transaction id, as the PostgreSQL append does).
+ * transaction id, as the PostgreSQL append does). Migrations 1 to 3 are the schema every
+ * version before migration 4 made, so the fixture is also a database made by the version before
+ * payloads were stored as `json`.
  */
 import { expect, it } from "@effect/vitest"
 import { Aggregate, Event, EventStore, ProjectionStore } from "@eventuali/core"
@@ -59,8 +61,11 @@ const migrations010 = (
   ]]
 ]
 
-/** A schema as 0.1.0 left it after applying its first `applied` migrations and saving two events. */
-const makeSchema = (schema: string, applied: number) =>
+/**
+ * A schema as 0.1.0 left it after applying its first `applied` migrations and saving two events;
+ * `unordered`: and an event and a snapshot whose objects jsonb stored with their keys sorted.
+ */
+const makeSchema = (schema: string, applied: number, unordered = false) =>
   Effect.promise(async () => {
     const client = new Pg.Client({ connectionString: serverUrl })
     await client.connect()
@@ -95,10 +100,26 @@ const makeSchema = (schema: string, applied: number) =>
       if (applied >= 2) {
         await client.query(`INSERT INTO ${t.checkpoints} (name, position, updated_at) VALUES ('totals', 2, now())`)
       }
+      if (unordered) {
+        await client.query(
+          `INSERT INTO ${t.events}
+            (position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
+          VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, $1, 'r-1', 'Raw', 1, 'Noted', 1, $2, $3, now())`,
+          [Event.makeId(), JSON.stringify(unsorted), JSON.stringify({ headers: unsortedHeaders })]
+        )
+        await client.query(
+          `INSERT INTO ${t.snapshots} (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
+          VALUES ('s-1', 'Snapshotted', 1, 1, $1, now())`,
+          [JSON.stringify(unsorted)]
+        )
+      }
     } finally {
       await client.end()
     }
   })
+
+const unsorted = { zeta: 1, alpha: { zeta: 2, alpha: 3, mid: 4 }, mid: 5 }
+const unsortedHeaders = { "x-zeta": "1", "x-alpha": "2", "x-mid": "3" }
 
 class Ticked extends Schema.TaggedClass<Ticked>()("Ticked", { n: Schema.Number }) {}
 const Counter = Aggregate.make({ type: "Counter", events: [Ticked], initialState: 0, evolve: (total: number, event) => total + event.n })
@@ -126,6 +147,22 @@ const appliedMigrations = (schema: string) =>
     }
   })
 
+const columnTypes = (schema: string) =>
+  Effect.promise(async () => {
+    const client = new Pg.Client({ connectionString: serverUrl })
+    await client.connect()
+    try {
+      const { rows } = await client.query(
+        `SELECT table_name || '.' || column_name AS column, data_type AS type FROM information_schema.columns
+        WHERE table_schema = $1 AND column_name IN ('data', 'metadata', 'state') ORDER BY 1`,
+        [schema]
+      )
+      return rows
+    } finally {
+      await client.end()
+    }
+  })
+
 const everyMigrationOnce = Migrations.migrations.map((migration) => ({ id: migration.id, times: 1 }))
 
 describePg("PgEventStore on a database made by 0.1.0", () => {
@@ -144,6 +181,39 @@ describePg("PgEventStore on a database made by 0.1.0", () => {
       expect(all.map((event) => event.aggregateVersion)).toEqual([1, 2, 3])
       expect(Option.map(yield* projections.get("totals"), (checkpoint) => checkpoint.position)).toEqual(Option.some(2n))
       expect(yield* appliedMigrations(schema)).toEqual(everyMigrationOnce)
+    }))
+
+  it.scopedLive("turns jsonb into json: events and snapshots written before read as jsonb left them, new ones keep their key order", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("v010")
+      yield* makeSchema(schema, 3, true)
+      const { store } = yield* open(schema)
+      expect(yield* columnTypes(schema)).toEqual([
+        { column: "eventuali_events.data", type: "json" },
+        { column: "eventuali_events.metadata", type: "json" },
+        { column: "eventuali_snapshots.state", type: "json" }
+      ])
+      // Written under jsonb: the same values, the keys in the order jsonb gave them.
+      const [old] = yield* store.loadEvents("r-1")
+      expect(old!.data).toEqual(unsorted)
+      expect(JSON.stringify(old!.data)).toBe(`{"mid":5,"zeta":1,"alpha":{"mid":4,"zeta":2,"alpha":3}}`)
+      expect(Object.keys(old!.metadata.headers)).toEqual(["x-mid", "x-zeta", "x-alpha"])
+      const snapshot = yield* Effect.promise(async () => {
+        const client = new Pg.Client({ connectionString: serverUrl })
+        await client.connect()
+        try {
+          return (await client.query(`SELECT state::text AS state FROM "${schema}".eventuali_snapshots`)).rows
+        } finally {
+          await client.end()
+        }
+      })
+      expect(snapshot.map((row) => JSON.parse(row.state))).toEqual([unsorted])
+      // Written now: as written.
+      yield* store.append("Raw", "r-1", [{ eventType: "Noted", data: unsorted, metadata: { headers: unsortedHeaders } }])
+      const [, fresh] = yield* store.loadEvents("r-1")
+      expect(JSON.stringify(fresh!.data)).toBe(JSON.stringify(unsorted))
+      expect(Object.keys(fresh!.metadata.headers)).toEqual(Object.keys(unsortedHeaders))
+      expect((yield* store.loadEventsByType("Raw")).map((event) => event.aggregateVersion)).toEqual([1, 2])
     }))
 
   it.scopedLive("applies the migrations it lacks exactly once when 5 processes open it at once", () =>
