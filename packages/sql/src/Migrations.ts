@@ -159,6 +159,17 @@ export const migrations: ReadonlyArray<Migration> = [
  */
 export const latest: number = migrations[migrations.length - 1]!.id
 
+/**
+ * The highest migration id with statements for `dialect`: what a database of that dialect must
+ * have applied for this version to read it (a read-only SQLite store cannot migrate, and needs
+ * none of the migrations that change PostgreSQL only).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const latestOf = (dialect: "sqlite" | "pg"): number =>
+  migrations.reduce((highest, migration) => migration[dialect](Tables.quoted(undefined)).length > 0 ? migration.id : highest, 0)
+
 /** A fixed namespace for the advisory lock that serialises migrations on PostgreSQL. */
 const MIGRATION_LOCK_CLASS = 7_368_736
 

@@ -21,12 +21,15 @@ import * as SqlProjectionStore from "./SqlProjectionStore.js"
  *   stores can share a database in different schemas. A plain identifier
  *   (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters).
  * - `pollInterval`: how often live subscriptions look for other processes' events.
+ * - `migrate`: `false` builds the store on the schema as it is, which the driver has checked (a
+ *   read-only SQLite store, which cannot record a migration); migrating is the default.
  *
  * @since 0.1.0
  * @category models
  */
 export interface SqlEventStoreOptions extends EventStore.StoreOptions {
   readonly schema?: string | undefined
+  readonly migrate?: boolean | undefined
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -59,7 +62,7 @@ export const make = (
   options: SqlEventStoreOptions = {}
 ): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
   checkOptions(options).pipe(
-    Effect.zipRight(Migrations.run(options)),
+    Effect.zipRight(options.migrate === false ? Effect.void : Migrations.run(options)),
     Effect.zipRight(EventStore.make(storage.make(backend), options))
   )
 

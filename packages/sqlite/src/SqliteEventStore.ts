@@ -88,17 +88,21 @@ const ensureDirectory = (filename: string) =>
   })
 
 
-/** A read-only store cannot create or migrate its schema: the file must hold it already. */
+/**
+ * A read-only store cannot create or migrate its schema: the file must hold it already, up to the
+ * last migration that changes SQLite (later ones change PostgreSQL only).
+ */
 const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
   client<{ readonly version: number | null }>`SELECT max(id) AS version FROM ${client(Tables.names.migrations)}`.pipe(
     Effect.catchAll(() => Effect.succeed([{ version: null }])),
     Effect.flatMap(([row]) => {
       const version = row?.version ?? 0
-      return version >= Migrations.latest ? Effect.void : Effect.fail(openError(
+      const needed = Migrations.latestOf("sqlite")
+      return version >= needed ? Effect.void : Effect.fail(openError(
         filename,
         version === 0
           ? "it holds no event store (opened read-only, so none is created)"
-          : `its event store schema is at version ${version}, this version needs ${Migrations.latest} (opened read-only, so it is not migrated)`
+          : `its event store schema is at version ${version}, this version needs ${needed} (opened read-only, so it is not migrated)`
       ))
     })
   )
@@ -142,7 +146,7 @@ export const make = (
     )
     if (readonly) yield* expectSchema(client, filename)
     const backend = yield* Backend.make(connection)
-    const opened = yield* SqlEventStore.open(client, backend, { pollInterval: config.pollInterval })
+    const opened = yield* SqlEventStore.open(client, backend, { pollInterval: config.pollInterval, migrate: !readonly })
     return readonly ? { ...opened, store: refuseWrites(opened.store, filename) } : opened
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))
