@@ -34,7 +34,9 @@ export const health = Command.make("health", { url, json }, ({ json, url }) =>
       })
       const status = report.schemaVersion === undefined || report.schemaVersion.applied === report.schemaVersion.latest
         ? "ok"
-        : "schema newer than this eventuali"
+        : report.schemaVersion.applied > report.schemaVersion.latest
+        ? "schema newer than this eventuali"
+        : "schema older than this eventuali (migrated when a store opens it, or by init)"
       if (json) {
         return yield* Console.log(Output.json({
           status,
