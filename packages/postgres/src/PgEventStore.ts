@@ -16,8 +16,8 @@ import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as Tables from "@eventuali/sql/Tables"
 import * as Backend from "./internal/backend.js"
 import * as listen from "./internal/listen.js"
+import * as Pool from "./internal/pool.js"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import * as Pg from "pg"
 
 /**
  * - `url`: `postgresql://user:password@host:port/database` (or `postgres://`); a `?schema=NAME`
@@ -25,7 +25,8 @@ import * as Pg from "pg"
  * - `schema`: the PostgreSQL schema of the store's tables, created if missing (default: the
  *   connection's search path, usually `public`).
  * - `maxConnections`: pool size (default 10).
- * - `connectTimeout`: how long to wait for the server at start-up (default 5 seconds).
+ * - `connectTimeout`: how long to wait for the server at start-up, and for each new connection
+ *   (default 5 seconds).
  *
  * @since 0.1.0
  * @category models
@@ -35,6 +36,11 @@ export interface PgEventStoreConfig {
   readonly schema?: string | undefined
   readonly maxConnections?: number | undefined
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long an operation waits for a connection from the pool before it fails with
+   * `DatabaseError` (default 30 seconds): operations queue when every connection is in use.
+   */
+  readonly connectionWaitTimeout?: Duration.DurationInput | undefined
   readonly applicationName?: string | undefined
   /**
    * How often live subscriptions re-read without a notification (default 250 ms): notifications
@@ -68,38 +74,6 @@ export const parseUrl = (url: string): { readonly url: string; readonly schema: 
 }
 
 /**
- * The connection pool. node-postgres applies a pool's `connectionTimeoutMillis` both to opening a
- * connection and to waiting for a free one; only the first is a connect timeout (operations
- * queued behind a busy pool must wait, not fail), so the timeout is set on the pool's connections
- * instead. Without one, a server that accepts connections but never answers would hold the
- * layer, and every later connection attempt, forever.
- */
-const makePool = (
-  url: string,
-  options: { readonly max: number; readonly connectionTimeoutMillis: number; readonly applicationName: string }
-): Effect.Effect<Pg.Pool, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      class Connection extends Pg.Client {
-        constructor(config?: Pg.ClientConfig) {
-          super({ ...config, connectionTimeoutMillis: options.connectionTimeoutMillis })
-        }
-      }
-      const pool = new Pg.Pool({
-        connectionString: url,
-        max: options.max,
-        application_name: options.applicationName,
-        Client: Connection
-      })
-      // An idle connection that breaks (the server restarted) leaves the pool; the next operation
-      // opens a new one. Without a listener the error would crash the process.
-      pool.on("error", () => {})
-      return pool
-    }),
-    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
-  )
-
-/**
  * Connects, migrates and builds the store and its projection checkpoints. The client is
  * returned too, for read models that live in the same database.
  *
@@ -115,11 +89,13 @@ export const make = (
     const shown = redact(parsed.url)
     const schema = config.schema ?? parsed.schema
     const connectTimeout = config.connectTimeout ?? Duration.seconds(5)
-    const client = yield* Effect.gen(function*() {
-      const pool = yield* makePool(parsed.url, {
+    const { client, pool } = yield* Effect.gen(function*() {
+      const pool = yield* Pool.make({
+        url: parsed.url,
         max: config.maxConnections ?? 10,
-        connectionTimeoutMillis: Duration.toMillis(connectTimeout),
-        applicationName: config.applicationName ?? "eventuali"
+        applicationName: config.applicationName ?? "eventuali",
+        connectTimeoutMillis: Duration.toMillis(connectTimeout),
+        waitTimeoutMillis: Duration.toMillis(config.connectionWaitTimeout ?? Duration.seconds(30))
       })
       yield* Effect.tryPromise(() => pool.query("SELECT 1")).pipe(
         Effect.timeoutFail({
@@ -127,7 +103,8 @@ export const make = (
           onTimeout: () => new Error(`no answer within ${Duration.format(connectTimeout)}`)
         })
       )
-      return yield* PgClient.fromPool({ acquire: Effect.succeed(pool), transformJson: false })
+      const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), transformJson: false })
+      return { client, pool }
     }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.mapError((error) =>
@@ -140,7 +117,11 @@ export const make = (
     const channel = Tables.channel(schema)
     const notifications = yield* listen.notifications(parsed.url, channel)
     const backend = yield* Backend.make(client, { schema, channel, notifications })
-    return yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
+    const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
+    // The first thing closing does (finalizers run last to first): requests for a connection
+    // fail from now on, so no step of a fiber being interrupted waits for one forever (pool.ts).
+    yield* Effect.addFinalizer(() => Effect.sync(() => pool.refuseWaiters()))
+    return opened
   })
 
 /**

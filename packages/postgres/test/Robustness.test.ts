@@ -4,9 +4,12 @@
  * transactions outside the store.
  */
 import { expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Aggregate, EventStore, Projection, ProjectionStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { Effect, Fiber, Stream } from "effect"
-import { describePg, serverUrl } from "./support/pg.js"
+import { Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { describePg, freshSchema, serverUrl } from "./support/pg.js"
+import { Counter, Ticked, waitUntil, within } from "./support/writers.js"
 
 /** A fresh schema name of exactly 63 characters, PostgreSQL's longest identifier. */
 const longestSchema = (): string => `long_${crypto.randomUUID().replaceAll("-", "")}`.padEnd(63, "x")
@@ -26,4 +29,88 @@ describePg("PostgreSQL under what servers do", () => {
       const delivered = yield* Fiber.join(subscriber).pipe(Effect.timeout("10 seconds"))
       expect(Array.from(delivered, (event) => event.aggregateId)).toEqual(["in-transaction", "on-its-own"])
     }).pipe(Effect.scoped), 30_000)
+
+  it.live("closing the store while a projection, a live subscription and writers run always finishes", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("close")
+      for (let round = 0; round < 30; round++) {
+        const scope = yield* Scope.make()
+        // A small pool, so that operations wait for connections when the store closes.
+        const opened = yield* PgEventStore.make({ url: serverUrl, schema, maxConnections: 2 }).pipe(Scope.extend(scope))
+        yield* Projection.run(Projection.make({
+          name: "close",
+          batchSize: 3,
+          aggregateTypes: ["Closing"],
+          // A handler that appends in the projection's transaction, as a process manager does.
+          handle: (event) => Effect.asVoid(opened.store.append("Reaction", event.eventId, [{ eventType: "Reacted", data: {} }]))
+        })).pipe(
+          Effect.provideService(EventStore.EventStore, opened.store),
+          Effect.provideService(ProjectionStore.ProjectionStore, opened.projections),
+          Effect.provideService(SqlClient.SqlClient, opened.client),
+          Scope.extend(scope)
+        )
+        yield* opened.store.subscribe({ from: "beginning" }).pipe(Stream.runDrain, Effect.ignore, Effect.forkIn(scope))
+        // Writers outside the store's scope: they keep asking for connections while it closes.
+        const writers = yield* Effect.fork(Effect.all(
+          Array.from({ length: 6 }, (_, w) =>
+            opened.client.withTransaction(opened.store.append("Closing", `w-${w}`, [{ eventType: "Pinged", data: {} }])).pipe(
+              Effect.catchAll(() => Effect.sleep("5 millis")),
+              Effect.forever
+            )),
+          { concurrency: "unbounded" }
+        ))
+        yield* Effect.sleep(`${20 + (round % 5) * 20} millis`)
+        yield* Scope.close(scope, Exit.void).pipe(within("5 seconds", `closing the store (round ${round})`))
+        yield* Fiber.interrupt(writers).pipe(within("5 seconds", `stopping the writers (round ${round})`))
+      }
+    }), 120_000)
+
+  it.live("operations succeed after the server closed the pool's idle connections, and every save is stored once", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("stale")
+      const applicationName = `stale-${crypto.randomUUID().slice(0, 8)}`
+      const opened = yield* PgEventStore.make({ url: serverUrl, schema, maxConnections: 6, applicationName })
+      const killer = yield* PgEventStore.make({ url: serverUrl, schema: freshSchema("killer") })
+      const subscribed: Array<string> = []
+      yield* opened.store.subscribe({ from: "beginning", aggregateTypes: ["Counter"] }).pipe(
+        Stream.runForEach((event) => Effect.sync(() => subscribed.push(event.eventId))),
+        Effect.forkScoped
+      )
+      const saved: Array<string> = []
+      const save = (id: string) =>
+        Effect.gen(function*() {
+          const loaded = yield* opened.store.load(Counter, id)
+          const counter = Option.getOrElse(loaded, () => Aggregate.empty(Counter, id))
+          const eventIds = [crypto.randomUUID()]
+          yield* opened.store.save(Aggregate.apply(counter, new Ticked({ n: counter.version + 1 })), { eventIds })
+          saved.push(eventIds[0]!)
+        })
+      const append = (id: string) =>
+        Effect.gen(function*() {
+          const [event] = (yield* opened.store.append("Counter", id, [{ eventType: "Ticked", data: { n: 0 } }])).events
+          saved.push(event!.eventId)
+        })
+      for (let round = 0; round < 3; round++) {
+        // Fill the pool: every connection opened and idle.
+        yield* Effect.all(Array.from({ length: 6 }, () => opened.client`SELECT pg_sleep(0.05)`), { concurrency: "unbounded" })
+        const killed = yield* killer.client<{ readonly killed: boolean }>`
+          SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = ${applicationName}`
+        expect(killed.length).toBe(6)
+        // Plain appends first (they take the closed connections), then loads and saves.
+        yield* Effect.all(
+          [
+            ...Array.from({ length: 6 }, (_, i) => append(`a-${i}`)),
+            ...Array.from({ length: 12 }, (_, i) => save(`c-${i}`))
+          ],
+          { concurrency: "unbounded" }
+        )
+        const read = yield* opened.store.readEvents({ limit: 1000 })
+        expect(read.length).toBe(saved.length)
+      }
+      const stored = yield* killer.client<{ readonly event_id: string }>`
+        SELECT event_id FROM ${killer.client(`${schema}.eventuali_events`)}`
+      expect(stored.map((row) => row.event_id).sort()).toEqual([...saved].sort())
+      yield* waitUntil(Effect.sync(() => subscribed.length === saved.length), "10 seconds", "the subscriber")
+      expect([...subscribed].sort()).toEqual([...saved].sort())
+    }).pipe(Effect.scoped), 60_000)
 })

@@ -2,7 +2,8 @@
  * The PostgreSQL backend of the shared SQL store: the store's statements go through the
  * `@effect/sql-pg` client (its pool), appends are one conditional statement (`append.ts`) and
  * wake other processes' subscribers after they commit (`notifier.ts`, `listen.ts`), and one-shot
- * reads first wait for transactions in flight (`catchUp.ts`).
+ * reads first wait for transactions in flight (`catchUp.ts`). Every statement is tried once more
+ * when the server had closed its connection (`reconnect.ts`).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
@@ -11,6 +12,7 @@ import { Effect, Option, type Scope, type Stream } from "effect"
 import * as Append from "./append.js"
 import * as CatchUp from "./catchUp.js"
 import * as Notifier from "./notifier.js"
+import { retryOnClosedConnection } from "./reconnect.js"
 
 const appendError = SqlErrors.toDatabaseError("Appending events")
 
@@ -31,16 +33,17 @@ export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<
     const notifier = yield* Notifier.make(sql, options.channel)
     return {
       statements,
-      query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) => sql.unsafe<Row>(text, params),
+      query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
+        retryOnClosedConnection(sql.unsafe<Row>(text, params)),
       append: (request) =>
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
           const inTransaction = Option.isSome(transaction)
-          return Effect.tap(append(request, inTransaction), (outcome) =>
+          return Effect.tap(retryOnClosedConnection(append(request, inTransaction)), (outcome) =>
             Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : notifier.afterCommit).pipe(
               Effect.mapError(appendError)
             )
         }),
-      catchUp: CatchUp.make(sql),
+      catchUp: retryOnClosedConnection(CatchUp.make(sql)),
       notifications: options.notifications
     }
   })

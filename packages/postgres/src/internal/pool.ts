@@ -1,0 +1,113 @@
+/**
+ * The store's connection pool: node-postgres's pool, with a bounded wait for a free connection
+ * and a close that answers every waiter.
+ *
+ * node-postgres never answers a request for a connection that waits in its queue when the pool
+ * ends, and `@effect/sql` asks for a transaction's connection in an uninterruptible step. So a
+ * projection (or any transaction) that asked for a connection just before the store closed
+ * would wait forever, and closing the store with it: the fiber cannot be interrupted, and the
+ * pool ends only after it. Here every request has a deadline, and closing the store first
+ * refuses every request still waiting (and every later one), so each such step ends, with an
+ * error, and closing finishes.
+ */
+import { Effect, type Scope } from "effect"
+import * as Pg from "pg"
+
+/** How the pool is made. */
+export interface Options {
+  readonly url: string
+  readonly max: number
+  readonly applicationName: string
+  /** The limit on opening a connection. */
+  readonly connectTimeoutMillis: number
+  /** The limit on waiting for a connection, free or new. */
+  readonly waitTimeoutMillis: number
+}
+
+type ConnectCallback = (error: Error | undefined, client: Pg.PoolClient | undefined, release: (release?: unknown) => void) => void
+
+const noRelease = () => {}
+
+/** The pool, and `refuseWaiters` to run before it ends. */
+export class StorePool extends Pg.Pool {
+  private closing = false
+  private readonly waiting = new Set<(error: Error) => void>()
+  private readonly waitTimeoutMillis: number
+
+  constructor(options: Options) {
+    // A pool's `connectionTimeoutMillis` would apply to waiting for a free connection too, and
+    // operations queued behind a busy pool must wait longer than a connection takes to open: the
+    // connect timeout is set on the pool's connections instead. Without one, a server that accepts
+    // connections but never answers would hold the layer, and every later connection, forever.
+    class Connection extends Pg.Client {
+      constructor(config?: Pg.ClientConfig) {
+        super({ ...config, connectionTimeoutMillis: options.connectTimeoutMillis })
+      }
+    }
+    super({ connectionString: options.url, max: options.max, application_name: options.applicationName, Client: Connection })
+    this.waitTimeoutMillis = options.waitTimeoutMillis
+  }
+
+  override connect(): Promise<Pg.PoolClient>
+  override connect(callback: ConnectCallback): void
+  override connect(callback?: ConnectCallback): Promise<Pg.PoolClient> | void {
+    if (callback === undefined) {
+      return new Promise((resolve, reject) => {
+        this.connect((error, client) => error !== undefined || client === undefined ? reject(error) : resolve(client))
+      })
+    }
+    if (this.closing) return callback(closingError(), undefined, noRelease)
+    let answered = false
+    const refuse = (error: Error) => {
+      if (answered) return
+      answered = true
+      clearTimeout(deadline)
+      this.waiting.delete(refuse)
+      callback(error, undefined, noRelease)
+    }
+    const deadline = setTimeout(
+      () => refuse(new Error(`no connection to PostgreSQL became free within ${this.waitTimeoutMillis} ms`)),
+      this.waitTimeoutMillis
+    )
+    deadline.unref()
+    this.waiting.add(refuse)
+    super.connect((error, client, release) => {
+      if (answered) {
+        // Refused already (deadline or closing): give the connection back.
+        if (client !== undefined) release()
+        return
+      }
+      answered = true
+      clearTimeout(deadline)
+      this.waiting.delete(refuse)
+      callback(error, client, release)
+    })
+  }
+
+  /** Refuses every request waiting for a connection, and every later one. */
+  refuseWaiters(): void {
+    this.closing = true
+    for (const refuse of Array.from(this.waiting)) refuse(closingError())
+  }
+}
+
+const closingError = () => new Error("the event store is closing")
+
+/**
+ * The pool, for as long as the scope lives. Closing the scope refuses waiting requests (see
+ * {@link StorePool}) and ends the pool, waiting at most a second for connections still in use.
+ */
+export const make = (options: Options): Effect.Effect<StorePool, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const pool = new StorePool(options)
+      // An idle connection that breaks (the server restarted) leaves the pool; the next operation
+      // opens a new one. Without a listener the error would crash the process.
+      pool.on("error", () => {})
+      return pool
+    }),
+    (pool) =>
+      Effect.sync(() => pool.refuseWaiters()).pipe(
+        Effect.zipRight(Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000)))
+      )
+  )

@@ -1,0 +1,50 @@
+/**
+ * Operations survive connections the server closed while they sat idle in the pool (a proxy
+ * restarted, `idle_session_timeout`, a failover, `pg_terminate_backend`): the pool notices a
+ * closed connection only when the socket's end has been read, so an operation can be handed one
+ * just before, and fail on it — and the connection goes back to the pool as if alive, until that
+ * end is read. Such an operation is tried again after a pause that lets the pool drop the closed
+ * connections (a few times: each closed connection fails at most the operations handed it before
+ * its end was read).
+ *
+ * Safe for every operation of the store: reads read again, and an append is tried again with the
+ * same request — its event ids were settled before the first attempt. If the first attempt
+ * committed before its answer was lost, the second is refused (its expected version no longer
+ * holds, or its event ids are stored: the statement inserts nothing), and the store's refusal
+ * path (`inspect`) recognises the request's own events and answers with them: stored once.
+ *
+ * Never inside a caller's transaction: the transaction died with its connection, and what it did
+ * before is gone; only the caller can start it again.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Option, Predicate } from "effect"
+
+/** SQLSTATEs of a connection the server ended: class 08, and 57P01–57P05 (shutdown, idle timeout). */
+const closedByServer = (code: string): boolean => code.startsWith("08") || /^57P0[1-5]$/.test(code)
+
+/** node-postgres's errors for a connection that is gone, and the socket's. */
+const lostConnectionMessages = [
+  "Connection terminated",
+  "Client has encountered a connection error and is not queryable",
+  "Client was closed and is not queryable"
+]
+const lostSocketCodes = new Set(["ECONNRESET", "EPIPE"])
+
+/** Whether a statement failed because its connection was closed under it. */
+export const isClosedConnection = (error: SqlError): boolean => {
+  const cause: unknown = error.cause
+  const code = Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? cause.code : undefined
+  if (code !== undefined && (closedByServer(code) || lostSocketCodes.has(code))) return true
+  const message = cause instanceof Error ? cause.message : ""
+  return lostConnectionMessages.some((lost) => message.startsWith(lost))
+}
+
+/** Runs `operation`, and again when its connection turned out closed (outside a caller's transaction). */
+export const retryOnClosedConnection = <A, R>(operation: Effect.Effect<A, SqlError, R>): Effect.Effect<A, SqlError, R> =>
+  Effect.catchIf(operation, isClosedConnection, (error) =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
+      if (Option.isSome(transaction)) return Effect.fail(error)
+      const later = Effect.retry(Effect.delay(operation, "10 millis"), { times: 3, while: isClosedConnection })
+      return Effect.zipRight(Effect.logDebug("eventuali: a connection was closed by the server, retrying", error.cause), later)
+    }))
