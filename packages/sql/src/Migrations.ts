@@ -1,9 +1,9 @@
 /**
  * The schema of the event store, as numbered migrations applied once per database.
  *
- * Each migration is idempotent DDL (`IF NOT EXISTS`), applied in one transaction with its
- * bookkeeping row; on PostgreSQL the transaction first takes an advisory lock, so processes
- * starting at once apply each migration exactly once.
+ * Each migration is idempotent DDL (`IF NOT EXISTS`, or an `ALTER` to what is already there),
+ * applied in one transaction with its bookkeeping row; on PostgreSQL the transaction first takes
+ * an advisory lock, so processes starting at once apply each migration exactly once.
  *
  * Why not `@effect/sql`'s `Migrator`, which does the same bookkeeping: on PostgreSQL it creates
  * its table outside its transaction and lock (two processes starting at once both try, and one
