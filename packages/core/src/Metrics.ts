@@ -93,6 +93,34 @@ export const saveDuration: Metric.Metric.Histogram<number> = Metric.histogram(
 )
 
 /**
+ * How long one-shot reads (`currentCheckpoint`, `loadEventsByType`, `streamAll`,
+ * `streamEventsByType`) that found transactions in flight at their start waited for them, so as
+ * to see every commit before them: a histogram in milliseconds, unlabelled. On PostgreSQL any transaction of
+ * the server that holds a transaction id counts, also one that never touches the store (see the
+ * PostgreSQL guide); elsewhere reads never wait.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const catchUpWait: Metric.Metric.Histogram<number> = Metric.histogram(
+  "eventuali.read.catch_up_wait",
+  latencyBoundaries,
+  "Milliseconds a one-shot read waited for transactions in flight at its start"
+)
+
+/**
+ * One-shot reads that stopped waiting for a transaction still open after the limit (5 seconds)
+ * and read without what it may still commit: a long transaction on the server holds readers back.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const catchUpTimeouts: Metric.Metric.Counter<number> = Metric.counter("eventuali.read.catch_up_timeouts", {
+  description: "One-shot reads that stopped waiting for a transaction still open after the limit",
+  incremental: true
+})
+
+/**
  * Whether the store updates its metrics (default `true`). Provide `false` to turn them off:
  * `Effect.provideService(program, Metrics.Enabled, false)`.
  *

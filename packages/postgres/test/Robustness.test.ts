@@ -5,9 +5,10 @@
  */
 import { expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Aggregate, EventStore, Projection, ProjectionStore } from "@eventuali/core"
+import { Aggregate, EventStore, Metrics, Projection, ProjectionStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Metric, Option, Scope, Stream } from "effect"
+import Pg from "pg"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 import { Counter, Ticked, waitUntil, within } from "./support/writers.js"
 
@@ -112,5 +113,65 @@ describePg("PostgreSQL under what servers do", () => {
       expect(stored.map((row) => row.event_id).sort()).toEqual([...saved].sort())
       yield* waitUntil(Effect.sync(() => subscribed.length === saved.length), "10 seconds", "the subscriber")
       expect([...subscribed].sort()).toEqual([...saved].sort())
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a transaction open in another schema holds readers back until it ends: gap-safe, bounded by the server's timeouts, measured", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("held")
+      const other = freshSchema("other")
+      const opened = yield* PgEventStore.make({ url: serverUrl, schema })
+      yield* opened.client.unsafe(`CREATE SCHEMA "${other}"`)
+      yield* opened.client.unsafe(`CREATE TABLE "${other}".work (n int)`)
+      /** Another application's session: a transaction that writes only in its own schema, then sits idle. */
+      const otherApplication = (settings: string) =>
+        Effect.acquireRelease(
+          Effect.promise(async () => {
+            const session = new Pg.Client({ connectionString: serverUrl, application_name: "other-application" })
+            session.on("error", () => {})
+            await session.connect()
+            if (settings !== "") await session.query(settings)
+            await session.query("BEGIN")
+            await session.query(`INSERT INTO "${other}".work VALUES (1)`)
+            return session
+          }),
+          (session) => Effect.promise(() => session.end().catch(() => {}))
+        )
+      const visible = Effect.map(
+        opened.store.readEvents({ aggregateTypes: ["Held"] }),
+        (events) => events.map((event) => event.aggregateId)
+      )
+      const append = (id: string) => opened.store.append("Held", id, [{ eventType: "Pinged", data: {} }])
+
+      yield* append("before")
+      const holder = yield* otherApplication("")
+      const { events: [after] } = yield* append("after")
+      // Gap-safe: the open transaction could still append below `after`, so no reader passes it.
+      expect(yield* visible).toEqual(["before"])
+
+      const waitsBefore = (yield* Metric.value(Metrics.catchUpWait)).count
+      const timeoutsBefore = (yield* Metric.value(Metrics.catchUpTimeouts)).count
+      const started = Date.now()
+      const held = yield* opened.store.currentCheckpoint
+      const waited = Date.now() - started
+      expect(waited).toBeGreaterThanOrEqual(4_900) // the limit, not forever
+      expect(waited).toBeLessThan(8_000)
+      expect(BigInt(held) < after!.position).toBe(true)
+      expect((yield* Metric.value(Metrics.catchUpWait)).count).toBe(waitsBefore + 1)
+      expect((yield* Metric.value(Metrics.catchUpTimeouts)).count).toBe(timeoutsBefore + 1)
+
+      // It ends: readers see everything at once, and catch up without waiting.
+      yield* Effect.promise(() => holder.query("COMMIT"))
+      expect(yield* visible).toEqual(["before", "after"])
+      const released = Date.now()
+      expect(BigInt(yield* opened.store.currentCheckpoint) >= after!.position).toBe(true)
+      expect(Date.now() - released).toBeLessThan(1_000)
+
+      // The server's idle_in_transaction_session_timeout ends such a transaction, and readers move on.
+      yield* otherApplication("SET idle_in_transaction_session_timeout = '1s'")
+      yield* append("later")
+      expect(yield* visible).toEqual(["before", "after"])
+      const bounded = Date.now()
+      yield* waitUntil(Effect.map(visible, (ids) => ids.includes("later")), "10 seconds", "the timeout to end the transaction")
+      expect(Date.now() - bounded).toBeLessThan(5_000)
     }).pipe(Effect.scoped), 60_000)
 })
