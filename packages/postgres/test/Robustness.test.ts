@@ -115,6 +115,32 @@ describePg("PostgreSQL under what servers do", () => {
       expect([...subscribed].sort()).toEqual([...saved].sort())
     }).pipe(Effect.scoped), 60_000)
 
+  it.live("operations succeed on a server whose idle_session_timeout closes the pool's idle connections", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("idle")
+      // The server ends every session of this store idle for 200 ms (the LISTEN connection's too).
+      const url = `${serverUrl}?options=${encodeURIComponent("-c idle_session_timeout=200")}`
+      const opened = yield* PgEventStore.make({ url, schema, maxConnections: 4 })
+      const [setting] = yield* opened.client<{ readonly idle_session_timeout: string }>`SHOW idle_session_timeout`
+      expect(setting?.idle_session_timeout).toBe("200ms")
+      const eventIds: Array<string> = []
+      for (let round = 0; round < 3; round++) {
+        yield* Effect.all(Array.from({ length: 4 }, () => opened.client`SELECT pg_sleep(0.02)`), { concurrency: "unbounded" })
+        yield* Effect.sleep("300 millis") // every pooled connection closed by the server
+        yield* Effect.all(
+          Array.from({ length: 8 }, (_, i) =>
+            Effect.map(
+              opened.store.append("Idle", `i-${i}`, [{ eventType: "Pinged", data: { round } }]),
+              ({ events }) => eventIds.push(events[0]!.eventId)
+            )),
+          { concurrency: "unbounded" }
+        )
+        expect((yield* opened.store.loadEvents("i-0")).length).toBe(round + 1)
+      }
+      const stored = yield* opened.store.readEvents({ aggregateTypes: ["Idle"], limit: 100 })
+      expect(stored.map((event) => event.eventId).sort()).toEqual([...eventIds].sort())
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("a transaction open in another schema holds readers back until it ends: gap-safe, bounded by the server's timeouts, measured", () =>
     Effect.gen(function*() {
       const schema = freshSchema("held")

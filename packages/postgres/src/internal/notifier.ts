@@ -9,6 +9,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Duration, Effect, Queue, type Scope } from "effect"
+import { retryOnClosedConnection } from "./reconnect.js"
 
 /** How long the notifier gathers appends before waking other processes' subscribers. */
 const NOTIFY_WINDOW = Duration.millis(2)
@@ -32,7 +33,7 @@ export const make = (sql: SqlClient.SqlClient, channel: string): Effect.Effect<N
       // A short pause gathers the appends of a burst (or of a busy sequential writer) into one.
       Effect.zipRight(Effect.withClock(Effect.sleep(NOTIFY_WINDOW), liveClock)),
       Effect.zipRight(Queue.takeAll(pending)),
-      Effect.zipRight(notify),
+      Effect.zipRight(retryOnClosedConnection(notify)),
       Effect.catchAll((error) => Effect.logDebug("eventuali: notifying subscribers failed", error)),
       Effect.forever,
       Effect.forkScoped
