@@ -117,7 +117,7 @@ const amount = fc.oneof(
   fc.constantFrom(0, -0, Number.MAX_SAFE_INTEGER, Number.MIN_VALUE, Number.MAX_VALUE, 0.1)
 )
 
-/** Amounts of saved events: their schema takes any number, but JSON cannot hold NaN or Infinity. */
+/** Amounts of saved events: their schema takes any number, but JSON cannot hold NaN, Infinity or -0 (which `amount` gives). */
 const saveAmount = fc.oneof(
   { weight: 20, arbitrary: amount },
   { weight: 1, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity) }

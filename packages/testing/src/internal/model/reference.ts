@@ -74,17 +74,20 @@ export type AppendExpectation =
 // --- Validation, as the contract states it ----------------------------------------------------
 
 const MAX_NAME_LENGTH = 1000
+const MAX_NAME_BYTES = 2000
 
-/** Ids and type names: non-empty, at most 1000 characters, no NUL, no lone surrogate. */
+/** Ids and type names: non-empty, at most 1000 characters and 2000 bytes of UTF-8, no NUL, no lone surrogate. */
 export const isValidName = (value: string): boolean =>
-  value.length > 0 && value.length <= MAX_NAME_LENGTH && !value.includes("\u0000") && value.isWellFormed()
+  value.length > 0 && value.length <= MAX_NAME_LENGTH && !value.includes("\u0000") && value.isWellFormed() &&
+  new TextEncoder().encode(value).length <= MAX_NAME_BYTES
 
 const badString = (value: string) => value.includes("\u0000") || !value.isWellFormed()
 
-/** Whether a JSON value holds a string (or key) no backend can store, or a non-finite number. */
+/** Whether a JSON value holds a string (or key) no backend can store, a non-finite number or -0. */
 export const hasUnstorableJson = (value: unknown): boolean => {
   if (typeof value === "string") return badString(value)
-  if (typeof value === "number") return !Number.isFinite(value)
+  // -0 too: JSON writes it as 0.
+  if (typeof value === "number") return !Number.isFinite(value) || Object.is(value, -0)
   if (typeof value !== "object" || value === null) return false
   if (Array.isArray(value)) return value.some(hasUnstorableJson)
   return Object.entries(value).some(([key, inner]) => badString(key) || hasUnstorableJson(inner))
