@@ -66,6 +66,24 @@ describePg("PostgreSQL under what servers do", () => {
       }
     }), 120_000)
 
+  it.live("an operation waits for a connection at most connectionWaitTimeout, then fails with DatabaseError", () =>
+    Effect.gen(function*() {
+      const opened = yield* PgEventStore.make({
+        url: serverUrl,
+        schema: freshSchema("wait"),
+        maxConnections: 1,
+        connectionWaitTimeout: "300 millis"
+      })
+      // The pool's only connection, held by a transaction.
+      yield* opened.client.withTransaction(Effect.sleep("3 seconds")).pipe(Effect.forkScoped)
+      yield* Effect.sleep("100 millis")
+      const started = Date.now()
+      const error = yield* Effect.flip(opened.store.append("Waiting", "w", [{ eventType: "Pinged", data: {} }]))
+      expect(Date.now() - started).toBeLessThan(2_000)
+      expect(error._tag).toBe("DatabaseError")
+      expect(error.message).toContain("no connection to PostgreSQL became free within 300 ms")
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("operations succeed after the server closed the pool's idle connections, and every save is stored once", () =>
     Effect.gen(function*() {
       const schema = freshSchema("stale")
