@@ -66,6 +66,32 @@ describePg("PostgreSQL under what servers do", () => {
       }
     }), 120_000)
 
+  it.live("closing finishes within connectionWaitTimeout while a projection waits for a connection a long transaction holds", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const opened = yield* PgEventStore.make({
+        url: serverUrl,
+        schema: freshSchema("held"),
+        maxConnections: 1,
+        connectionWaitTimeout: "1 second"
+      }).pipe(Scope.extend(scope))
+      yield* opened.store.append("Waiting", "w", [{ eventType: "Pinged", data: {} }])
+      // Outside the store's scope, a transaction takes the pool's only connection and keeps it.
+      const holder = yield* Effect.fork(opened.client.withTransaction(Effect.never))
+      yield* Effect.sleep("100 millis")
+      yield* Projection.run(Projection.make({ name: "waiting", handle: () => Effect.void })).pipe(
+        Effect.provideService(EventStore.EventStore, opened.store),
+        Effect.provideService(ProjectionStore.ProjectionStore, opened.projections),
+        Effect.provideService(SqlClient.SqlClient, opened.client),
+        Scope.extend(scope)
+      )
+      yield* Effect.sleep("200 millis") // the projection waits for the connection, uninterruptibly
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void).pipe(within("5 seconds", "closing the store"))
+      expect(Date.now() - started).toBeLessThan(2_500)
+      yield* Fiber.interrupt(holder).pipe(within("5 seconds", "ending the long transaction"))
+    }), 30_000)
+
   it.live("an operation waits for a connection at most connectionWaitTimeout, then fails with DatabaseError", () =>
     Effect.gen(function*() {
       const opened = yield* PgEventStore.make({

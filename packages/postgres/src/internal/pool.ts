@@ -8,7 +8,8 @@
  * would wait forever, and closing the store with it: the fiber cannot be interrupted, and the
  * pool ends only after it. Here every request has a deadline, and closing the store first
  * refuses every request still waiting (and every later one), so each such step ends, with an
- * error, and closing finishes.
+ * error, and closing finishes: at once for the store's own fibers, by the deadline for fibers
+ * closed before the store whose connection is held elsewhere.
  */
 import { Effect, type Scope } from "effect"
 import * as Pg from "pg"
