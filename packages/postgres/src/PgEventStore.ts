@@ -97,7 +97,11 @@ export const make = (
         connectTimeoutMillis: Duration.toMillis(connectTimeout),
         waitTimeoutMillis: Duration.toMillis(config.connectionWaitTimeout ?? Duration.seconds(30))
       })
-      yield* Effect.tryPromise(() => pool.query("SELECT 1")).pipe(
+      // The callback form: a first query abandoned by the timeout is answered when the pool
+      // closes, and its promise's rejection would be unhandled.
+      yield* Effect.async<void, Error>((resume) => {
+        pool.query("SELECT 1", (error) => resume(error ? Effect.fail(error) : Effect.void))
+      }).pipe(
         Effect.timeoutFail({
           duration: connectTimeout,
           onTimeout: () => new Error(`no answer within ${Duration.format(connectTimeout)}`)
