@@ -253,8 +253,11 @@ export const AppLive = HttpApiBuilder.serve().pipe(
   Layer.provide(EventStore.layerConfig(url))
 )
 
-const ServerLive = AppLive.pipe(
-  Layer.merge(Layer.effectDiscard(HttpServer.addressFormattedWith((address) => Console.log(`listening on ${address}`)))),
+// "listening" is printed once the API serves: the server accepts connections as soon as it
+// listens, and a request that arrived before the store was open would wait for a handler that
+// `serve` had not installed yet.
+const ServerLive = Layer.effectDiscard(HttpServer.addressFormattedWith((address) => Console.log(`listening on ${address}`))).pipe(
+  Layer.provide(AppLive),
   Layer.provide(NodeHttpServer.layerConfig(createServer, {
     port: Config.integer("PORT").pipe(Config.withDefault(3000)),
     host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
