@@ -23,12 +23,16 @@ import { Effect, Option, Predicate } from "effect"
 /** SQLSTATEs of a connection the server ended: class 08, and 57P01–57P05 (shutdown, idle timeout). */
 const closedByServer = (code: string): boolean => code.startsWith("08") || /^57P0[1-5]$/.test(code)
 
-/** node-postgres's errors for a connection that is gone, and the socket's. */
-const lostConnectionMessages = [
-  "Connection terminated",
+/**
+ * node-postgres's errors for a connection that is gone, and the socket's. Not "Connection
+ * terminated due to connection timeout": a new connection that did not open in time is a server
+ * that does not answer, and trying again would only multiply the wait.
+ */
+const lostConnectionMessages = new Set([
+  "Connection terminated unexpectedly",
   "Client has encountered a connection error and is not queryable",
   "Client was closed and is not queryable"
-]
+])
 const lostSocketCodes = new Set(["ECONNRESET", "EPIPE"])
 
 /** Whether a statement failed because its connection was closed under it. */
@@ -37,7 +41,7 @@ export const isClosedConnection = (error: SqlError): boolean => {
   const code = Predicate.hasProperty(cause, "code") && typeof cause.code === "string" ? cause.code : undefined
   if (code !== undefined && (closedByServer(code) || lostSocketCodes.has(code))) return true
   const message = cause instanceof Error ? cause.message : ""
-  return lostConnectionMessages.some((lost) => message.startsWith(lost))
+  return lostConnectionMessages.has(message)
 }
 
 /** Runs `operation`, and again when its connection turned out closed (outside a caller's transaction). */
@@ -45,6 +49,7 @@ export const retryOnClosedConnection = <A, R>(operation: Effect.Effect<A, SqlErr
   Effect.catchIf(operation, isClosedConnection, (error) =>
     Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
       if (Option.isSome(transaction)) return Effect.fail(error)
-      const later = Effect.retry(Effect.delay(operation, "10 millis"), { times: 3, while: isClosedConnection })
+      // Three more attempts at most: the first now (after the pause), two retries.
+      const later = Effect.retry(Effect.delay(operation, "10 millis"), { times: 2, while: isClosedConnection })
       return Effect.zipRight(Effect.logDebug("eventuali: a connection was closed by the server, retrying", error.cause), later)
     }))
