@@ -38,6 +38,9 @@ describe("rows", () => {
       data: { amount: 10 }
     })
     expect(Either.getOrThrow(toStored(row({ position: 7n }))).position).toBe(7n)
+    // Another library in the process may set node-postgres' global int8 parser to BigInt.
+    const bigints = Either.getOrThrow(toStored(row({ aggregate_version: 3n, event_version: 1n, timestamp: 1_733_200_000_000n })))
+    expect([bigints.aggregateVersion, bigints.eventVersion, bigints.timestamp]).toEqual([3, 1, new Date(1_733_200_000_000)])
   })
 
   it.each([

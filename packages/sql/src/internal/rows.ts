@@ -18,13 +18,13 @@ export interface EventRow {
   readonly position: number | bigint | string
   readonly event_id: string
   readonly event_type: string
-  readonly event_version: number
+  readonly event_version: number | string | bigint
   readonly aggregate_id: string
   readonly aggregate_type: string
-  readonly aggregate_version: number | string
+  readonly aggregate_version: number | string | bigint
   readonly data: string
   readonly metadata: string
-  readonly timestamp: number | string
+  readonly timestamp: number | string | bigint
 }
 
 const describe = (value: unknown): string =>
@@ -36,8 +36,15 @@ const describe = (value: unknown): string =>
     ? `a ${value.constructor?.name ?? "value"}`
     : `${typeof value} ${String(value)}`
 
+/**
+ * Integers as any driver configuration returns them: a number, a string, or a bigint (node-postgres'
+ * type parsers are global to the process, and another library in it may set int8 to BigInt).
+ */
+const isInteger = (value: unknown): value is number | string | bigint =>
+  typeof value === "number" || typeof value === "string" || typeof value === "bigint"
+
 const isVersion = (value: unknown): boolean =>
-  (typeof value === "number" || typeof value === "string") && Number.isSafeInteger(Number(value)) && Number(value) >= 1
+  isInteger(value) && Number.isSafeInteger(Number(value)) && Number(value) >= 1
 
 /**
  * What is wrong with a row the store did not write as it is (changed by hand, by another
@@ -52,7 +59,7 @@ const rowProblem = (row: EventRow): string | undefined => {
     if (!isVersion(row[column])) return `its ${column} is ${describe(row[column])}, not a positive integer`
   }
   const timestamp: unknown = row.timestamp
-  if ((typeof timestamp !== "number" && typeof timestamp !== "string") || !isDateTime(Number(timestamp))) {
+  if (!isInteger(timestamp) || !isDateTime(Number(timestamp))) {
     return `its timestamp is ${describe(timestamp)}`
   }
   return undefined
