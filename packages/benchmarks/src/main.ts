@@ -24,6 +24,26 @@ import { type PeerRow, peerTable } from "./peers.js"
 import { postgresWorkloads } from "./postgres.js"
 import { originalWorkload, snapshotWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
 
+/**
+ * Stops the embedded server. A pool some library left with idle connections and no 'error'
+ * listener (Emmett's, after `store.close()`, seen in a CI run) would otherwise crash the process
+ * when the server terminates those connections (57P01): that one error is ignored while stopping.
+ */
+const disposeTolerantly = async (embedded: { readonly dispose: () => Promise<void> } | undefined) => {
+  const ignoreShutdown = (error: unknown) => {
+    if ((error as { readonly code?: unknown } | null)?.code !== "57P01") throw error
+  }
+  process.on("uncaughtException", ignoreShutdown)
+  try {
+    await embedded?.dispose()
+    // The terminated connections report on the next turns of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  } finally {
+    process.off("uncaughtException", ignoreShutdown)
+  }
+}
+
+
 /** The package root, from src/ (tsx) or .build/ (bundled by scripts/bench.mjs) alike. */
 const root = Path.resolve(import.meta.dirname, "..")
 const args = process.argv.slice(2)
@@ -72,7 +92,7 @@ const main = async () => {
         peers.push(...await postgresPeers({ url: pgUrl!, repetitions, operations: peerOperations }))
       }
     } finally {
-      await embedded?.dispose()
+      await disposeTolerantly(embedded)
     }
   } finally {
     Fs.rmSync(directory, { recursive: true, force: true })
