@@ -8,7 +8,7 @@
  * Options: --quick (fewer operations),
  * --only sqlite|postgres|original|snapshots|stream|latency|peers-sqlite|peers-postgres.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
- * their own three-column table.
+ * their own three-column table; `--only sqlite` and `--only postgres` include their backend's.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -49,7 +49,8 @@ const root = Path.resolve(import.meta.dirname, "..")
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined
-const wants = (name: string) => only === undefined || only === name
+/** `--only postgres` and `--only sqlite` include the comparison with the peers on that backend. */
+const wants = (name: string) => only === undefined || only === name || `peers-${only}` === name
 
 const main = async () => {
   const directory = tempDirectory()
