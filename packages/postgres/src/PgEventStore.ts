@@ -120,7 +120,7 @@ export const make = (
     )
     const channel = Tables.channel(schema)
     const notifications = yield* listen.notifications(parsed.url, channel)
-    const backend = yield* Backend.make(client, { schema, channel, notifications })
+    const backend = yield* Backend.make(client, pool, { schema, channel, notifications })
     const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
     // The first thing closing does (finalizers run last to first): requests for a connection
     // fail from now on, so no step of a fiber being interrupted waits for one forever (pool.ts).

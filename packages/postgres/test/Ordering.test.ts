@@ -10,6 +10,7 @@ import type { EventStorage } from "@eventuali/core/EventStorage"
 import { PgEventStore } from "@eventuali/postgres"
 import { SqlEventStore, Tables } from "@eventuali/sql"
 import { Deferred, Effect, Fiber, Random, Ref } from "effect"
+import Pg from "pg"
 import * as Backend from "../src/internal/backend.js"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 
@@ -17,7 +18,8 @@ import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 const setup = Effect.gen(function*() {
   const schema = freshSchema("ord")
   const { client, store } = yield* PgEventStore.make({ url: serverUrl, schema })
-  const backend = yield* Backend.make(client, { schema, channel: Tables.channel(schema), notifications: undefined })
+  const pool = yield* Effect.acquireRelease(Effect.sync(() => new Pg.Pool({ connectionString: serverUrl })), (pool) => Effect.promise(() => pool.end()))
+  const backend = yield* Backend.make(client, pool, { schema, channel: Tables.channel(schema), notifications: undefined })
   const storage = SqlEventStore.makeStorage(backend)
   return { client, store, storage, schema }
 })

@@ -16,6 +16,7 @@ import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import * as Tables from "@eventuali/sql/Tables"
 import { Data, Effect, Option } from "effect"
+import type { Run } from "./statements.js"
 
 /** The statement: params are the aggregate id and type, the range of acceptable current versions, and six arrays. */
 export const statement = (schema: string | undefined): string => {
@@ -90,12 +91,12 @@ interface InsertedRow {
  * Makes the append. `inTransaction`: whether the caller holds a transaction, in which a failing
  * statement would abort it all.
  */
-export const make = (sql: SqlClient.SqlClient, shared: SqlBackend.Statements, schema: string | undefined) => {
+export const make = (sql: SqlClient.SqlClient, run: Run, shared: SqlBackend.Statements, schema: string | undefined) => {
   const text = statement(schema)
 
   const insert = (request: AppendRequest): Effect.Effect<AppendOutcome, SqlError> =>
     Effect.gen(function*() {
-      const rows = yield* sql.unsafe<InsertedRow>(text, params(request))
+      const rows = yield* run<InsertedRow>(text, params(request))
       if (rows.length === 0) return refused
       const inserted = rows.map((row) => ({ position: BigInt(row.position), version: Number(row.aggregate_version) }))
         .sort((a, b) => a.version - b.version)
@@ -103,7 +104,7 @@ export const make = (sql: SqlClient.SqlClient, shared: SqlBackend.Statements, sc
         SqlBackend.storedEvent(request, request.events[i]!, version, position)
       )
       if (request.snapshot !== undefined) {
-        yield* sql.unsafe(shared.writeSnapshot, [
+        yield* run(shared.writeSnapshot, [
           request.aggregateId,
           request.aggregateType,
           written[written.length - 1]!.aggregateVersion,

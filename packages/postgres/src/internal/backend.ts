@@ -9,10 +9,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import { Effect, Option, type Scope, type Stream } from "effect"
+import type * as Pg from "pg"
 import * as Append from "./append.js"
 import * as CatchUp from "./catchUp.js"
 import * as Notifier from "./notifier.js"
 import { retryOnClosedConnection } from "./reconnect.js"
+import * as Statements from "./statements.js"
 
 const appendError = SqlErrors.toDatabaseError("Appending events")
 
@@ -26,15 +28,20 @@ export interface Options {
 }
 
 /** The backend on the client; its notifier lives as long as the scope. */
-export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
+export const make = (
+  sql: SqlClient.SqlClient,
+  pool: Pg.Pool,
+  options: Options
+): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
   Effect.gen(function*() {
     const statements = SqlBackend.statements("pg", options.schema)
-    const append = Append.make(sql, statements, options.schema)
+    const run = Statements.make(sql, pool)
+    const append = Append.make(sql, run, statements, options.schema)
     const notifier = yield* Notifier.make(sql, options.channel)
     return {
       statements,
       query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
-        retryOnClosedConnection(sql.unsafe<Row>(text, params)),
+        retryOnClosedConnection(run<Row>(text, params)),
       append: (request) =>
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
           const inTransaction = Option.isSome(transaction)
