@@ -37,7 +37,7 @@ export const make = (
     const statements = SqlBackend.statements("pg", options.schema)
     const run = Statements.make(sql, pool)
     const append = Append.make(sql, run, statements, options.schema)
-    const notifier = yield* Notifier.make(sql, options.channel)
+    const notifier = yield* Notifier.make(run, options.channel)
     return {
       statements,
       query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
