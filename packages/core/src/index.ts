@@ -49,3 +49,6 @@ export * as Redaction from "./Redaction.js"
 
 /** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
 export * as Upcaster from "./Upcaster.js"
+
+/** Tenants: the event store of one tenant among many, opened on first use and closed when idle. @since 0.1.0 */
+export * as Tenants from "./Tenants.js"

@@ -4,19 +4,17 @@
  *
  * @since 0.1.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Redaction from "@eventuali/core/Redaction"
-import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as Tables from "@eventuali/sql/Tables"
 import * as Backend from "./internal/backend.js"
+import * as Connect from "./internal/connect.js"
 import * as listen from "./internal/listen.js"
-import * as Pool from "./internal/pool.js"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 
 /**
@@ -86,38 +84,8 @@ export const make = (
   Effect.gen(function*() {
     const raw = Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url
     const parsed = parseUrl(raw)
-    const shown = redact(parsed.url)
     const schema = config.schema ?? parsed.schema
-    const connectTimeout = config.connectTimeout ?? Duration.seconds(5)
-    const { client, pool } = yield* Effect.gen(function*() {
-      const pool = yield* Pool.make({
-        url: parsed.url,
-        max: config.maxConnections ?? 10,
-        applicationName: config.applicationName ?? "eventuali",
-        connectTimeoutMillis: Duration.toMillis(connectTimeout),
-        waitTimeoutMillis: Duration.toMillis(config.connectionWaitTimeout ?? Duration.seconds(30))
-      })
-      // The callback form: a first query abandoned by the timeout is answered when the pool
-      // closes, and its promise's rejection would be unhandled.
-      yield* Effect.async<void, Error>((resume) => {
-        pool.query("SELECT 1", (error) => resume(error ? Effect.fail(error) : Effect.void))
-      }).pipe(
-        Effect.timeoutFail({
-          duration: connectTimeout,
-          onTimeout: () => new Error(`no answer within ${Duration.format(connectTimeout)}`)
-        })
-      )
-      const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), transformJson: false })
-      return { client, pool }
-    }).pipe(
-      Effect.provide(Reactivity.layer),
-      Effect.mapError((error) =>
-        new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(SqlErrors.driverMessageOf(error))}` })
-      ),
-      Effect.catchAllDefect((defect) =>
-        Effect.fail(new DatabaseError({ message: `Cannot connect to PostgreSQL at ${shown}: ${redact(SqlErrors.driverMessageOf(defect))}` }))
-      )
-    )
+    const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
     const notifications = yield* listen.notifications(parsed.url, channel)
     const backend = yield* Backend.make(client, pool, { schema, channel, notifications })

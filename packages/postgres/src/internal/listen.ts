@@ -1,10 +1,11 @@
 /**
- * Wake-ups for live subscriptions from other processes' appends: one dedicated connection LISTENs
- * on the store's channel, which the store's appends notify (`notifier.ts`: after they commit, or
- * in the caller's transaction, delivered when it commits). The connection is re-opened whenever
- * it drops, and every (re)connection is itself a wake-up, since notifications sent while it was
- * down are lost. Notifications only say "look again": the subscriber re-reads with the gap-safe
- * query.
+ * Wake-ups for live subscriptions from other processes' appends: one dedicated connection per
+ * server LISTENs on the channels of the stores open on it (one store, or the schemas of many
+ * tenants), which the stores' appends notify (`notifier.ts`: after they commit, or in the caller's
+ * transaction, delivered when it commits). The connection is re-opened whenever it drops, and
+ * every (re)connection is itself a wake-up on every channel, since notifications sent while it
+ * was down are lost. Notifications only say "look again": the subscriber re-reads with the
+ * gap-safe query.
  *
  * Ours rather than `PgClient.listen`, which drops notifications with an empty payload (ours carry
  * none: the channel is the message), swallows the listening connection's errors and does not
@@ -13,12 +14,33 @@
 import { Effect, PubSub, Schedule, type Scope, Stream } from "effect"
 import Pg from "pg"
 
-/** The wake-ups on `channel`, listening for as long as the scope lives. */
-export const notifications = (url: string, channel: string): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
+/** The listening connection of one server. */
+export interface Listener {
+  /** The wake-ups on `channel`, listened to for as long as the scope lives. */
+  readonly channel: (channel: string) => Effect.Effect<Stream.Stream<void>, never, Scope.Scope>
+}
+
+interface Channel {
+  readonly wakeups: PubSub.PubSub<void>
+  users: number
+}
+
+/** The server's listening connection, (re)opened for as long as the scope lives. */
+export const make = (url: string): Effect.Effect<Listener, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const wakeups = yield* PubSub.sliding<void>(1)
-    const wake = () => {
-      wakeups.unsafeOffer(undefined)
+    const channels = new Map<string, Channel>()
+    /** The connection, once it is ready for LISTEN and UNLISTEN. */
+    let connected: Pg.Client | undefined
+    /** The connection's commands, one after the other (node-postgres wants one query at a time). */
+    let commands: Promise<unknown> = Promise.resolve()
+    const command = (verb: "LISTEN" | "UNLISTEN", channel: string) => {
+      const client = connected
+      if (client === undefined) return
+      // A failure ends the connection (its "error" event), which re-listens to every channel.
+      commands = commands.then(() => client.query(`${verb} ${Pg.escapeIdentifier(channel)}`)).catch(() => {})
+    }
+    const wake = (channel: Channel) => {
+      channel.wakeups.unsafeOffer(undefined)
     }
 
     /** One connection's life: resolves (to be re-opened) when it ends or fails. */
@@ -27,6 +49,7 @@ export const notifications = (url: string, channel: string): Effect.Effect<Strea
       let ended = false
       const close = () => {
         ended = true
+        if (connected === client) connected = undefined
         client.removeAllListeners()
         client.on("error", () => {})
         client.end().catch(() => {})
@@ -36,12 +59,27 @@ export const notifications = (url: string, channel: string): Effect.Effect<Strea
         close()
         resume(Effect.fail(error ?? new Error("LISTEN connection ended")))
       }
-      client.on("notification", wake)
+      client.on("notification", (message) => {
+        const channel = channels.get(message.channel)
+        if (channel !== undefined) wake(channel)
+      })
       client.on("error", end)
       client.on("end", () => end())
-      client.connect()
-        .then(() => client.query(`LISTEN ${Pg.escapeIdentifier(channel)}`))
-        .then(wake, end)
+      client.connect().then(() => {
+        if (ended) return
+        // From here on a new channel sends its own LISTEN; the ones already wanted are listened
+        // to now, and woken once listening, for what was missed before.
+        connected = client
+        const wanted = Array.from(channels.keys())
+        const listening = wanted.map((channel) => `LISTEN ${Pg.escapeIdentifier(channel)}`).join("; ")
+        commands = wanted.length === 0 ? Promise.resolve() : client.query(listening)
+        return commands.then(() => {
+          for (const name of wanted) {
+            const channel = channels.get(name)
+            if (channel !== undefined) wake(channel)
+          }
+        })
+      }).catch(end)
       return Effect.sync(close)
     })
 
@@ -49,5 +87,34 @@ export const notifications = (url: string, channel: string): Effect.Effect<Strea
       Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))),
       Effect.forkScoped
     )
-    return Stream.fromPubSub(wakeups)
+
+    const release = (name: string, channel: Channel) =>
+      Effect.sync(() => {
+        channel.users -= 1
+        if (channel.users > 0) return
+        channels.delete(name)
+        command("UNLISTEN", name)
+      })
+
+    return {
+      channel: (name) =>
+        Effect.acquireRelease(
+          Effect.gen(function*() {
+            const existing = channels.get(name)
+            if (existing !== undefined) {
+              existing.users += 1
+              return existing
+            }
+            const channel: Channel = { wakeups: yield* PubSub.sliding<void>(1), users: 1 }
+            channels.set(name, channel)
+            command("LISTEN", name)
+            return channel
+          }),
+          (channel) => release(name, channel)
+        ).pipe(Effect.map((channel) => Stream.fromPubSub(channel.wakeups)))
+    }
   })
+
+/** The wake-ups on `channel`, from a connection of their own, for as long as the scope lives. */
+export const notifications = (url: string, channel: string): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
+  Effect.flatMap(make(url), (listener) => listener.channel(channel))

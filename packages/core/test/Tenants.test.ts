@@ -1,0 +1,33 @@
+import { expect, it } from "@effect/vitest"
+import { EventStore, Tenants } from "@eventuali/core"
+import { Effect, Either, Exit } from "effect"
+
+const append = (n: number) =>
+  Effect.flatMap(EventStore.EventStore, (store) => store.append("Counter", "c", [{ eventType: "Ticked", data: { n } }]))
+const events = Effect.flatMap(EventStore.EventStore, (store) => store.loadEvents("c"))
+
+it.effect("validateId accepts 1 to 48 lowercase letters, digits and _ and refuses everything else", () =>
+  Effect.sync(() => {
+    for (const valid of ["a", "0", "acme", "acme_eu_1", "x".repeat(48)]) expect(Tenants.validateId(valid)).toStrictEqual(Either.right(valid))
+    for (const invalid of ["", "_a", "Acme", "a-b", "a b", "a.b", "é", "x".repeat(49), "a\u0000", 1, undefined, null]) {
+      expect(Either.isLeft(Tenants.validateId(invalid))).toBe(true)
+    }
+  }))
+
+it.effect("in memory: each tenant has its own store; uncreated tenants and invalid ids are refused", () =>
+  Effect.gen(function*() {
+    const tenants = yield* Tenants.Tenants
+    yield* tenants.create("one")
+    yield* tenants.create("two")
+    yield* append(1).pipe(Tenants.provide("one"))
+    yield* append(2).pipe(Tenants.provide("two"))
+    yield* append(3).pipe(Effect.provide(Tenants.layer("one")))
+    expect((yield* events.pipe(Tenants.provide("one"))).map((event) => event.data)).toStrictEqual([{ n: 1 }, { n: 3 }])
+    expect((yield* events.pipe(Tenants.provide("two"))).map((event) => event.data)).toStrictEqual([{ n: 2 }])
+    expect(yield* Effect.flatMap(Tenants.Tenant, (tenant) => Effect.succeed(tenant.id)).pipe(Tenants.provide("two"))).toBe("two")
+    expect(yield* Effect.exit(append(4).pipe(Tenants.provide("three")))).toStrictEqual(
+      Exit.fail(expect.objectContaining({ _tag: "TenantNotFoundError", tenantId: "three" }))
+    )
+    expect(yield* Effect.exit(tenants.create("Three"))).toStrictEqual(Exit.fail(expect.objectContaining({ _tag: "EventStoreError" })))
+    expect(yield* tenants.list).toStrictEqual(["one", "two"])
+  }).pipe(Effect.provide(Tenants.layerMemory)))

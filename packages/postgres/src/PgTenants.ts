@@ -1,0 +1,238 @@
+/**
+ * Tenants on PostgreSQL, a schema per tenant: tenant `acme`'s events, snapshots, checkpoints and
+ * read models live in schema `tenant_acme`, on one of several servers. A directory (a table on a
+ * control database, `TenantDirectory`) says which server holds a tenant, and a placement policy
+ * chooses the server of a new one.
+ *
+ * Each server has one connection pool and one listening connection, shared by all its tenants,
+ * opened when its first tenant is used and closed when none has been used for the idle time. A
+ * tenant's store is opened on first use, shared while in use and closed when idle (`Tenants`).
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { DatabaseError, type EventStoreError } from "@eventuali/core/Errors"
+import * as Tenants from "@eventuali/core/Tenants"
+import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import * as Tables from "@eventuali/sql/Tables"
+import { Context, Duration, Effect, Either, Layer, Option, RcMap, Redacted, type Scope } from "effect"
+import * as Backend from "./internal/backend.js"
+import * as Connect from "./internal/connect.js"
+import * as Listen from "./internal/listen.js"
+import { SchemaPool } from "./internal/schemaPool.js"
+import { parseUrl, redact } from "./PgEventStore.js"
+import * as TenantDirectory from "./TenantDirectory.js"
+
+/**
+ * - `servers`: the PostgreSQL servers, by name (`{ eu1: "postgresql://…", eu2: "postgresql://…" }`);
+ *   a name is what the directory records, so keep it when a server's URL changes. The URLs take
+ *   no `?schema=`: each tenant has its own.
+ * - `directory`: where tenants' servers are recorded (default: the `eventuali_tenants` table on
+ *   `control`; `TenantDirectory.fixed` for a map in configuration).
+ * - `control`: the database of the directory table (default: the first server's URL); a
+ *   `?schema=NAME` puts the table in that schema.
+ * - `placement`: how a new tenant's server is chosen (default `TenantDirectory.leastLoaded`).
+ * - `schemaPrefix`: a tenant's schema is the prefix and its id (default `tenant_`; lowercase
+ *   letters, digits and `_`, at most 15 characters).
+ * - `idleTimeToLive`: how long a tenant's store, and a server's pool, stay open unused
+ *   (default 5 minutes).
+ * - `maxConnections` (per server), `connectTimeout`, `connectionWaitTimeout`, `applicationName`,
+ *   `pollInterval`: as for `PgEventStore`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgTenantsConfig extends Connect.Settings {
+  readonly servers: Readonly<Record<string, string | Redacted.Redacted<string>>>
+  readonly directory?: TenantDirectory.TenantDirectory | undefined
+  readonly control?: string | Redacted.Redacted<string> | undefined
+  readonly placement?: TenantDirectory.Placement | undefined
+  readonly schemaPrefix?: string | undefined
+  readonly idleTimeToLive?: Duration.DurationInput | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * What a tenant's code gets on PostgreSQL beside its stores: its `SqlClient` (and `PgClient`),
+ * whose unqualified table names are the tenant schema's, for read models.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Sql = SqlClient.SqlClient | PgClient.PgClient
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service extends Tenants.Service<Sql> {
+  /** The server a tenant lives on. */
+  readonly serverOf: (tenantId: string) => Effect.Effect<string, Tenants.TenantError>
+  /** The schema of a tenant's tables. */
+  readonly schemaOf: (tenantId: string) => Either.Either<string, EventStoreError>
+  /** The configured servers' names. */
+  readonly servers: ReadonlyArray<string>
+}
+
+/**
+ * The service tag (the same service is also provided as `Tenants.Tenants`).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class PgTenants extends Context.Tag("eventuali/PgTenants")<PgTenants, Service>() {}
+
+const PREFIX = /^[a-z_][a-z0-9_]{0,14}$/
+
+const invalid = (message: string) => Effect.fail(new DatabaseError({ message }))
+
+const urlOf = (url: string | Redacted.Redacted<string>) => Redacted.isRedacted(url) ? Redacted.value(url) : url
+
+/** The servers' URLs, checked: at least one, none with a `?schema=`. */
+const serversOf = (config: PgTenantsConfig) =>
+  Effect.gen(function*() {
+    const servers = new Map<string, string>()
+    for (const [name, url] of Object.entries(config.servers)) {
+      const parsed = parseUrl(urlOf(url))
+      if (parsed.schema !== undefined) {
+        return yield* invalid(`Server ${JSON.stringify(name)} (${redact(parsed.url)}): a tenant server's URL takes no ?schema= (each tenant has its own schema)`)
+      }
+      servers.set(name, parsed.url)
+    }
+    if (servers.size === 0) return yield* invalid("PgTenants: no servers configured")
+    return servers
+  })
+
+/**
+ * Opens the tenants of the configured servers, for as long as the scope lives.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const prefix = config.schemaPrefix ?? "tenant_"
+    if (!PREFIX.test(prefix)) {
+      return yield* invalid(
+        `Invalid tenant schema prefix ${JSON.stringify(prefix)}: use at most 15 lowercase letters, digits and _, not starting with a digit`
+      )
+    }
+    const servers = yield* serversOf(config)
+    const names = Array.from(servers.keys())
+    const idleTimeToLive = config.idleTimeToLive ?? Duration.minutes(5)
+    const directory = config.directory ?? (yield* controlDirectory(config, servers.get(names[0]!)!))
+    const placement = config.placement ?? TenantDirectory.leastLoaded
+
+    /** A server's pool, client and listening connection, shared by its open tenants. */
+    const open = yield* RcMap.make({
+      lookup: (name: string) =>
+        Effect.gen(function*() {
+          const url = servers.get(name)!
+          const server = yield* Connect.connect(Connect.options(url, config))
+          const listener = yield* Listen.make(url)
+          yield* Effect.addFinalizer(() => Effect.sync(() => server.pool.refuseWaiters()))
+          return { ...server, listener }
+        }),
+      idleTimeToLive
+    })
+
+    const schemaOf = (tenantId: string) => Either.map(Tenants.validateId(tenantId), (id) => `${prefix}${id}`)
+
+    const serverOf = (tenantId: string) =>
+      Effect.gen(function*() {
+        const id = yield* Tenants.validateId(tenantId)
+        const server = yield* directory.lookup(id)
+        if (Option.isNone(server)) return yield* Tenants.notFound(id)
+        if (!servers.has(server.value)) {
+          return yield* invalid(`Tenant ${JSON.stringify(id)} is on server ${JSON.stringify(server.value)}, which is not configured`)
+        }
+        return server.value
+      })
+
+    const openTenant = (tenantId: string) =>
+      Effect.gen(function*() {
+        const server = yield* RcMap.get(open, yield* serverOf(tenantId))
+        const schema = `${prefix}${tenantId}`
+        const client = yield* Connect.clientOf(new SchemaPool(server.pool, schema))
+        const channel = Tables.channel(schema)
+        const notifications = yield* server.listener.channel(channel)
+        // The store's statements name the schema: they run on the server's client as they are.
+        const backend = yield* Backend.make(server.client, { schema, channel, notifications })
+        const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
+        return Context.add(SqlEventStore.context(opened), PgClient.PgClient, client)
+      })
+
+    const create = (tenantId: string) =>
+      Effect.gen(function*() {
+        const existing = yield* directory.lookup(tenantId)
+        if (Option.isNone(existing)) {
+          const counts = new Map(names.map((name) => [name, 0]))
+          for (const entry of yield* directory.list) {
+            const count = counts.get(entry.server)
+            if (count !== undefined) counts.set(entry.server, count + 1)
+          }
+          const chosen = placement(tenantId, names.map((name) => ({ name, tenants: counts.get(name)! })))
+          if (!servers.has(chosen)) return yield* invalid(`The placement chose server ${JSON.stringify(chosen)}, which is not configured`)
+          yield* directory.place(tenantId, chosen)
+        }
+        // Opening migrates: the schema and its tables exist once `create` returns.
+        yield* Effect.scoped(openTenant(tenantId)).pipe(
+          Effect.catchTag("TenantNotFoundError", (error) => invalid(error.message)),
+          Effect.catchTag("EventStoreError", (error) => invalid(error.message))
+        )
+      })
+
+    const tenants = yield* Tenants.make<Sql>({
+      open: openTenant,
+      create,
+      list: Effect.map(directory.list, (entries) => entries.map((entry) => entry.tenantId)),
+      idleTimeToLive
+    })
+    return {
+      ...tenants,
+      serverOf,
+      schemaOf,
+      servers: names
+    }
+  })
+
+/** The directory table on the control database, on a small pool of its own. */
+const controlDirectory = (config: PgTenantsConfig, firstServer: string) =>
+  Effect.gen(function*() {
+    const { schema, url } = parseUrl(config.control === undefined ? firstServer : urlOf(config.control))
+    const server = yield* Connect.connect(Connect.options(url, {
+      ...config,
+      maxConnections: 2,
+      applicationName: `${config.applicationName ?? "eventuali"}-directory`
+    }))
+    return yield* Effect.provideService(TenantDirectory.table({ schema }), SqlClient.SqlClient, server.client)
+  })
+
+/**
+ * The tenants as a layer: `PgTenants`, and the same service as `Tenants.Tenants`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: PgTenantsConfig): Layer.Layer<PgTenants | Tenants.Tenants, DatabaseError> =>
+  Layer.scopedContext(Effect.map(make(config), (service) => Context.make(PgTenants, service).pipe(Context.add(Tenants.Tenants, service))))
+
+/**
+ * Runs `self` as the tenant, with the tenant's `SqlClient` for its read models beside its stores.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const provide = (tenantId: string) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Tenants.TenantError, Exclude<R, Tenants.Services | Sql> | PgTenants> =>
+  Effect.scoped(Effect.flatMap(PgTenants, (tenants) => Effect.flatMap(tenants.context(tenantId), (context) => Effect.provide(self, context))))
+
+/**
+ * The tenant's services (with its `SqlClient`) as a layer, e.g. per request.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const tenantLayer = (tenantId: string): Layer.Layer<Tenants.Services | Sql, Tenants.TenantError, PgTenants> =>
+  Layer.scopedContext(Effect.flatMap(PgTenants, (tenants) => tenants.context(tenantId)))

@@ -1,0 +1,88 @@
+/**
+ * Opening a server: the pool (`pool.ts`), a first query that proves the server answers, and the
+ * `@effect/sql-pg` client on the pool. A store opens one (`PgEventStore`); tenants open one per
+ * server and share it (`PgTenants`).
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { DatabaseError } from "@eventuali/core/Errors"
+import * as Redaction from "@eventuali/core/Redaction"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
+import { Duration, Effect, type Scope } from "effect"
+import type * as Pg from "pg"
+import * as Pool from "./pool.js"
+
+/** How a server is opened. */
+export interface Options {
+  /** The URL without `?schema=`. */
+  readonly url: string
+  readonly maxConnections: number
+  readonly applicationName: string
+  readonly connectTimeout: Duration.Duration
+  readonly connectionWaitTimeout: Duration.Duration
+}
+
+/** The pool settings of the public configurations (`PgEventStoreConfig`, `PgTenantsConfig`). */
+export interface Settings {
+  readonly maxConnections?: number | undefined
+  readonly applicationName?: string | undefined
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly connectionWaitTimeout?: Duration.DurationInput | undefined
+}
+
+/** The settings, with their documented defaults. */
+export const options = (url: string, settings: Settings): Options => ({
+  url,
+  maxConnections: settings.maxConnections ?? 10,
+  applicationName: settings.applicationName ?? "eventuali",
+  connectTimeout: Duration.decode(settings.connectTimeout ?? Duration.seconds(5)),
+  connectionWaitTimeout: Duration.decode(settings.connectionWaitTimeout ?? Duration.seconds(30))
+})
+
+/** An open server. */
+export interface Server {
+  readonly pool: Pool.StorePool
+  readonly client: PgClient.PgClient
+}
+
+/**
+ * The `@effect/sql-pg` client on a pool (which the caller closes), JSON payloads kept as stored.
+ * Making it sends nothing to the server (its one failure is not reachable from here).
+ */
+export const clientOf = (pool: Pg.Pool): Effect.Effect<PgClient.PgClient, never, Scope.Scope> =>
+  PgClient.fromPool({ acquire: Effect.succeed(pool), transformJson: false }).pipe(
+    Effect.provide(Reactivity.layer),
+    Effect.orDie
+  )
+
+/** Opens the pool and checks the server answers within the connect timeout. */
+export const connect = (options: Options): Effect.Effect<Server, DatabaseError, Scope.Scope> => {
+  const shown = Redaction.redactUrl(options.url)
+  const failure = (error: unknown) =>
+    new DatabaseError({
+      message: `Cannot connect to PostgreSQL at ${shown}: ${Redaction.redactUrl(SqlErrors.driverMessageOf(error))}`
+    })
+  return Effect.gen(function*() {
+    const pool = yield* Pool.make({
+      url: options.url,
+      max: options.maxConnections,
+      applicationName: options.applicationName,
+      connectTimeoutMillis: Duration.toMillis(options.connectTimeout),
+      waitTimeoutMillis: Duration.toMillis(options.connectionWaitTimeout)
+    })
+    // The callback form: a first query abandoned by the timeout is answered when the pool
+    // closes, and its promise's rejection would be unhandled.
+    yield* Effect.async<void, Error>((resume) => {
+      pool.query("SELECT 1", (error) => resume(error ? Effect.fail(error) : Effect.void))
+    }).pipe(
+      Effect.timeoutFail({
+        duration: options.connectTimeout,
+        onTimeout: () => new Error(`no answer within ${Duration.format(options.connectTimeout)}`)
+      })
+    )
+    return { pool, client: yield* clientOf(pool) }
+  }).pipe(
+    Effect.mapError(failure),
+    Effect.catchAllDefect((defect) => Effect.fail(failure(defect)))
+  )
+}

@@ -1,0 +1,29 @@
+/**
+ * Tenants on the test servers: a schema prefix and a directory schema unique to each use, so test
+ * files never see each other's tenants.
+ */
+import { PgTenants } from "@eventuali/postgres"
+import { Effect, Layer } from "effect"
+import { freshSchema, serverUrl } from "./pg.js"
+
+/** A tenant schema prefix unique to this call (at most 15 characters). */
+export const freshPrefix = (): string => `t${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}_`
+
+/** A configuration on the given servers (default: the test run's), its directory in a fresh schema on the first. */
+export const freshConfig = (
+  servers: Readonly<Record<string, string>> = { main: serverUrl },
+  extra: Partial<PgTenants.PgTenantsConfig> = {}
+): PgTenants.PgTenantsConfig => ({
+  servers,
+  control: `${Object.values(servers)[0]}?schema=${freshSchema("dir")}`,
+  schemaPrefix: freshPrefix(),
+  ...extra
+})
+
+/** One tenant's services, the tenant created first, on tenants of their own. */
+export const tenantLayer = (config: PgTenants.PgTenantsConfig, tenantId: string) =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const tenants = yield* PgTenants.make(config)
+    yield* tenants.create(tenantId)
+    return yield* tenants.context(tenantId)
+  }))
