@@ -19,18 +19,23 @@ import type * as Pg from "pg"
 /** Runs one of the store's statements, in the caller's transaction when it holds one. */
 export type Run = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, SqlError>
 
+/**
+ * One name per text for the process's life: a connection prepares a name once and reuses it.
+ * Per process, not per store: stores sharing a pool (the tenants of one server, `PgTenants`) have
+ * different texts (their schemas), and node-postgres refuses a name prepared for another text.
+ */
+const names = new Map<string, string>()
+const nameOf = (text: string): string => {
+  let name = names.get(text)
+  if (name === undefined) {
+    name = `eventuali_${names.size + 1}`
+    names.set(text, name)
+  }
+  return name
+}
+
 /** The runner on `pool`, falling back to `sql` inside a transaction. */
 export const make = (sql: SqlClient.SqlClient, pool: Pg.Pool): Run => {
-  // One name per text, for the pool's life: a connection prepares a name once and reuses it.
-  const names = new Map<string, string>()
-  const nameOf = (text: string): string => {
-    let name = names.get(text)
-    if (name === undefined) {
-      name = `eventuali_${names.size + 1}`
-      names.set(text, name)
-    }
-    return name
-  }
 
   const onPool = <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
     Effect.async<ReadonlyArray<Row>, SqlError>((resume) => {
