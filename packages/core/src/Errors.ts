@@ -86,6 +86,24 @@ export class AggregateNotFoundError extends Schema.TaggedError<AggregateNotFound
 }
 
 /**
+ * An inline projection's handler failed on an event of a save (see `InlineProjection`): the save
+ * was rolled back, so neither its events nor what the handlers wrote are stored.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InlineProjectionError extends Schema.TaggedError<InlineProjectionError>()("InlineProjectionError", {
+  /** The inline projection whose handler failed. */
+  projection: Schema.String,
+  /** The event it failed on (not stored). */
+  eventId: Schema.String,
+  eventType: Schema.String,
+  message: Schema.String,
+  /** What the handler failed with. */
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/**
  * Any failure of the event store.
  *
  * @since 0.1.0
@@ -97,6 +115,7 @@ export type EventualiError =
   | DatabaseError
   | SerializationError
   | AggregateNotFoundError
+  | InlineProjectionError
 
 /**
  * The schema of {@link EventualiError}, e.g. for HTTP error bodies.
@@ -109,5 +128,6 @@ export const EventualiError = Schema.Union(
   OptimisticConcurrencyError,
   DatabaseError,
   SerializationError,
-  AggregateNotFoundError
+  AggregateNotFoundError,
+  InlineProjectionError
 )

@@ -189,6 +189,14 @@ export interface EventStorage {
   readonly notifications?: Stream.Stream<void> | undefined
   /** The aggregate's current version, `None` if it has no events. */
   readonly version: (aggregateId: string) => Effect.Effect<Option.Option<number>, DatabaseError>
+  /**
+   * Runs `effect` in one transaction: the appends it makes and whatever else it writes to the
+   * same database (on the SQL stores, through their `SqlClient`) commit together when it
+   * succeeds, and none of it when it fails; its appends are not visible to `readAll` before the
+   * commit. Inside another transaction of the same fiber it nests (a savepoint). Inline
+   * projections need it; a backend without transactions omits it.
+   */
+  readonly transaction?: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | DatabaseError, R>
 }
 
 /**

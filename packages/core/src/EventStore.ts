@@ -11,6 +11,7 @@ import type {
   AggregateNotFoundError,
   DatabaseError,
   EventStoreError,
+  InlineProjectionError,
   OptimisticConcurrencyError,
   SerializationError
 } from "./Errors.js"
@@ -140,7 +141,12 @@ export interface StoreOptions {
 }
 
 /** Errors a write may fail with. @since 0.1.0 @category models */
-export type WriteError = OptimisticConcurrencyError | SerializationError | EventStoreError | DatabaseError
+export type WriteError =
+  | OptimisticConcurrencyError
+  | SerializationError
+  | EventStoreError
+  | DatabaseError
+  | InlineProjectionError
 /** Errors a read may fail with. @since 0.1.0 @category models */
 export type ReadError = SerializationError | EventStoreError | DatabaseError
 
@@ -220,6 +226,28 @@ export interface Service {
   readonly unregisterEventClass: (eventType: string) => Effect.Effect<boolean>
   /** A copy of the registered schemas by event type. */
   readonly getRegisteredEventClasses: () => Effect.Effect<ReadonlyMap<string, Schema.Schema.AnyNoContext>>
+  /**
+   * Runs `handler` on the events of every later save and append, in the append's own transaction,
+   * until the scope closes; a failing handler fails the save, which then writes nothing. What
+   * `InlineProjection.layer` uses. Fails with `EventStoreError` on a backend without transactions.
+   */
+  readonly registerInline: (handler: InlineHandler) => Effect.Effect<void, EventStoreError, Scope.Scope>
+}
+
+/**
+ * A handler run inside the transaction of each append (see `InlineProjection`), its context
+ * already provided.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InlineHandler {
+  readonly name: string
+  /** Only events of these aggregate types (all when absent or empty). */
+  readonly aggregateTypes?: ReadonlyArray<string> | undefined
+  /** Only events of these event types (all when absent or empty). */
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+  readonly handle: (event: SubscriptionEvent) => Effect.Effect<void, unknown>
 }
 
 /**

@@ -4,10 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Layer, Option, type Scope } from "effect"
+import { Effect, Either, FiberRef, Layer, Option, type Scope } from "effect"
 import type { SerializationError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
-import { appended, type EventStorage, refused, type StoredEvent } from "./EventStorage.js"
+import { type AppendOutcome, type AppendRequest, appended, type EventStorage, refused, type StoredEvent } from "./EventStorage.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as ProjectionStore from "./ProjectionStore.js"
 import { parseJson } from "./internal/codec.js"
@@ -45,8 +45,26 @@ const toStored = (row: Row): Either.Either<StoredEvent, SerializationError> =>
 
 const toStoredAll = (rows: ReadonlyArray<Row>) => Either.all(rows.map(toStored))
 
+interface Snapshot {
+  readonly aggregateType: string
+  readonly aggregateVersion: number
+  readonly schemaVersion: number
+  readonly stateJson: string
+}
+
+/** How to undo an open transaction's writes: the log's length before it, and the snapshots it replaced. */
+interface Undo {
+  readonly logLength: number
+  readonly snapshots: Array<readonly [aggregateId: string, previous: Snapshot | undefined]>
+}
+
 /**
  * The storage behind the in-memory store (for backends that want to wrap it).
+ *
+ * Transactions (for inline projections) are what the SQL stores' are: one at a time (other
+ * appends wait), their appends invisible to other fibers until the commit, rolled back when the
+ * effect fails. Reads of other fibers see only committed events; the transaction's own fiber
+ * sees its writes.
  *
  * @since 0.1.0
  * @category constructors
@@ -55,10 +73,39 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
   const log: Array<Row> = []
   const streams = new Map<string, Array<Row>>()
   const byEventId = new Map<string, Row>()
-  const snapshots = new Map<string, { readonly aggregateType: string; readonly aggregateVersion: number; readonly schemaVersion: number; readonly stateJson: string }>()
+  const snapshots = new Map<string, Snapshot>()
+  /** How many events of `log` are committed (the rest belong to the open transaction). */
+  let committed = 0
+  const writeLock = Effect.unsafeMakeSemaphore(1)
+  /** The undo record of the transaction the fiber is in, if any (nested ones stack). */
+  const transactionOf = FiberRef.unsafeMake<Undo | undefined>(undefined)
 
-  return {
-    append: (request) =>
+  const rollBack = (undo: Undo) => {
+    while (log.length > undo.logLength) {
+      const row = log.pop()!
+      const stream = streams.get(row.aggregateId)!
+      stream.pop()
+      if (stream.length === 0) streams.delete(row.aggregateId)
+      byEventId.delete(row.eventId)
+    }
+    for (const [aggregateId, previous] of undo.snapshots.reverse()) {
+      if (previous === undefined) snapshots.delete(aggregateId)
+      else snapshots.set(aggregateId, previous)
+    }
+  }
+
+  /** The stream as the current fiber may see it: without another fiber's uncommitted events. */
+  const visible = (stream: ReadonlyArray<Row> | undefined, own: boolean): ReadonlyArray<Row> => {
+    if (stream === undefined) return []
+    if (own) return stream
+    let length = stream.length
+    while (length > 0 && stream[length - 1]!.position > BigInt(committed)) length--
+    return length === stream.length ? stream : stream.slice(0, length)
+  }
+  const withVisible = <A>(body: (own: boolean) => A) => Effect.map(FiberRef.get(transactionOf), (undo) => body(undo !== undefined))
+
+  /** The append, made at once: by a fiber in a transaction (`undo`), or holding the write lock. */
+  const appendNow = (request: AppendRequest, undo: Undo | undefined): Effect.Effect<AppendOutcome> =>
       Effect.suspend(() => {
         const stream = streams.get(request.aggregateId)
         const actualVersion = stream?.length ?? 0
@@ -89,6 +136,7 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
           byEventId.set(row.eventId, row)
         }
         if (request.snapshot !== undefined) {
+          undo?.snapshots.push([request.aggregateId, snapshots.get(request.aggregateId)])
           snapshots.set(request.aggregateId, {
             aggregateType: request.aggregateType,
             aggregateVersion: rows[rows.length - 1]!.aggregateVersion,
@@ -96,11 +144,37 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
             stateJson: request.snapshot.stateJson
           })
         }
+        if (undo === undefined) committed = log.length
         // Exactly the envelopes a read returns: no backend-only fields such as `dataJson`.
         return Effect.succeed(appended(rows.map((row, i) =>
           toEnvelope(row, request.events[i]!.data, request.events[i]!.metadata)
         )))
-      }),
+      })
+
+  const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(FiberRef.get(transactionOf), (outer) => {
+      if (outer !== undefined) {
+        // Nested: a savepoint, undone alone when its effect fails.
+        const undo: Undo = { logLength: log.length, snapshots: [] }
+        return Effect.locally(effect, transactionOf, undo).pipe(
+          Effect.tapErrorCause(() => Effect.sync(() => rollBack(undo))),
+          Effect.tap(() => Effect.sync(() => outer.snapshots.push(...undo.snapshots)))
+        )
+      }
+      return writeLock.withPermits(1)(Effect.suspend(() => {
+        const undo: Undo = { logLength: log.length, snapshots: [] }
+        return Effect.locally(effect, transactionOf, undo).pipe(
+          Effect.onExit((exit) => Effect.sync(() => exit._tag === "Success" ? (committed = log.length) : rollBack(undo)))
+        )
+      }))
+    })
+
+  return {
+    append: (request) =>
+      Effect.flatMap(FiberRef.get(transactionOf), (undo) =>
+        undo !== undefined ? appendNow(request, undo) : writeLock.withPermits(1)(appendNow(request, undefined))),
+
+    transaction,
 
     inspect: (aggregateId, eventIds) =>
       Effect.sync(() => {
@@ -116,31 +190,33 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
       }),
 
     readStream: (aggregateId, fromVersion) =>
-      Effect.suspend(() => toStoredAll((streams.get(aggregateId) ?? []).slice(fromVersion))),
+      Effect.flatten(withVisible((own) => toStoredAll(visible(streams.get(aggregateId), own).slice(fromVersion)))),
 
     readAll: ({ aggregateTypes, eventTypes, fromPosition, limit }) =>
-      Effect.suspend(() => {
+      Effect.flatten(withVisible((own) => {
+        const end = own ? log.length : committed
         const rows: Array<Row> = []
         const max = limit ?? Infinity
         const byAggregateType = aggregateTypes !== undefined && aggregateTypes.length > 0 ? new Set(aggregateTypes) : undefined
         const byEventType = eventTypes !== undefined && eventTypes.length > 0 ? new Set(eventTypes) : undefined
-        for (let i = Number(fromPosition); i < log.length && rows.length < max; i++) {
+        for (let i = Number(fromPosition); i < end && rows.length < max; i++) {
           const row = log[i]!
           if (byAggregateType !== undefined && !byAggregateType.has(row.aggregateType)) continue
           if (byEventType !== undefined && !byEventType.has(row.eventType)) continue
           rows.push(row)
         }
         return toStoredAll(rows)
-      }),
+      })),
 
-    head: Effect.sync(() => BigInt(log.length)),
+    head: withVisible((own) => BigInt(own ? log.length : committed)),
 
     catchUp: Effect.void,
 
     readSnapshot: (aggregateId) =>
-      Effect.suspend(() => {
+      Effect.flatten(withVisible((own) => {
         const snapshot = snapshots.get(aggregateId)
-        if (snapshot === undefined) return Effect.succeedNone
+        // A snapshot written by another fiber's open transaction is not there yet.
+        if (snapshot === undefined || snapshot.aggregateVersion > visible(streams.get(aggregateId), own).length) return Effect.succeedNone
         return Effect.map(parseJson(snapshot.aggregateType, snapshot.stateJson, "snapshot"), (state) =>
           Option.some({
             aggregateId,
@@ -149,12 +225,12 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
             schemaVersion: snapshot.schemaVersion,
             state
           }))
-      }),
+      })),
 
     version: (aggregateId) =>
-      Effect.sync(() => {
-        const length = streams.get(aggregateId)?.length
-        return length === undefined ? Option.none() : Option.some(length)
+      withVisible((own) => {
+        const length = visible(streams.get(aggregateId), own).length
+        return length === 0 ? Option.none() : Option.some(length)
       })
   }
 })

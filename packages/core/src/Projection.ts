@@ -19,6 +19,22 @@ import * as Observability from "./internal/observability.js"
 import { ProjectionStore } from "./ProjectionStore.js"
 
 /**
+ * An event as a projection's handler receives it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProjectionEvent<A = unknown> extends SubscriptionEvent<A> {
+  /**
+   * Whether the event is replayed rather than live: true while a version of the projection that
+   * is not (yet) the active one builds its read model from the log, false once it serves (and
+   * always for a projection without a `version`, and for inline projections). Side effects that
+   * must happen once, such as e-mails, are skipped when it is true.
+   */
+  readonly replaying: boolean
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -30,7 +46,7 @@ export interface Projection<E = never, R = never> {
   /** Only events of these event types (filtered in the database). */
   readonly eventTypes?: ReadonlyArray<string> | undefined
   /** Applies one event to the read model. */
-  readonly handle: (event: SubscriptionEvent) => Effect.Effect<void, E, R>
+  readonly handle: (event: ProjectionEvent) => Effect.Effect<void, E, R>
   /** Clears the read model; `rebuild` runs it with the checkpoint reset, atomically. */
   readonly reset?: Effect.Effect<void, E, R> | undefined
   /** Events per batch (and per transaction). Default 100. */
@@ -100,7 +116,7 @@ export const run = <E, R>(
         const head = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
         const events = yield* store.readEvents({ ...filters, fromPosition: from, limit: batchSize })
         for (const event of events) {
-          yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position) })
+          yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying: false })
         }
         const last = events.length > 0 ? events[events.length - 1]!.position : from
         // A short page means every matching event up to the head was read: the rest was skipped

@@ -32,6 +32,9 @@ export * as Metrics from "./Metrics.js"
 /** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
 export * as Projection from "./Projection.js"
 
+/** Inline projections: handlers in the append's transaction, a read model consistent on return. @since 0.1.0 */
+export * as InlineProjection from "./InlineProjection.js"
+
 /** Where projections keep their checkpoints. @since 0.1.0 */
 export * as ProjectionStore from "./ProjectionStore.js"
 

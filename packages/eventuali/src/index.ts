@@ -34,6 +34,9 @@ export * as Metrics from "@eventuali/core/Metrics"
 /** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
 export * as Projection from "@eventuali/core/Projection"
 
+/** Inline projections: handlers in the append's transaction, a read model consistent on return. @since 0.1.0 */
+export * as InlineProjection from "@eventuali/core/InlineProjection"
+
 /** Where projections keep their checkpoints. @since 0.1.0 */
 export * as ProjectionStore from "@eventuali/core/ProjectionStore"
 

@@ -63,7 +63,7 @@ export const make = (
 ): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
   checkOptions(options).pipe(
     Effect.zipRight(options.migrate === false ? Effect.void : Migrations.run(options)),
-    Effect.zipRight(EventStore.make(storage.make(backend), options))
+    Effect.zipRight(Effect.flatMap(SqlClient.SqlClient, (sql) => EventStore.make(storage.make(backend, sql), options)))
   )
 
 /**

@@ -26,6 +26,7 @@ import { envelopes } from "./internal/envelopes.js"
 import { aggregateOwnership, expectedVersions } from "./internal/expectedVersion.js"
 import type { Test } from "./internal/fixtures.js"
 import { idempotency } from "./internal/idempotency.js"
+import { inline } from "./internal/inline.js"
 import { payloads } from "./internal/payloads.js"
 import { projections } from "./internal/projections.js"
 import { reading } from "./internal/reading.js"
@@ -67,6 +68,7 @@ export const run = (
     describe("bad input, case by case", () => badInput(test))
     describe("subscriptions", () => subscriptions(test))
     describe("projections", () => projections(test))
+    describe("inline projections", () => inline(test))
     describe("snapshots", () => snapshots(test))
     describe("command handling", () => commands(test))
     describe("schema evolution", () => upcasting(test))

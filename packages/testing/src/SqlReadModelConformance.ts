@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { EventStore, Projection, type ProjectionStore } from "@eventuali/core"
-import { Effect, Exit, type Layer, Ref, Schedule } from "effect"
+import { EventStore, InlineProjection, Projection, type ProjectionStore } from "@eventuali/core"
+import { Effect, Exit, Layer, Option, Ref, Schedule } from "effect"
 
 const unique = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`
 
@@ -43,6 +43,32 @@ const appendDeposits = (aggregateType: string, count: number) =>
 
 const amountOf = (data: unknown): number =>
   typeof data === "object" && data !== null && "amount" in data && typeof data.amount === "number" ? data.amount : 0
+
+/** A balance per account, upserted by an inline projection; amounts over `limit` are refused after writing. */
+const inlineBalances = (aggregateType: string, limit = Infinity) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const table = unique("inline_balances")
+    yield* sql.unsafe(`CREATE TABLE ${table} (account_id TEXT PRIMARY KEY, balance INTEGER NOT NULL)`)
+    const projection = Projection.make({
+      name: unique("balances"),
+      aggregateTypes: [aggregateType],
+      handle: (event) =>
+        Effect.gen(function*() {
+          const amount = amountOf(event.data)
+          yield* sql`INSERT INTO ${sql(table)} (account_id, balance) VALUES (${event.aggregateId}, ${amount})
+            ON CONFLICT (account_id) DO UPDATE SET balance = ${sql(table)}.balance + excluded.balance`
+          if (amount > limit) return yield* Effect.fail(`amount ${amount} over the limit`)
+        })
+    })
+    yield* Layer.build(InlineProjection.layer(projection))
+    return {
+      balances: Effect.map(
+        sql<{ readonly account_id: string; readonly balance: number | string }>`SELECT account_id, balance FROM ${sql(table)}`,
+        (rows) => new Map(rows.map((row) => [row.account_id, Number(row.balance)]))
+      )
+    }
+  })
 
 /**
  * Declares the tests for a store layer that also provides its `SqlClient`.
@@ -157,6 +183,49 @@ export const run = (
         yield* running.rebuild
         yield* running.whenCaughtUp
         expect(yield* model.rows).toEqual([...ids].sort())
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.effect("inline: a save whose handler fails on its third event stores neither its events nor the rows written for the first two", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const type = unique("Account")
+        const model = yield* inlineBalances(type, 100)
+        const id = unique("account")
+        const deposits = [10, 20, 500].map((amount) => ({ eventType: "Deposited", data: { amount } }))
+        const exit = yield* Effect.exit(store.append(type, id, deposits))
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error._tag : undefined).toBe("InlineProjectionError")
+        expect(yield* store.loadEvents(id)).toEqual([])
+        expect(yield* store.getAggregateVersion(id)).toEqual(Option.none())
+        expect(yield* model.balances).toEqual(new Map())
+        // A save the handler accepts commits both, and the store goes on.
+        yield* store.append(type, id, deposits.slice(0, 2))
+        expect(yield* model.balances).toEqual(new Map([[id, 30]]))
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.effect("inline: under 20 concurrent saves every save returns with its events in the read model, which then equals a fold of the log", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const type = unique("Account")
+        const model = yield* inlineBalances(type)
+        const ids = Array.from({ length: 4 }, () => unique("account"))
+        yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
+          Effect.gen(function*() {
+            const id = ids[i % ids.length]!
+            const saved = yield* store.append(type, id, [{ eventType: "Deposited", data: { amount: i + 1 } }, {
+              eventType: "Deposited",
+              data: { amount: 100 }
+            }])
+            const balance = (yield* model.balances).get(id) ?? 0
+            const events = yield* store.loadEvents(id)
+            const upToThis = events.filter((event) => event.aggregateVersion <= saved.version)
+            expect(balance).toBeGreaterThanOrEqual(upToThis.reduce((sum, event) => sum + amountOf(event.data), 0))
+          }), { concurrency: "unbounded", discard: true })
+        const folded = new Map<string, number>()
+        for (const event of yield* store.loadEventsByType(type)) {
+          folded.set(event.aggregateId, (folded.get(event.aggregateId) ?? 0) + amountOf(event.data))
+        }
+        expect(folded.size).toBe(4)
+        expect(yield* model.balances).toEqual(folded)
       }).pipe(Effect.scoped, Effect.provide(layer)))
   })
 }

@@ -3,7 +3,7 @@
  * modules in `./eventStore/`, one concept each — `append` (conditional appends, refusals,
  * idempotent retries), `save` (encoding an aggregate's events), `snapshots`, `fold` and `load`
  * (an aggregate's reads), `logReads` (reads of the global log by position), `subscriptions`
- * (catch-up then live).
+ * (catch-up then live), `inline` (inline projections in the append's transaction).
  */
 import { Duration, Effect, type Scope } from "effect"
 import * as EventRegistry from "../EventRegistry.js"
@@ -11,7 +11,8 @@ import type { EventStorage } from "../EventStorage.js"
 import type { Service, StoreOptions } from "../EventStore.js"
 import * as Observability from "./observability.js"
 import * as Validate from "./validate.js"
-import { append } from "./eventStore/append.js"
+import { append, type Writer } from "./eventStore/append.js"
+import * as Inline from "./eventStore/inline.js"
 import { load, loadEvents, loadOrFail } from "./eventStore/load.js"
 import { currentCheckpoint, loadEventsByType, readEvents, streamAll, streamEventsByType } from "./eventStore/logReads.js"
 import { save } from "./eventStore/save.js"
@@ -23,9 +24,11 @@ export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.
     const wakeUps = yield* makeWakeUps(storage)
     const pollInterval = Duration.decode(options.pollInterval ?? DEFAULT_POLL_INTERVAL)
     const loadAggregate = load(storage, registry)
+    const inline = Inline.make(storage, registry)
+    const writer: Writer = { storage, wakeUps, append: inline.append }
     const service: Service = {
-      save: save(storage, wakeUps),
-      append: append(storage, wakeUps),
+      save: save(writer),
+      append: append(writer),
       load: loadAggregate,
       loadOrFail: loadOrFail(loadAggregate),
       loadEvents: loadEvents(storage, registry),
@@ -41,7 +44,8 @@ export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.
         ),
       registerEventClass: registry.register,
       unregisterEventClass: registry.unregister,
-      getRegisteredEventClasses: () => registry.entries
+      getRegisteredEventClasses: () => registry.entries,
+      registerInline: inline.register
     }
     return service
   })

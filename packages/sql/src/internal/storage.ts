@@ -2,11 +2,13 @@
  * The `EventStorage` of a SQL database, built from the driver's backend: the reads and their row
  * checks are shared, the append and the catch-up wait are the backend's own.
  */
-import { EventStoreError } from "@eventuali/core/Errors"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { type DatabaseError, EventStoreError } from "@eventuali/core/Errors"
 import { type EventStorage, parseJson } from "@eventuali/core/EventStorage"
 import { Effect, Option } from "effect"
 import type { SqlBackend } from "../SqlBackend.js"
 import { toDatabaseError } from "../SqlErrors.js"
+import { failedTransactionAsError } from "./errors.js"
 import { type EventRow, toStoredAll } from "./rows.js"
 import * as Statements from "./statements.js"
 
@@ -30,8 +32,27 @@ const tooMany = (count: number) =>
     })
   )
 
-/** The storage of a backend. */
-export const make = (backend: SqlBackend): EventStorage => {
+/** What the transaction's own effect failed with, kept apart from the transaction's `SqlError`. */
+class Failed<E> {
+  constructor(readonly error: E) {}
+}
+
+/**
+ * `EventStorage.transaction` on the store's client: the backend's append joins a transaction the
+ * fiber holds (SQLite: on the same connection; PostgreSQL: in a savepoint), and so does whatever
+ * else the effect writes through the client.
+ */
+const transaction = (sql: SqlClient.SqlClient) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DatabaseError, R> =>
+  sql.withTransaction(Effect.mapError(effect, (error) => new Failed(error))).pipe(
+    failedTransactionAsError,
+    Effect.catchAll((error): Effect.Effect<never, E | DatabaseError> =>
+      error instanceof Failed ? Effect.fail(error.error) : Effect.fail(toDatabaseError("A transaction")(error))
+    )
+  )
+
+/** The storage of a backend (with transactions when given the store's client). */
+export const make = (backend: SqlBackend, sql?: SqlClient.SqlClient): EventStorage => {
   const { query, statements } = backend
   const readText = Statements.memoized(
     statements.readAll,
@@ -104,6 +125,8 @@ export const make = (backend: SqlBackend): EventStorage => {
     ),
 
     notifications: backend.notifications,
+
+    ...(sql === undefined ? {} : { transaction: transaction(sql) }),
 
     version: (aggregateId) =>
       query<{ readonly version: number | string | null }>(statements.version, [aggregateId]).pipe(

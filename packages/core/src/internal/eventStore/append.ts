@@ -6,7 +6,7 @@
  */
 import { Clock, Effect, Option, PubSub } from "effect"
 import { EventStoreError, OptimisticConcurrencyError } from "../../Errors.js"
-import type { AppendConflict, AppendRequest, EncodedEvent, EventStorage } from "../../EventStorage.js"
+import type { AppendConflict, AppendOutcome, AppendRequest, EncodedEvent, EventStorage } from "../../EventStorage.js"
 import type { AppendResult, Service, WriteError } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metrics from "../../Metrics.js"
@@ -26,39 +26,46 @@ const isLostRace = (error: unknown): error is LostRace => error instanceof LostR
 /** How often an append that lost a race is tried again before it fails as a conflict. */
 const MAX_LOST_RACES = 20
 
+/** What appending needs: the storage, the store's wake-ups, and the append to make (with inline projections). */
+export interface Writer {
+  readonly storage: EventStorage
+  readonly wakeUps: PubSub.PubSub<void>
+  /** `storage.append`, or it with the inline projections in its transaction (`inline.ts`). */
+  readonly append: (request: AppendRequest) => Effect.Effect<AppendOutcome, WriteError>
+}
+
 /**
  * Appends, says why the storage refused, and tries again when it only lost a race. A committed
  * append is counted and wakes this store's live subscribers.
  */
 export const appendEncoded = (
-  storage: EventStorage,
-  wakeUps: PubSub.PubSub<void>,
+  writer: Writer,
   request: AppendRequest,
   attempt = 1
 ): Effect.Effect<AppendResult, WriteError> =>
-  Effect.flatMap(storage.append(request), (outcome) => {
-    if (Option.isNone(outcome)) return afterRefusal(storage, wakeUps, request, attempt)
+  Effect.flatMap(writer.append(request), (outcome) => {
+    if (Option.isNone(outcome)) return afterRefusal(writer, request, attempt)
     const events = outcome.value
     const result: AppendResult = { version: events[events.length - 1]!.aggregateVersion, events }
     return Effect.as(
-      Effect.zipRight(Observability.recordAppend(request.aggregateType, events), PubSub.publish(wakeUps, undefined)),
+      Effect.zipRight(Observability.recordAppend(request.aggregateType, events), PubSub.publish(writer.wakeUps, undefined)),
       result
     )
   })
 
 /** What a refused append comes to: its error, the result of the retry it repeats, or another attempt. */
 const afterRefusal = (
-  storage: EventStorage,
-  wakeUps: PubSub.PubSub<void>,
+  writer: Writer,
   request: AppendRequest,
   attempt: number
-): Effect.Effect<AppendResult, WriteError> =>
-  storage.inspect(request.aggregateId, request.events.map((event) => event.eventId)).pipe(
+): Effect.Effect<AppendResult, WriteError> => {
+  const { storage } = writer
+  return storage.inspect(request.aggregateId, request.events.map((event) => event.eventId)).pipe(
     Effect.flatMap((conflict) => explainRefusal(storage, request, conflict)),
     Effect.tap((result) => Observability.annotatePosition(result.events)),
     Effect.catchIf(isLostRace, () =>
       attempt <= MAX_LOST_RACES
-        ? appendEncoded(storage, wakeUps, request, attempt + 1)
+        ? appendEncoded(writer, request, attempt + 1)
         : Effect.flatMap(storage.version(request.aggregateId), (version) =>
           Effect.fail(
             new OptimisticConcurrencyError({
@@ -68,6 +75,7 @@ const afterRefusal = (
             })
           )))
   )
+}
 
 /** Says why the storage refused an append, or recognises an idempotent retry. */
 const explainRefusal = (
@@ -131,7 +139,7 @@ const eventIdClash = (clash: AppendConflict["existing"][number]) =>
   })
 
 /** `EventStore.append`: checks the new events, settles their ids and timestamps, and appends them. */
-export const append = (storage: EventStorage, wakeUps: PubSub.PubSub<void>): Service["append"] =>
+export const append = (writer: Writer): Service["append"] =>
 (aggregateType, aggregateId, events, options) =>
   Effect.gen(function*() {
     yield* Validate.name("aggregate type", aggregateType)
@@ -143,7 +151,7 @@ export const append = (storage: EventStorage, wakeUps: PubSub.PubSub<void>): Ser
       return yield* new EventStoreError({ message: `append takes an array of events, got ${typeof events}` })
     }
     if (events.length === 0) {
-      const version = Option.getOrElse(yield* storage.version(aggregateId), () => 0)
+      const version = Option.getOrElse(yield* writer.storage.version(aggregateId), () => 0)
       if (!ExpectedVersion.isSatisfiedBy(expectedVersion, version)) {
         return yield* new OptimisticConcurrencyError({ aggregateId, expectedVersion, actualVersion: version })
       }
@@ -153,7 +161,7 @@ export const append = (storage: EventStorage, wakeUps: PubSub.PubSub<void>): Ser
     const encoded: Array<EncodedEvent> = []
     for (const event of events) encoded.push(yield* Validate.newEvent(event, now))
     yield* Validate.eventIds(encoded)
-    return yield* appendEncoded(storage, wakeUps, { aggregateId, aggregateType, expectedVersion, events: encoded })
+    return yield* appendEncoded(writer, { aggregateId, aggregateType, expectedVersion, events: encoded })
   }).pipe(
     Observability.observe(Metrics.saveDuration, aggregateType),
     Observability.span("EventStore.append", {

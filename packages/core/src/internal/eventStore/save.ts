@@ -4,11 +4,11 @@
  * one. The whole append request is prepared in one synchronous step ({@link appendRequestOf}):
  * this is the path every save takes (see docs/performance.md).
  */
-import { Clock, Effect, Either, type PubSub } from "effect"
+import { Clock, Effect, Either } from "effect"
 import * as Aggregate from "../../Aggregate.js"
 import * as Event from "../../Event.js"
 import { EventStoreError, type SerializationError } from "../../Errors.js"
-import type { AppendRequest, EncodedEvent, EventStorage } from "../../EventStorage.js"
+import type { AppendRequest, EncodedEvent } from "../../EventStorage.js"
 import type { SaveOptions, Service } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metrics from "../../Metrics.js"
@@ -17,17 +17,17 @@ import { eventSchemaOf } from "../eventSchemas.js"
 import * as Observability from "../observability.js"
 import * as Validate from "../validate.js"
 import * as Versions from "../versions.js"
-import { appendEncoded } from "./append.js"
+import { appendEncoded, type Writer } from "./append.js"
 import { snapshotToWrite } from "./snapshots.js"
 
-export const save = (storage: EventStorage, wakeUps: PubSub.PubSub<void>): Service["save"] => (root, options) =>
+export const save = (writer: Writer): Service["save"] => (root, options) =>
   Effect.suspend(() => {
     if (root.uncommittedEvents.length === 0) return Effect.succeed(root)
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const request = appendRequestOf(root, options, new Date(now))
       return Either.isLeft(request)
         ? Effect.fail(request.left)
-        : Effect.as(appendEncoded(storage, wakeUps, request.right), Aggregate.markCommitted(root))
+        : Effect.as(appendEncoded(writer, request.right), Aggregate.markCommitted(root))
     }).pipe(
       Observability.observe(Metrics.saveDuration, root.type),
       Observability.span("EventStore.save", {
