@@ -75,6 +75,11 @@ export interface Service<R = never> {
   readonly create: (tenantId: string) => Effect.Effect<void, EventStoreError | DatabaseError>
   /** Every created tenant, sorted. */
   readonly list: Effect.Effect<ReadonlyArray<string>, DatabaseError>
+  /**
+   * Forgets the open store of a tenant: the next {@link context} opens it again (e.g. after the
+   * tenant moved); users holding it keep it until their scopes close.
+   */
+  readonly evict: (tenantId: string) => Effect.Effect<void>
 }
 
 /**
@@ -153,7 +158,8 @@ export const make = <R>(backend: Backend<R>): Effect.Effect<Service<R>, never, S
     (open): Service<R> => ({
       context: (tenantId) => Effect.flatMap(validateId(tenantId), (id) => RcMap.get(open, id)),
       create: (tenantId) => Effect.flatMap(validateId(tenantId), backend.create),
-      list: backend.list
+      list: backend.list,
+      evict: (tenantId) => RcMap.invalidate(open, tenantId)
     })
   )
 

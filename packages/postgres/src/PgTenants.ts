@@ -20,6 +20,7 @@ import { Context, Duration, Effect, Either, Layer, Option, RcMap, Redacted, type
 import * as Backend from "./internal/backend.js"
 import * as Connect from "./internal/connect.js"
 import * as Listen from "./internal/listen.js"
+import * as Move from "./internal/move.js"
 import { SchemaPool } from "./internal/schemaPool.js"
 import { parseUrl, redact } from "./PgEventStore.js"
 import * as TenantDirectory from "./TenantDirectory.js"
@@ -73,7 +74,37 @@ export interface Service extends Tenants.Service<Sql> {
   readonly schemaOf: (tenantId: string) => Either.Either<string, EventStoreError>
   /** The configured servers' names. */
   readonly servers: ReadonlyArray<string>
+  /**
+   * Moves a tenant to another configured server while it is being written: copies its log, then
+   * pauses its writes only to copy the rest, verify, switch the directory and close the old copy
+   * to writes (see {@link MoveOptions}, {@link Moved}).
+   */
+  readonly move: (tenantId: string, server: string, options?: MoveOptions) => Effect.Effect<Moved, Tenants.TenantError>
 }
+
+/**
+ * - `checkpoints`: `"drop"` (default) removes the tenant's projection checkpoints on the new
+ *   server, so projections rebuild their read models there (the tenant's own tables are not
+ *   copied); `"rebase"` maps each to the new server's positions, for read models copied by other
+ *   means (e.g. `pg_dump --schema`) before the move.
+ * - `batchSize`: events per copied batch (default 1000).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MoveOptions {
+  readonly checkpoints?: "rebase" | "drop" | undefined
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * What a move did: events, snapshots and checkpoints copied, and `pause`, how long the tenant's
+ * writes waited (the old server's lock on the tenant's events, from taken to released).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Moved = Move.Moved
 
 /**
  * The service tag (the same service is also provided as `Tenants.Tenants`).
@@ -189,11 +220,35 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
       list: Effect.map(directory.list, (entries) => entries.map((entry) => entry.tenantId)),
       idleTimeToLive
     })
+    const move = (tenantId: string, to: string, options: MoveOptions = {}) =>
+      Effect.gen(function*() {
+        const from = yield* serverOf(tenantId)
+        if (!servers.has(to)) return yield* invalid(`Cannot move tenant ${JSON.stringify(tenantId)} to server ${JSON.stringify(to)}: not configured`)
+        if (from === to) return yield* invalid(`Tenant ${JSON.stringify(tenantId)} is on server ${JSON.stringify(to)} already`)
+        const batchSize = options.batchSize ?? 1000
+        if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+          return yield* invalid(`Invalid batchSize ${batchSize}: a whole number from 1 to 10,000`)
+        }
+        const [source, target] = yield* Effect.all([RcMap.get(open, from), RcMap.get(open, to)])
+        const moved = yield* Move.move({
+          tenantId,
+          schema: `${prefix}${tenantId}`,
+          source: source.client,
+          target: target.client,
+          checkpoints: options.checkpoints ?? "drop",
+          batchSize,
+          switchDirectory: directory.move(tenantId, to)
+        })
+        yield* tenants.evict(tenantId)
+        return moved
+      }).pipe(Effect.scoped)
+
     return {
       ...tenants,
       serverOf,
       schemaOf,
-      servers: names
+      servers: names,
+      move
     }
   })
 
