@@ -23,7 +23,7 @@ const fixtures = Path.join(import.meta.dirname, "consumer")
 const effectVersion = process.env.CONSUMER_EFFECT_VERSION ?? "3.22.3"
 const typescriptVersion = "5.9.3"
 const pgUrl = process.env.EVENTUALI_PG_URL
-const publishable = ["core", "sql", "sqlite", "postgres", "eventuali", "testing", "cli"]
+const publishable = ["core", "sql", "sqlite", "postgres", "eventuali", "testing", "ui", "cli"]
 
 let failures = 0
 const check = (ok, what) => {

@@ -22,6 +22,7 @@ import { init } from "./internal/init.js"
 import { projections, rebuild } from "./internal/projections.js"
 import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
+import { ui } from "./internal/ui.js"
 import { leftoverProblem, validationProblem } from "./internal/usageError.js"
 
 /**
@@ -38,14 +39,14 @@ const root = Command.make("eventuali").pipe(
 
 /**
  * The command tree: `init`, `health`, `stats`, `events`, `tail`, `export`, `import`,
- * `projections` (and `projections rebuild NAME`), `bench`.
+ * `projections` (and `projections rebuild NAME`), `ui`, `bench`.
  *
  * @since 0.1.0
  * @category commands
  */
 export const command = root.pipe(
   Command.withHandler(() => new CliError({ message: "No command given (see eventuali --help)" })),
-  Command.withSubcommands([init, health, stats, events, tail, exportEvents, importEvents, projections, bench])
+  Command.withSubcommands([init, health, stats, events, tail, exportEvents, importEvents, projections, ui, bench])
 )
 
 const cli = Command.run(command, { name: "eventuali", version })
@@ -60,6 +61,7 @@ const commands = Help.commandTree(command, [
   Help.commandTree(exportEvents),
   Help.commandTree(importEvents),
   Help.commandTree(projections, [Help.commandTree(rebuild)]),
+  Help.commandTree(ui),
   Help.commandTree(bench)
 ])
 

@@ -10,7 +10,7 @@ import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, runOnTerminal, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
 import { append, seed, storeCheckpoint } from "./support/seed.js"
 
-const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild", "bench"]
+const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild", "ui", "bench"]
 
 /** An error is one line on stderr: no stack trace. */
 const expectOneLineError = (stderr: string, text: string | RegExp) => {
@@ -331,6 +331,42 @@ const journey = (makeUrl: () => string) => {
     const bad = await run(["tail", "--url", url, "--from", "yesterday"])
     expect(bad.code).toBe(1)
     expectOneLineError(bad.stderr, "\"yesterday\" is not a checkpoint")
+  })
+
+  it("ui serves the store's UI until SIGTERM: read-only, no password; another host than loopback needs a token", async () => {
+    const ui = start(["ui", "--url", url, "--port", "0"])
+    const output = collect(ui)
+    const address = await new Promise<string>((resolve, reject) => {
+      ui.on("exit", () => reject(new Error("eventuali ui ended before it printed its address")))
+      let seen = ""
+      ui.stdout!.on("data", (chunk: Buffer | string) => {
+        seen += chunk.toString()
+        const found = / at (http:\/\/\S+) /.exec(seen)
+        if (found !== null) resolve(found[1]!)
+      })
+    })
+    const overview = await (await fetch(new URL("api/overview", address))).json()
+    expect(overview.backend).toBe(url.startsWith("sqlite") ? "sqlite" : "postgres")
+    expect(overview.allowWrites).toBe(false)
+    const orders = await (await fetch(new URL("api/events?aggregateType=Order", address))).json()
+    expect(orders.events.map((event: { aggregateId: string }) => event.aggregateId)).toContain("o1")
+    const rebuild = await fetch(new URL("api/projections/rebuild?name=x", address), { method: "POST", headers: { "x-eventuali-ui": "1" } })
+    expect(rebuild.status).toBe(403)
+    // The credentials as they appear in the URL (the test server's password may be a common word).
+    const credentials = /:\/\/([^/@]+)@/.exec(url)?.[1]
+    for (const path of ["", "api/overview", "openapi.json"]) {
+      const body = await (await fetch(new URL(path, address))).text()
+      expect(body).not.toContain(url)
+      if (credentials !== undefined) expect(body).not.toContain(credentials)
+    }
+    ui.kill("SIGTERM")
+    const result = await output
+    expect(result.code).toBe(0)
+    if (credentials !== undefined) expect(result.stdout + result.stderr).not.toContain(credentials)
+
+    const open = await run(["ui", "--url", url, "--host", "0.0.0.0"])
+    expect(open.code).toBe(1)
+    expectOneLineError(open.stderr, "give a token (--token TOKEN or EVENTUALI_UI_TOKEN)")
   })
 
   it("export writes NDJSON to stdout or a file; import appends it elsewhere; re-importing appends nothing", async () => {

@@ -1,0 +1,264 @@
+/**
+ * The handlers of the UI's API: each page's data, read from the store with the queries of
+ * `queries.ts`, and the one write (rebuild), refused unless writes are allowed.
+ */
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Checkpoint from "@eventuali/core/Checkpoint"
+import { EventStore } from "@eventuali/core/EventStore"
+import { ProjectionStore } from "@eventuali/core/ProjectionStore"
+import { Deferred, Effect, Option, Schema, Scope, Stream } from "effect"
+import * as UiApi from "../UiApi.js"
+import * as Causation from "./causation.js"
+import * as Counts from "./counts.js"
+import * as Queries from "./queries.js"
+import * as States from "./states.js"
+
+export interface Settings {
+  readonly allowWrites: boolean
+  readonly schema: string | undefined
+  readonly aggregates: ReadonlyArray<States.AnyDefinition>
+}
+
+/** A projection's lag is counted up to this many events. */
+const LAG_LIMIT = 10_000
+/** A correlation id search reads this many events per page. */
+const SEARCH_WINDOW = 20_000
+/** The most versions folded to show a state. */
+const MAX_FOLD = 100_000
+const DEFAULT_PAGE = 50
+
+const storeFailure = (error: { readonly message: string }) => new UiApi.UiStoreFailure({ message: error.message })
+
+const viewOf = (event: Omit<Queries.Event, "metadata"> & { readonly metadata: unknown }) =>
+  new UiApi.EventView({
+    position: event.position,
+    eventId: event.eventId,
+    eventType: event.eventType,
+    eventVersion: event.eventVersion,
+    aggregateId: event.aggregateId,
+    aggregateType: event.aggregateType,
+    aggregateVersion: event.aggregateVersion,
+    timestamp: event.timestamp,
+    metadata: event.metadata,
+    data: event.data
+  })
+
+export const layer = (settings: Settings) =>
+  HttpApiBuilder.group(UiApi.Api, "ui", (handlers) =>
+    Effect.gen(function*() {
+      const store = yield* EventStore
+      const projectionStore = yield* ProjectionStore
+      const sql = Queries.make(yield* SqlClient.SqlClient, settings.schema)
+      const scope = yield* Scope.Scope
+      const counts = yield* Counts.make(sql, scope)
+      // Completed when the UI closes: ends the live tails, so the server can stop.
+      const closed = yield* Deferred.make<void>()
+      yield* Scope.addFinalizer(scope, Deferred.succeed(closed, undefined))
+      const definitions = new Map(settings.aggregates.map((definition) => [definition.type, definition] as const))
+
+      /** The head of the log: every event at or below it is committed and visible. */
+      const head = Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition).pipe(Effect.mapError(storeFailure))
+
+      const projections = Effect.gen(function*() {
+        const top = yield* head
+        const checkpoints = yield* projectionStore.list
+        return yield* Effect.forEach(checkpoints, (checkpoint) =>
+          Effect.map(Queries.eventsAfter(sql, checkpoint.position, top, LAG_LIMIT + 1), (lag) =>
+            new UiApi.ProjectionView({
+              name: checkpoint.name,
+              position: checkpoint.position,
+              updatedAt: checkpoint.updatedAt,
+              lag: Math.min(lag, LAG_LIMIT),
+              lagAtLeast: lag > LAG_LIMIT
+            })))
+      }).pipe(Effect.mapError(storeFailure))
+
+      const overview = Effect.gen(function*() {
+        const top = yield* head
+        const [snapshot, schemaVersion, sizeBytes, projectionViews] = yield* Effect.all([
+          counts.read(top),
+          Queries.schemaVersion(sql),
+          Queries.sizeBytes(sql),
+          projections
+        ])
+        return new UiApi.Overview({
+          backend: sql.dialect,
+          schemaVersion,
+          latestSchemaVersion: Queries.latestSchemaVersion,
+          sizeBytes,
+          counts: snapshot.exact ? "exact" : "estimate",
+          events: snapshot.events,
+          aggregates: snapshot.aggregates,
+          head: top,
+          aggregateTypes: snapshot.aggregateTypes,
+          eventTypes: snapshot.eventTypes,
+          perMinute: snapshot.perMinute,
+          projections: projectionViews,
+          allowWrites: settings.allowWrites,
+          foldableTypes: [...definitions.keys()]
+        })
+      }).pipe(Effect.mapError(storeFailure))
+
+      const log = (query: typeof UiApi.LogQuery.Type) =>
+        Effect.gen(function*() {
+          const top = yield* head
+          const limit = query.limit ?? DEFAULT_PAGE
+          if (query.correlationId !== undefined) {
+            const before = query.before ?? top + 1n
+            const found = yield* Queries.correlated(sql, query.correlationId, before, SEARCH_WINDOW, limit)
+            return new UiApi.LogPage({
+              events: found.events.map(viewOf),
+              newer: Option.none(),
+              older: Option.fromNullable(found.scannedDownTo),
+              scannedDownTo: Option.fromNullable(found.scannedDownTo)
+            })
+          }
+          // A time range narrows the positions first (the table has no index on time).
+          const after = query.since === undefined ? 0n : yield* Queries.positionBeforeTime(sql, query.since, top)
+          const upTo = query.until === undefined ? top : yield* Queries.positionBeforeTime(sql, query.until, top)
+          const filter = {
+            aggregateType: query.aggregateType,
+            eventType: query.eventType,
+            since: query.since,
+            until: query.until,
+            aggregateId: query.aggregateId,
+            eventId: query.eventId
+          }
+          // One more than asked, to know whether there is a page beyond.
+          const newer = query.after !== undefined
+          const range = newer
+            ? { after: query.after! > after ? query.after! : after, before: upTo + 1n }
+            : { after, before: query.before !== undefined && query.before <= upTo ? query.before : upTo + 1n }
+          const rows = yield* Queries.logPage(sql, filter, range, newer ? "newer" : "older", limit + 1)
+          const more = rows.length > limit
+          const page = rows.slice(0, limit)
+          const events = newer ? page.reverse() : page
+          const newest = events[0]?.position
+          const oldest = events[events.length - 1]?.position
+          return new UiApi.LogPage({
+            events: events.map(viewOf),
+            newer: newest === undefined
+              ? Option.fromNullable(query.before === undefined ? undefined : query.before - 1n)
+              : (newer ? more : query.before !== undefined) ? Option.some(newest) : Option.none(),
+            older: oldest === undefined
+              ? Option.fromNullable(query.after === undefined ? undefined : query.after + 1n)
+              : (newer ? true : more) ? Option.some(oldest) : Option.none(),
+            scannedDownTo: Option.none()
+          })
+        }).pipe(Effect.mapError(storeFailure))
+
+      const aggregate = (aggregateId: string, fromVersion: number, limit: number) =>
+        Effect.gen(function*() {
+          const found = yield* Queries.streamHead(sql, aggregateId).pipe(Effect.mapError(storeFailure))
+          if (found === undefined) return yield* new UiApi.UiNotFound({ message: `No aggregate with id ${JSON.stringify(aggregateId)}` })
+          const events = yield* Queries.streamEvents(sql, aggregateId, fromVersion, limit).pipe(Effect.mapError(storeFailure))
+          return new UiApi.AggregateView({
+            aggregateId,
+            aggregateType: found.aggregateType,
+            version: found.version,
+            events: events.map(viewOf),
+            foldable: definitions.has(found.aggregateType)
+          })
+        })
+
+      const aggregateState = (aggregateId: string, version: number) =>
+        Effect.gen(function*() {
+          const found = yield* Queries.streamHead(sql, aggregateId).pipe(Effect.mapError(storeFailure))
+          if (found === undefined) return yield* new UiApi.UiNotFound({ message: `No aggregate with id ${JSON.stringify(aggregateId)}` })
+          const definition = definitions.get(found.aggregateType)
+          if (definition === undefined) {
+            return yield* new UiApi.UiNotFound({
+              message: `The UI was not mounted with the Aggregate definition of ${JSON.stringify(found.aggregateType)}, so it cannot show its state`
+            })
+          }
+          if (version > found.version) {
+            return yield* new UiApi.UiNotFound({ message: `${JSON.stringify(aggregateId)} has ${found.version} versions, not ${version}` })
+          }
+          if (version > MAX_FOLD) return yield* new UiApi.UiNotFound({ message: `The UI folds at most ${MAX_FOLD} versions` })
+          const events = yield* Queries.streamEvents(sql, aggregateId, 0, version).pipe(Effect.mapError(storeFailure))
+          const states = yield* States.statesAt(definition, aggregateId, events).pipe(Effect.mapError(storeFailure))
+          return new UiApi.AggregateState({ version, ...states })
+        })
+
+      const causation = (eventId: string) =>
+        Effect.gen(function*() {
+          const graph = yield* Causation.graphOf(sql, eventId).pipe(Effect.mapError(storeFailure))
+          if (graph === undefined) return yield* new UiApi.UiNotFound({ message: `No event with id ${JSON.stringify(eventId)}` })
+          return new UiApi.Causation({
+            eventId,
+            chain: graph.chain.map((link) => link.eventId),
+            nodes: graph.nodes.map((link) =>
+              new UiApi.CausationNode({
+                position: link.position,
+                eventId: link.eventId,
+                eventType: link.eventType,
+                aggregateId: link.aggregateId,
+                aggregateType: link.aggregateType,
+                aggregateVersion: link.aggregateVersion,
+                timestamp: link.timestamp,
+                correlationId: Option.fromNullable(Causation.correlationIdOf(link)),
+                causationId: Option.fromNullable(Causation.causationIdOf(link))
+              })
+            ),
+            truncated: graph.truncated
+          })
+        })
+
+      const encodeEvent = Schema.encodeSync(Schema.parseJson(UiApi.EventView))
+      const live = (filter: { readonly aggregateType?: string | undefined; readonly eventType?: string | undefined }) => {
+        const events = store.subscribe({
+          from: "end",
+          aggregateTypes: filter.aggregateType === undefined ? undefined : [filter.aggregateType],
+          eventTypes: filter.eventType === undefined ? undefined : [filter.eventType]
+        }).pipe(
+          Stream.map((event) => `id: ${event.position}\ndata: ${encodeEvent(viewOf(event))}\n\n`),
+          Stream.catchAll((error) => Stream.make(`event: failure\ndata: ${JSON.stringify({ message: error.message })}\n\n`))
+        )
+        // A comment at once (the browser sees the stream open) and every 15 s (proxies keep it open).
+        const keepAlive = Stream.tick("15 seconds").pipe(Stream.as(": keep-alive\n\n"))
+        const body = Stream.merge(events, keepAlive, { haltStrategy: "left" }).pipe(
+          Stream.interruptWhen(Deferred.await(closed)),
+          Stream.encodeText
+        )
+        return Effect.succeed(HttpServerResponse.stream(body, {
+          contentType: "text/event-stream",
+          headers: { "cache-control": "no-store" }
+        }))
+      }
+
+      const rebuild = (name: string) =>
+        Effect.gen(function*() {
+          if (!settings.allowWrites) {
+            return yield* new UiApi.UiReadOnly({ message: "The UI is read-only: start it with --allow-writes (allowWrites: true) to rebuild projections" })
+          }
+          const existing = yield* projectionStore.get(name).pipe(Effect.mapError(storeFailure))
+          if (Option.isNone(existing)) return yield* new UiApi.UiNotFound({ message: `No projection named ${JSON.stringify(name)}` })
+          // Under the projection's lock, as its own batches write: a running instance replays from
+          // the start at its next batch. Its read model is the application's to clear.
+          yield* projectionStore.withCheckpoint(name, () => Effect.succeed([undefined, Option.some(0n)] as const)).pipe(
+            Effect.mapError(storeFailure)
+          )
+          yield* Effect.logInfo(`Eventuali UI: projection ${JSON.stringify(name)} reset to position 0`)
+          const top = yield* head
+          const lag = yield* Queries.eventsAfter(sql, 0n, top, LAG_LIMIT + 1).pipe(Effect.mapError(storeFailure))
+          const updated = yield* projectionStore.get(name).pipe(Effect.mapError(storeFailure))
+          return new UiApi.ProjectionView({
+            name,
+            position: 0n,
+            updatedAt: Option.match(updated, { onNone: () => new Date(), onSome: (checkpoint) => checkpoint.updatedAt }),
+            lag: Math.min(lag, LAG_LIMIT),
+            lagAtLeast: lag > LAG_LIMIT
+          })
+        })
+
+      return handlers
+        .handle("overview", () => overview)
+        .handle("log", ({ urlParams }) => log(urlParams))
+        .handle("aggregate", ({ urlParams }) => aggregate(urlParams.aggregateId, urlParams.fromVersion ?? 0, urlParams.limit ?? UiApi.MAX_PAGE))
+        .handle("aggregateState", ({ urlParams }) => aggregateState(urlParams.aggregateId, urlParams.version))
+        .handle("causation", ({ urlParams }) => causation(urlParams.eventId))
+        .handleRaw("live", ({ urlParams }) => live(urlParams))
+        .handle("projections", () => projections)
+        .handle("rebuild", ({ urlParams }) => rebuild(urlParams.name))
+    }))
