@@ -345,11 +345,11 @@ const journey = (makeUrl: () => string) => {
         if (found !== null) resolve(found[1]!)
       })
     })
-    const overview = await (await fetch(new URL("api/overview", address))).json()
+    const overview = await (await fetch(new URL("api/overview", address))).json() as { backend: string; allowWrites: boolean }
     expect(overview.backend).toBe(url.startsWith("sqlite") ? "sqlite" : "postgres")
     expect(overview.allowWrites).toBe(false)
-    const orders = await (await fetch(new URL("api/events?aggregateType=Order", address))).json()
-    expect(orders.events.map((event: { aggregateId: string }) => event.aggregateId)).toContain("o1")
+    const orders = await (await fetch(new URL("api/events?aggregateType=Order", address))).json() as { events: Array<{ aggregateId: string }> }
+    expect(orders.events.map((event) => event.aggregateId)).toContain("o1")
     const rebuild = await fetch(new URL("api/projections/rebuild?name=x", address), { method: "POST", headers: { "x-eventuali-ui": "1" } })
     expect(rebuild.status).toBe(403)
     // The credentials as they appear in the URL (the test server's password may be a common word).
