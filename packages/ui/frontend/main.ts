@@ -54,7 +54,6 @@ const show = async () => {
   else leave = left
   const title = main.querySelector("h1")?.textContent
   document.title = title === undefined || title === null ? "Eventuali" : `${title} · Eventuali`
-  if (turn === shown && document.activeElement === document.body) main.focus({ preventScroll: true })
 }
 
 window.addEventListener("hashchange", () => {

@@ -42,7 +42,7 @@ const chart = (perMinute: Api.Overview["perMinute"]) => {
     { class: "chart" },
     s(
       "svg",
-      { viewBox: `0 0 ${width} ${height + 20}`, role: "img", "aria-label": label, preserveAspectRatio: "none" },
+      { viewBox: `0 0 ${width} ${height + 1}`, role: "img", "aria-label": label, preserveAspectRatio: "none" },
       perMinute.map((bucket, index) => {
         const barHeight = bucket.events === 0 ? 0 : Math.max(2, (bucket.events / max) * height)
         return s(
@@ -51,10 +51,9 @@ const chart = (perMinute: Api.Overview["perMinute"]) => {
           s("title", {}, `${time(bucket.minute)}: ${count(bucket.events)} events`)
         )
       }),
-      s("line", { x1: 0, y1: height + 0.5, x2: width, y2: height + 0.5, class: "axis" }),
-      s("text", { x: 0, y: height + 16, class: "tick" }, "−60 min"),
-      s("text", { x: width, y: height + 16, class: "tick", "text-anchor": "end" }, "now")
+      s("line", { x1: 0, y1: height + 0.5, x2: width, y2: height + 0.5, class: "axis" })
     ),
+    h("div", { class: "ticks", "aria-hidden": "true" }, h("span", {}, "60 minutes ago"), h("span", {}, "now")),
     h("figcaption", {}, label)
   )
 }
@@ -348,7 +347,7 @@ const graph = (data: Api.Causation) => {
     const focus = node.eventId === data.eventId
     return s(
       "a",
-      { href: route(`/causation/${encodeURIComponent(node.eventId)}`), "aria-label": `${node.eventType} of ${node.aggregateType} ${node.aggregateId}` },
+      { href: route(`/causation/${encodeURIComponent(node.eventId)}`) },
       s("rect", { x: at.x, y: at.y, width: boxWidth, height: boxHeight, rx: 6, class: focus ? "node focus" : "node" }),
       s("text", { x: at.x + 8, y: at.y + 19, class: "node-title" }, node.eventType.slice(0, 26)),
       s("text", { x: at.x + 8, y: at.y + 37, class: "node-sub" }, `${node.aggregateType} ${node.aggregateId}`.slice(0, 30))
