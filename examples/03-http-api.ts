@@ -166,6 +166,8 @@ const execute = (accountId: string, command: AccountCommand, expectedVersion: nu
           return Effect.fail(new AggregateNotFoundError({ aggregateType: BankAccount.type, aggregateId: accountId }))
         case "DatabaseError":
         case "EventStoreError":
+        case "StreamDeletedError":
+        case "StreamTruncatedError":
         case "SerializationError": // 500
           return Effect.fail(storeFailure(error))
         default: { // 422: the account said no
@@ -204,7 +206,7 @@ const LogLive = HttpApiBuilder.group(Api, "log", (handlers) =>
           ? store.loadOrFail(BankAccount, path.id)
           : Effect.fail(new AggregateNotFoundError({ aggregateType: path.type, aggregateId: path.id }))).pipe(
             Effect.map(viewOf),
-            Effect.catchTags({ DatabaseError: (e) => Effect.fail(storeFailure(e)), EventStoreError: (e) => Effect.fail(storeFailure(e)), SerializationError: (e) => Effect.fail(storeFailure(e)) })
+            Effect.catchTags({ DatabaseError: (e) => Effect.fail(storeFailure(e)), EventStoreError: (e) => Effect.fail(storeFailure(e)), SerializationError: (e) => Effect.fail(storeFailure(e)), StreamTruncatedError: (e) => Effect.fail(storeFailure(e)) })
           ))
       .handle("events", ({ urlParams }) =>
         store.readEvents({

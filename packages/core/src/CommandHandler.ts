@@ -26,7 +26,7 @@
 import { Effect, Either, Option, Schedule } from "effect"
 import * as Aggregate from "./Aggregate.js"
 import * as Causation from "./Causation.js"
-import type { OptimisticConcurrencyError } from "./Errors.js"
+import type { OptimisticConcurrencyError, StreamTruncatedError } from "./Errors.js"
 import * as Event from "./Event.js"
 import { EventStore, type ReadError, type WriteError } from "./EventStore.js"
 
@@ -63,7 +63,7 @@ export interface Result<State, Event extends { readonly _tag: string }> {
  * @since 0.1.0
  * @category models
  */
-export type HandleError<DomainError> = DomainError | WriteError | ReadError
+export type HandleError<DomainError> = DomainError | WriteError | ReadError | StreamTruncatedError
 
 /**
  * Five retries, exponential from 10 ms with jitter (about 10, 20, 40, 80, 160 ms), so that

@@ -104,6 +104,58 @@ export class InlineProjectionError extends Schema.TaggedError<InlineProjectionEr
 }) {}
 
 /**
+ * A delete, restore or truncate named an aggregate id with no stored events.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class StreamNotFoundError extends Schema.TaggedError<StreamNotFoundError>()("StreamNotFoundError", {
+  aggregateId: Schema.String
+}) {
+  override get message(): string {
+    return `No aggregate ${JSON.stringify(this.aggregateId)} is stored`
+  }
+}
+
+/**
+ * The aggregate was deleted (`EventStore.delete`): appends, saves and truncates of its id are
+ * refused. `version` is the version of its tombstone. A soft delete can be undone with
+ * `EventStore.restore`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class StreamDeletedError extends Schema.TaggedError<StreamDeletedError>()("StreamDeletedError", {
+  aggregateId: Schema.String,
+  version: Schema.Number
+}) {
+  override get message(): string {
+    return `Aggregate ${JSON.stringify(this.aggregateId)} was deleted (tombstone at version ${this.version})`
+  }
+}
+
+/**
+ * `load` found the aggregate's events before `firstVersion` removed (`EventStore.truncate`,
+ * retention) and no snapshot it can start from at version `firstVersion - 1` or later.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class StreamTruncatedError extends Schema.TaggedError<StreamTruncatedError>()("StreamTruncatedError", {
+  aggregateId: Schema.String,
+  firstVersion: Schema.Number,
+  snapshotVersion: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    return `Aggregate ${JSON.stringify(this.aggregateId)}: its events before version ${this.firstVersion} were truncated, and ${
+      this.snapshotVersion === undefined
+        ? "it has no usable snapshot"
+        : `its newest usable snapshot (version ${this.snapshotVersion}) is older`
+    }: it cannot be loaded (loadEvents still reads what is left)`
+  }
+}
+
+/**
  * Any failure of the event store.
  *
  * @since 0.1.0
@@ -116,6 +168,9 @@ export type EventualiError =
   | SerializationError
   | AggregateNotFoundError
   | InlineProjectionError
+  | StreamNotFoundError
+  | StreamDeletedError
+  | StreamTruncatedError
 
 /**
  * The schema of {@link EventualiError}, e.g. for HTTP error bodies.
@@ -129,5 +184,8 @@ export const EventualiError = Schema.Union(
   DatabaseError,
   SerializationError,
   AggregateNotFoundError,
-  InlineProjectionError
+  InlineProjectionError,
+  StreamNotFoundError,
+  StreamDeletedError,
+  StreamTruncatedError
 )

@@ -89,6 +89,8 @@ export interface AppendConflict {
   readonly actualVersion: number
   /** The aggregate type the id belongs to, if it has events. */
   readonly aggregateType: string | undefined
+  /** Whether the aggregate's newest event is a tombstone ({@link TOMBSTONE}): it was deleted. */
+  readonly deleted: boolean
   /** Those of the request's event ids that are already stored, wherever. */
   readonly existing: ReadonlyArray<{
     readonly eventId: string
@@ -147,6 +149,60 @@ export interface ReadAllOptions {
 }
 
 /**
+ * The event type of the tombstone `EventStore.delete` appends to a stream. Reserved, like every
+ * event type starting with `$`. A backend refuses an append to an aggregate whose newest event
+ * is a tombstone.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const TOMBSTONE = "$deleted"
+
+/**
+ * The event type `EventStore.restore` appends in place of the tombstone it removes.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const RESTORED = "$restored"
+
+/**
+ * Whether an event type is reserved for the store's own events (it starts with `$`).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const isReserved = (eventType: string): boolean => eventType.startsWith("$")
+
+/**
+ * One stream of an aggregate type, as `listStreams` reports it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamSummary {
+  readonly aggregateId: string
+  /** The lowest version stored (above 1 once truncated). */
+  readonly firstVersion: number
+  readonly lastVersion: number
+  /** The newest timestamp of its events. */
+  readonly lastTimestamp: Date
+}
+
+/**
+ * What `listStreams` lists: the streams of an aggregate type by aggregate id, after
+ * `afterAggregateId`, at most `limit` of them.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListStreamsOptions {
+  readonly aggregateType: string
+  readonly afterAggregateId?: string | undefined
+  readonly limit: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -197,6 +253,20 @@ export interface EventStorage {
    * projections need it; a backend without transactions omits it.
    */
   readonly transaction?: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | DatabaseError, R>
+  /**
+   * Removes the oldest of the aggregate's events below `beforeVersion`, at most `limit` of them,
+   * in one short statement; succeeds with how many it removed (0 when none is left). The events
+   * from `beforeVersion` on are untouched, so versions stay contiguous.
+   */
+  readonly removeEvents: (aggregateId: string, beforeVersion: number, limit: number) => Effect.Effect<number, DatabaseError>
+  /** Removes the aggregate's snapshot, if any. */
+  readonly removeSnapshot: (aggregateId: string) => Effect.Effect<void, DatabaseError>
+  /** Removes the tombstone at `version`; succeeds with whether there was one. */
+  readonly removeTombstone: (aggregateId: string, version: number) => Effect.Effect<boolean, DatabaseError>
+  /** The streams of an aggregate type, by aggregate id (see {@link ListStreamsOptions}). */
+  readonly listStreams: (options: ListStreamsOptions) => Effect.Effect<ReadonlyArray<StreamSummary>, DatabaseError | SerializationError>
+  /** The lowest version of the aggregate whose event's timestamp is at or after `since`. */
+  readonly firstVersionSince: (aggregateId: string, since: Date) => Effect.Effect<Option.Option<number>, DatabaseError>
 }
 
 /**

@@ -13,7 +13,10 @@ import type {
   EventStoreError,
   InlineProjectionError,
   OptimisticConcurrencyError,
-  SerializationError
+  SerializationError,
+  StreamDeletedError,
+  StreamNotFoundError,
+  StreamTruncatedError
 } from "./Errors.js"
 import type { EventEnvelope, EventMetadataInput, NewEvent } from "./Event.js"
 import type { EventStorage } from "./EventStorage.js"
@@ -140,6 +143,84 @@ export interface StoreOptions {
   readonly pollInterval?: Duration.DurationInput | undefined
 }
 
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface DeleteOptions {
+  /** The version the aggregate must be at; default: any version (it must exist). */
+  readonly expectedVersion?: ExpectedVersion | undefined
+  /**
+   * `true` also removes the aggregate's events and snapshot; only the tombstone stays, and the
+   * delete cannot be undone. Default `false`: the events stay, hidden, and `restore` brings them
+   * back. A hard delete of an aggregate already (soft-)deleted removes what it left.
+   */
+  readonly hard?: boolean | undefined
+  /** Metadata of the tombstone event (who deleted, why: `headers`). */
+  readonly metadata?: EventMetadataInput | undefined
+}
+
+/**
+ * What a delete did.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DeleteResult {
+  /** The version of the tombstone. */
+  readonly version: number
+  /** Events removed (0 for a soft delete). */
+  readonly removedEvents: number
+}
+
+/**
+ * What a truncate or a retention pass removed from one aggregate.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TruncateResult {
+  readonly removedEvents: number
+}
+
+/**
+ * A retention policy for the aggregates of one type: each stream keeps only its events younger
+ * than `maxAge` (by event timestamp) and/or only its newest `maxCount` events. At least one of
+ * the two; both: an event goes when either says so. A stream's newest event always stays.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RetentionPolicy {
+  readonly aggregateType: string
+  readonly maxAge?: Duration.DurationInput | undefined
+  readonly maxCount?: number | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface RetentionOptions {
+  /** Events removed per statement (each a short transaction of its own). Default 500. */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * What one retention pass over an aggregate type did.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RetentionReport {
+  readonly aggregateType: string
+  /** Streams of the type looked at. */
+  readonly streams: number
+  /** Streams that lost events. */
+  readonly truncatedStreams: number
+  readonly removedEvents: number
+}
+
 /** Errors a write may fail with. @since 0.1.0 @category models */
 export type WriteError =
   | OptimisticConcurrencyError
@@ -147,8 +228,11 @@ export type WriteError =
   | EventStoreError
   | DatabaseError
   | InlineProjectionError
+  | StreamDeletedError
 /** Errors a read may fail with. @since 0.1.0 @category models */
 export type ReadError = SerializationError | EventStoreError | DatabaseError
+/** Errors of delete, restore and truncate. @since 0.2.0 @category models */
+export type LifecycleError = WriteError | StreamNotFoundError
 
 /**
  * The operations of the store: those of the original Eventuali's `EventStore` class (the reference
@@ -178,12 +262,12 @@ export interface Service {
   readonly load: <State, Event extends { readonly _tag: string }>(
     definition: Aggregate.Definition<State, Event>,
     aggregateId: string
-  ) => Effect.Effect<Option.Option<Aggregate.Root<State, Event>>, ReadError>
+  ) => Effect.Effect<Option.Option<Aggregate.Root<State, Event>>, ReadError | StreamTruncatedError>
   /** Like `load`, failing with `AggregateNotFoundError` when there are no events. */
   readonly loadOrFail: <State, Event extends { readonly _tag: string }>(
     definition: Aggregate.Definition<State, Event>,
     aggregateId: string
-  ) => Effect.Effect<Aggregate.Root<State, Event>, ReadError | AggregateNotFoundError>
+  ) => Effect.Effect<Aggregate.Root<State, Event>, ReadError | StreamTruncatedError | AggregateNotFoundError>
   /** The aggregate's events with `aggregateVersion > fromVersion` (default 0), by version. */
   readonly loadEvents: (
     aggregateId: string,
@@ -217,6 +301,29 @@ export interface Service {
   readonly currentCheckpoint: Effect.Effect<Checkpoint, ReadError>
   /** The aggregate's version without loading its events; `None` if it has none. */
   readonly getAggregateVersion: (aggregateId: string) => Effect.Effect<Option.Option<number>, ReadError>
+  /**
+   * Deletes an aggregate: appends a tombstone (event type `"$deleted"`, which subscriptions and
+   * projections receive as the deletion notice). Afterwards `load` is `None`, `loadEvents` empty,
+   * `getAggregateVersion` `None`, and appends fail with `StreamDeletedError`; the id is never
+   * reused. Soft by default (see {@link DeleteOptions}).
+   */
+  readonly delete: (aggregateId: string, options?: DeleteOptions) => Effect.Effect<DeleteResult, LifecycleError>
+  /**
+   * Undoes a soft delete: removes the tombstone and appends a `"$restored"` event in its place
+   * (the notice for projections), so the aggregate loads and takes appends again.
+   */
+  readonly restore: (aggregateId: string) => Effect.Effect<{ readonly version: number }, LifecycleError>
+  /**
+   * Removes the aggregate's events before `beforeVersion` (1 ≤ `beforeVersion` ≤ its version).
+   * `load` then starts from a snapshot at version `beforeVersion - 1` or later, and fails with
+   * `StreamTruncatedError` when there is none.
+   */
+  readonly truncate: (aggregateId: string, beforeVersion: number) => Effect.Effect<TruncateResult, LifecycleError>
+  /** One retention pass over the streams of the policy's type (see `Retention` for the background fiber). */
+  readonly applyRetention: (
+    policy: RetentionPolicy,
+    options?: RetentionOptions
+  ) => Effect.Effect<RetentionReport, EventStoreError | DatabaseError | SerializationError>
   /** Registers the schema that decodes events of `eventType` (aliases allowed). */
   readonly registerEventClass: (
     eventType: string,

@@ -7,7 +7,7 @@
 import { Effect, Either, FiberRef, Layer, Option, type Scope } from "effect"
 import type { SerializationError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
-import { type AppendOutcome, type AppendRequest, appended, type EventStorage, refused, type StoredEvent } from "./EventStorage.js"
+import { type AppendOutcome, type AppendRequest, appended, type EventStorage, refused, type StoredEvent, TOMBSTONE } from "./EventStorage.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as ProjectionStore from "./ProjectionStore.js"
 import { parseJson } from "./internal/codec.js"
@@ -70,7 +70,9 @@ interface Undo {
  * @category constructors
  */
 export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
-  const log: Array<Row> = []
+  /** By position - 1; an event removed (truncate, retention, hard delete) leaves a hole. */
+  const log: Array<Row | undefined> = []
+  /** Each aggregate's stored events by version (the oldest may have been removed). */
   const streams = new Map<string, Array<Row>>()
   const byEventId = new Map<string, Row>()
   const snapshots = new Map<string, Snapshot>()
@@ -82,7 +84,8 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
 
   const rollBack = (undo: Undo) => {
     while (log.length > undo.logLength) {
-      const row = log.pop()!
+      const row = log.pop()
+      if (row === undefined) continue
       const stream = streams.get(row.aggregateId)!
       stream.pop()
       if (stream.length === 0) streams.delete(row.aggregateId)
@@ -103,15 +106,27 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
     return length === stream.length ? stream : stream.slice(0, length)
   }
   const withVisible = <A>(body: (own: boolean) => A) => Effect.map(FiberRef.get(transactionOf), (undo) => body(undo !== undefined))
+  const versionOf = (stream: ReadonlyArray<Row>): number => stream[stream.length - 1]?.aggregateVersion ?? 0
+  const isDeleted = (stream: ReadonlyArray<Row> | undefined): boolean => stream?.[stream.length - 1]?.eventType === TOMBSTONE
+
+  /** Takes committed events out of their stream and leaves their holes in the log. */
+  const removeRows = (aggregateId: string, stream: Array<Row>, rows: ReadonlyArray<Row>) => {
+    if (stream.length === 0) streams.delete(aggregateId)
+    for (const row of rows) {
+      log[Number(row.position) - 1] = undefined
+      byEventId.delete(row.eventId)
+    }
+  }
 
   /** The append, made at once: by a fiber in a transaction (`undo`), or holding the write lock. */
   const appendNow = (request: AppendRequest, undo: Undo | undefined): Effect.Effect<AppendOutcome> =>
       Effect.suspend(() => {
         const stream = streams.get(request.aggregateId)
-        const actualVersion = stream?.length ?? 0
+        const actualVersion = stream === undefined ? 0 : versionOf(stream)
         if (
           !ExpectedVersion.isSatisfiedBy(request.expectedVersion, actualVersion) ||
           (stream !== undefined && stream[0]!.aggregateType !== request.aggregateType) ||
+          isDeleted(stream) ||
           request.events.some((event) => byEventId.has(event.eventId))
         ) {
           return Effect.succeed(refused)
@@ -180,8 +195,9 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
       Effect.sync(() => {
         const stream = streams.get(aggregateId)
         return {
-          actualVersion: stream?.length ?? 0,
+          actualVersion: stream === undefined ? 0 : versionOf(stream),
           aggregateType: stream?.[0]?.aggregateType,
+          deleted: isDeleted(stream),
           existing: eventIds.flatMap((eventId) => {
             const row = byEventId.get(eventId)
             return row === undefined ? [] : [{ eventId, aggregateId: row.aggregateId, aggregateVersion: row.aggregateVersion }]
@@ -190,7 +206,9 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
       }),
 
     readStream: (aggregateId, fromVersion) =>
-      Effect.flatten(withVisible((own) => toStoredAll(visible(streams.get(aggregateId), own).slice(fromVersion)))),
+      Effect.flatten(withVisible((own) =>
+        toStoredAll(visible(streams.get(aggregateId), own).filter((row) => row.aggregateVersion > fromVersion))
+      )),
 
     readAll: ({ aggregateTypes, eventTypes, fromPosition, limit }) =>
       Effect.flatten(withVisible((own) => {
@@ -200,7 +218,8 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
         const byAggregateType = aggregateTypes !== undefined && aggregateTypes.length > 0 ? new Set(aggregateTypes) : undefined
         const byEventType = eventTypes !== undefined && eventTypes.length > 0 ? new Set(eventTypes) : undefined
         for (let i = Number(fromPosition); i < end && rows.length < max; i++) {
-          const row = log[i]!
+          const row = log[i]
+          if (row === undefined) continue
           if (byAggregateType !== undefined && !byAggregateType.has(row.aggregateType)) continue
           if (byEventType !== undefined && !byEventType.has(row.eventType)) continue
           rows.push(row)
@@ -216,7 +235,7 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
       Effect.flatten(withVisible((own) => {
         const snapshot = snapshots.get(aggregateId)
         // A snapshot written by another fiber's open transaction is not there yet.
-        if (snapshot === undefined || snapshot.aggregateVersion > visible(streams.get(aggregateId), own).length) return Effect.succeedNone
+        if (snapshot === undefined || snapshot.aggregateVersion > versionOf(visible(streams.get(aggregateId), own))) return Effect.succeedNone
         return Effect.map(parseJson(snapshot.aggregateType, snapshot.stateJson, "snapshot"), (state) =>
           Option.some({
             aggregateId,
@@ -229,8 +248,52 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
 
     version: (aggregateId) =>
       withVisible((own) => {
-        const length = visible(streams.get(aggregateId), own).length
-        return length === 0 ? Option.none() : Option.some(length)
+        const version = versionOf(visible(streams.get(aggregateId), own))
+        return version === 0 ? Option.none() : Option.some(version)
+      }),
+
+    removeEvents: (aggregateId, beforeVersion, limit) =>
+      Effect.sync(() => {
+        const stream = streams.get(aggregateId)
+        if (stream === undefined) return 0
+        let count = 0
+        while (count < limit && count < stream.length && stream[count]!.aggregateVersion < beforeVersion) count++
+        removeRows(aggregateId, stream, stream.splice(0, count))
+        return count
+      }),
+
+    removeSnapshot: (aggregateId) => Effect.sync(() => void snapshots.delete(aggregateId)),
+
+    removeTombstone: (aggregateId, version) =>
+      Effect.sync(() => {
+        const stream = streams.get(aggregateId)
+        const last = stream?.[stream.length - 1]
+        if (last === undefined || last.eventType !== TOMBSTONE || last.aggregateVersion !== version) return false
+        removeRows(aggregateId, stream!, stream!.splice(stream!.length - 1, 1))
+        return true
+      }),
+
+    listStreams: ({ afterAggregateId, aggregateType, limit }) =>
+      Effect.sync(() =>
+        [...streams.entries()]
+          .filter(([id, stream]) =>
+            stream.length > 0 && stream[0]!.aggregateType === aggregateType &&
+            (afterAggregateId === undefined || id > afterAggregateId)
+          )
+          .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+          .slice(0, limit)
+          .map(([aggregateId, stream]) => ({
+            aggregateId,
+            firstVersion: stream[0]!.aggregateVersion,
+            lastVersion: versionOf(stream),
+            lastTimestamp: new Date(stream.reduce((newest, row) => Math.max(newest, row.timestamp), -Infinity))
+          }))
+      ),
+
+    firstVersionSince: (aggregateId, since) =>
+      Effect.sync(() => {
+        const found = (streams.get(aggregateId) ?? []).find((row) => row.timestamp >= since.getTime())
+        return found === undefined ? Option.none() : Option.some(found.aggregateVersion)
       })
   }
 })

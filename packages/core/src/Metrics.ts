@@ -50,6 +50,17 @@ export const saves: Metric.Metric.Counter<number> = Metric.counter("eventuali.sa
 })
 
 /**
+ * Events removed from the store by hard deletes, truncates and retention (by aggregate type).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const eventsRemoved: Metric.Metric.Counter<number> = Metric.counter("eventuali.events.removed", {
+  description: "Events removed by hard deletes, truncates and retention",
+  incremental: true
+})
+
+/**
  * Writes refused with `OptimisticConcurrencyError` (each retry that conflicts again counts again).
  *
  * @since 0.1.0

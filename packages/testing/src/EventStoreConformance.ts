@@ -27,6 +27,7 @@ import { aggregateOwnership, expectedVersions } from "./internal/expectedVersion
 import type { Test } from "./internal/fixtures.js"
 import { idempotency } from "./internal/idempotency.js"
 import { inline } from "./internal/inline.js"
+import { lifecycle } from "./internal/lifecycle.js"
 import { payloads } from "./internal/payloads.js"
 import { projections } from "./internal/projections.js"
 import { reading } from "./internal/reading.js"
@@ -73,5 +74,6 @@ export const run = (
     describe("command handling", () => commands(test))
     describe("schema evolution", () => upcasting(test))
     describe("causation and correlation", () => causation(test))
+    describe("data lifecycle: delete, restore, truncate, retention", () => lifecycle(test))
   })
 }

@@ -3,9 +3,10 @@
  * modules in `./eventStore/`, one concept each — `append` (conditional appends, refusals,
  * idempotent retries), `save` (encoding an aggregate's events), `snapshots`, `fold` and `load`
  * (an aggregate's reads), `logReads` (reads of the global log by position), `subscriptions`
- * (catch-up then live), `inline` (inline projections in the append's transaction).
+ * (catch-up then live), `inline` (inline projections in the append's transaction), `lifecycle`
+ * (delete, restore, truncate, retention).
  */
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Option, type Scope } from "effect"
 import * as EventRegistry from "../EventRegistry.js"
 import type { EventStorage } from "../EventStorage.js"
 import type { Service, StoreOptions } from "../EventStore.js"
@@ -13,6 +14,7 @@ import * as Observability from "./observability.js"
 import * as Validate from "./validate.js"
 import { append, type Writer } from "./eventStore/append.js"
 import * as Inline from "./eventStore/inline.js"
+import { applyRetention, deleteStream, restore, truncate } from "./eventStore/lifecycle.js"
 import { load, loadEvents, loadOrFail } from "./eventStore/load.js"
 import { currentCheckpoint, loadEventsByType, readEvents, streamAll, streamEventsByType } from "./eventStore/logReads.js"
 import { save } from "./eventStore/save.js"
@@ -39,9 +41,14 @@ export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.
       readEvents: readEvents(storage, registry),
       currentCheckpoint: currentCheckpoint(storage),
       getAggregateVersion: (aggregateId) =>
-        Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.version(aggregateId)).pipe(
+        Effect.zipRight(Validate.name("aggregate id", aggregateId), storage.inspect(aggregateId, [])).pipe(
+          Effect.map((head) => head.actualVersion === 0 || head.deleted ? Option.none() : Option.some(head.actualVersion)),
           Observability.span("EventStore.getAggregateVersion", { "eventuali.aggregate.id": aggregateId })
         ),
+      delete: deleteStream(writer),
+      restore: restore(writer),
+      truncate: truncate(storage),
+      applyRetention: applyRetention(storage),
       registerEventClass: registry.register,
       unregisterEventClass: registry.unregister,
       getRegisteredEventClasses: () => registry.entries,

@@ -64,6 +64,13 @@ export const recordAppend = (aggregateType: string, events: ReadonlyArray<{ read
     return isTracing(fiber) ? Effect.annotateCurrentSpan({ "eventuali.position": events[events.length - 1]!.position }) : Effect.void
   })
 
+/** Counts events a delete, truncate or retention pass removed. */
+export const recordRemoval = (aggregateType: string, count: number): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (count > 0 && enabledIn(fiber)) update(fiber, Metrics.eventsRemoved, count, aggregateType)
+    return Effect.void
+  })
+
 /** Puts the position of the last of `events` on the span {@link span} made. */
 export const annotatePosition = (events: ReadonlyArray<{ readonly position: bigint }>): Effect.Effect<void> =>
   events.length === 0 ? Effect.void : annotate({ "eventuali.position": events[events.length - 1]!.position })

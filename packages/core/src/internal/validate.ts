@@ -2,7 +2,7 @@ import { Either } from "effect"
 import { EventStoreError, type SerializationError } from "../Errors.js"
 import * as Event from "../Event.js"
 import type * as ExpectedVersion from "../ExpectedVersion.js"
-import type { EncodedEvent } from "../EventStorage.js"
+import { type EncodedEvent, isReserved } from "../EventStorage.js"
 import { toJson } from "./codec.js"
 
 /** Ids and type names are stored as text by every backend, so they must survive as text. */
@@ -45,6 +45,12 @@ export const name = (kind: string, value: unknown): Either.Either<void, EventSto
   }
   return Either.void
 }
+
+/** The store's own event types (`$deleted`, ...) are written only by the store. */
+export const notReserved = (eventType: string): Either.Either<void, EventStoreError> =>
+  isReserved(eventType)
+    ? invalid(`The event type ${JSON.stringify(eventType)} is reserved: event types starting with "$" are the store's own`)
+    : Either.void
 
 export const nonNegativeInt = (kind: string, value: unknown): Either.Either<void, EventStoreError> =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 0

@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL append: one conditional statement, one round trip. It reads the stream head
  * (current version and owner type), and inserts every event — bound as arrays through `unnest` —
- * only if the owner matches and the current version is what the request expects, with versions
+ * only if the owner matches, the newest event is no tombstone (the aggregate was not deleted) and
+ * the current version is what the request expects, with versions
  * `current + k` and positions from this transaction's id (the position scheme is explained in
  * `packages/sql/src/internal/statements.ts`). No rows back means refused; a unique violation (a
  * concurrent append took the version, or an event id is stored) is refused too.
@@ -11,7 +12,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type AppendOutcome, type AppendRequest, appended, refused, type StoredEvent } from "@eventuali/core/EventStorage"
+import { type AppendOutcome, type AppendRequest, appended, refused, type StoredEvent, TOMBSTONE } from "@eventuali/core/EventStorage"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import * as Tables from "@eventuali/sql/Tables"
@@ -23,8 +24,8 @@ export const statement = (schema: string | undefined): string => {
   const t = Tables.quoted(schema)
   const shift = SqlBackend.POSITION_SHIFT
   return `WITH s AS (
-        SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
-          SELECT aggregate_version, aggregate_type FROM ${t.events}
+        SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type, max(event_type) AS head_type FROM (
+          SELECT aggregate_version, aggregate_type, event_type FROM ${t.events}
           WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h),
       x AS (SELECT pg_current_xact_id()::text::bigint << ${shift} AS base),
       -- Continue after this transaction's earlier appends (a caller's transaction, process managers).
@@ -41,6 +42,7 @@ export const statement = (schema: string | undefined): string => {
       FROM s, x, n, unnest($5::text[], $6::text[], $7::int4[], $8::text[], $9::text[], $10::int8[])
         WITH ORDINALITY AS v(event_id, event_type, event_version, data, metadata, ms, k)
       WHERE (s.type IS NULL OR s.type = $2) AND s.version BETWEEN $3 AND $4
+        AND s.head_type IS DISTINCT FROM '${TOMBSTONE}'
         AND n.written + cardinality($5::text[]) <= ${SqlBackend.MAX_EVENTS_PER_TRANSACTION}
       RETURNING position, aggregate_version`
 }

@@ -8,11 +8,15 @@
  * template costs more than SQLite takes to run one (docs/performance.md, "What each optimisation
  * bought"). Each driver's append statements live in the driver.
  */
+import { TOMBSTONE } from "@eventuali/core/EventStorage"
 import * as Tables from "../Tables.js"
 
 /** The shared statement texts of one dialect. */
 export interface Statements {
-  /** Current version and owner type of one aggregate (one row: `version`, `type`). */
+  /**
+   * Current version, owner type and newest event type of one aggregate (one row: `version`,
+   * `type`, `head_type`).
+   */
   readonly streamHead: string
   /** Which of a JSON array of event ids are stored, and where. */
   readonly existingIds: string
@@ -36,6 +40,22 @@ export interface Statements {
   readonly writeSnapshot: string
   /** An aggregate's snapshot (one row or none). */
   readonly readSnapshot: string
+  /**
+   * Removes an aggregate's oldest events below a version (param 2), at most param 3 of them;
+   * returns one row per event removed.
+   */
+  readonly removeEvents: string
+  /** Removes an aggregate's snapshot. */
+  readonly removeSnapshot: string
+  /** Removes an aggregate's tombstone at a version (param 2); returns a row if it did. */
+  readonly removeTombstone: string
+  /**
+   * The streams of an aggregate type (param 1) with ids above param 2, by id, at most param 3:
+   * `aggregate_id`, `first_version`, `last_version`, `last_timestamp` (the newest timestamp, ms).
+   */
+  readonly listStreams: string
+  /** The lowest version of an aggregate whose timestamp is at or after param 2 (ms); `version`. */
+  readonly firstVersionSince: string
 }
 
 /**
@@ -100,8 +120,8 @@ export const sqlite = (schema: string | undefined): Statements => {
   const t = Tables.quoted(schema)
   const COLUMNS = columns("timestamp", (column) => column)
   return {
-    streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
-        SELECT aggregate_version, aggregate_type FROM ${t.events}
+    streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type, max(event_type) AS head_type FROM (
+        SELECT aggregate_version, aggregate_type, event_type FROM ${t.events}
         WHERE aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1)`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT value FROM json_each(?))`,
@@ -118,7 +138,21 @@ export const sqlite = (schema: string | undefined): Statements => {
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
       VALUES (?, ?, ?, ?, ?, CAST(unixepoch('subsec') * 1000 AS INTEGER))
       ${SNAPSHOT_UPSERT}`,
-    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state FROM ${t.snapshots} WHERE aggregate_id = ?`
+    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state FROM ${t.snapshots} WHERE aggregate_id = ?`,
+    removeEvents: `DELETE FROM ${t.events} WHERE position IN (
+        SELECT position FROM ${t.events} WHERE aggregate_id = ? AND aggregate_version < ?
+        ORDER BY aggregate_version LIMIT ?)
+      RETURNING aggregate_version`,
+    removeSnapshot: `DELETE FROM ${t.snapshots} WHERE aggregate_id = ?`,
+    removeTombstone: `DELETE FROM ${t.events} WHERE aggregate_id = ? AND aggregate_version = ? AND event_type = '${TOMBSTONE}'
+      RETURNING aggregate_version`,
+    // Walks the stream index in id order, so a page costs its own streams' events, not the type's.
+    listStreams: `SELECT aggregate_id, min(aggregate_version) AS first_version, max(aggregate_version) AS last_version,
+        max(timestamp) AS last_timestamp
+      FROM ${t.events} INDEXED BY eventuali_events_stream
+      WHERE aggregate_type = ? AND aggregate_id > ?
+      GROUP BY aggregate_id ORDER BY aggregate_id LIMIT ?`,
+    firstVersionSince: `SELECT min(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ? AND timestamp >= ?`
   }
 }
 
@@ -146,8 +180,8 @@ export const pg = (schema: string | undefined): Statements => {
     (column) => `${column}::text`
   )
   return {
-    streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type FROM (
-        SELECT aggregate_version, aggregate_type FROM ${t.events}
+    streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type, max(event_type) AS head_type FROM (
+        SELECT aggregate_version, aggregate_type, event_type FROM ${t.events}
         WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
       WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
@@ -164,6 +198,20 @@ export const pg = (schema: string | undefined): Statements => {
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
       VALUES ($1, $2, $3, $4, $5::json, now())
       ${SNAPSHOT_UPSERT}`,
-    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`
+    readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`,
+    removeEvents: `DELETE FROM ${t.events} WHERE position IN (
+        SELECT position FROM ${t.events} WHERE aggregate_id = $1 AND aggregate_version < $2
+        ORDER BY aggregate_version LIMIT $3)
+      RETURNING aggregate_version`,
+    removeSnapshot: `DELETE FROM ${t.snapshots} WHERE aggregate_id = $1`,
+    removeTombstone: `DELETE FROM ${t.events} WHERE aggregate_id = $1 AND aggregate_version = $2 AND event_type = '${TOMBSTONE}'
+      RETURNING aggregate_version`,
+    listStreams: `SELECT aggregate_id, min(aggregate_version)::text AS first_version, max(aggregate_version)::text AS last_version,
+        (extract(epoch FROM max(timestamp)) * 1000)::bigint::text AS last_timestamp
+      FROM ${t.events}
+      WHERE aggregate_type = $1 AND aggregate_id > $2
+      GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $3`,
+    firstVersionSince: `SELECT min(aggregate_version)::text AS version FROM ${t.events}
+      WHERE aggregate_id = $1 AND timestamp >= to_timestamp($2::float8 / 1000)`
   }
 }

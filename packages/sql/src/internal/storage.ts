@@ -4,7 +4,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type DatabaseError, EventStoreError } from "@eventuali/core/Errors"
-import { type EventStorage, parseJson } from "@eventuali/core/EventStorage"
+import { type EventStorage, parseJson, TOMBSTONE } from "@eventuali/core/EventStorage"
 import { Effect, Option } from "effect"
 import type { SqlBackend } from "../SqlBackend.js"
 import { toDatabaseError } from "../SqlErrors.js"
@@ -17,6 +17,23 @@ interface SnapshotRow {
   readonly aggregate_version: number | string
   readonly schema_version: number
   readonly state: string
+}
+
+interface HeadRow {
+  readonly version: number | string
+  readonly type: string | null
+  readonly head_type: string | null
+}
+
+interface VersionRow {
+  readonly version: number | string | null
+}
+
+interface StreamRow {
+  readonly aggregate_id: string
+  readonly first_version: number | string
+  readonly last_version: number | string
+  readonly last_timestamp: number | string
 }
 
 interface ExistingRow {
@@ -80,12 +97,13 @@ export const make = (backend: SqlBackend, sql?: SqlClient.SqlClient): EventStora
 
     inspect: (aggregateId, eventIds) =>
       Effect.all([
-        query<{ readonly version: number | string; readonly type: string | null }>(statements.streamHead, [aggregateId]),
-        query<ExistingRow>(statements.existingIds, [JSON.stringify(eventIds)])
+        query<HeadRow>(statements.streamHead, [aggregateId]),
+        eventIds.length === 0 ? Effect.succeed([]) : query<ExistingRow>(statements.existingIds, [JSON.stringify(eventIds)])
       ]).pipe(
         Effect.map(([[head], existing]) => ({
           actualVersion: Number(head?.version ?? 0),
           aggregateType: head?.type ?? undefined,
+          deleted: head?.head_type === TOMBSTONE,
           existing: existing.map((row) => ({
             eventId: row.event_id,
             aggregateId: row.aggregate_id,
@@ -129,9 +147,47 @@ export const make = (backend: SqlBackend, sql?: SqlClient.SqlClient): EventStora
     ...(sql === undefined ? {} : { transaction: transaction(sql) }),
 
     version: (aggregateId) =>
-      query<{ readonly version: number | string | null }>(statements.version, [aggregateId]).pipe(
+      query<VersionRow>(statements.version, [aggregateId]).pipe(
         Effect.map(([row]) => row?.version == null ? Option.none() : Option.some(Number(row.version))),
         Effect.mapError(toDatabaseError("Reading an aggregate's version"))
+      ),
+
+    removeEvents: (aggregateId, beforeVersion, limit) =>
+      query(statements.removeEvents, [aggregateId, beforeVersion, limit]).pipe(
+        Effect.map((rows) => rows.length),
+        Effect.mapError(toDatabaseError("Removing events"))
+      ),
+
+    removeSnapshot: (aggregateId) =>
+      query(statements.removeSnapshot, [aggregateId]).pipe(
+        Effect.asVoid,
+        Effect.mapError(toDatabaseError("Removing a snapshot"))
+      ),
+
+    removeTombstone: (aggregateId, version) =>
+      query(statements.removeTombstone, [aggregateId, version]).pipe(
+        Effect.map((rows) => rows.length > 0),
+        Effect.mapError(toDatabaseError("Removing a tombstone"))
+      ),
+
+    listStreams: ({ afterAggregateId, aggregateType, limit }) =>
+      // Every aggregate id is a non-empty string: "" is below them all.
+      query<StreamRow>(statements.listStreams, [aggregateType, afterAggregateId ?? "", limit]).pipe(
+        Effect.mapError(toDatabaseError("Listing streams")),
+        Effect.map((rows) =>
+          rows.map((row) => ({
+            aggregateId: row.aggregate_id,
+            firstVersion: Number(row.first_version),
+            lastVersion: Number(row.last_version),
+            lastTimestamp: new Date(Number(row.last_timestamp))
+          }))
+        )
+      ),
+
+    firstVersionSince: (aggregateId, since) =>
+      query<VersionRow>(statements.firstVersionSince, [aggregateId, since.getTime()]).pipe(
+        Effect.map(([row]) => row?.version == null ? Option.none() : Option.some(Number(row.version))),
+        Effect.mapError(toDatabaseError("Reading an aggregate's versions by time"))
       )
   }
 }

@@ -17,7 +17,7 @@
  * The statements are hand-written placeholder SQL: this is the measured hot path of every save
  * (docs/performance.md, "What each optimisation bought").
  */
-import { type AppendOutcome, type AppendRequest, appended, refused, type StoredEvent } from "@eventuali/core/EventStorage"
+import { type AppendOutcome, type AppendRequest, appended, refused, type StoredEvent, TOMBSTONE } from "@eventuali/core/EventStorage"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import * as Tables from "@eventuali/sql/Tables"
@@ -35,7 +35,8 @@ export const statements = (schema: string | undefined) => {
   const t = Tables.quoted(schema)
   return {
     /** The heads (`aggregate_id, version, type`) of the aggregates in a JSON array of ids that have events. */
-    streamHeads: `SELECT aggregate_id, max(aggregate_version) AS version, aggregate_type AS type FROM ${t.events}
+    // With one max(), SQLite takes the bare columns from the row that has it: the head's.
+    streamHeads: `SELECT aggregate_id, max(aggregate_version) AS version, aggregate_type AS type, event_type AS head_type FROM ${t.events}
       WHERE aggregate_id IN (SELECT value FROM json_each(?)) GROUP BY aggregate_id`,
     /** A plain insert of `count` rows, checked beforehand under the write lock. */
     insertRows: SqlBackend.memoized((count: number) =>
@@ -49,9 +50,11 @@ export const statements = (schema: string | undefined) => {
 interface Head {
   readonly version: number
   readonly type: string | undefined
+  /** The newest event is a tombstone: appends are refused. */
+  readonly deleted: boolean
 }
 
-const NO_EVENTS: Head = { version: 0, type: undefined }
+const NO_EVENTS: Head = { version: 0, type: undefined, deleted: false }
 
 /** An accepted append: its events take versions `from + 1, from + 2, …`. */
 interface Accepted {
@@ -75,13 +78,19 @@ export const make = (connection: SyncConnection, shared: SqlBackend.Statements, 
   const readHeads = (requests: ReadonlyArray<AppendRequest>): Map<string, Head> => {
     const heads = new Map<string, Head>()
     if (requests.length === 1) {
-      const [row] = connection.all(shared.streamHead, [requests[0]!.aggregateId]) as ReadonlyArray<{ version: number; type: string | null }>
-      if (row !== undefined && row.type !== null) heads.set(requests[0]!.aggregateId, { version: Number(row.version), type: row.type })
+      const [row] = connection.all(shared.streamHead, [requests[0]!.aggregateId]) as ReadonlyArray<
+        { version: number; type: string | null; head_type: string | null }
+      >
+      if (row !== undefined && row.type !== null) {
+        heads.set(requests[0]!.aggregateId, { version: Number(row.version), type: row.type, deleted: row.head_type === TOMBSTONE })
+      }
       return heads
     }
     const ids = [...new Set(requests.map((request) => request.aggregateId))]
-    const rows = connection.all(own.streamHeads, [JSON.stringify(ids)]) as ReadonlyArray<{ aggregate_id: string; version: number; type: string }>
-    for (const row of rows) heads.set(row.aggregate_id, { version: Number(row.version), type: row.type })
+    const rows = connection.all(own.streamHeads, [JSON.stringify(ids)]) as ReadonlyArray<
+      { aggregate_id: string; version: number; type: string; head_type: string }
+    >
+    for (const row of rows) heads.set(row.aggregate_id, { version: Number(row.version), type: row.type, deleted: row.head_type === TOMBSTONE })
     return heads
   }
 
@@ -149,9 +158,17 @@ export const make = (connection: SyncConnection, shared: SqlBackend.Statements, 
     const accepted: Array<Accepted> = []
     requests.forEach((request, index) => {
       const head = heads.get(request.aggregateId) ?? NO_EVENTS
-      if ((head.type !== undefined && head.type !== request.aggregateType) || !ExpectedVersion.isSatisfiedBy(request.expectedVersion, head.version)) return
+      if (
+        head.deleted || (head.type !== undefined && head.type !== request.aggregateType) ||
+        !ExpectedVersion.isSatisfiedBy(request.expectedVersion, head.version)
+      ) return
       accepted.push({ index, request, from: head.version })
-      heads.set(request.aggregateId, { version: head.version + request.events.length, type: request.aggregateType })
+      const last = request.events[request.events.length - 1]!
+      heads.set(request.aggregateId, {
+        version: head.version + request.events.length,
+        type: request.aggregateType,
+        deleted: last.eventType === TOMBSTONE
+      })
     })
     insertAccepted(accepted).forEach((events, i) => {
       outcomes[accepted[i]!.index] = appended(events)

@@ -5,7 +5,7 @@
  * another writer between the append and the look at why (tried again).
  */
 import { Clock, Effect, Option, PubSub } from "effect"
-import { EventStoreError, OptimisticConcurrencyError } from "../../Errors.js"
+import { EventStoreError, OptimisticConcurrencyError, StreamDeletedError } from "../../Errors.js"
 import type { AppendConflict, AppendOutcome, AppendRequest, EncodedEvent, EventStorage } from "../../EventStorage.js"
 import type { AppendResult, Service, WriteError } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -91,6 +91,9 @@ const explainRefusal = (
       return { version: written[written.length - 1]!.aggregateVersion, events: written }
     })
   }
+  if (conflict.deleted) {
+    return Effect.fail(new StreamDeletedError({ aggregateId: request.aggregateId, version: conflict.actualVersion }))
+  }
   if (conflict.aggregateType !== undefined && conflict.aggregateType !== request.aggregateType) {
     return Effect.fail(
       new EventStoreError({
@@ -161,6 +164,7 @@ export const append = (writer: Writer): Service["append"] =>
     const encoded: Array<EncodedEvent> = []
     for (const event of events) encoded.push(yield* Validate.newEvent(event, now))
     yield* Validate.eventIds(encoded)
+    for (const event of encoded) yield* Validate.notReserved(event.eventType)
     return yield* appendEncoded(writer, { aggregateId, aggregateType, expectedVersion, events: encoded })
   }).pipe(
     Observability.observe(Metrics.saveDuration, aggregateType),

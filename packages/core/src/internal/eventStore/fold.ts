@@ -7,7 +7,7 @@ import { Either, Option, Schema } from "effect"
 import type * as Aggregate from "../../Aggregate.js"
 import { EventStoreError, SerializationError } from "../../Errors.js"
 import type * as EventRegistry from "../../EventRegistry.js"
-import type { StoredEvent } from "../../EventStorage.js"
+import { isReserved, type StoredEvent } from "../../EventStorage.js"
 import { decodeEvent } from "../codec.js"
 import { eventSchemaOf } from "../eventSchemas.js"
 import * as Versions from "../versions.js"
@@ -46,6 +46,8 @@ export const foldEvents = <State, Ev extends { readonly _tag: string }>(
         })
       )
     }
+    // The store's own events (`$restored`) count as versions, but are not the aggregate's.
+    if (isReserved(stored.eventType)) continue
     const member = eventSchemaOf(definition, stored.eventType)
     const decoded = member !== undefined
       ? decodeMember(member, stored)

@@ -59,6 +59,8 @@ export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(
   const encoded: Array<EncodedEvent> = new Array(pending.length)
   for (let i = 0; i < pending.length; i++) {
     const event = pending[i]!
+    const reserved = Validate.notReserved(event._tag)
+    if (Either.isLeft(reserved)) return Either.left(reserved.left)
     // Its own schema (the aggregate's union would first look for it among the others).
     const member = eventSchemaOf(root.definition, event._tag)
     const payload = encodeEvent(member ?? root.definition.schema, event)
