@@ -19,6 +19,7 @@ import { health } from "./internal/health.js"
 import * as Help from "./internal/help.js"
 import { importEvents } from "./internal/import.js"
 import { init } from "./internal/init.js"
+import { deleteCommand, restoreCommand, retention, retentionRun, truncateCommand } from "./internal/lifecycle.js"
 import { projections, rebuild } from "./internal/projections.js"
 import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
@@ -39,14 +40,30 @@ const root = Command.make("eventuali").pipe(
 
 /**
  * The command tree: `init`, `health`, `stats`, `events`, `tail`, `export`, `import`,
- * `projections` (and `projections rebuild NAME`), `ui`, `bench`.
+ * `projections` (and `projections rebuild NAME`), `delete`, `restore`, `truncate`,
+ * `retention run`, `ui`, `bench`.
  *
  * @since 0.1.0
  * @category commands
  */
 export const command = root.pipe(
   Command.withHandler(() => new CliError({ message: "No command given (see eventuali --help)" })),
-  Command.withSubcommands([init, health, stats, events, tail, exportEvents, importEvents, projections, ui, bench])
+  Command.withSubcommands([
+    init,
+    health,
+    stats,
+    events,
+    tail,
+    exportEvents,
+    importEvents,
+    projections,
+    deleteCommand,
+    restoreCommand,
+    truncateCommand,
+    retention,
+    ui,
+    bench
+  ])
 )
 
 const cli = Command.run(command, { name: "eventuali", version })
@@ -61,6 +78,10 @@ const commands = Help.commandTree(command, [
   Help.commandTree(exportEvents),
   Help.commandTree(importEvents),
   Help.commandTree(projections, [Help.commandTree(rebuild)]),
+  Help.commandTree(deleteCommand),
+  Help.commandTree(restoreCommand),
+  Help.commandTree(truncateCommand),
+  Help.commandTree(retention, [Help.commandTree(retentionRun)]),
   Help.commandTree(ui),
   Help.commandTree(bench)
 ])

@@ -10,7 +10,23 @@ import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, runOnTerminal, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
 import { append, seed, storeCheckpoint } from "./support/seed.js"
 
-const commands = ["init", "health", "stats", "events", "tail", "export", "import", "projections", "projections rebuild", "ui", "bench"]
+const commands = [
+  "init",
+  "health",
+  "stats",
+  "events",
+  "tail",
+  "export",
+  "import",
+  "projections",
+  "projections rebuild",
+  "delete",
+  "restore",
+  "truncate",
+  "retention run",
+  "ui",
+  "bench"
+]
 
 /** An error is one line on stderr: no stack trace. */
 const expectOneLineError = (stderr: string, text: string | RegExp) => {
@@ -453,6 +469,66 @@ const journey = (makeUrl: () => string) => {
   })
 }
 
+/** delete, restore, truncate and retention run on a store of its own: refusals without --yes, then each operation. */
+const lifecycleCommands = (makeUrl: () => string) =>
+  it("delete, restore, truncate and retention run: confirmation, the operation, its report, bad input", async () => {
+    const url = makeUrl()
+    expect((await run(["init", "--url", url])).code).toBe(0)
+    const events = (count: number) => Array.from({ length: count }, (_, i) => ({ eventType: "Deposited", data: { amount: i + 1 } }))
+    await append(url, "Account", "a1", events(6))
+    await append(url, "Account", "a2", events(4))
+    // The log, where deleted aggregates keep their tombstone (`--aggregate` reads as load does).
+    const versionsOf = async (id: string) =>
+      lines((await run(["events", "--url", url, "--json", "--type", "Account"])).stdout)
+        .filter((event) => event.aggregateId === id)
+        .map((event) => [event.aggregateVersion, event.eventType])
+
+    // Destructive commands refuse without --yes when no one can be asked; nothing changes.
+    for (const args of [["delete", "a1"], ["truncate", "a1", "--before", "3"], ["retention", "run", "--type", "Account", "--max-count", "1"]]) {
+      const refused = await run([...args, "--url", url])
+      expect(refused.code, args.join(" ")).toBe(1)
+      expectOneLineError(refused.stderr, "pass --yes to confirm")
+    }
+    expect(await versionsOf("a1")).toHaveLength(6)
+
+    const deleted = await run(["delete", "a1", "--url", url, "--yes"])
+    expect(deleted.code).toBe(0)
+    expect(deleted.stdout).toContain(`Deleted "a1": tombstone at version 7`)
+    expect((await versionsOf("a1")).at(-1)).toEqual([7, "$deleted"])
+    const again = await run(["delete", "a1", "--url", url, "--yes"])
+    expect(again.code).toBe(1)
+    expectOneLineError(again.stderr, `Aggregate "a1" was deleted (tombstone at version 7)`)
+    const restored = await run(["restore", "a1", "--url", url, "--json"])
+    expect(lines(restored.stdout)).toEqual([{ aggregateId: "a1", version: 7 }])
+
+    const truncated = await run(["truncate", "a1", "--before", "5", "--url", url, "-y", "--json"])
+    expect(lines(truncated.stdout)).toEqual([{ aggregateId: "a1", before: 5, removedEvents: 4 }])
+    expect((await versionsOf("a1")).map(([version]) => version)).toEqual([5, 6, 7])
+    const outOfRange = await run(["truncate", "a1", "--before", "9", "--url", url, "--yes"])
+    expect(outOfRange.code).toBe(1)
+    expectOneLineError(outOfRange.stderr, "its version is 7")
+
+    const retained = await run(["retention", "run", "--type", "Account", "--max-count", "2", "--url", url, "--yes"])
+    expect(retained.code).toBe(0)
+    expect(retained.stdout).toContain(`Retention of "Account": 2 streams looked at, 2 truncated, 3 events removed.`)
+    expect((await versionsOf("a2")).map(([version]) => version)).toEqual([3, 4])
+
+    const hard = await run(["delete", "a2", "--hard", "--expected-version", "4", "--url", url, "--yes", "--json"])
+    expect(lines(hard.stdout)).toEqual([{ aggregateId: "a2", version: 5, hard: true, removedEvents: 2 }])
+    expect(await versionsOf("a2")).toEqual([[5, "$deleted"]])
+
+    // Bad input: usage errors (exit 2) before anything is opened, or the store's refusal (exit 1).
+    expect((await run(["truncate", "a1", "--before", "0", "--url", url, "--yes"])).code).toBe(2)
+    expect((await run(["retention", "run", "--type", "Account", "--max-count", "0", "--url", url, "--yes"])).code).toBe(2)
+    expect((await run(["retention", "run", "--type", "Account", "--max-age", "-3d", "--url", url, "--yes"])).code).toBe(2)
+    const neither = await run(["retention", "run", "--type", "Account", "--url", url, "--yes"])
+    expect(neither.code).toBe(1)
+    expectOneLineError(neither.stderr, "Give --max-age, --max-count or both")
+    const unknown = await run(["delete", "nobody", "--url", url, "--yes"])
+    expect(unknown.code).toBe(1)
+    expectOneLineError(unknown.stderr, `No aggregate "nobody" is stored`)
+  })
+
 /** `bench` on a new store: a table of three workloads, a progress line each; then it refuses to run again without --force. */
 const benchmark = (makeUrl: () => string) =>
   it("bench measures saves and loads on a scratch store, and refuses a store holding events without --force", async () => {
@@ -484,11 +560,13 @@ const benchmark = (makeUrl: () => string) =>
 
 describe("eventuali on SQLite", () => {
   journey(() => sqliteUrl("journey"))
+  lifecycleCommands(() => sqliteUrl("lifecycle"))
   benchmark(() => sqliteUrl("bench"))
 })
 
 describePg("eventuali on PostgreSQL", () => {
   journey(() => freshUrl("cli"))
+  lifecycleCommands(() => freshUrl("lifecycle"))
   benchmark(() => freshUrl("bench"))
 
   it("wrong credentials: one line, password hidden, exit 1", async () => {

@@ -95,6 +95,7 @@ describe("the SQL storage over a backend", () => {
       expect(yield* storage.inspect("a", ["e"])).toEqual({
         actualVersion: 4,
         aggregateType: "T",
+        deleted: false,
         existing: [{ eventId: "e", aggregateId: "b", aggregateVersion: 2 }]
       })
       expect(yield* storage.readSnapshot("a")).toEqual(
@@ -108,7 +109,7 @@ describe("the SQL storage over a backend", () => {
     Effect.gen(function*() {
       const { backend } = fakeBackend("sqlite", () => [])
       const storage = SqlEventStore.makeStorage(backend)
-      expect(yield* storage.inspect("a", [])).toEqual({ actualVersion: 0, aggregateType: undefined, existing: [] })
+      expect(yield* storage.inspect("a", [])).toEqual({ actualVersion: 0, aggregateType: undefined, deleted: false, existing: [] })
       expect(yield* storage.readSnapshot("a")).toEqual(Option.none())
       expect(yield* storage.head).toBe(0n)
     }))

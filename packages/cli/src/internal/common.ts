@@ -30,7 +30,7 @@ const urlFromConfig = Config.redacted("EVENTUALI_URL").pipe(
 
 export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, one value per line, instead of text for people"))
 
-const invalidValue = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+export const invalidValue = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
 
 /**
  * `--NAME N`: a whole number from `min` (to `max`). Checked here rather than by `Options.integer`
