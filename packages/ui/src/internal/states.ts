@@ -6,6 +6,8 @@
  * would have returned at that version.
  */
 import type * as Aggregate from "@eventuali/core/Aggregate"
+import type { StreamTruncatedError } from "@eventuali/core/Errors"
+import { isReserved } from "@eventuali/core/EventStorage"
 import type { WriteError } from "@eventuali/core/EventStore"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
@@ -42,11 +44,13 @@ export const statesAt = (
   definition: AnyDefinition,
   aggregateId: string,
   events: ReadonlyArray<Queries.Event>
-): Effect.Effect<{ readonly previous: unknown; readonly state: unknown }, WriteError> =>
+): Effect.Effect<{ readonly previous: unknown; readonly state: unknown }, WriteError | StreamTruncatedError> =>
   Effect.scoped(Effect.gen(function*() {
     const store = yield* InMemoryEventStore.make
-    const replay = (batch: ReadonlyArray<Queries.Event>) =>
-      batch.length === 0 ? Effect.void : store.append(
+    // The store's own events ($deleted, $restored) change no state, and only the store writes them.
+    const replay = (all: ReadonlyArray<Queries.Event>) => {
+      const batch = all.filter((event) => !isReserved(event.eventType))
+      return batch.length === 0 ? Effect.void : store.append(
         definition.type,
         aggregateId,
         batch.map((event) => ({
@@ -58,6 +62,7 @@ export const statesAt = (
         })),
         { expectedVersion: ExpectedVersion.any }
       )
+    }
     const load = Effect.map(store.load(definition, aggregateId), (root) =>
       toJson(Option.match(root, { onNone: () => definition.initialState, onSome: (root) => root.state })))
     yield* replay(events.slice(0, -1))
