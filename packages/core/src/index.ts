@@ -32,6 +32,9 @@ export * as Metrics from "./Metrics.js"
 /** Projections: read models folded from the log, resuming from stored checkpoints. @since 0.1.0 */
 export * as Projection from "./Projection.js"
 
+/** Retention policies applied by a background fiber on a schedule. @since 0.2.0 */
+export * as Retention from "./Retention.js"
+
 /** Inline projections: handlers in the append's transaction, a read model consistent on return. @since 0.1.0 */
 export * as InlineProjection from "./InlineProjection.js"
 

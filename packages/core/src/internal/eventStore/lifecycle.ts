@@ -142,7 +142,7 @@ export const truncate = (storage: EventStorage): Service["truncate"] => (aggrega
   }).pipe(Observability.span("EventStore.truncate", { "eventuali.aggregate.id": aggregateId, "eventuali.version.before": beforeVersion }))
 
 /** A policy's limits, checked. */
-const validPolicy = (policy: Parameters<Service["applyRetention"]>[0]) =>
+export const validPolicy = (policy: Parameters<Service["applyRetention"]>[0]) =>
   Effect.gen(function*() {
     if (typeof policy !== "object" || policy === null) {
       return yield* new EventStoreError({ message: `A retention policy must be an object, got ${String(policy)}` })
