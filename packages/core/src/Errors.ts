@@ -189,3 +189,17 @@ export const EventualiError = Schema.Union(
   StreamDeletedError,
   StreamTruncatedError
 )
+
+/**
+ * A projection could not be run or managed as asked: invalid options (a partition count that is
+ * not a whole number from 1 to 1024, an invalid name), a partition count that differs from the
+ * one the projection's checkpoints were made with, an unknown projection name, or a position that
+ * is not parked.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ProjectionError extends Schema.TaggedError<ProjectionError>()("ProjectionError", {
+  projection: Schema.String,
+  message: Schema.String
+}) {}

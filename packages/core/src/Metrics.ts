@@ -132,6 +132,76 @@ export const catchUpTimeouts: Metric.Metric.Counter<number> = Metric.counter("ev
 })
 
 /**
+ * The labels (tags) of the projection metrics: the projection's name and the partition (0 for a
+ * projection without partitions).
+ *
+ * @since 0.2.0
+ * @category labels
+ */
+export const projectionLabel = "eventuali.projection"
+
+/**
+ * @since 0.2.0
+ * @category labels
+ */
+export const partitionLabel = "eventuali.partition"
+
+/**
+ * Events a projection's handler applied (committed with the checkpoint; a batch rolled back and
+ * retried counts once, when it commits).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const projectionEventsHandled: Metric.Metric.Counter<number> = Metric.counter("eventuali.projection.events_handled", {
+  description: "Events a projection applied, per projection and partition",
+  incremental: true
+})
+
+/**
+ * Events a projection parked after its handler failed them through the retry schedule.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const projectionEventsParked: Metric.Metric.Counter<number> = Metric.counter("eventuali.projection.events_parked", {
+  description: "Events a projection parked, per projection and partition",
+  incremental: true
+})
+
+/**
+ * Events parked now (refreshed with the lag, every `statusInterval`).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const projectionParked: Metric.Metric.Gauge<number> = Metric.gauge("eventuali.projection.parked", {
+  description: "Events of a projection parked now, per partition"
+})
+
+/**
+ * Matching events committed after a partition's checkpoint (refreshed every `statusInterval` by
+ * the instance holding the partition).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const projectionLagEvents: Metric.Metric.Gauge<number> = Metric.gauge("eventuali.projection.lag_events", {
+  description: "Matching events after a projection partition's checkpoint"
+})
+
+/**
+ * Milliseconds since the oldest event a partition has not handled yet was committed (0 when it
+ * is caught up).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const projectionLagMillis: Metric.Metric.Gauge<number> = Metric.gauge("eventuali.projection.lag_ms", {
+  description: "Age in milliseconds of the oldest event a projection partition has not handled"
+})
+
+/**
  * Whether the store updates its metrics (default `true`). Provide `false` to turn them off:
  * `Effect.provideService(program, Metrics.Enabled, false)`.
  *

@@ -1,22 +1,77 @@
 /**
- * Projections: a handler folded over the log into a read model, resuming from a checkpoint kept
+ * Projections: a handler folded over the log into a read model, resuming from checkpoints kept
  * in the event store's database.
  *
  * On the SQL stores each batch runs in one transaction with its checkpoint: when the handler
  * writes its read model through the same database (the `SqlClient` the store layer provides),
  * every event is applied exactly once, also across a crash. Other side effects are at least
- * once: use the event's `eventId` as an idempotency key. Instances of the same projection in
- * several processes take turns batch by batch (each batch holds the projection's lock and
- * re-reads the checkpoint), so no event is processed by two of them.
+ * once: use the event's `eventId` as an idempotency key.
+ *
+ * **Partitions.** With `partitions: N` the events are split by a stable hash of the aggregate id
+ * (FNV-1a over the id, modulo N), each partition with its own checkpoint, so one aggregate's
+ * events are always handled in order by one consumer while the partitions run in parallel.
+ * Instances (fibers, or processes against the same database) share the partitions through a
+ * lease table: each instance renews its presence and its leases every third of
+ * `leaseDuration`, gives up what exceeds its fair share (N divided by the live instances, rounded
+ * up) and takes free partitions up to it. So a joining instance gets its share within two
+ * heartbeats, a stopping instance hands its partitions over at once, and a crashed one's are
+ * taken over when its leases expire (within `leaseDuration` plus one heartbeat).
+ *
+ * Why leases and not PostgreSQL's session advisory locks: a lock held by a session needs a
+ * dedicated connection per instance for as long as it runs, outside the pool (a pooled
+ * connection may be handed to another fiber, or re-opened by the driver, which would silently
+ * drop the lock); it exists on PostgreSQL only, and it cannot say "give this partition to the
+ * newcomer". A lease row is the same on SQLite (several processes on one file) and PostgreSQL
+ * and its expiry is read from the database's clock only. Leases only spread the work: exactly
+ * once does not depend on them. Every batch still runs in a transaction that takes the
+ * partition's checkpoint lock (PostgreSQL: a transaction-level advisory lock; SQLite: the write
+ * lock) and re-reads the checkpoint, so an instance paused past its lease's expiry that wakes up
+ * mid-batch is serialised with the new holder and cannot apply an event twice.
+ *
+ * Partitions filter in the process: every partition reads the (type-filtered) log and keeps
+ * the events whose aggregate hashes to it. That costs N reads of each event, which is small
+ * beside applying it, and keeps the storage contract and its indexes unchanged.
+ *
+ * **Parking.** With `onFailure: "park"`, an event whose handler still fails after the retry
+ * schedule is stored in the parked table with its error, in the transaction that moves the
+ * checkpoint past it, and the projection goes on. `retryParked` applies it later (once, in its
+ * own transaction with the read model) and removes it; `discardParked` drops it.
+ *
+ * **Completeness.** Each batch records, with its checkpoint, how many events it handled and the
+ * sum of a 64-bit hash of their ids over the range of positions it covered (consecutive batches
+ * extend one range). `verify` recomputes the same over the log and names the positions no range
+ * covers (missing: e.g. a checkpoint moved forward by hand), the positions two ranges cover
+ * (handled twice: a checkpoint moved back), and the ranges whose count or digest differs.
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Option, Queue, Ref, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberMap,
+  Metric,
+  Option,
+  Predicate,
+  Queue,
+  Ref,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import * as Checkpoint from "./Checkpoint.js"
-import type { DatabaseError } from "./Errors.js"
+import { type DatabaseError, ProjectionError } from "./Errors.js"
 import { EventStore, type ReadError, type SubscriptionEvent } from "./EventStore.js"
+import * as Metrics from "./Metrics.js"
+import { addDigests, eventIdHash, partitionOf } from "./internal/projection/hashing.js"
+import * as Inspection from "./internal/projection/inspection.js"
 import * as Observability from "./internal/observability.js"
-import { ProjectionStore } from "./ProjectionStore.js"
+import * as validate from "./internal/validate.js"
+import { type ParkedEvent, ProjectionStore, type ProjectionInfo } from "./ProjectionStore.js"
 
 /**
  * An event as a projection's handler receives it.
@@ -39,7 +94,7 @@ export interface ProjectionEvent<A = unknown> extends SubscriptionEvent<A> {
  * @category models
  */
 export interface Projection<E = never, R = never> {
-  /** Identifies the projection's checkpoint: keep it stable. */
+  /** Identifies the projection's checkpoints: keep it stable. Any name the store accepts, without `#`. */
   readonly name: string
   /** Only events of these aggregate types (filtered in the database). */
   readonly aggregateTypes?: ReadonlyArray<string> | undefined
@@ -47,15 +102,46 @@ export interface Projection<E = never, R = never> {
   readonly eventTypes?: ReadonlyArray<string> | undefined
   /** Applies one event to the read model. */
   readonly handle: (event: ProjectionEvent) => Effect.Effect<void, E, R>
-  /** Clears the read model; `rebuild` runs it with the checkpoint reset, atomically. */
+  /** Clears the read model; `rebuild` runs it with the checkpoints reset, atomically. */
   readonly reset?: Effect.Effect<void, E, R> | undefined
-  /** Events per batch (and per transaction). Default 100. */
+  /** Events read per batch (and per transaction). Default 100. */
   readonly batchSize?: number | undefined
   /**
-   * How a failing batch is retried (it is rolled back each time) before the projection stops.
+   * How a failing batch is retried (it is rolled back each time) before `onFailure` applies.
    * Default: 5 retries, exponential from 100 ms.
    */
   readonly retry?: Schedule.Schedule<unknown, E | ReadError | DatabaseError> | undefined
+  /**
+   * What happens when the handler still fails on an event after the retry schedule: `"stop"`
+   * (the default) stops the projection with the error; `"park"` stores the event in the parked
+   * table with its error and goes on (see {@link Running.retryParked}). Database and read errors
+   * always stop it: they are not the event's fault.
+   *
+   * @since 0.2.0
+   */
+  readonly onFailure?: "stop" | "park" | undefined
+  /**
+   * Split the events into this many partitions by aggregate id, run in parallel and shared
+   * between instances (1 to 1024; default 1). Fixed for the projection's lifetime: another
+   * count is refused, rebuild under a new name to change it.
+   *
+   * @since 0.2.0
+   */
+  readonly partitions?: number | undefined
+  /**
+   * How long a partition stays held by an instance that stopped renewing it (crashed). Renewed
+   * every third of it. Default 10 seconds.
+   *
+   * @since 0.2.0
+   */
+  readonly leaseDuration?: Duration.DurationInput | undefined
+  /**
+   * How often the lag and parked metrics are refreshed, and retries asked for by the CLI are
+   * run. Default 5 seconds.
+   *
+   * @since 0.2.0
+   */
+  readonly statusInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -67,6 +153,62 @@ export interface Projection<E = never, R = never> {
 export const make = <E = never, R = never>(projection: Projection<E, R>): Projection<E, R> => projection
 
 /**
+ * A projection's status: per partition its checkpoint, holder, lag in events and time, events
+ * handled and parked.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Status = Inspection.Status
+
+/**
+ * One partition's status.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type PartitionStatus = Inspection.PartitionStatus
+
+/**
+ * What {@link verify} found.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Verification = Inspection.Verification
+
+/**
+ * What {@link verify} found for one partition.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type PartitionVerification = Inspection.PartitionVerification
+
+/**
+ * The status of a running instance: the projection's, with this instance's id and the
+ * partitions it holds.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RunningStatus extends Status {
+  readonly instance: string
+  readonly held: ReadonlyArray<number>
+}
+
+/**
+ * What retrying one parked event did: applied (and removed from the parked table), or failed
+ * again (its record updated with the new error and attempt count).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RetryOutcome =
+  | { readonly _tag: "Applied"; readonly position: bigint; readonly eventId: string }
+  | { readonly _tag: "Failed"; readonly position: bigint; readonly eventId: string; readonly error: string }
+
+/**
  * A projection running in the background of a scope.
  *
  * @since 0.1.0
@@ -74,105 +216,492 @@ export const make = <E = never, R = never>(projection: Projection<E, R>): Projec
  */
 export interface Running<E> {
   readonly name: string
-  /** Waits until every event committed before the call has been processed. */
+  /** Waits until every event committed before the call has been processed (by whichever instance holds each partition). */
   readonly whenCaughtUp: Effect.Effect<void, E | ReadError | DatabaseError>
-  /** Runs `reset` and sets the checkpoint back to the beginning (atomically); the projection replays. */
+  /** Runs `reset` and sets every checkpoint back to the beginning (atomically); the projection replays. Parked events are dropped. */
   readonly rebuild: Effect.Effect<void, E | ReadError | DatabaseError>
-  /** The position processed so far by this process (-1 before the first batch). */
+  /** The lowest checkpoint over the partitions, as this instance last saw them (-1 before it has seen each). */
   readonly position: Effect.Effect<bigint>
   /** Fails when the projection stops on an error (after its retries); never succeeds. */
   readonly await: Effect.Effect<never, E | ReadError | DatabaseError>
+  /** The projection's status, with the partitions this instance holds. @since 0.2.0 */
+  readonly status: Effect.Effect<RunningStatus, ReadError | DatabaseError>
+  /** The parked events, by position. @since 0.2.0 */
+  readonly parked: Effect.Effect<ReadonlyArray<ParkedEvent>, DatabaseError>
+  /**
+   * Runs the handler again on the parked events (all, or the one at `position`), each in its
+   * own transaction with the read model, oldest first; an event applied leaves the parked
+   * table. A position that is not parked fails with `ProjectionError`.
+   *
+   * @since 0.2.0
+   */
+  readonly retryParked: (
+    options?: { readonly position?: bigint | undefined }
+  ) => Effect.Effect<ReadonlyArray<RetryOutcome>, ProjectionError | ReadError | DatabaseError>
+  /** Removes a parked event without applying it; a position that is not parked fails with `ProjectionError`. @since 0.2.0 */
+  readonly discardParked: (position: bigint) => Effect.Effect<ParkedEvent, ProjectionError | DatabaseError>
+  /** {@link verify} for this projection. @since 0.2.0 */
+  readonly verify: Effect.Effect<Verification, ProjectionError | ReadError | DatabaseError>
 }
 
 const DEFAULT_BATCH_SIZE = 100
 const defaultRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(5)))
+const DEFAULT_LEASE = Duration.seconds(10)
+const DEFAULT_STATUS_INTERVAL = Duration.seconds(5)
+
+/** The largest partition count: each partition reads the log, so more would cost more than it gives. */
+export const MAX_PARTITIONS = 1024
+
+/** A retried parked event's handler failed (kept apart from the store's own errors). */
+class HandlerFailure {
+  readonly _tag = "HandlerFailure"
+  constructor(readonly cause: Cause.Cause<unknown>, readonly position: bigint) {}
+}
+
+const isHandlerFailure = (error: unknown): error is HandlerFailure => error instanceof HandlerFailure
+
+/** The tag and message a parked event is stored with. */
+const describeFailure = (cause: Cause.Cause<unknown>): { readonly errorTag: string; readonly errorMessage: string } => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure)) return { errorTag: "Defect", errorMessage: Cause.pretty(cause).split("\n")[0] ?? "defect" }
+  const error = failure.value
+  const errorTag = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string" ? error._tag : "Unknown"
+  const errorMessage = Predicate.hasProperty(error, "message") && typeof error.message === "string" && error.message.length > 0
+    ? error.message
+    : typeof error === "string"
+    ? error
+    : JSON.stringify(error) ?? String(error)
+  return { errorTag, errorMessage }
+}
+
+/** Refuses what no store could keep (a name) or the run loop cannot use (a partition count). */
+const validateOptions = (projection: Pick<Projection<unknown, unknown>, "name" | "partitions" | "batchSize">): Effect.Effect<number, ProjectionError> => {
+  const refuse = (message: string) => Effect.fail(new ProjectionError({ projection: String(projection.name), message }))
+  const name = validate.name("projection name", projection.name)
+  if (name._tag === "Left") return refuse(name.left.message)
+  if (projection.name.includes("#")) return refuse(`The projection name ${JSON.stringify(projection.name)} contains "#", which names partitions`)
+  const partitions = projection.partitions ?? 1
+  if (typeof partitions !== "number" || !Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
+    return refuse(`The partition count must be a whole number from 1 to ${MAX_PARTITIONS}, got ${String(partitions)}`)
+  }
+  const batchSize = projection.batchSize ?? DEFAULT_BATCH_SIZE
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    return refuse(`The batch size must be a positive integer, got ${String(batchSize)}`)
+  }
+  return Effect.succeed(partitions)
+}
+
+/** Records the projection; another partition count than the stored one is refused. */
+const registerPartitions = (info: ProjectionInfo) =>
+  Effect.gen(function*() {
+    const stored = yield* (yield* ProjectionStore).register(info)
+    if (stored.partitions !== info.partitions) {
+      return yield* new ProjectionError({
+        projection: info.name,
+        message: `Projection ${JSON.stringify(info.name)} has ${stored.partitions} partition(s) in this store; it cannot run with ${info.partitions}. ` +
+          `To change the count, run it under a new name (it builds its read model from the beginning) and retire the old one.`
+      })
+    }
+  })
+
+const partitionLabels = (name: string, partition: number) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.tagMetrics(effect, { [Metrics.projectionLabel]: name, [Metrics.partitionLabel]: String(partition) })
 
 /**
- * Starts a projection in the current scope: it catches up from its checkpoint, then follows new
- * events until the scope closes.
+ * The run loop's own timers (heartbeats, polls) run on the real clock: leases expire by the
+ * database's clock, and a test's `TestClock` must not stop instances from sharing partitions.
+ */
+const liveClock = Clock.make()
+const liveSleep = (duration: Duration.Duration) => Effect.withClock(Effect.sleep(duration), liveClock)
+
+const whenMetricsEnabled = (effect: Effect.Effect<void>) => Effect.whenEffect(effect, Metrics.Enabled).pipe(Effect.asVoid)
+
+/**
+ * Starts a projection in the current scope: it takes its share of the partitions, catches each
+ * up from its checkpoint, then follows new events until the scope closes (and gives its
+ * partitions up).
+ *
+ * Fails with `ProjectionError` for invalid options or a partition count other than the one
+ * stored for the projection.
  *
  * @since 0.1.0
  * @category running
  */
 export const run = <E, R>(
   projection: Projection<E, R>
-): Effect.Effect<Running<E>, never, EventStore | ProjectionStore | R | Scope.Scope> =>
+): Effect.Effect<Running<E>, ProjectionError | DatabaseError, EventStore | ProjectionStore | R | Scope.Scope> =>
   Effect.gen(function*() {
+    const partitions = yield* validateOptions(projection)
     const store = yield* EventStore
     const checkpoints = yield* ProjectionStore
+    const name = projection.name
+    const info: ProjectionInfo = {
+      name,
+      partitions,
+      aggregateTypes: projection.aggregateTypes ?? [],
+      eventTypes: projection.eventTypes ?? []
+    }
+    yield* registerPartitions(info)
     const batchSize = projection.batchSize ?? DEFAULT_BATCH_SIZE
+    const retry = projection.retry ?? defaultRetry
+    const park = projection.onFailure === "park"
+    const leaseMillis = Math.max(1, Duration.toMillis(projection.leaseDuration ?? DEFAULT_LEASE))
+    const heartbeat = Duration.millis(Math.max(1, Math.floor(leaseMillis / 3)))
+    const statusInterval = Duration.decode(projection.statusInterval ?? DEFAULT_STATUS_INTERVAL)
     const filters = { aggregateTypes: projection.aggregateTypes, eventTypes: projection.eventTypes }
-    const progress = yield* SubscriptionRef.make(-1n)
+    const keyOf = (partition: number) => Inspection.checkpointName(name, partition, partitions)
+    const instance = crypto.randomUUID()
+    /** The last checkpoint seen per partition; `position` is their minimum. */
+    const seen = yield* SubscriptionRef.make<ReadonlyMap<number, bigint>>(new Map())
+    const see = (partition: number, position: bigint) =>
+      SubscriptionRef.update(seen, (positions) => positions.get(partition) === position ? positions : new Map(positions).set(partition, position))
     /** Bumped by `rebuild`, so a batch that committed before it cannot report stale progress. */
     const epoch = yield* Ref.make(0)
-    const poke = yield* Queue.sliding<void>(1)
+    const held = yield* Ref.make<ReadonlyArray<number>>([])
+    const pokes = new Map<number, Queue.Queue<void>>()
+    for (let partition = 0; partition < partitions; partition++) pokes.set(partition, yield* Queue.sliding<void>(1))
     const stopped = yield* Deferred.make<never, E | ReadError | DatabaseError>()
     const context = yield* Effect.context<R>()
+    /** Where the handler failed in the current attempt: only the handler's failures are parked. */
+    type HandlerFailed = { readonly position: bigint; readonly cause: Cause.Cause<unknown> }
+    type Parking = Pick<ParkedEvent, "position" | "attempts" | "errorTag" | "errorMessage">
+    type BatchResult = { readonly more: boolean; readonly reached: bigint; readonly startedIn: number; readonly handled: number; readonly parked: number }
+    /**
+     * One batch of one partition in one transaction with its checkpoint. With `parkAt`, the
+     * event at that position is parked instead of handled, and the batch ends there.
+     */
+    const batch = (partition: number, parkAt: Option.Option<Parking>, failedAt: Ref.Ref<Option.Option<HandlerFailed>>) =>
+      checkpoints.withBatch(keyOf(partition), (from) =>
+        Effect.gen(function*() {
+          const startedIn = yield* Ref.get(epoch)
+          const head = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
+          const events = yield* store.readEvents({ ...filters, fromPosition: from, limit: batchSize })
+          let handled = 0
+          let digest = 0n
+          let last = from
+          let more = events.length === batchSize
+          const parked: Array<ParkedEvent> = []
+          for (const event of events) {
+            if (partitionOf(event.aggregateId, partitions) === partition) {
+              if (Option.isSome(parkAt) && parkAt.value.position === event.position) {
+                parked.push({
+                  ...parkAt.value,
+                  name,
+                  partition,
+                  eventId: event.eventId,
+                  parkedAt: new Date(),
+                  retryRequested: false
+                })
+                more = true
+              } else {
+                yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying: false }).pipe(
+                  Effect.tapErrorCause((cause) => Ref.set(failedAt, Option.some({ position: event.position, cause })))
+                )
+              }
+              handled++
+              digest = addDigests(digest, eventIdHash(event.eventId))
+            }
+            last = event.position
+            if (parked.length > 0) break
+          }
+          // A short page means every matching event up to the head was read: the rest was skipped
+          // by the filters, and the checkpoint may move past it.
+          const reached = !more && head > last ? head : last
+          yield* Observability.annotate({ "eventuali.position.from": from, "eventuali.event.count": events.length, "eventuali.position": reached })
+          return [
+            { more, reached, startedIn, handled, parked: parked.length },
+            reached > from ? Option.some({ position: reached, handled, digest, parked }) : Option.none()
+          ] as const
+        })).pipe(Observability.span("Projection.batch", { "eventuali.projection": name, "eventuali.partition": partition }))
 
-    /** One batch in one transaction with the checkpoint; succeeds with how many events it read. */
-    const batch = checkpoints.withCheckpoint(projection.name, (from) =>
+    /**
+     * A batch with its retries. With `park`, when the handler still fails on an event after
+     * them, the next batch parks that event (and one that failed before it, next time round).
+     * A handler's defect is not retried by the schedule (Effect retries failures only), but parked.
+     */
+    const step = (partition: number): Effect.Effect<BatchResult, E | ReadError | DatabaseError, R> =>
       Effect.gen(function*() {
-        const startedIn = yield* Ref.get(epoch)
-        const head = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
-        const events = yield* store.readEvents({ ...filters, fromPosition: from, limit: batchSize })
-        for (const event of events) {
-          yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying: false })
+        const failedAt = yield* Ref.make(Option.none<HandlerFailed>())
+        const attempts = yield* Ref.make(0)
+        let parkAt = Option.none<Parking>()
+        while (true) {
+          yield* Ref.set(attempts, 0)
+          const attempt = Effect.zipRight(
+            Effect.zipRight(Ref.set(failedAt, Option.none()), Ref.update(attempts, (n) => n + 1)),
+            batch(partition, parkAt, failedAt)
+          )
+          const exit = yield* Effect.exit(Effect.retry(attempt, retry))
+          if (Exit.isSuccess(exit)) return exit.value
+          const failed = yield* Ref.get(failedAt)
+          const parkable = park && Option.isSome(failed) && !Cause.isInterruptedOnly(exit.cause) &&
+            (Option.isNone(parkAt) || failed.value.position < parkAt.value.position)
+          if (!parkable) return yield* Effect.failCause(exit.cause)
+          parkAt = Option.some({ position: failed.value.position, attempts: yield* Ref.get(attempts), ...describeFailure(failed.value.cause) })
         }
-        const last = events.length > 0 ? events[events.length - 1]!.position : from
-        // A short page means every matching event up to the head was read: the rest was skipped
-        // by the filters, and the checkpoint may move past it.
-        const reached = events.length < batchSize && head > last ? head : last
-        yield* Observability.annotate({ "eventuali.position.from": from, "eventuali.event.count": events.length, "eventuali.position": reached })
-        return [{ read: events.length, reached, startedIn }, reached > from ? Option.some(reached) : Option.none()] as const
-      })).pipe(Observability.span("Projection.batch", { "eventuali.projection": projection.name }))
+      })
 
-    const waitForMore = (position: bigint) =>
+    const waitForMore = (partition: number, position: bigint) =>
       Effect.raceFirst(
         Stream.runDrain(store.subscribe({ ...filters, from: Checkpoint.fromPosition(position), batchSize: 1 }).pipe(Stream.take(1))),
-        Queue.take(poke)
+        Queue.take(pokes.get(partition)!)
       )
 
-    const retry = projection.retry ?? defaultRetry
-    const loop = Effect.gen(function*() {
-      while (true) {
-        const { read, reached, startedIn } = yield* Effect.retry(batch, retry)
-        if ((yield* Ref.get(epoch)) === startedIn) yield* SubscriptionRef.set(progress, reached)
-        // Waiting reads the database too (a server restart fails it): it retries like a batch.
-        if (read < batchSize) yield* Effect.retry(waitForMore(reached), retry)
+    const partitionLoop = (partition: number) =>
+      Effect.gen(function*() {
+        while (true) {
+          const { handled, more, parked, reached, startedIn } = yield* step(partition)
+          if ((yield* Ref.get(epoch)) === startedIn) yield* see(partition, reached)
+          yield* whenMetricsEnabled(Effect.zipRight(
+            Metric.incrementBy(Metrics.projectionEventsHandled, handled - parked),
+            Metric.incrementBy(Metrics.projectionEventsParked, parked)
+          ))
+          // Waiting reads the database too (a server restart fails it): it retries like a batch.
+          if (!more) yield* Effect.retry(waitForMore(partition, reached), retry)
+        }
+      }).pipe(
+        partitionLabels(name, partition),
+        Effect.catchAllCause((cause) => Cause.isInterruptedOnly(cause) ? Effect.void : Deferred.failCause(stopped, cause)),
+        Effect.withSpan("Projection.partition", { attributes: { "eventuali.projection": name, "eventuali.partition": partition } })
+      )
+
+    const retryParked = (options: { readonly position?: bigint | undefined; readonly requestedOnly?: boolean } = {}) =>
+      Effect.gen(function*() {
+        const all = yield* checkpoints.parked(name)
+        const chosen = all.filter((event) =>
+          (options.position === undefined || event.position === options.position) &&
+          (!options.requestedOnly || event.retryRequested)
+        )
+        if (options.position !== undefined && chosen.length === 0) return yield* notParked(name, options.position, all)
+        return (yield* Effect.forEach(chosen, retryOne)).flat()
+      }).pipe(Effect.provide(context))
+
+    const retryOne = (event: ParkedEvent) =>
+      checkpoints.withCheckpoint(keyOf(event.partition), () =>
+        Effect.gen(function*() {
+          // Under the partition's lock: another instance may have retried or discarded it meanwhile.
+          const still = (yield* checkpoints.parked(name)).some((parked) => parked.position === event.position)
+          if (!still) return [Option.none<RetryOutcome>(), Option.none()] as const
+          const [stored] = yield* store.readEvents({ fromPosition: event.position - 1n, limit: 1 })
+          if (stored === undefined || stored.position !== event.position || stored.eventId !== event.eventId) {
+            return yield* new ProjectionError({ projection: name, message: `The parked event at position ${event.position} (${event.eventId}) is no longer in the log` })
+          }
+          yield* projection.handle({ ...stored, checkpoint: Checkpoint.fromPosition(stored.position), replaying: false }).pipe(
+            Effect.catchAllCause((cause) => Effect.fail(new HandlerFailure(cause, event.position)))
+          )
+          yield* checkpoints.deleteParked(name, event.position)
+          return [Option.some<RetryOutcome>({ _tag: "Applied", position: event.position, eventId: event.eventId }), Option.none()] as const
+        })).pipe(
+          Effect.catchIf(isHandlerFailure, (failure) =>
+            Effect.gen(function*() {
+              const described = describeFailure(failure.cause)
+              yield* checkpoints.updateParked({ ...event, ...described, attempts: event.attempts + 1, retryRequested: false })
+              return Option.some<RetryOutcome>({ _tag: "Failed", position: event.position, eventId: event.eventId, error: described.errorMessage })
+            })),
+          Effect.map(Option.toArray)
+        )
+
+    const refreshMetrics = Effect.gen(function*() {
+      const mine = yield* Ref.get(held)
+      if (mine.length === 0) return
+      const status = yield* Inspection.status(info).pipe(
+        Effect.provideService(EventStore, store),
+        Effect.provideService(ProjectionStore, checkpoints)
+      )
+      for (const partition of status.partitionStatus) {
+        if (!mine.includes(partition.partition)) continue
+        yield* Effect.all([
+          Metric.set(Metrics.projectionLagEvents, partition.lagEvents),
+          Metric.set(Metrics.projectionLagMillis, partition.lagMillis),
+          Metric.set(Metrics.projectionParked, partition.parked)
+        ]).pipe(partitionLabels(name, partition.partition))
       }
     })
 
-    yield* loop.pipe(
+    /** Takes this instance's share of the partitions and runs one fiber per partition held. */
+    const coordinate = Effect.gen(function*() {
+      const workers = yield* FiberMap.make<number>()
+      while (true) {
+        const mine = yield* Effect.retry(checkpoints.claim(name, instance, partitions, leaseMillis), retry)
+        yield* Ref.set(held, mine)
+        for (const [partition] of workers) if (!mine.includes(partition)) yield* FiberMap.remove(workers, partition)
+        for (const partition of mine) yield* FiberMap.run(workers, partition, partitionLoop(partition), { onlyIfMissing: true })
+        yield* liveSleep(heartbeat)
+      }
+    }).pipe(Effect.scoped)
+
+    const housekeeping = Effect.gen(function*() {
+      while (true) {
+        yield* liveSleep(statusInterval)
+        yield* whenMetricsEnabled(refreshMetrics.pipe(Effect.ignoreLogged))
+        yield* retryParked({ requestedOnly: true }).pipe(
+          Effect.flatMap((outcomes) => outcomes.length === 0 ? Effect.void : Effect.logInfo("Retried parked events asked for", outcomes)),
+          Effect.ignoreLogged
+        )
+      }
+    })
+
+    yield* Effect.raceFirst(Effect.zipRight(coordinate, Effect.never), Deferred.await(stopped)).pipe(
+      Effect.raceFirst(Effect.zipRight(housekeeping, Effect.never)),
       // Failures and defects alike stop the projection and are reported to its waiters.
       Effect.catchAllCause((cause) => Deferred.failCause(stopped, cause)),
-      Effect.withSpan("Projection.run", { attributes: { "eventuali.projection": projection.name } }),
+      Effect.ensuring(checkpoints.release(name, instance).pipe(Effect.ignoreLogged)),
+      Effect.withSpan("Projection.run", { attributes: { "eventuali.projection": name } }),
       Effect.forkScoped
     )
 
+    /** Reads every partition's stored checkpoint into `seen`; succeeds with whether all reached `target`. */
+    const readPositions = (target: bigint) =>
+      Effect.gen(function*() {
+        let reached = true
+        for (let partition = 0; partition < partitions; partition++) {
+          const stored = yield* checkpoints.get(keyOf(partition))
+          const position = Option.match(stored, { onNone: () => 0n, onSome: (checkpoint) => checkpoint.position })
+          if (Option.isSome(stored)) yield* see(partition, position)
+          if (position < target) reached = false
+        }
+        return reached
+      })
+
     const whenCaughtUp = Effect.gen(function*() {
       const target = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
-      yield* Queue.offer(poke, undefined)
-      yield* Effect.raceFirst(
-        Stream.runDrain(progress.changes.pipe(Stream.filter((position) => position >= target), Stream.take(1))),
-        Deferred.await(stopped)
-      )
+      for (const poke of pokes.values()) yield* Queue.offer(poke, undefined)
+      while (true) {
+        const before = yield* SubscriptionRef.get(seen)
+        if (yield* readPositions(target)) return
+        // A local batch wakes the wait at once; partitions other instances hold are polled.
+        const localChange = Stream.runDrain(seen.changes.pipe(Stream.filter((positions) => positions !== before), Stream.take(1)))
+        yield* Effect.raceFirst(Effect.raceFirst(localChange, liveSleep(Duration.millis(50))), Deferred.await(stopped))
+      }
     })
 
     const rebuild = Effect.gen(function*() {
-      yield* checkpoints.withCheckpoint(projection.name, () =>
-        Effect.as(
-          Effect.zipRight(Ref.update(epoch, (n) => n + 1), projection.reset ?? Effect.void),
-          [undefined, Option.some(0n)] as const
-        ))
-      yield* SubscriptionRef.set(progress, 0n)
-      yield* Queue.offer(poke, undefined)
+      const keys = Array.from({ length: partitions }, (_, partition) => keyOf(partition))
+      // Every partition's lock, in order (as no batch holds two, no deadlock), then reset and move all to 0 at once.
+      const resetAll = Effect.gen(function*() {
+        yield* Ref.update(epoch, (n) => n + 1)
+        if (projection.reset !== undefined) yield* projection.reset
+        for (const event of yield* checkpoints.parked(name)) yield* checkpoints.deleteParked(name, event.position)
+      })
+      yield* keys.reduceRight<Effect.Effect<void, E | DatabaseError, R>>(
+        (inner, key) => checkpoints.withCheckpoint(key, () => Effect.as(inner, [undefined, Option.some(0n)] as const)),
+        resetAll
+      )
+      yield* SubscriptionRef.set(seen, new Map(keys.map((_, partition) => [partition, 0n])))
+      for (const poke of pokes.values()) yield* Queue.offer(poke, undefined)
     }).pipe(Effect.provide(context))
 
-    return {
-      name: projection.name,
+    const running: Running<E> = {
+      name,
       whenCaughtUp,
       rebuild,
-      position: SubscriptionRef.get(progress),
-      await: Deferred.await(stopped)
+      position: Effect.map(SubscriptionRef.get(seen), (positions) => {
+        if (positions.size < partitions) return -1n
+        let lowest: bigint | undefined
+        for (const position of positions.values()) if (lowest === undefined || position < lowest) lowest = position
+        return lowest ?? -1n
+      }),
+      await: Deferred.await(stopped),
+      status: Effect.map(
+        Effect.zip(Inspection.status(info), Ref.get(held)),
+        ([status, mine]): RunningStatus => ({ ...status, instance, held: mine })
+      ).pipe(Effect.provideService(EventStore, store), Effect.provideService(ProjectionStore, checkpoints)),
+      parked: checkpoints.parked(name),
+      retryParked: (options) => retryParked({ position: options?.position }),
+      discardParked: (position) => Effect.provideService(discardParked(name, position), ProjectionStore, checkpoints),
+      verify: Effect.flatMap(Inspection.registered(name), Inspection.verify).pipe(
+        Effect.provideService(EventStore, store),
+        Effect.provideService(ProjectionStore, checkpoints)
+      )
     }
+    return running
+  })
+
+const notParked = (name: string, position: bigint, parked: ReadonlyArray<ParkedEvent>) =>
+  Effect.fail(
+    new ProjectionError({
+      projection: name,
+      message: `Nothing is parked at position ${position} for projection ${JSON.stringify(name)} (${
+        parked.length === 0 ? "nothing is parked" : `parked: ${parked.map((event) => event.position).join(", ")}`
+      })`
+    })
+  )
+
+/**
+ * The status of a projection by name (as any instance that ran it registered it).
+ *
+ * @since 0.2.0
+ * @category inspecting
+ */
+export const status = (name: string): Effect.Effect<Status, ProjectionError | ReadError | DatabaseError, EventStore | ProjectionStore> =>
+  Effect.flatMap(Inspection.registered(name), Inspection.status)
+
+/**
+ * Recomputes, from the log, how many events each partition of a projection should have handled
+ * up to its checkpoint and the digest of their ids, and compares with what its batches
+ * recorded: `complete`, or the positions missing or handled twice. A checkpoint stored by a
+ * version before 0.2.0 has no record: rebuild such a projection before verifying it.
+ *
+ * @since 0.2.0
+ * @category inspecting
+ */
+export const verify = (name: string): Effect.Effect<Verification, ProjectionError | ReadError | DatabaseError, EventStore | ProjectionStore> =>
+  Effect.flatMap(Inspection.registered(name), Inspection.verify)
+
+/**
+ * The parked events of a projection, by position.
+ *
+ * @since 0.2.0
+ * @category parking
+ */
+export const parked = (name: string): Effect.Effect<ReadonlyArray<ParkedEvent>, ProjectionError | DatabaseError, ProjectionStore> =>
+  Effect.zipRight(Inspection.registered(name), Effect.flatMap(ProjectionStore, (store) => store.parked(name)))
+
+/**
+ * Asks the instance holding each partition to retry its parked events (all, or the one at
+ * `position`) at its next status interval: for tools that cannot run the handler, like the CLI.
+ * In the application, {@link Running.retryParked} retries at once. Succeeds with the events
+ * marked; a position that is not parked fails with `ProjectionError`.
+ *
+ * @since 0.2.0
+ * @category parking
+ */
+export const requestRetry = (
+  name: string,
+  options: { readonly position?: bigint | undefined } = {}
+): Effect.Effect<ReadonlyArray<ParkedEvent>, ProjectionError | DatabaseError, ProjectionStore> =>
+  Effect.gen(function*() {
+    yield* Inspection.registered(name)
+    const store = yield* ProjectionStore
+    const all = yield* store.parked(name)
+    const chosen = all.filter((event) => options.position === undefined || event.position === options.position)
+    if (options.position !== undefined && chosen.length === 0) return yield* notParked(name, options.position, all)
+    for (const event of chosen) yield* store.updateParked({ ...event, retryRequested: true })
+    return chosen
+  })
+
+/**
+ * Removes a parked event without applying it (under its partition's lock, so a retry running
+ * at the same time either applied it first or finds it gone). A position that is not parked
+ * fails with `ProjectionError`.
+ *
+ * @since 0.2.0
+ * @category parking
+ */
+export const discardParked = (
+  name: string,
+  position: bigint
+): Effect.Effect<ParkedEvent, ProjectionError | DatabaseError, ProjectionStore> =>
+  Effect.gen(function*() {
+    const info = yield* Inspection.registered(name)
+    const store = yield* ProjectionStore
+    const all = yield* store.parked(name)
+    const event = all.find((parked) => parked.position === position)
+    if (event === undefined) return yield* notParked(name, position, all)
+    const removed = yield* store.withCheckpoint(
+      Inspection.checkpointName(name, event.partition, info.partitions),
+      () => Effect.map(store.deleteParked(name, position), (deleted) => [deleted, Option.none()] as const)
+    )
+    if (!removed) return yield* notParked(name, position, yield* store.parked(name))
+    return event
   })

@@ -1,8 +1,13 @@
 /**
- * Where projections keep their checkpoints. The SQL stores keep them in the event store's
- * database and run each batch of a projection in one transaction with its checkpoint, so a read
- * model written through the same database is updated exactly once; the in-memory store keeps
- * them in memory.
+ * Where projections keep their progress: checkpoints, the ranges of events each checkpoint
+ * handled (for `Projection.verify`), parked events, which instance holds which partition, and
+ * each projection's partition count and filters. The SQL stores keep all of it in the event
+ * store's database and write a batch's progress in the batch's transaction, so a read model
+ * written through the same database is updated exactly once; the in-memory store keeps it in
+ * memory.
+ *
+ * `Projection` is the only intended caller of most of this service; the CLI and operators read
+ * it, and move checkpoints with `withCheckpoint`.
  *
  * @since 0.1.0
  */
@@ -16,10 +21,91 @@ import type { DatabaseError } from "./Errors.js"
  * @category models
  */
 export interface ProjectionCheckpoint {
+  /** The checkpoint's name: the projection's, or `NAME#P` for partition `P` of a partitioned projection. */
   readonly name: string
   /** Every event at or below this position has been processed (or skipped by the filters). */
   readonly position: bigint
   readonly updatedAt: Date
+}
+
+/**
+ * How a projection was registered by the last instance that started it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ProjectionInfo {
+  readonly name: string
+  readonly partitions: number
+  readonly aggregateTypes: ReadonlyArray<string>
+  readonly eventTypes: ReadonlyArray<string>
+}
+
+/**
+ * A partition held by an instance until `expiresAt` (renewed while the instance runs).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Lease {
+  readonly name: string
+  readonly partition: number
+  readonly owner: string
+  readonly expiresAt: Date
+}
+
+/**
+ * An event a projection's handler could not apply (after its retry schedule) and set aside.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ParkedEvent {
+  /** The projection's name. */
+  readonly name: string
+  readonly partition: number
+  readonly position: bigint
+  readonly eventId: string
+  /** The failure's `_tag` (`"Defect"` for a defect, `"Unknown"` for an untagged failure). */
+  readonly errorTag: string
+  readonly errorMessage: string
+  /** How many times the handler was run on it (the first try and each retry). */
+  readonly attempts: number
+  readonly parkedAt: Date
+  /** Set by `eventuali projections retry`: the instance holding the partition retries it. */
+  readonly retryRequested: boolean
+}
+
+/**
+ * The events a checkpoint handled between two positions: how many, and the sum (modulo 2^64) of
+ * their ids' 64-bit hashes. Consecutive batches extend one range; a checkpoint moved by hand
+ * starts another.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface HandledRange {
+  readonly checkpoint: string
+  /** Exclusive. */
+  readonly fromPosition: bigint
+  /** Inclusive. */
+  readonly toPosition: bigint
+  readonly handled: number
+  readonly digest: bigint
+}
+
+/**
+ * What a batch commits with its new checkpoint.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BatchCommit {
+  readonly position: bigint
+  /** The events handled (or parked) between the old checkpoint and `position`. */
+  readonly handled: number
+  readonly digest: bigint
+  readonly parked: ReadonlyArray<ParkedEvent>
 }
 
 /**
@@ -28,19 +114,66 @@ export interface ProjectionCheckpoint {
  */
 export interface Service {
   /**
-   * Runs `body` with the projection's current position (0 if none), holding the projection's
+   * Runs `body` with the checkpoint's current position (0 if none), holding the checkpoint's
    * lock, and stores the position `body` returns, atomically with what `body` wrote to the same
-   * database: both commit or neither does. While one holder runs `body`, other instances of the
-   * same projection wait.
+   * database: both commit or neither does. While one holder runs `body`, other instances wait.
+   * Setting a checkpoint to 0 forgets the ranges it handled (a replay starts over); any other
+   * move leaves them, so `Projection.verify` sees the move.
    */
   readonly withCheckpoint: <A, E, R>(
     name: string,
     body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<bigint>], E, R>
   ) => Effect.Effect<A, E | DatabaseError, R>
-  /** The stored checkpoint of one projection. */
+  /**
+   * `withCheckpoint` for a projection's batch: commits the new position, extends the handled
+   * ranges and stores the parked events, all with what `body` wrote.
+   *
+   * @since 0.2.0
+   */
+  readonly withBatch: <A, E, R>(
+    name: string,
+    body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<BatchCommit>], E, R>
+  ) => Effect.Effect<A, E | DatabaseError, R>
+  /** The stored checkpoint of one projection (or partition). */
   readonly get: (name: string) => Effect.Effect<Option.Option<ProjectionCheckpoint>, DatabaseError>
   /** Every stored checkpoint, by name. */
   readonly list: Effect.Effect<ReadonlyArray<ProjectionCheckpoint>, DatabaseError>
+  /**
+   * Records a projection's partition count and filters if it has none yet, updates the filters
+   * if the partition count is the same, and returns what is stored (the caller refuses another
+   * partition count).
+   *
+   * @since 0.2.0
+   */
+  readonly register: (info: ProjectionInfo) => Effect.Effect<ProjectionInfo, DatabaseError>
+  /** Every registered projection, by name. @since 0.2.0 */
+  readonly projections: Effect.Effect<ReadonlyArray<ProjectionInfo>, DatabaseError>
+  /**
+   * One heartbeat of instance `owner`: renews its presence and its leases for `leaseMillis`,
+   * forgets expired instances and leases, gives up the partitions beyond its fair share (the
+   * partition count divided by the live instances, rounded up) and takes free ones up to it.
+   * Succeeds with the partitions it holds, ascending.
+   *
+   * @since 0.2.0
+   */
+  readonly claim: (
+    name: string,
+    owner: string,
+    partitions: number,
+    leaseMillis: number
+  ) => Effect.Effect<ReadonlyArray<number>, DatabaseError>
+  /** Forgets instance `owner` and gives up its leases (a stopping instance). @since 0.2.0 */
+  readonly release: (name: string, owner: string) => Effect.Effect<void, DatabaseError>
+  /** The unexpired leases of a projection. @since 0.2.0 */
+  readonly leases: (name: string) => Effect.Effect<ReadonlyArray<Lease>, DatabaseError>
+  /** The ranges a checkpoint handled, by `fromPosition`. @since 0.2.0 */
+  readonly ranges: (checkpoint: string) => Effect.Effect<ReadonlyArray<HandledRange>, DatabaseError>
+  /** The parked events of a projection, by position. @since 0.2.0 */
+  readonly parked: (name: string) => Effect.Effect<ReadonlyArray<ParkedEvent>, DatabaseError>
+  /** Replaces a parked event's record (same projection and position). @since 0.2.0 */
+  readonly updateParked: (event: ParkedEvent) => Effect.Effect<void, DatabaseError>
+  /** Deletes a parked event; succeeds with whether it was there. @since 0.2.0 */
+  readonly deleteParked: (name: string, position: bigint) => Effect.Effect<boolean, DatabaseError>
 }
 
 /**
@@ -52,13 +185,32 @@ export interface Service {
 export class ProjectionStore extends Context.Tag("eventuali/ProjectionStore")<ProjectionStore, Service>() {}
 
 /**
- * Checkpoints in memory, one lock per projection name.
+ * The fair share of `partitions` among `instances` live instances, rounded up, so that every
+ * partition can be held.
+ *
+ * @since 0.2.0
+ * @category leases
+ */
+export const fairShare = (partitions: number, instances: number): number => Math.ceil(partitions / Math.max(1, instances))
+
+const byPosition = (a: { readonly position: bigint }, b: { readonly position: bigint }) =>
+  a.position < b.position ? -1 : a.position > b.position ? 1 : 0
+
+/**
+ * Everything in memory, one lock per checkpoint name; leases expire by the real clock, as the
+ * SQL stores' expire by the database's. Writes are applied after `body` succeeds,
+ * so a failing batch leaves nothing behind, as a rolled-back transaction would.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   const checkpoints = new Map<string, ProjectionCheckpoint>()
+  const ranges = new Map<string, Array<HandledRange>>()
+  const parked = new Map<string, Map<bigint, ParkedEvent>>()
+  const registry = new Map<string, ProjectionInfo>()
+  const instances = new Map<string, Map<string, number>>()
+  const leases = new Map<string, Map<number, { readonly owner: string; readonly expiresAt: number }>>()
   const locks = new Map<string, Effect.Semaphore>()
   const lockOf = (name: string) => {
     let lock = locks.get(name)
@@ -68,22 +220,104 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
     }
     return lock
   }
-  return {
-    withCheckpoint: (name, body) =>
-      lockOf(name).withPermits(1)(
-        Effect.suspend(() => body(checkpoints.get(name)?.position ?? 0n)).pipe(
-          Effect.tap(([, next]) =>
-            Option.match(next, {
-              onNone: () => Effect.void,
-              onSome: (position) => Effect.sync(() => checkpoints.set(name, { name, position, updatedAt: new Date() }))
-            })
-          ),
-          Effect.map(([result]) => result)
-        )
-      ),
-    get: (name) => Effect.sync(() => Option.fromNullable(checkpoints.get(name))),
-    list: Effect.sync(() => [...checkpoints.values()].sort((a, b) => a.name.localeCompare(b.name)))
+  const mapOf = <K, V>(maps: Map<string, Map<K, V>>, name: string): Map<K, V> => {
+    let map = maps.get(name)
+    if (map === undefined) {
+      map = new Map()
+      maps.set(name, map)
+    }
+    return map
   }
+  const setPosition = (name: string, position: bigint) => {
+    checkpoints.set(name, { name, position, updatedAt: new Date() })
+    if (position === 0n) ranges.delete(name)
+  }
+  const extendRange = (name: string, from: bigint, commit: BatchCommit) => {
+    const list = ranges.get(name) ?? []
+    const index = list.findIndex((range) => range.toPosition === from)
+    const previous = index >= 0 ? list[index]! : undefined
+    const range: HandledRange = {
+      checkpoint: name,
+      fromPosition: previous?.fromPosition ?? from,
+      toPosition: commit.position,
+      handled: (previous?.handled ?? 0) + commit.handled,
+      digest: BigInt.asUintN(64, (previous?.digest ?? 0n) + commit.digest)
+    }
+    if (index >= 0) list[index] = range
+    else list.push(range)
+    list.sort((a, b) => a.fromPosition < b.fromPosition ? -1 : a.fromPosition > b.fromPosition ? 1 : 0)
+    ranges.set(name, list)
+  }
+  const locked = <A, B, E, R>(
+    name: string,
+    body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<B>], E, R>,
+    commit: (from: bigint, next: B) => void
+  ): Effect.Effect<A, E, R> =>
+    lockOf(name).withPermits(1)(Effect.suspend(() => {
+      const from = checkpoints.get(name)?.position ?? 0n
+      return Effect.map(body(from), ([result, next]) => {
+        if (Option.isSome(next)) commit(from, next.value)
+        return result
+      })
+    }))
+  const service: Service = {
+    withCheckpoint: (name, body) => locked(name, body, (_, position) => setPosition(name, position)),
+    withBatch: (name, body) =>
+      locked(name, body, (from, commit) => {
+        setPosition(name, commit.position)
+        if (commit.position > from) extendRange(name, from, commit)
+        for (const event of commit.parked) mapOf(parked, event.name).set(event.position, event)
+      }),
+    get: (name) => Effect.sync(() => Option.fromNullable(checkpoints.get(name))),
+    list: Effect.sync(() => [...checkpoints.values()].sort((a, b) => a.name.localeCompare(b.name))),
+    register: (info) =>
+      Effect.sync(() => {
+        const existing = registry.get(info.name)
+        if (existing === undefined || existing.partitions === info.partitions) registry.set(info.name, info)
+        return registry.get(info.name)!
+      }),
+    projections: Effect.sync(() => [...registry.values()].sort((a, b) => a.name.localeCompare(b.name))),
+    claim: (name, owner, partitions, leaseMillis) =>
+      Effect.sync(() => {
+        const now = Date.now()
+        const live = mapOf(instances, name)
+        live.set(owner, now + leaseMillis)
+        for (const [instance, expiresAt] of live) if (expiresAt <= now) live.delete(instance)
+        const held = mapOf(leases, name)
+        for (const [partition, lease] of held) if (lease.expiresAt <= now) held.delete(partition)
+        const share = fairShare(partitions, live.size)
+        const mine = [...held].filter(([, lease]) => lease.owner === owner).map(([partition]) => partition).sort((a, b) => a - b)
+        for (const partition of mine.splice(share)) held.delete(partition)
+        for (let partition = 0; partition < partitions && mine.length < share; partition++) {
+          if (!held.has(partition)) mine.push(partition)
+        }
+        for (const partition of mine) held.set(partition, { owner, expiresAt: now + leaseMillis })
+        return mine.sort((a, b) => a - b)
+      }),
+    release: (name, owner) =>
+      Effect.sync(() => {
+        instances.get(name)?.delete(owner)
+        const held = leases.get(name)
+        if (held !== undefined) for (const [partition, lease] of held) if (lease.owner === owner) held.delete(partition)
+      }),
+    leases: (name) =>
+      Effect.sync(() => {
+        const now = Date.now()
+        return [...(leases.get(name) ?? new Map())]
+          .filter(([, lease]) => lease.expiresAt > now)
+          .map(([partition, lease]) => ({ name, partition, owner: lease.owner, expiresAt: new Date(lease.expiresAt) }))
+          .sort((a, b) => a.partition - b.partition)
+      }),
+    ranges: (checkpoint) => Effect.sync(() => [...(ranges.get(checkpoint) ?? [])]),
+    parked: (name) => Effect.sync(() => [...(parked.get(name)?.values() ?? [])].sort(byPosition)),
+    updateParked: (event) =>
+      Effect.sync(() => {
+        const events = parked.get(event.name)
+        if (events?.has(event.position)) events.set(event.position, event)
+      }),
+    deleteParked: (name, position) => Effect.sync(() => parked.get(name)?.delete(position) ?? false)
+  }
+  return service
 })
 
 /**

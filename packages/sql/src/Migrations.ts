@@ -148,8 +148,66 @@ export const migrations: ReadonlyArray<Migration> = [
       `ALTER TABLE ${t.events} ALTER COLUMN data TYPE json USING data::json, ALTER COLUMN metadata TYPE json USING metadata::json`,
       `ALTER TABLE ${t.snapshots} ALTER COLUMN state TYPE json USING state::json`
     ]
+  },
+  {
+    // Partitions, parked events and the completeness record of projections (SqlProjectionStore).
+    // Times are epoch milliseconds from the database's clock on both dialects: leases compare
+    // them, and one clock is what makes an expiry mean the same to every instance. Digests are
+    // unsigned 64-bit sums, kept as text: SQLite reads integers above 2^53 imprecisely.
+    id: 5,
+    name: "projection partitions, parking and completeness",
+    sqlite: (t) => projectionTables(t, { text: "TEXT", integer: "INTEGER", bigint: "INTEGER" }),
+    pg: (t) => projectionTables(t, { text: "text", integer: "integer", bigint: "bigint" })
   }
 ]
+
+function projectionTables(
+  t: Tables.Tables,
+  type: { readonly text: string; readonly integer: string; readonly bigint: string }
+): ReadonlyArray<string> {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t.projections} (
+      name ${type.text} PRIMARY KEY,
+      partitions ${type.integer} NOT NULL,
+      aggregate_types ${type.text} NOT NULL,
+      event_types ${type.text} NOT NULL,
+      created_at ${type.bigint} NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${t.leases} (
+      name ${type.text} NOT NULL,
+      partition_index ${type.integer} NOT NULL,
+      owner ${type.text} NOT NULL,
+      expires_at ${type.bigint} NOT NULL,
+      PRIMARY KEY (name, partition_index)
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${t.instances} (
+      name ${type.text} NOT NULL,
+      owner ${type.text} NOT NULL,
+      expires_at ${type.bigint} NOT NULL,
+      PRIMARY KEY (name, owner)
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${t.ranges} (
+      checkpoint ${type.text} NOT NULL,
+      from_position ${type.bigint} NOT NULL,
+      to_position ${type.bigint} NOT NULL,
+      handled ${type.bigint} NOT NULL,
+      digest ${type.text} NOT NULL,
+      PRIMARY KEY (checkpoint, from_position)
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${t.parked} (
+      name ${type.text} NOT NULL,
+      position ${type.bigint} NOT NULL,
+      partition_index ${type.integer} NOT NULL,
+      event_id ${type.text} NOT NULL,
+      error_tag ${type.text} NOT NULL,
+      error_message ${type.text} NOT NULL,
+      attempts ${type.integer} NOT NULL,
+      parked_at ${type.bigint} NOT NULL,
+      retry_requested ${type.integer} NOT NULL,
+      PRIMARY KEY (name, position)
+    )`
+  ]
+}
 
 /**
  * The highest migration id: the schema version of a fully migrated database.

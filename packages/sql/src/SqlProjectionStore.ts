@@ -1,15 +1,23 @@
 /**
- * Projection checkpoints in the event store's database (`eventuali_checkpoints`). Each batch of a
- * projection runs in one transaction that first takes the projection's lock (PostgreSQL: a
- * transaction-level advisory lock; SQLite: the database's write lock, taken by touching the
- * checkpoint row), re-reads the checkpoint, runs the handler and stores the new checkpoint.
- * Locks held per transaction need no lease and no heartbeat: a crashed holder's transaction is
- * rolled back and its lock released by the database, and another instance continues from the
- * last committed checkpoint.
+ * Projection progress in the event store's database: checkpoints (`eventuali_checkpoints`), the
+ * ranges each checkpoint handled with their count and digest, parked events, partition leases
+ * and live instances, and each projection's partition count (tables of migration 5).
+ *
+ * Each batch of a projection runs in one transaction that first takes the checkpoint's lock
+ * (PostgreSQL: a transaction-level advisory lock; SQLite: the database's write lock, taken by
+ * touching the checkpoint row), re-reads the checkpoint, runs the handler and stores the new
+ * checkpoint, its range and its parked events. Locks held per transaction need no heartbeat: a
+ * crashed holder's transaction is rolled back and its lock released by the database, and
+ * another instance continues from the last committed checkpoint. Leases (see `Projection`) only
+ * decide which instance works on which partition; a heartbeat (`claim`) runs in one transaction
+ * behind a per-projection lock, so two instances never divide the partitions from stale views.
+ *
+ * Everything here is a cold path (once per batch or heartbeat): `@effect/sql` templates.
  *
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
@@ -18,19 +26,86 @@ import { failedTransactionAsError } from "./internal/errors.js"
 import { isSqlError, toDatabaseError } from "./SqlErrors.js"
 import * as Tables from "./Tables.js"
 
-/** A fixed namespace for the advisory locks of projections on PostgreSQL. */
+/** A fixed namespace for the advisory locks of projection checkpoints on PostgreSQL. */
 const PROJECTION_LOCK_CLASS = 7_368_737
+/** Another, for the heartbeats that divide a projection's partitions. */
+const LEASE_LOCK_CLASS = 7_368_738
+
+type Integer = number | string | bigint
 
 interface Row {
   readonly name: string
-  readonly position: number | string | bigint
-  readonly updated_at: number | string
+  readonly position: Integer
+  readonly updated_at: Integer
 }
 
 const toCheckpoint = (row: Row): ProjectionStore.ProjectionCheckpoint => ({
   name: row.name,
   position: BigInt(row.position),
   updatedAt: new Date(Number(row.updated_at))
+})
+
+interface ParkedRow {
+  readonly name: string
+  readonly position: Integer
+  readonly partition_index: Integer
+  readonly event_id: string
+  readonly error_tag: string
+  readonly error_message: string
+  readonly attempts: Integer
+  readonly parked_at: Integer
+  readonly retry_requested: Integer
+}
+
+const toParked = (row: ParkedRow): ProjectionStore.ParkedEvent => ({
+  name: row.name,
+  position: BigInt(row.position),
+  partition: Number(row.partition_index),
+  eventId: row.event_id,
+  errorTag: row.error_tag,
+  errorMessage: row.error_message,
+  attempts: Number(row.attempts),
+  parkedAt: new Date(Number(row.parked_at)),
+  retryRequested: Number(row.retry_requested) !== 0
+})
+
+interface RangeRow {
+  readonly checkpoint: string
+  readonly from_position: Integer
+  readonly to_position: Integer
+  readonly handled: Integer
+  readonly digest: string
+}
+
+const toRange = (row: RangeRow): ProjectionStore.HandledRange => ({
+  checkpoint: row.checkpoint,
+  fromPosition: BigInt(row.from_position),
+  toPosition: BigInt(row.to_position),
+  handled: Number(row.handled),
+  digest: BigInt(row.digest)
+})
+
+interface InfoRow {
+  readonly name: string
+  readonly partitions: Integer
+  readonly aggregate_types: string
+  readonly event_types: string
+}
+
+const parseNames = (json: string): ReadonlyArray<string> => {
+  try {
+    const value: unknown = JSON.parse(json)
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : []
+  } catch {
+    return []
+  }
+}
+
+const toInfo = (row: InfoRow): ProjectionStore.ProjectionInfo => ({
+  name: row.name,
+  partitions: Number(row.partitions),
+  aggregateTypes: parseNames(row.aggregate_types),
+  eventTypes: parseNames(row.event_types)
 })
 
 /**
@@ -44,10 +119,21 @@ export const make = (
 ): Effect.Effect<ProjectionStore.Service, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const checkpoints = sql(Tables.identifiers(options.schema).checkpoints)
-    // Stored as a timestamp on PostgreSQL, as epoch milliseconds on SQLite; read as milliseconds.
-    const now = sql.onDialectOrElse({
+    const tables = Tables.identifiers(options.schema)
+    const checkpoints = sql(tables.checkpoints)
+    const ranges = sql(tables.ranges)
+    const parked = sql(tables.parked)
+    const registry = sql(tables.projections)
+    const leases = sql(tables.leases)
+    const instances = sql(tables.instances)
+    // Checkpoints store a timestamp on PostgreSQL and epoch milliseconds on SQLite (as 0.1.0
+    // made them); the newer tables store epoch milliseconds on both.
+    const checkpointNow = sql.onDialectOrElse({
       pg: () => sql`now()`,
+      orElse: () => sql`CAST(unixepoch('subsec') * 1000 AS INTEGER)`
+    })
+    const nowMillis = sql.onDialectOrElse({
+      pg: () => sql`(extract(epoch FROM clock_timestamp()) * 1000)::bigint`,
       orElse: () => sql`CAST(unixepoch('subsec') * 1000 AS INTEGER)`
     })
     const updatedAt = sql.onDialectOrElse({
@@ -58,30 +144,123 @@ export const make = (
       sql.onDialectOrElse({
         pg: () => sql`SELECT pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, hashtext(${name}))`,
         orElse: () =>
-          sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, 0, ${now}) ON CONFLICT (name) DO NOTHING`
+          sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, 0, ${checkpointNow}) ON CONFLICT (name) DO NOTHING`
       })
     const select = (clause: Fragment) =>
       sql<Row>`SELECT name, position, ${updatedAt} FROM ${checkpoints} ${clause}`
     const named = (name: string) => select(sql`WHERE name = ${name}`)
-    const upsert = (name: string, position: bigint) =>
-      sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, ${position.toString()}, ${now})
-        ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
+    const setPosition = (name: string, position: bigint) =>
+      Effect.gen(function*() {
+        yield* sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, ${position.toString()}, ${checkpointNow})
+          ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
+        // Back to the beginning: a replay starts a new record of what was handled.
+        if (position === 0n) yield* sql`DELETE FROM ${ranges} WHERE checkpoint = ${name}`
+      })
     const databaseError = toDatabaseError("Projection checkpoint")
+    const asDatabaseError = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(failedTransactionAsError, Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
 
-    const withCheckpoint = <A, E, R>(
+    const locked = <A, B, E, R>(
       name: string,
-      body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<bigint>], E, R>
+      body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<B>], E, R>,
+      commit: (from: bigint, next: B) => Effect.Effect<void, SqlError>
     ): Effect.Effect<A, E | DatabaseError, R> =>
       sql.withTransaction(Effect.gen(function*() {
         yield* lock(name)
         const [row] = yield* named(name)
-        const [result, next] = yield* body(row === undefined ? 0n : BigInt(row.position))
-        if (Option.isSome(next)) yield* upsert(name, next.value)
+        const from = row === undefined ? 0n : BigInt(row.position)
+        const [result, next] = yield* body(from)
+        if (Option.isSome(next)) yield* commit(from, next.value)
         return result
-      })).pipe(failedTransactionAsError, Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
+      })).pipe(asDatabaseError)
+
+    /** Extends the range that ends where this batch started, or starts one (after a checkpoint moved by hand). */
+    const extendRange = (name: string, from: bigint, commit: ProjectionStore.BatchCommit) =>
+      Effect.gen(function*() {
+        const [previous] = yield* sql<RangeRow>`SELECT checkpoint, from_position, to_position, handled, digest FROM ${ranges}
+          WHERE checkpoint = ${name} AND to_position = ${from.toString()}`
+        if (previous === undefined) {
+          yield* sql`INSERT INTO ${ranges} ${
+            sql.insert({
+              checkpoint: name,
+              from_position: from.toString(),
+              to_position: commit.position.toString(),
+              handled: commit.handled,
+              digest: commit.digest.toString()
+            })
+          }`
+          return
+        }
+        const range = toRange(previous)
+        yield* sql`UPDATE ${ranges} SET to_position = ${commit.position.toString()}, handled = ${range.handled + commit.handled},
+          digest = ${BigInt.asUintN(64, range.digest + commit.digest).toString()}
+          WHERE checkpoint = ${name} AND from_position = ${previous.from_position}`
+      })
+
+    const parkedRow = (event: ProjectionStore.ParkedEvent) => ({
+      name: event.name,
+      position: event.position.toString(),
+      partition_index: event.partition,
+      event_id: event.eventId,
+      error_tag: event.errorTag,
+      error_message: event.errorMessage,
+      attempts: event.attempts,
+      parked_at: event.parkedAt.getTime(),
+      retry_requested: event.retryRequested ? 1 : 0
+    })
+
+    const upsertParked = (event: ProjectionStore.ParkedEvent) =>
+      sql`INSERT INTO ${parked} ${sql.insert(parkedRow(event))}
+        ON CONFLICT (name, position) DO UPDATE SET partition_index = excluded.partition_index, event_id = excluded.event_id,
+          error_tag = excluded.error_tag, error_message = excluded.error_message, attempts = excluded.attempts,
+          parked_at = excluded.parked_at, retry_requested = excluded.retry_requested`
+
+    const claim = (name: string, owner: string, partitions: number, leaseMillis: number) =>
+      sql.withTransaction(Effect.gen(function*() {
+        yield* sql.onDialectOrElse({
+          pg: () => sql`SELECT pg_advisory_xact_lock(${LEASE_LOCK_CLASS}, hashtext(${name}))`,
+          orElse: () => Effect.void
+        })
+        // On SQLite this first write takes the write lock: the rest of the heartbeat is serialised too.
+        yield* sql`INSERT INTO ${instances} (name, owner, expires_at) VALUES (${name}, ${owner}, ${nowMillis} + ${leaseMillis})
+          ON CONFLICT (name, owner) DO UPDATE SET expires_at = excluded.expires_at`
+        yield* sql`DELETE FROM ${instances} WHERE name = ${name} AND expires_at <= ${nowMillis}`
+        yield* sql`DELETE FROM ${leases} WHERE name = ${name} AND expires_at <= ${nowMillis}`
+        const [live] = yield* sql<{ readonly live: Integer }>`SELECT count(*) AS live FROM ${instances} WHERE name = ${name}`
+        const share = ProjectionStore.fairShare(partitions, Number(live?.live ?? 1))
+        const rows = yield* sql<{ readonly partition_index: Integer; readonly owner: string }>`
+          SELECT partition_index, owner FROM ${leases} WHERE name = ${name}`
+        const taken = new Set(rows.map((row) => Number(row.partition_index)))
+        const mine = rows.filter((row) => row.owner === owner).map((row) => Number(row.partition_index)).sort((a, b) => a - b)
+        const surplus = mine.splice(share)
+        if (surplus.length > 0) {
+          yield* sql`DELETE FROM ${leases} WHERE name = ${name} AND owner = ${owner} AND ${sql.in("partition_index", surplus)}`
+        }
+        const fresh: Array<number> = []
+        for (let partition = 0; partition < partitions && mine.length + fresh.length < share; partition++) {
+          if (!taken.has(partition)) fresh.push(partition)
+        }
+        if (fresh.length > 0) {
+          yield* sql`INSERT INTO ${leases} (name, partition_index, owner, expires_at)
+            SELECT ${name}, p, ${owner}, ${nowMillis} + ${leaseMillis} FROM (${
+            sql.unsafe(fresh.map((partition) => `SELECT ${partition} AS p`).join(" UNION ALL "))
+          }) AS fresh`
+        }
+        if (mine.length > 0) {
+          yield* sql`UPDATE ${leases} SET expires_at = ${nowMillis} + ${leaseMillis} WHERE name = ${name} AND owner = ${owner}`
+        }
+        return [...mine, ...fresh].sort((a, b) => a - b)
+      })).pipe(asDatabaseError)
 
     const service: ProjectionStore.Service = {
-      withCheckpoint,
+      withCheckpoint: (name, body) => locked(name, body, (_, position) => setPosition(name, position)),
+      withBatch: (name, body) =>
+        locked(name, body, (from, commit) =>
+          Effect.gen(function*() {
+            yield* setPosition(name, commit.position)
+            if (commit.position > from) yield* extendRange(name, from, commit)
+            for (const event of commit.parked) yield* upsertParked(event)
+          })),
       get: (name) =>
         named(name).pipe(
           Effect.map(([row]) => Option.map(Option.fromNullable(row), toCheckpoint)),
@@ -90,7 +269,60 @@ export const make = (
       list: select(sql`ORDER BY name`).pipe(
         Effect.map((rows) => rows.map(toCheckpoint)),
         Effect.mapError(databaseError)
-      )
+      ),
+      register: (info) =>
+        Effect.gen(function*() {
+          const aggregateTypes = JSON.stringify(info.aggregateTypes)
+          const eventTypes = JSON.stringify(info.eventTypes)
+          yield* sql`INSERT INTO ${registry} (name, partitions, aggregate_types, event_types, created_at)
+            VALUES (${info.name}, ${info.partitions}, ${aggregateTypes}, ${eventTypes}, ${nowMillis})
+            ON CONFLICT (name) DO UPDATE SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+            WHERE ${registry}.partitions = excluded.partitions`
+          const [row] = yield* sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types FROM ${registry} WHERE name = ${info.name}`
+          return row === undefined ? info : toInfo(row)
+        }).pipe(asDatabaseError),
+      projections: sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types FROM ${registry} ORDER BY name`.pipe(
+        Effect.map((rows) => rows.map(toInfo)),
+        Effect.mapError(databaseError)
+      ),
+      claim,
+      release: (name, owner) =>
+        sql.withTransaction(Effect.zipRight(
+          sql`DELETE FROM ${instances} WHERE name = ${name} AND owner = ${owner}`,
+          sql`DELETE FROM ${leases} WHERE name = ${name} AND owner = ${owner}`
+        )).pipe(Effect.asVoid, asDatabaseError),
+      leases: (name) =>
+        sql<{ readonly partition_index: Integer; readonly owner: string; readonly expires_at: Integer }>`
+          SELECT partition_index, owner, expires_at FROM ${leases} WHERE name = ${name} AND expires_at > ${nowMillis}
+          ORDER BY partition_index`.pipe(
+          Effect.map((rows) =>
+            rows.map((row) => ({
+              name,
+              partition: Number(row.partition_index),
+              owner: row.owner,
+              expiresAt: new Date(Number(row.expires_at))
+            }))
+          ),
+          Effect.mapError(databaseError)
+        ),
+      ranges: (checkpoint) =>
+        sql<RangeRow>`SELECT checkpoint, from_position, to_position, handled, digest FROM ${ranges}
+          WHERE checkpoint = ${checkpoint} ORDER BY from_position`.pipe(
+          Effect.map((rows) => rows.map(toRange)),
+          Effect.mapError(databaseError)
+        ),
+      parked: (name) =>
+        sql<ParkedRow>`SELECT * FROM ${parked} WHERE name = ${name} ORDER BY position`.pipe(
+          Effect.map((rows) => rows.map(toParked)),
+          Effect.mapError(databaseError)
+        ),
+      updateParked: (event) =>
+        sql`UPDATE ${parked} SET error_tag = ${event.errorTag}, error_message = ${event.errorMessage},
+          attempts = ${event.attempts}, retry_requested = ${event.retryRequested ? 1 : 0}
+          WHERE name = ${event.name} AND position = ${event.position.toString()}`.pipe(Effect.asVoid, asDatabaseError),
+      deleteParked: (name, position) =>
+        sql<{ readonly position: Integer }>`DELETE FROM ${parked} WHERE name = ${name} AND position = ${position.toString()} RETURNING position`
+          .pipe(Effect.map((rows) => rows.length > 0), asDatabaseError)
     }
     return service
   })

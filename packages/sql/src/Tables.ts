@@ -16,7 +16,12 @@ export const names = {
   events: "eventuali_events",
   migrations: "eventuali_migrations",
   checkpoints: "eventuali_checkpoints",
-  snapshots: "eventuali_snapshots"
+  snapshots: "eventuali_snapshots",
+  projections: "eventuali_projections",
+  leases: "eventuali_projection_leases",
+  instances: "eventuali_projection_instances",
+  ranges: "eventuali_projection_ranges",
+  parked: "eventuali_parked_events"
 } as const
 
 /**
@@ -30,13 +35,28 @@ export interface Tables {
   readonly migrations: string
   readonly checkpoints: string
   readonly snapshots: string
+  /** Each projection's partition count and filters. @since 0.2.0 */
+  readonly projections: string
+  /** Which instance holds which partition of a projection, until when. @since 0.2.0 */
+  readonly leases: string
+  /** The running instances of each projection, until when (what a fair share is divided by). @since 0.2.0 */
+  readonly instances: string
+  /** The ranges of events each checkpoint handled, with their count and digest. @since 0.2.0 */
+  readonly ranges: string
+  /** Events projections parked. @since 0.2.0 */
+  readonly parked: string
 }
 
 const mapTables = (f: (name: string) => string): Tables => ({
   events: f(names.events),
   migrations: f(names.migrations),
   checkpoints: f(names.checkpoints),
-  snapshots: f(names.snapshots)
+  snapshots: f(names.snapshots),
+  projections: f(names.projections),
+  leases: f(names.leases),
+  instances: f(names.instances),
+  ranges: f(names.ranges),
+  parked: f(names.parked)
 })
 
 /**
@@ -58,15 +78,8 @@ const escape = Statement.defaultEscape("\"")
  * @since 0.1.0
  * @category names
  */
-export const quoted = (schema: string | undefined): Tables => {
-  const tables = identifiers(schema)
-  return {
-    events: escape(tables.events),
-    migrations: escape(tables.migrations),
-    checkpoints: escape(tables.checkpoints),
-    snapshots: escape(tables.snapshots)
-  }
-}
+export const quoted = (schema: string | undefined): Tables =>
+  mapTables((name) => escape(schema === undefined ? name : `${schema}.${name}`))
 
 /** PostgreSQL keeps identifiers, channel names among them, up to 63 bytes (NAMEDATALEN - 1). */
 const MAX_CHANNEL_BYTES = 63

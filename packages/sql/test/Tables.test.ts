@@ -8,7 +8,12 @@ describe("Tables", () => {
       events: "\"eventuali_events\"",
       migrations: "\"eventuali_migrations\"",
       checkpoints: "\"eventuali_checkpoints\"",
-      snapshots: "\"eventuali_snapshots\""
+      snapshots: "\"eventuali_snapshots\"",
+      projections: "\"eventuali_projections\"",
+      leases: "\"eventuali_projection_leases\"",
+      instances: "\"eventuali_projection_instances\"",
+      ranges: "\"eventuali_projection_ranges\"",
+      parked: "\"eventuali_parked_events\""
     })
   })
 

@@ -29,6 +29,7 @@ import { idempotency } from "./internal/idempotency.js"
 import { inline } from "./internal/inline.js"
 import { lifecycle } from "./internal/lifecycle.js"
 import { payloads } from "./internal/payloads.js"
+import { projectionOperations } from "./internal/projectionOperations.js"
 import { projections } from "./internal/projections.js"
 import { reading } from "./internal/reading.js"
 import { registry } from "./internal/registry.js"
@@ -70,6 +71,7 @@ export const run = (
     describe("subscriptions", () => subscriptions(test))
     describe("projections", () => projections(test))
     describe("inline projections", () => inline(test))
+    describe("projections in production", () => projectionOperations(test))
     describe("snapshots", () => snapshots(test))
     describe("command handling", () => commands(test))
     describe("schema evolution", () => upcasting(test))
