@@ -449,7 +449,8 @@ export const run = <E, R>(
 
     const partitionLoop = (partition: number) =>
       Effect.gen(function*() {
-        while (true) {
+        // A partition given up (to a joining instance) ends after its batch: no batch is cut short.
+        while ((yield* Ref.get(held)).includes(partition)) {
           const { handled, more, parked, reached, startedIn } = yield* step(partition)
           if ((yield* Ref.get(epoch)) === startedIn) yield* see(partition, reached)
           yield* whenMetricsEnabled(Effect.zipRight(
@@ -524,7 +525,7 @@ export const run = <E, R>(
       while (true) {
         const mine = yield* Effect.retry(checkpoints.claim(name, instance, partitions, leaseMillis), retry)
         yield* Ref.set(held, mine)
-        for (const [partition] of workers) if (!mine.includes(partition)) yield* FiberMap.remove(workers, partition)
+        for (const [partition] of workers) if (!mine.includes(partition)) yield* Queue.offer(pokes.get(partition)!, undefined)
         for (const partition of mine) yield* FiberMap.run(workers, partition, partitionLoop(partition), { onlyIfMissing: true })
         yield* liveSleep(heartbeat)
       }
@@ -550,17 +551,30 @@ export const run = <E, R>(
       Effect.forkScoped
     )
 
-    /** Reads every partition's stored checkpoint into `seen`; succeeds with whether all reached `target`. */
-    const readPositions = (target: bigint) =>
+    /**
+     * Reads every partition's stored checkpoint into `seen`; succeeds with whether each reached
+     * `target`, or, for a partition another instance holds, has no event of its own up to it (a
+     * partition idle since its last batch keeps a checkpoint below the head until an event of
+     * its own arrives; only its holder could wake it).
+     */
+    const caughtUpTo = (target: bigint) =>
       Effect.gen(function*() {
-        let reached = true
+        const positions: Array<bigint> = []
         for (let partition = 0; partition < partitions; partition++) {
           const stored = yield* checkpoints.get(keyOf(partition))
           const position = Option.match(stored, { onNone: () => 0n, onSome: (checkpoint) => checkpoint.position })
           if (Option.isSome(stored)) yield* see(partition, position)
-          if (position < target) reached = false
+          positions.push(position)
         }
-        return reached
+        const lowest = positions.reduce((low, position) => position < low ? position : low, target)
+        if (lowest >= target) return true
+        // The partitions held here were poked: they move to the target themselves.
+        const mine = yield* Ref.get(held)
+        let behind = mine.some((partition) => positions[partition]! < target)
+        yield* Inspection.scanLog(info, lowest, target, (event, partition) => {
+          if (event.position > positions[partition]!) behind = true
+        }).pipe(Effect.provideService(EventStore, store))
+        return !behind
       })
 
     const whenCaughtUp = Effect.gen(function*() {
@@ -568,7 +582,8 @@ export const run = <E, R>(
       for (const poke of pokes.values()) yield* Queue.offer(poke, undefined)
       while (true) {
         const before = yield* SubscriptionRef.get(seen)
-        if (yield* readPositions(target)) return
+        if (yield* caughtUpTo(target)) return
+        for (const partition of yield* Ref.get(held)) yield* Queue.offer(pokes.get(partition)!, undefined)
         // A local batch wakes the wait at once; partitions other instances hold are polled.
         const localChange = Stream.runDrain(seen.changes.pipe(Stream.filter((positions) => positions !== before), Stream.take(1)))
         yield* Effect.raceFirst(Effect.raceFirst(localChange, liveSleep(Duration.millis(50))), Deferred.await(stopped))

@@ -38,6 +38,13 @@ export interface Migration {
   /** The statements, given the (possibly schema-qualified) table names as SQL text ({@link Tables.quoted}). */
   readonly sqlite: (tables: Tables.Tables) => ReadonlyArray<string>
   readonly pg: (tables: Tables.Tables) => ReadonlyArray<string>
+  /**
+   * `false` for a migration reads do not need (tables only projections use): a store opened
+   * read-only opens a database without it. Default `true`.
+   *
+   * @since 0.2.0
+   */
+  readonly neededToRead?: false | undefined
 }
 
 /**
@@ -156,6 +163,7 @@ export const migrations: ReadonlyArray<Migration> = [
     // unsigned 64-bit sums, kept as text: SQLite reads integers above 2^53 imprecisely.
     id: 5,
     name: "projection partitions, parking and completeness",
+    neededToRead: false,
     sqlite: (t) => projectionTables(t, { text: "TEXT", integer: "INTEGER", bigint: "INTEGER" }),
     pg: (t) => projectionTables(t, { text: "text", integer: "integer", bigint: "bigint" })
   }
@@ -218,15 +226,20 @@ function projectionTables(
 export const latest: number = migrations[migrations.length - 1]!.id
 
 /**
- * The highest migration id with statements for `dialect`: what a database of that dialect must
- * have applied for this version to read it (a read-only SQLite store cannot migrate, and needs
- * none of the migrations that change PostgreSQL only).
+ * The highest migration id with statements for `dialect` that reads need: what a database of
+ * that dialect must have applied for this version to read it (a read-only SQLite store cannot
+ * migrate, and needs none of the migrations that change PostgreSQL only or add projection
+ * tables).
  *
  * @since 0.1.0
  * @category models
  */
 export const latestOf = (dialect: "sqlite" | "pg"): number =>
-  migrations.reduce((highest, migration) => migration[dialect](Tables.quoted(undefined)).length > 0 ? migration.id : highest, 0)
+  migrations.reduce(
+    (highest, migration) =>
+      migration.neededToRead !== false && migration[dialect](Tables.quoted(undefined)).length > 0 ? migration.id : highest,
+    0
+  )
 
 /** A fixed namespace for the advisory lock that serialises migrations on PostgreSQL. */
 const MIGRATION_LOCK_CLASS = 7_368_736

@@ -68,10 +68,12 @@ describe("SqliteEventStore opened read-only", () => {
 
       expect(yield* databaseError(store.save(Aggregate.apply(loaded, new Noted({ text: "c" }))))).toMatch(/is open read-only: it takes no saves or appends/)
       expect(yield* databaseError(store.append("Note", "n-2", [{ eventType: "Noted", data: { text: "x" } }]))).toMatch(/is open read-only/)
-      const projection = yield* Projection.run(Projection.make<never>({ name: "notes", handle: () => Effect.void, retry: Schedule.stop })).pipe(
-        Effect.provide(context)
-      )
-      expect(yield* databaseError(projection.whenCaughtUp)).toMatch(/readonly database/)
+      // A projection registers itself when it starts: refused at once.
+      expect(
+        yield* databaseError(Effect.scoped(Projection.run(Projection.make<never>({ name: "notes", handle: () => Effect.void, retry: Schedule.stop })).pipe(
+          Effect.provide(context)
+        )))
+      ).toMatch(/readonly database/)
       const sql = Context.get(context, SqlClient.SqlClient)
       expect(yield* Effect.flip(sql`DELETE FROM eventuali_events`)).toMatchObject({ _tag: "SqlError" })
 

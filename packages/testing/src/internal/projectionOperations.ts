@@ -56,9 +56,15 @@ export const projectionOperations = (test: Test): void => {
       const statuses = yield* Effect.forEach(instances, (instance) => instance.status)
       expect(new Set(statuses.flatMap((status) => status.held)).size).toBe(8)
       for (const status of statuses) for (const partition of status.held) expect(heldBy(status)[partition]).toBe(status.instance)
-      const all = yield* Ref.get(handled)
+      // Outside a SQL transaction a batch cut short is handled again (at least once): the first
+      // time each event was handled is what must be complete and in order per aggregate. The SQL
+      // stores' exactly-once into a read model is tested with each driver.
+      const firstTimes = (all: ReadonlyArray<{ readonly eventId: string; readonly aggregateId: string; readonly sequence: number }>) => {
+        const seen = new Set<string>()
+        return all.filter((event) => !seen.has(event.eventId) && seen.add(event.eventId) !== undefined)
+      }
+      const all = firstTimes(yield* Ref.get(handled))
       expect(all.length).toBe(120)
-      expect(new Set(all.map((event) => event.eventId)).size).toBe(120)
       const byAggregate = new Map<string, Array<number>>()
       for (const event of all) byAggregate.set(event.aggregateId, [...(byAggregate.get(event.aggregateId) ?? []), event.sequence])
       for (const sequences of byAggregate.values()) expect(sequences).toEqual(sequences.map((_, i) => i))
@@ -68,7 +74,7 @@ export const projectionOperations = (test: Test): void => {
         partition.holder === statuses[1]!.instance || partition.holder === statuses[2]!.instance)))
       yield* appendSpread(type, 20, 40)
       yield* Effect.forEach(instances.slice(1), (instance) => instance.whenCaughtUp, { discard: true })
-      expect((yield* Ref.get(handled)).length).toBe(160)
+      expect(firstTimes(yield* Ref.get(handled)).length).toBe(160)
       const verification = yield* Projection.verify(name)
       expect(verification.complete).toBe(true)
       expect(verification.partitions.reduce((sum, partition) => sum + partition.recorded, 0)).toBe(160)
@@ -182,7 +188,10 @@ export const projectionOperations = (test: Test): void => {
       expect(status.partitionStatus.map((partition) => partition.holder)).toEqual([status.instance, status.instance])
       expect(status.partitionStatus.reduce((sum, partition) => sum + partition.handled, 0)).toBe(4)
       expect(status.partitionStatus.every((partition) => partition.lagEvents === 0 && partition.lagMillis === 0)).toBe(true)
-      expect((yield* Projection.status(name)).partitionStatus).toEqual(status.partitionStatus)
+      const byName = yield* Projection.status(name)
+      expect(byName.partitionStatus.map((partition) => [partition.holder, partition.handled])).toEqual(
+        status.partitionStatus.map((partition) => [partition.holder, partition.handled])
+      )
     }).pipe(Effect.scoped))
 
   test("status: a projection that is not running shows its lag, and its partitions unheld", () =>
