@@ -6,7 +6,7 @@
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
  * Options: --quick (fewer operations),
- * --only sqlite|postgres|original|snapshots|stream|latency|peers-sqlite|peers-postgres.
+ * --only sqlite|postgres|original|snapshots|stream|latency|peers-sqlite|peers-postgres|ui.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
  * their own three-column table; `--only sqlite` and `--only postgres` include their backend's.
  */
@@ -80,7 +80,7 @@ const main = async () => {
         peers.push(...await sqlitePeers({ directory, synchronous, repetitions, operations: peerOperations }))
       }
     }
-    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres")
+    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
     const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
     try {
@@ -91,6 +91,11 @@ const main = async () => {
       if (wants("peers-postgres")) {
         const { postgresPeers } = await import("./peersPostgres.js")
         peers.push(...await postgresPeers({ url: pgUrl!, repetitions, operations: peerOperations }))
+      }
+      if (wants("ui")) {
+        // Imported only when run, like the peers.
+        const { uiWorkloads } = await import("./ui.js")
+        rows.push(...await uiWorkloads({ directory, pgUrl, count: quick ? 100_000 : 1_000_000, samples: quick ? 5 : 15 }))
       }
     } finally {
       await disposeTolerantly(embedded)

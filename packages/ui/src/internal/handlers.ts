@@ -2,7 +2,8 @@
  * The handlers of the UI's API: each page's data, read from the store with the queries of
  * `queries.ts`, and the one write (rebuild), refused unless writes are allowed.
  */
-import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Checkpoint from "@eventuali/core/Checkpoint"
 import { EventStore } from "@eventuali/core/EventStore"

@@ -4,7 +4,8 @@
  * header on writes (a form or an image on another site cannot send one), and response headers
  * that keep the pages from loading anything but their own assets.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import { Effect, Redacted } from "effect"
 import * as Crypto from "node:crypto"

@@ -2,7 +2,7 @@
  * Serves the UI over a store on a free port of 127.0.0.1, as `eventuali ui` does, for the tests
  * to call with fetch or a browser.
  */
-import { HttpServer } from "@effect/platform"
+import * as HttpServer from "@effect/platform/HttpServer"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { EventStore } from "eventuali"
