@@ -8,6 +8,7 @@ import { EventStore } from "eventuali"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { Order, seed, type Seeded } from "./support/seed.js"
 import { type Running, start } from "./support/server.js"
 
@@ -200,5 +201,41 @@ describe("with a token and writes allowed", () => {
       headers: { authorization: `Bearer ${token}`, "x-eventuali-ui": "1" }
     })
     expect(missing.status).toBe(404)
+  })
+})
+
+describePg("the API on PostgreSQL", () => {
+  let pg: Running
+  let pgSeeded: Seeded
+  beforeAll(async () => {
+    const url = freshUrl("ui_api")
+    pg = await start(url, { aggregates: [Order], schema: new URL(url).searchParams.get("schema")! })
+    pgSeeded = await pg.run(Effect.flatMap(EventStore, seed))
+  })
+  afterAll(() => pg?.close())
+  const pgJson = async (path: string) => {
+    const response = await fetch(new URL(path, pg.url))
+    expect(response.status).toBe(200)
+    return response.json() as Promise<Record<string, any>>
+  }
+
+  it("paging, filters, a time range, search, states and causation", async () => {
+    const first = await pgJson("api/events?limit=10")
+    expect(first.events).toHaveLength(10)
+    const second = await pgJson(`api/events?limit=10&before=${first.older}`)
+    expect(BigInt(second.events[0].position)).toBeLessThan(BigInt(first.events[9].position))
+    const back = await pgJson(`api/events?limit=10&after=${second.newer}`)
+    expect(back.events.map((event: { position: string }) => event.position)).toEqual(first.events.map((event: { position: string }) => event.position))
+    expect((await pgJson("api/events?aggregateType=Order")).events).toHaveLength(4)
+    const future = new Date(Date.now() + 3_600_000).toISOString()
+    expect((await pgJson(`api/events?since=${future}`)).events).toHaveLength(0)
+    expect((await pgJson(`api/events?until=${future}&limit=500`)).events).toHaveLength(46)
+    expect((await pgJson(`api/events?since=${new Date(Date.now() - 3_600_000).toISOString()}&limit=500`)).events).toHaveLength(46)
+    expect((await pgJson("api/events?until=2000-01-01T00:00:00Z")).events).toHaveLength(0)
+    expect((await pgJson(`api/events?correlationId=${pgSeeded.correlationId}`)).events).toHaveLength(3)
+    expect((await pgJson("api/aggregate/state?aggregateId=o-1001&version=4")).state).toMatchObject({ status: "shipped" })
+    const graph = await pgJson(`api/causation?eventId=${pgSeeded.effectEventId}`)
+    expect(graph.chain).toEqual([pgSeeded.rootEventId, pgSeeded.effectEventId])
+    expect(graph.nodes).toHaveLength(3)
   })
 })

@@ -46,8 +46,12 @@ export const graphOf = (sql: Queries.Sql, eventId: string): Effect.Effect<Graph 
     }
     const first = chain[0]!
     const correlationId = correlationIdOf(event) ?? correlationIdOf(first)
-    const window = yield* Queries.linksFrom(sql, first.position, WINDOW)
-    if (window.length === WINDOW) truncated = true
+    // Effects carry their cause's correlation id (Causation.causedBy: the cause's own, or its
+    // event id when it has none), so the conversation is found by those ids and the chain's.
+    const correlationIds = [...new Set([correlationId, ...chain.map((link) => link.eventId)].filter((id): id is string => id !== undefined))]
+    const found = yield* Queries.linksFrom(sql, first.position, WINDOW, { correlationIds, causationIds: chain.map((link) => link.eventId) })
+    const window = found.links
+    if (found.scanned === WINDOW) truncated = true
     // An event belongs when it shares the conversation's correlation id or was caused by an
     // event that belongs (causes come first in the log, so one pass in order finds them all).
     const members = new Map(chain.map((link) => [link.eventId, link] as const))

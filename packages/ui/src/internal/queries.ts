@@ -204,43 +204,51 @@ export const perMinute = (
         WHERE position > ${big(sql, after)} AND position <= ${big(sql, upTo)} GROUP BY 1`
   ).pipe(Effect.map((rows) => rows.map((row) => ({ minute: Number(row.minute), events: Number(row.events) }))))
 
-/** The first event at or after `position`: its position and time. */
-const firstFrom = (sql: Sql, position: bigint) =>
-  run(
-    "Finding a time in the log",
-    sql.client<{ readonly position: Count; readonly timestamp: Count | Date }>`
-      SELECT position, timestamp FROM ${sql.client(sql.tables.events)} WHERE position >= ${big(sql, position)} ORDER BY position LIMIT 1`
-  ).pipe(Effect.map(([row]) =>
-    row === undefined ? undefined : {
-      position: BigInt(row.position),
-      time: row.timestamp instanceof Date ? row.timestamp.getTime() : Number(row.timestamp)
-    }
-  ))
-
 /**
  * The position before the first event stamped at or after `time`, found by bisecting the
- * position key (a few dozen index lookups): the table has no index on time, and events are
- * stamped as they are saved, so times grow with positions. Events saved with an older
- * timestamp of their own (an import) can fall outside a time range that this finds.
+ * position key: the table has no index on time, and events are stamped as they are saved, so
+ * times grow with positions. Events saved with an older timestamp of their own (an import) can
+ * fall outside a time range that this finds.
+ *
+ * The bisection runs inside the database as one recursive query (each step one lookup on the
+ * position key): PostgreSQL's positions span about 2^40 values on a store of a million appends,
+ * and forty round trips cost more than the page may take.
  */
-export const positionBeforeTime = (sql: Sql, time: Date, head: bigint): Effect.Effect<bigint, DatabaseError> =>
-  Effect.gen(function*() {
-    const target = time.getTime()
-    let low = 0n // every event at or below `low` is older than `time`
-    let high = head + 1n // the first event at or after `high`, if any, is not older
-    while (high - low > 1n) {
-      const middle = (low + high) / 2n
-      const found = yield* firstFrom(sql, middle)
-      if (found === undefined || found.position >= high) {
-        high = middle
-      } else if (found.time < target) {
-        low = found.position
-      } else {
-        high = middle
-      }
-    }
-    return low
-  })
+export const positionBeforeTime = (sql: Sql, time: Date, head: bigint): Effect.Effect<bigint, DatabaseError> => {
+  const s = sql.client
+  const events = s(sql.tables.events)
+  // Invariant: every event at or below `low` is older than `time`; the first event at or after
+  // `high`, if any, is not. Each step looks at the first event at or after the middle (SQLite
+  // allows no subquery over the recursive table, so its lookup is written where it is used).
+  const next = s`(SELECT position FROM ${events} WHERE position >= (low + high) / 2 ORDER BY position LIMIT 1)`
+  const statement = sql.dialect === "postgres"
+    ? s<{ readonly low: Count }>`
+      WITH RECURSIVE bisect(low, high, step) AS (
+        SELECT 0::bigint, ${big(sql, head + 1n)}::bigint, 0
+        UNION ALL
+        SELECT
+          CASE WHEN probe.position < bisect.high AND probe.timestamp < ${time} THEN probe.position ELSE bisect.low END,
+          CASE WHEN probe.position < bisect.high AND probe.timestamp < ${time} THEN bisect.high ELSE (bisect.low + bisect.high) / 2 END,
+          bisect.step + 1
+        FROM bisect LEFT JOIN LATERAL (
+          SELECT position, timestamp FROM ${events} WHERE position >= (bisect.low + bisect.high) / 2 ORDER BY position LIMIT 1
+        ) probe ON true
+        WHERE bisect.high - bisect.low > 1 AND bisect.step < 200
+      )
+      SELECT low FROM bisect ORDER BY step DESC LIMIT 1`
+    : s<{ readonly low: Count }>`
+      WITH RECURSIVE bisect(low, high, step) AS (
+        SELECT 0, ${head + 1n}, 0
+        UNION ALL
+        SELECT
+          CASE WHEN ${next} < high AND (SELECT timestamp FROM ${events} WHERE position = ${next}) < ${time.getTime()} THEN ${next} ELSE low END,
+          CASE WHEN ${next} < high AND (SELECT timestamp FROM ${events} WHERE position = ${next}) < ${time.getTime()} THEN high ELSE (low + high) / 2 END,
+          step + 1
+        FROM bisect WHERE high - low > 1 AND step < 200
+      )
+      SELECT low FROM bisect ORDER BY step DESC LIMIT 1`
+  return run("Finding a time in the log", statement).pipe(Effect.map(([row]) => BigInt(row?.low ?? 0)))
+}
 
 /** What the log shows. */
 export interface LogFilter {
@@ -355,13 +363,38 @@ export const linkById = (sql: Sql, eventId: string): Effect.Effect<Link | undefi
     sql.client<Omit<EventRow, "data">>`SELECT ${sql.client.literal(linkColumns)} FROM ${sql.client(sql.tables.events)} WHERE event_id = ${eventId}`
   ).pipe(Effect.map(([row]) => row === undefined ? undefined : linkOf(sql)(row)))
 
-/** The `window` events from `position` on, by position, without payloads. */
-export const linksFrom = (sql: Sql, position: bigint, window: number): Effect.Effect<ReadonlyArray<Link>, DatabaseError> =>
-  run(
-    "Reading the events after a cause",
-    sql.client<Omit<EventRow, "data">>`SELECT ${sql.client.literal(linkColumns)} FROM ${sql.client(sql.tables.events)}
-      WHERE position >= ${big(sql, position)} ORDER BY position LIMIT ${window}`
-  ).pipe(Effect.map((rows) => rows.map(linkOf(sql))))
+/**
+ * Of the `window` events from `position` on, those whose correlation id is one of
+ * `correlationIds` or whose causation id is one of `causationIds`, by position, without payloads.
+ * Filtered in the database: only the conversation's events cross the wire.
+ */
+export const linksFrom = (
+  sql: Sql,
+  position: bigint,
+  window: number,
+  links: { readonly correlationIds: ReadonlyArray<string>; readonly causationIds: ReadonlyArray<string> }
+): Effect.Effect<{ readonly links: ReadonlyArray<Link>; readonly scanned: number }, DatabaseError> => {
+  const s = sql.client
+  const causationOf = sql.dialect === "postgres"
+    ? s.literal("(metadata->>'causationId')")
+    : s.literal("json_extract(metadata, '$.causationId')")
+  const inList = (values: ReadonlyArray<string>) => values.length === 0 ? s.literal("(NULL)") : s.in(values)
+  const windowed = s`SELECT ${s.literal(linkColumns)} FROM ${s(sql.tables.events)} WHERE position >= ${big(sql, position)} ORDER BY position LIMIT ${window}`
+  return Effect.all([
+    run(
+      "Reading the events after a cause",
+      s<Omit<EventRow, "data">>`SELECT * FROM (${windowed}) w
+        WHERE ${correlationOf(sql)} IN ${inList(links.correlationIds)} OR ${causationOf} IN ${inList(links.causationIds)}
+        ORDER BY position`
+    ),
+    run(
+      "Reading the events after a cause",
+      s<{ readonly scanned: Count }>`SELECT count(*) AS scanned FROM (
+        SELECT position FROM ${s(sql.tables.events)} WHERE position >= ${big(sql, position)} ORDER BY position LIMIT ${window}
+      ) w`
+    )
+  ]).pipe(Effect.map(([rows, [count]]) => ({ links: rows.map(linkOf(sql)), scanned: Number(count?.scanned ?? 0) })))
+}
 
 /** Events after `position` (up to `upTo`), counted up to `cap` (so the count stays cheap when far behind). */
 export const eventsAfter = (sql: Sql, position: bigint, upTo: bigint, cap: number): Effect.Effect<number, DatabaseError> =>
