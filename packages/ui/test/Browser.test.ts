@@ -216,7 +216,7 @@ const suite = (name: string, makeUrl: () => string, screenshots: boolean) => {
       tab.once("dialog", (dialog) => void dialog.accept())
       await rebuild.click()
       await tab.getByText("Projection order-summaries reset to position 0.").waitFor()
-      expect(await tab.getByRole("region", { name: /Projections/ }).innerText()).toMatch(/order-summaries\s+behind\s+0\s+4\d/)
+      await expect.poll(() => tab.getByRole("region", { name: /Projections/ }).innerText()).toMatch(/order-summaries\s+behind\s+0\s+4\d/)
       await context.close()
     })
   })
