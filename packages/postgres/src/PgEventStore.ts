@@ -45,6 +45,13 @@ export interface PgEventStoreConfig {
    * wake them at once; polling covers what a notification cannot (a dropped LISTEN connection).
    */
   readonly pollInterval?: Duration.DurationInput | undefined
+  /**
+   * Whether the store runs its own statements (appends, reads) as named prepared statements,
+   * parsed and planned once per connection (default `true`). Set `false` behind a pooler that
+   * does not keep a connection's prepared statements, such as PgBouncer in transaction mode
+   * before 1.21 or with `max_prepared_statements = 0`.
+   */
+  readonly preparedStatements?: boolean | undefined
 }
 
 /**
@@ -88,7 +95,12 @@ export const make = (
     const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
     const notifications = yield* listen.notifications(parsed.url, channel)
-    const backend = yield* Backend.make(client, pool, { schema, channel, notifications })
+    const backend = yield* Backend.make(client, pool, {
+      schema,
+      channel,
+      notifications,
+      preparedStatements: config.preparedStatements ?? true
+    })
     const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
     // The first thing closing does (finalizers run last to first): requests for a connection
     // fail from now on, so no step of a fiber being interrupted waits for one forever (pool.ts).

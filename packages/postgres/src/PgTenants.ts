@@ -189,7 +189,12 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
         const channel = Tables.channel(schema)
         const notifications = yield* server.listener.channel(channel)
         // The store's statements name the schema: they run on the server's client as they are.
-        const backend = yield* Backend.make(server.client, server.pool, { schema, channel, notifications })
+        const backend = yield* Backend.make(server.client, server.pool, {
+          schema,
+          channel,
+          notifications,
+          preparedStatements: config.preparedStatements ?? true
+        })
         const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
         return Context.add(SqlEventStore.context(opened), PgClient.PgClient, client)
       })

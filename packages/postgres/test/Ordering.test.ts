@@ -19,7 +19,7 @@ const setup = Effect.gen(function*() {
   const schema = freshSchema("ord")
   const { client, store } = yield* PgEventStore.make({ url: serverUrl, schema })
   const pool = yield* Effect.acquireRelease(Effect.sync(() => new Pg.Pool({ connectionString: serverUrl })), (pool) => Effect.promise(() => pool.end()))
-  const backend = yield* Backend.make(client, pool, { schema, channel: Tables.channel(schema), notifications: undefined })
+  const backend = yield* Backend.make(client, pool, { schema, channel: Tables.channel(schema), notifications: undefined, preparedStatements: true })
   const storage = SqlEventStore.makeStorage(backend)
   return { client, store, storage, schema }
 })

@@ -25,6 +25,8 @@ export interface Options {
   readonly channel: string
   /** Wake-ups from other processes' appends (`listen.ts`). */
   readonly notifications: Stream.Stream<void> | undefined
+  /** Whether the store's statements run as named (prepared) statements (`statements.ts`). */
+  readonly preparedStatements: boolean
 }
 
 /** The backend on the client; its notifier lives as long as the scope. */
@@ -35,7 +37,7 @@ export const make = (
 ): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
   Effect.gen(function*() {
     const statements = SqlBackend.statements("pg", options.schema)
-    const run = Statements.make(sql, pool)
+    const run = Statements.make(sql, pool, { prepared: options.preparedStatements })
     const append = Append.make(sql, run, statements, options.schema)
     const notifier = yield* Notifier.make(run, options.channel)
     return {
@@ -46,7 +48,7 @@ export const make = (
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
           const inTransaction = Option.isSome(transaction)
           return Effect.tap(retryOnClosedConnection(append(request, inTransaction)), (outcome) =>
-            Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : notifier.afterCommit).pipe(
+            Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : (process.env.NO_NOTIFY ? Effect.void : notifier.afterCommit)).pipe(
               Effect.mapError(appendError)
             )
         }),

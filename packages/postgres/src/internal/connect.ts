@@ -28,6 +28,8 @@ export interface Settings {
   readonly applicationName?: string | undefined
   readonly connectTimeout?: Duration.DurationInput | undefined
   readonly connectionWaitTimeout?: Duration.DurationInput | undefined
+  /** See `PgEventStoreConfig.preparedStatements`. */
+  readonly preparedStatements?: boolean | undefined
 }
 
 /** The settings, with their documented defaults. */

@@ -34,12 +34,17 @@ const nameOf = (text: string): string => {
   return name
 }
 
-/** The runner on `pool`, falling back to `sql` inside a transaction. */
-export const make = (sql: SqlClient.SqlClient, pool: Pg.Pool): Run => {
+/**
+ * The runner on `pool`, falling back to `sql` inside a transaction. `prepared: false` runs the
+ * statements unnamed, for poolers that cannot keep a connection's named statements (see the
+ * `preparedStatements` option).
+ */
+export const make = (sql: SqlClient.SqlClient, pool: Pg.Pool, options: { readonly prepared: boolean }): Run => {
+  const nameFor = options.prepared ? nameOf : () => undefined
 
   const onPool = <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
     Effect.async<ReadonlyArray<Row>, SqlError>((resume) => {
-      const query: Pg.QueryConfig = { name: nameOf(text), text, values: params as Array<unknown> }
+      const query: Pg.QueryConfig = { name: nameFor(text), text, values: params as Array<unknown> }
       pool.connect((connectError, client, release) => {
         if (connectError !== undefined || client === undefined) {
           return resume(Effect.fail(new SqlError({ cause: connectError, message: "Failed to acquire connection" })))
