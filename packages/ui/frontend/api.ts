@@ -81,6 +81,37 @@ export interface Causation {
   readonly truncated: boolean
 }
 
+export interface ParkedView {
+  readonly name: string
+  readonly partition: number
+  readonly position: string
+  readonly eventId: string
+  readonly errorTag: string
+  readonly errorMessage: string
+  readonly attempts: number
+  readonly parkedAt: string
+  readonly retryRequested: boolean
+}
+
+export interface ProjectionStatusView {
+  readonly name: string
+  readonly partitions: number
+  readonly aggregateTypes: ReadonlyArray<string>
+  readonly eventTypes: ReadonlyArray<string>
+  readonly head: string
+  readonly lagCapped: boolean
+  readonly partitionStatus: ReadonlyArray<{
+    readonly partition: number
+    readonly holder: string | null
+    readonly position: string
+    readonly handled: number
+    readonly lagEvents: number
+    readonly lagMillis: number
+    readonly parked: number
+  }>
+  readonly parked: ReadonlyArray<ParkedView>
+}
+
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) {
     super(message)
@@ -115,4 +146,10 @@ export const causation = (eventId: string) => call<Causation>(`api/causation${qu
 export const projections = () => call<ReadonlyArray<ProjectionView>>("api/projections")
 export const rebuild = (name: string) =>
   call<ProjectionView>(`api/projections/rebuild${query({ name })}`, { method: "POST", headers: { "x-eventuali-ui": "1" } })
+export const projectionStatus = () => call<ReadonlyArray<ProjectionStatusView>>("api/projections/status")
+const write = { method: "POST", headers: { "x-eventuali-ui": "1" } } as const
+export const retryParked = (name: string, position: string) =>
+  call<ReadonlyArray<ParkedView>>(`api/projections/parked/retry${query({ name, position })}`, write)
+export const discardParked = (name: string, position: string) =>
+  call<ParkedView>(`api/projections/parked/discard${query({ name, position })}`, write)
 export const liveUrl = (params: Record<string, string | undefined>) => `api/live${query(params)}`

@@ -93,6 +93,51 @@ export class ProjectionView extends Schema.Class<ProjectionView>("ProjectionView
   lagAtLeast: Schema.Boolean
 }) {}
 
+/**
+ * An event a projection's handler could not apply and set aside (`onFailure: "park"`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class ParkedView extends Schema.Class<ParkedView>("ParkedView")({
+  name: Schema.String,
+  partition: Schema.Number,
+  position: Schema.BigInt,
+  eventId: Schema.String,
+  errorTag: Schema.String,
+  errorMessage: Schema.String,
+  attempts: Schema.Number,
+  parkedAt: Schema.Date,
+  /** Asked for: the instance holding the partition retries it at its next status interval. */
+  retryRequested: Schema.Boolean
+}) {}
+
+/**
+ * A registered projection's status (`Projection.status`): per partition its holder, checkpoint,
+ * lag and parked events, and the parked events themselves.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class ProjectionStatusView extends Schema.Class<ProjectionStatusView>("ProjectionStatusView")({
+  name: Schema.String,
+  partitions: Schema.Number,
+  aggregateTypes: Schema.Array(Schema.String),
+  eventTypes: Schema.Array(Schema.String),
+  head: Schema.BigInt,
+  lagCapped: Schema.Boolean,
+  partitionStatus: Schema.Array(Schema.Struct({
+    partition: Schema.Number,
+    holder: Schema.OptionFromNullOr(Schema.String),
+    position: Schema.BigInt,
+    handled: Schema.Number,
+    lagEvents: Schema.Number,
+    lagMillis: Schema.Number,
+    parked: Schema.Number
+  })),
+  parked: Schema.Array(ParkedView)
+}) {}
+
 const Count = Schema.Struct({ name: Schema.String, events: Schema.Number })
 
 /**
@@ -288,6 +333,21 @@ export class Group extends HttpApiGroup.make("ui")
       .addSuccess(HttpApiSchema.Text({ contentType: "text/event-stream" }))
   )
   .add(HttpApiEndpoint.get("projections", "/api/projections").addSuccess(Schema.Array(ProjectionView)))
+  .add(HttpApiEndpoint.get("projectionStatus", "/api/projections/status").addSuccess(Schema.Array(ProjectionStatusView)))
+  .add(
+    HttpApiEndpoint.post("retryParked", "/api/projections/parked/retry")
+      .setUrlParams(Schema.Struct({ name: name("name"), position: Schema.optional(PositionParam) }))
+      .addSuccess(Schema.Array(ParkedView))
+      .addError(UiNotFound)
+      .addError(UiReadOnly)
+  )
+  .add(
+    HttpApiEndpoint.post("discardParked", "/api/projections/parked/discard")
+      .setUrlParams(Schema.Struct({ name: name("name"), position: PositionParam }))
+      .addSuccess(ParkedView)
+      .addError(UiNotFound)
+      .addError(UiReadOnly)
+  )
   .add(
     HttpApiEndpoint.post("rebuild", "/api/projections/rebuild")
       .setUrlParams(Schema.Struct({ name: name("name") }))

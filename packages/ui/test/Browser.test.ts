@@ -7,8 +7,8 @@
  * and read-only mode refuse. The SQLite run writes the guide's screenshots (docs/guides/ui/).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
-import { EventStore } from "eventuali"
+import { Data, Duration, Effect, Fiber, Redacted, Schedule } from "effect"
+import { EventStore, Projection } from "eventuali"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -218,6 +218,79 @@ const suite = (name: string, makeUrl: () => string, screenshots: boolean) => {
       await tab.getByText("Projection order-summaries reset to position 0.").waitFor()
       await expect.poll(() => tab.getByRole("region", { name: /Projections/ }).innerText()).toMatch(/order-summaries\s+behind\s+0\s+4\d/)
       await context.close()
+    })
+
+    it("a parked event retried from the UI leaves the list and lands in the read model; another is discarded", async () => {
+      // A projection of the application, running in this process: printing shipping labels
+      // fails while the printer is offline, and the events are parked.
+      class PrinterOffline extends Data.TaggedError("PrinterOffline")<{ readonly message: string }> {}
+      let printerOnline = false
+      const labels = new Map<string, string>()
+      const running = await guarded.run(Effect.forkDaemon(Effect.scoped(Effect.gen(function*() {
+        yield* Projection.run(Projection.make({
+          name: "shipping-labels",
+          aggregateTypes: ["Order"],
+          onFailure: "park",
+          retry: Schedule.recurs(0),
+          statusInterval: Duration.millis(200),
+          handle: (event) => {
+            const data = event.data as { readonly sku?: string }
+            if (!printerOnline && (event.eventType === "OrderShipped" || data.sku === "scone")) {
+              return Effect.fail(new PrinterOffline({ message: "the label printer is offline" }))
+            }
+            labels.set(`${event.aggregateId} v${event.aggregateVersion}`, event.eventType)
+            return Effect.void
+          }
+        }))
+        return yield* Effect.never
+      }))))
+      try {
+        const context = await browser.newContext()
+        const tab = await context.newPage()
+        await tab.goto(`${guarded.url}?token=${token}`)
+        await tab.getByRole("heading", { level: 1, name: "Overview" }).waitFor()
+        const parked = tab.getByRole("region", { name: "Parked events of shipping-labels" })
+        await expect.poll(async () => {
+          await tab.goto(`${guarded.url}#/projections`)
+          await tab.reload()
+          await tab.getByRole("heading", { level: 1, name: "Projections" }).waitFor()
+          return parked.locator("tbody tr").count()
+        }, { timeout: 10_000 }).toBe(2)
+        expect(await parked.innerText()).toContain("PrinterOffline: the label printer is offline")
+        expect(labels.has("o-1001 v4")).toBe(false)
+        await expectAccessible(tab)
+        if (screenshots) await tab.screenshot({ path: Path.join(screenshotDir, "projections-parked.png") })
+
+        printerOnline = true
+        const rows = parked.locator("tbody tr")
+        const shipped = rows.filter({ hasText: "PrinterOffline" }).last()
+        tab.once("dialog", (dialog) => void dialog.accept())
+        await shipped.getByRole("button", { name: "Retry" }).click()
+        await tab.getByText(/Retry asked for the event at position/).waitFor()
+        // The instance holding the partition retries at its next status interval.
+        await expect.poll(async () => {
+          await tab.reload()
+          await tab.getByRole("heading", { level: 1, name: "Projections" }).waitFor()
+          return parked.locator("tbody tr").count()
+        }, { timeout: 10_000 }).toBe(1)
+        expect(labels.get("o-1001 v4")).toBe("OrderShipped")
+
+        tab.once("dialog", (dialog) => void dialog.accept())
+        await parked.getByRole("button", { name: "Discard" }).click()
+        await tab.getByText(/Parked event at position \d+ discarded/).waitFor()
+        expect(await tab.getByText("No parked events.").count()).toBe(1)
+        expect(labels.has("o-1001 v3")).toBe(false)
+        await context.close()
+      } finally {
+        await Effect.runPromise(Fiber.interrupt(running))
+      }
+    })
+
+    it("read-only: retry and discard are refused (403) and their buttons disabled", async () => {
+      const parkedEvents = await fetch(new URL("api/projections/parked/retry?name=shipping-labels", ui.url), { method: "POST", headers: { "x-eventuali-ui": "1" } })
+      expect(parkedEvents.status).toBe(403)
+      const discard = await fetch(new URL("api/projections/parked/discard?name=shipping-labels&position=1", ui.url), { method: "POST", headers: { "x-eventuali-ui": "1" } })
+      expect(discard.status).toBe(403)
     })
   })
 }

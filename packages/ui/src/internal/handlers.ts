@@ -7,7 +7,8 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Checkpoint from "@eventuali/core/Checkpoint"
 import { EventStore } from "@eventuali/core/EventStore"
-import { ProjectionStore } from "@eventuali/core/ProjectionStore"
+import * as Projection from "@eventuali/core/Projection"
+import { type ParkedEvent, ProjectionStore } from "@eventuali/core/ProjectionStore"
 import { Deferred, Effect, Option, Schema, Scope, Stream } from "effect"
 import * as UiApi from "../UiApi.js"
 import * as Causation from "./causation.js"
@@ -228,22 +229,85 @@ export const layer = (settings: Settings) =>
         }))
       }
 
+      const readOnly = (what: string) =>
+        new UiApi.UiReadOnly({ message: `The UI is read-only: start it with --allow-writes (allowWrites: true) to ${what}` })
+
+      const parkedView = (event: ParkedEvent) => new UiApi.ParkedView(event)
+
+      const projectionStatus = Effect.gen(function*() {
+        const registered = yield* projectionStore.projections
+        return yield* Effect.forEach(registered, (info) =>
+          Effect.gen(function*() {
+            const status = yield* Projection.status(info.name)
+            const parked = yield* projectionStore.parked(info.name)
+            return new UiApi.ProjectionStatusView({
+              name: status.name,
+              partitions: status.partitions,
+              aggregateTypes: status.aggregateTypes,
+              eventTypes: status.eventTypes,
+              head: status.head,
+              lagCapped: status.lagCapped,
+              partitionStatus: status.partitionStatus.map((partition) => ({ ...partition, holder: Option.fromNullable(partition.holder) })),
+              parked: parked.map(parkedView)
+            })
+          }))
+      }).pipe(
+        Effect.provideService(EventStore, store),
+        Effect.provideService(ProjectionStore, projectionStore),
+        Effect.mapError(storeFailure)
+      )
+
+      /** A `ProjectionError` (unknown projection, position not parked) is the caller's 404. */
+      const parkedFailure = (error: { readonly _tag: string; readonly message: string }) =>
+        error._tag === "ProjectionError" ? new UiApi.UiNotFound({ message: error.message }) : storeFailure(error)
+
+      const retryParked = (name: string, position: bigint | undefined) =>
+        settings.allowWrites
+          ? Projection.requestRetry(name, { position }).pipe(
+            Effect.tap((events) => Effect.logInfo(`Eventuali UI: retry asked for ${events.length} parked events of ${JSON.stringify(name)}`)),
+            Effect.map((events) => events.map((event) => parkedView({ ...event, retryRequested: true }))),
+            Effect.provideService(ProjectionStore, projectionStore),
+            Effect.mapError(parkedFailure)
+          )
+          : Effect.fail(readOnly("retry parked events"))
+
+      const discardParked = (name: string, position: bigint) =>
+        settings.allowWrites
+          ? Projection.discardParked(name, position).pipe(
+            Effect.tap(() => Effect.logInfo(`Eventuali UI: parked event at ${position} of ${JSON.stringify(name)} discarded`)),
+            Effect.map(parkedView),
+            Effect.provideService(ProjectionStore, projectionStore),
+            Effect.mapError(parkedFailure)
+          )
+          : Effect.fail(readOnly("discard parked events"))
+
+      /** The checkpoints of a projection: one per partition when it is registered with several. */
+      const checkpointsOf = (name: string) =>
+        Effect.map(projectionStore.projections, (registered) => {
+          const info = registered.find((projection) => projection.name === name)
+          return info === undefined || info.partitions === 1
+            ? [name]
+            : Array.from({ length: info.partitions }, (_, partition) => `${name}#${partition}`)
+        })
+
       const rebuild = (name: string) =>
         Effect.gen(function*() {
-          if (!settings.allowWrites) {
-            return yield* new UiApi.UiReadOnly({ message: "The UI is read-only: start it with --allow-writes (allowWrites: true) to rebuild projections" })
+          if (!settings.allowWrites) return yield* readOnly("rebuild projections")
+          const checkpoints = yield* checkpointsOf(name).pipe(Effect.mapError(storeFailure))
+          const existing = yield* Effect.forEach(checkpoints, (checkpoint) => projectionStore.get(checkpoint)).pipe(Effect.mapError(storeFailure))
+          if (existing.every(Option.isNone)) return yield* new UiApi.UiNotFound({ message: `No projection named ${JSON.stringify(name)}` })
+          // Under each checkpoint's lock, as the projection's own batches write: a running
+          // instance replays from the start at its next batch. Its read model is the
+          // application's to clear (Running.rebuild does both).
+          for (const checkpoint of checkpoints) {
+            yield* projectionStore.withCheckpoint(checkpoint, () => Effect.succeed([undefined, Option.some(0n)] as const)).pipe(
+              Effect.mapError(storeFailure)
+            )
           }
-          const existing = yield* projectionStore.get(name).pipe(Effect.mapError(storeFailure))
-          if (Option.isNone(existing)) return yield* new UiApi.UiNotFound({ message: `No projection named ${JSON.stringify(name)}` })
-          // Under the projection's lock, as its own batches write: a running instance replays from
-          // the start at its next batch. Its read model is the application's to clear.
-          yield* projectionStore.withCheckpoint(name, () => Effect.succeed([undefined, Option.some(0n)] as const)).pipe(
-            Effect.mapError(storeFailure)
-          )
           yield* Effect.logInfo(`Eventuali UI: projection ${JSON.stringify(name)} reset to position 0`)
           const top = yield* head
           const lag = yield* Queries.eventsAfter(sql, 0n, top, LAG_LIMIT + 1).pipe(Effect.mapError(storeFailure))
-          const updated = yield* projectionStore.get(name).pipe(Effect.mapError(storeFailure))
+          const updated = yield* projectionStore.get(checkpoints[0]!).pipe(Effect.mapError(storeFailure))
           return new UiApi.ProjectionView({
             name,
             position: 0n,
@@ -261,5 +325,8 @@ export const layer = (settings: Settings) =>
         .handle("causation", ({ urlParams }) => causation(urlParams.eventId))
         .handleRaw("live", ({ urlParams }) => live(urlParams))
         .handle("projections", () => projections)
+        .handle("projectionStatus", () => projectionStatus)
+        .handle("retryParked", ({ urlParams }) => retryParked(urlParams.name, urlParams.position))
+        .handle("discardParked", ({ urlParams }) => discardParked(urlParams.name, urlParams.position))
         .handle("rebuild", ({ urlParams }) => rebuild(urlParams.name))
     }))
