@@ -24,6 +24,7 @@ import { projections, rebuild } from "./internal/projections.js"
 import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
 import { ui } from "./internal/ui.js"
+import { create as createTenant, move as moveTenant, tenants } from "./internal/tenants.js"
 import { leftoverProblem, validationProblem } from "./internal/usageError.js"
 
 /**
@@ -41,7 +42,7 @@ const root = Command.make("eventuali").pipe(
 /**
  * The command tree: `init`, `health`, `stats`, `events`, `tail`, `export`, `import`,
  * `projections` (and `projections rebuild NAME`), `delete`, `restore`, `truncate`,
- * `retention run`, `ui`, `bench`.
+ * `retention run`, `tenants` (and `tenants create`, `tenants move`), `ui`, `bench`.
  *
  * @since 0.1.0
  * @category commands
@@ -61,6 +62,7 @@ export const command = root.pipe(
     restoreCommand,
     truncateCommand,
     retention,
+    tenants,
     ui,
     bench
   ])
@@ -82,6 +84,7 @@ const commands = Help.commandTree(command, [
   Help.commandTree(restoreCommand),
   Help.commandTree(truncateCommand),
   Help.commandTree(retention, [Help.commandTree(retentionRun)]),
+  Help.commandTree(tenants, [Help.commandTree(createTenant), Help.commandTree(moveTenant)]),
   Help.commandTree(ui),
   Help.commandTree(bench)
 ])

@@ -24,6 +24,9 @@ const commands = [
   "restore",
   "truncate",
   "retention run",
+  "tenants",
+  "tenants create",
+  "tenants move",
   "ui",
   "bench"
 ]
@@ -127,7 +130,7 @@ describe("eventuali's help and usage errors read well", () => {
 
   it("optional flags are shown as optional; options have their own descriptions, not @effect/cli's boilerplate", async () => {
     const result = await run(["events", "--help"])
-    expect(result.stdout).toMatch(/eventuali events \[--url URL\] \[--aggregate ID\] \[--type TYPE\.\.\.\]\s+\[--event-type TYPE\.\.\.\] \[--from POSITION\] \[--limit N\] \[--json\]/)
+    expect(result.stdout).toMatch(/eventuali events \[--url URL\] \[--tenant TENANT\] \[--aggregate ID\]\s+\[--type TYPE\.\.\.\] \[--event-type TYPE\.\.\.\] \[--from POSITION\] \[--limit N\]\s+\[--json\]/)
     expect(result.stdout).toMatch(/-n, --limit N\s+At most this many events \(default: 100\)/)
     for (const command of everyHelp) {
       const help = (await run([...command, "--help"])).stdout
@@ -139,12 +142,12 @@ describe("eventuali's help and usage errors read well", () => {
     const terminal = await runOnTerminal(["stats", "--help"])
     expect(terminal.code).toBe(0)
     expect(terminal.stdout).toMatch(ESCAPE)
-    expect(terminal.stdout).toContain("eventuali stats [--url URL] [--json]")
+    expect(terminal.stdout).toContain("eventuali stats [--url URL] [--tenant TENANT] [--json]")
     for (const value of ["1", "true", "0"]) {
       const noColor = await runOnTerminal(["stats", "--help"], { env: { NO_COLOR: value } })
       expect(noColor.code).toBe(0)
       expect(noColor.stdout).not.toMatch(ESCAPE)
-      expect(noColor.stdout).toContain("eventuali stats [--url URL] [--json]")
+      expect(noColor.stdout).toContain("eventuali stats [--url URL] [--tenant TENANT] [--json]")
     }
     expect((await runOnTerminal(["stats", "--help"], { env: { NO_COLOR: "" } })).stdout).toMatch(ESCAPE)
   })
@@ -156,7 +159,7 @@ describe("eventuali's help and usage errors read well", () => {
     const [problem, blank, ...help] = result.stderr.trimEnd().split("\n")
     expect(problem).toBe("Error: Unknown option --urll (did you mean --url?)")
     expect(blank).toBe("")
-    expect(help.slice(0, 2)).toEqual(["USAGE", "  eventuali stats [--url URL] [--json]"])
+    expect(help.slice(0, 2)).toEqual(["USAGE", "  eventuali stats [--url URL] [--tenant TENANT] [--json]"])
     expect(help.join("\n")).toContain("-u, --url URL")
     expect(result.stderr).not.toMatch(ESCAPE)
     expect(widestLine(result.stderr)).toBeLessThanOrEqual(80)

@@ -30,7 +30,8 @@ import * as TenantDirectory from "./TenantDirectory.js"
  *   a name is what the directory records, so keep it when a server's URL changes. The URLs take
  *   no `?schema=`: each tenant has its own.
  * - `directory`: where tenants' servers are recorded (default: the `eventuali_tenants` table on
- *   `control`; `TenantDirectory.fixed` for a map in configuration).
+ *   `control`; `TenantDirectory.fixed` for a map in configuration; `"schemas"` for one server
+ *   without a table: its tenants are the schemas with the prefix, `TenantDirectory.schemas`).
  * - `control`: the database of the directory table (default: the first server's URL); a
  *   `?schema=NAME` puts the table in that schema.
  * - `placement`: how a new tenant's server is chosen (default `TenantDirectory.leastLoaded`).
@@ -46,7 +47,7 @@ import * as TenantDirectory from "./TenantDirectory.js"
  */
 export interface PgTenantsConfig extends Connect.Settings {
   readonly servers: Readonly<Record<string, string | Redacted.Redacted<string>>>
-  readonly directory?: TenantDirectory.TenantDirectory | undefined
+  readonly directory?: TenantDirectory.TenantDirectory | "schemas" | undefined
   readonly control?: string | Redacted.Redacted<string> | undefined
   readonly placement?: TenantDirectory.Placement | undefined
   readonly schemaPrefix?: string | undefined
@@ -152,7 +153,9 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
     const servers = yield* serversOf(config)
     const names = Array.from(servers.keys())
     const idleTimeToLive = config.idleTimeToLive ?? Duration.minutes(5)
-    const directory = config.directory ?? (yield* controlDirectory(config, servers.get(names[0]!)!))
+    const directory = config.directory === "schemas"
+      ? yield* schemasDirectory(config, names, servers, prefix)
+      : config.directory ?? (yield* controlDirectory(config, servers.get(names[0]!)!))
     const placement = config.placement ?? TenantDirectory.leastLoaded
 
     /** A server's pool, client and listening connection, shared by its open tenants. */
@@ -257,16 +260,31 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
     }
   })
 
-/** The directory table on the control database, on a small pool of its own. */
-const controlDirectory = (config: PgTenantsConfig, firstServer: string) =>
-  Effect.gen(function*() {
-    const { schema, url } = parseUrl(config.control === undefined ? firstServer : urlOf(config.control))
-    const server = yield* Connect.connect(Connect.options(url, {
+/** A small pool of its own for the directory's queries. */
+const directoryClient = (config: PgTenantsConfig, url: string) =>
+  Effect.map(
+    Connect.connect(Connect.options(url, {
       ...config,
       maxConnections: 2,
       applicationName: `${config.applicationName ?? "eventuali"}-directory`
-    }))
-    return yield* Effect.provideService(TenantDirectory.table({ schema }), SqlClient.SqlClient, server.client)
+    })),
+    (server) => server.client
+  )
+
+/** The directory table on the control database. */
+const controlDirectory = (config: PgTenantsConfig, firstServer: string) =>
+  Effect.gen(function*() {
+    const { schema, url } = parseUrl(config.control === undefined ? firstServer : urlOf(config.control))
+    const client = yield* directoryClient(config, url)
+    return yield* Effect.provideService(TenantDirectory.table({ schema }), SqlClient.SqlClient, client)
+  })
+
+/** The schemas of the one configured server. */
+const schemasDirectory = (config: PgTenantsConfig, names: ReadonlyArray<string>, servers: ReadonlyMap<string, string>, prefix: string) =>
+  Effect.gen(function*() {
+    if (names.length !== 1) return yield* invalid("PgTenants: directory \"schemas\" needs exactly one server")
+    const client = yield* directoryClient(config, servers.get(names[0]!)!)
+    return yield* Effect.provideService(TenantDirectory.schemas({ prefix, server: names[0]! }), SqlClient.SqlClient, client)
   })
 
 /**

@@ -112,6 +112,40 @@ export const table = (
   })
 
 /**
+ * The directory of a single server without a table: its tenants are the schemas named with the
+ * prefix (`tenant_acme` is tenant `acme`), on the current `SqlClient`, all on `server`. Placing a
+ * tenant creates its schema; moving is refused.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const schemas = (
+  options: { readonly prefix: string; readonly server: string }
+): Effect.Effect<TenantDirectory, never, SqlClient.SqlClient> =>
+  Effect.map(SqlClient.SqlClient, (sql) => {
+    const error = SqlErrors.toDatabaseError("The tenant directory")
+    const tenantSchemas = sql<{ readonly nspname: string }>`SELECT nspname FROM pg_namespace
+      WHERE starts_with(nspname, ${options.prefix}) ORDER BY nspname`
+    const list = tenantSchemas.pipe(
+      Effect.map((rows) => rows.map((row) => ({ tenantId: row.nspname.slice(options.prefix.length), server: options.server }))),
+      Effect.mapError(error)
+    )
+    return {
+      lookup: (tenantId) =>
+        sql<{ readonly found: number }>`SELECT 1 AS found FROM pg_namespace WHERE nspname = ${options.prefix + tenantId}`.pipe(
+          Effect.map((rows) => rows.length > 0 ? Option.some(options.server) : Option.none()),
+          Effect.mapError(error)
+        ),
+      // The schema is the record: creating it places the tenant (opening it then migrates it).
+      place: (tenantId) =>
+        sql`CREATE SCHEMA IF NOT EXISTS ${sql(options.prefix + tenantId)}`.pipe(Effect.as(options.server), Effect.mapError(error)),
+      move: (tenantId) =>
+        Effect.fail(new DatabaseError({ message: `Cannot move tenant ${JSON.stringify(tenantId)}: its directory is the schemas of one server` })),
+      list
+    }
+  })
+
+/**
  * Chooses the server of a new tenant, given every server's name and how many tenants it holds
  * (servers in the order of the configuration).
  *

@@ -15,7 +15,7 @@ import { count } from "./output.js"
 export class CliError extends Schema.TaggedError<CliError>()("CliError", { message: Schema.String }) {}
 
 /** `--url`, optional here: {@link withStore} falls back to `EVENTUALI_URL`. */
-export const url = Options.redacted("url").pipe(
+export const urlOnly = Options.redacted("url").pipe(
   Options.withAlias("u"),
   Options.withPseudoName("URL"),
   Options.optional,
@@ -23,6 +23,24 @@ export const url = Options.redacted("url").pipe(
     "The store's connection string: sqlite://FILE, postgresql://USER:PASSWORD@HOST:PORT/DB or memory:// (default: $EVENTUALI_URL)"
   )
 )
+
+/** `--tenant`: the store is that tenant's, on the PostgreSQL server of `--url`. */
+export const tenant = Options.text("tenant").pipe(
+  Options.withPseudoName("TENANT"),
+  Options.optional,
+  Options.withDescription(
+    "Work on this tenant's store: schema tenant_TENANT (or $EVENTUALI_TENANT_PREFIX + TENANT) on the PostgreSQL server of --url"
+  )
+)
+
+/** Which store a command works on: `--url` and `--tenant`. */
+export interface Target {
+  readonly url: Option.Option<Redacted.Redacted<string>>
+  readonly tenant: Option.Option<string>
+}
+
+/** `--url` and `--tenant`, the options of every command that opens a store. */
+export const url: Options.Options<Target> = Options.all({ url: urlOnly, tenant })
 
 const urlFromConfig = Config.redacted("EVENTUALI_URL").pipe(
   Effect.mapError(() => new CliError({ message: "No connection string: pass --url URL or set EVENTUALI_URL" }))
@@ -95,20 +113,24 @@ export const describeError = (error: unknown, url: Redacted.Redacted<string> | u
 export const toCliError = (url: Redacted.Redacted<string> | undefined) => (error: unknown): CliError =>
   new CliError({ message: describeError(error, url) })
 
+/** `--url`, or else `EVENTUALI_URL`. */
+export const urlOf = (url: Option.Option<Redacted.Redacted<string>>): Effect.Effect<Redacted.Redacted<string>, CliError> =>
+  Option.match(url, { onNone: () => urlFromConfig, onSome: Effect.succeed })
+
 /**
  * Runs a command's body with the store of `url` (or `EVENTUALI_URL`) open (closed when the body ends); every failure
- * becomes a {@link CliError}. `create` lets a SQLite file be created.
+ * becomes a {@link CliError}. `create` lets a SQLite file, or a tenant, be created.
  */
 export const withStore = <A, E, R>(
-  url: Option.Option<Redacted.Redacted<string>>,
+  target: Target,
   options: { readonly create: boolean },
   body: Effect.Effect<A, E, R>
 ): Effect.Effect<A, CliError, Exclude<R, Database.Services> | FileSystem.FileSystem> =>
   Effect.flatMap(
-    Option.match(url, { onNone: () => urlFromConfig, onSome: Effect.succeed }),
+    urlOf(target.url),
     (url) =>
       body.pipe(
-        Effect.provide(Database.layer(url, options)),
+        Effect.provide(Database.layer(url, { ...options, tenant: target.tenant })),
         Effect.mapError(toCliError(url))
       )
   )

@@ -6,14 +6,16 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Statement from "@effect/sql/Statement"
-import { DatabaseError } from "@eventuali/core/Errors"
+import { DatabaseError, type EventStoreError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import * as Tenants from "@eventuali/core/Tenants"
 import * as Migrations from "@eventuali/sql/Migrations"
 import { toDatabaseError } from "@eventuali/sql/SqlErrors"
 import * as Tables from "@eventuali/sql/Tables"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import * as PgEventStore from "@eventuali/postgres/PgEventStore"
+import * as PgTenants from "@eventuali/postgres/PgTenants"
 import { ConnectionString, EventStore as FrontDoor } from "eventuali"
 
 export interface Sql {
@@ -44,11 +46,17 @@ export type Services = Database | EventStore.EventStore | ProjectionStore.Projec
  */
 export const layer = (
   url: Redacted.Redacted<string>,
-  options: { readonly create: boolean }
-): Layer.Layer<Services, DatabaseError, FileSystem.FileSystem> =>
+  options: { readonly create: boolean; readonly tenant?: Option.Option<string> | undefined }
+): Layer.Layer<Services, DatabaseError | EventStoreError, FileSystem.FileSystem> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const parsed = yield* ConnectionString.parse(Redacted.value(url))
     const shownUrl = ConnectionString.redact(Redacted.value(url))
+    if (options.tenant !== undefined && Option.isSome(options.tenant)) {
+      if (parsed._tag !== "Postgres") {
+        return yield* new DatabaseError({ message: `--tenant needs a PostgreSQL server (--url postgresql://…), not ${shownUrl}` })
+      }
+      return yield* tenantLayer(parsed.url, shownUrl, options.tenant.value, options.create)
+    }
     if (parsed._tag === "Sqlite" && parsed.filename !== ":memory:" && !options.create) {
       const fs = yield* FileSystem.FileSystem
       const exists = yield* fs.exists(parsed.filename).pipe(Effect.orElseSucceed(() => false))
@@ -73,6 +81,42 @@ export const layer = (
     )
     return Layer.provideMerge(database, FrontDoor.layerSql(url))
   }))
+
+/**
+ * The store of one tenant on the server of `url` (`PgTenants` with the schemas of that server as
+ * its directory): created by `init` and `import`, refused by the other commands when missing.
+ */
+const tenantLayer = (url: string, shownUrl: string, tenantId: string, create: boolean) =>
+  Effect.gen(function*() {
+    if (PgEventStore.parseUrl(url).schema !== undefined) {
+      return yield* new DatabaseError({ message: "--tenant chooses the schema: pass the server's URL without ?schema=" })
+    }
+    const schemaPrefix = yield* Config.string("EVENTUALI_TENANT_PREFIX").pipe(Config.withDefault("tenant_"), Effect.orElseSucceed(() => "tenant_"))
+    const tenants = PgTenants.layer({ servers: { server: url }, directory: "schemas", schemaPrefix })
+    const schema = `${schemaPrefix}${yield* Tenants.validateId(tenantId)}`
+    const services = Layer.unwrapEffect(Effect.gen(function*() {
+      if (create) yield* Effect.flatMap(PgTenants.PgTenants, (service) => service.create(tenantId))
+      return PgTenants.tenantLayer(tenantId)
+    }))
+    const database = Layer.effect(
+      Database,
+      Effect.map(SqlClient.SqlClient, (client) => ({
+        shownUrl: `${shownUrl} (tenant ${tenantId})`,
+        backend: "postgres" as const,
+        sql: Option.some({ client, schema, tables: Tables.identifiers(schema) })
+      }))
+    )
+    return Layer.provideMerge(database, services).pipe(
+      Layer.provide(tenants),
+      Layer.catchAll((error) =>
+        Layer.fail(
+          error._tag === "TenantNotFoundError"
+            ? new DatabaseError({ message: `No tenant ${JSON.stringify(tenantId)} on ${shownUrl} (create it with: eventuali init --tenant ${tenantId})` })
+            : error
+        )
+      )
+    )
+  })
 
 /** Runs a statement, failing with a DatabaseError that says what failed. */
 const run = <Row extends object>(what: string, statement: Statement.Statement<Row>) =>

@@ -81,7 +81,12 @@ const resetCheckpoint = (name: string) =>
 
 // `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
 export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) =>
-  Effect.flatMap(list, (parent) => withStore(Option.orElse(url, () => parent.url), { create: false }, resetCheckpoint(name)))).pipe(
+  Effect.flatMap(list, (parent) =>
+    withStore(
+      { url: Option.orElse(url.url, () => parent.url.url), tenant: Option.orElse(url.tenant, () => parent.url.tenant) },
+      { create: false },
+      resetCheckpoint(name)
+    ))).pipe(
     Command.withDescription(
       "Reset a projection's checkpoint to the beginning so it replays the log. Only the checkpoint: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction)."
     )
