@@ -6,7 +6,7 @@
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
  * Options: --quick (fewer operations),
- * --only sqlite|postgres|original|snapshots|stream|latency|peers-sqlite|peers-postgres|ui.
+ * --only sqlite|postgres|tenancy|original|snapshots|stream|latency|peers-sqlite|peers-postgres|ui.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
  * their own three-column table; `--only sqlite` and `--only postgres` include their backend's.
  */
@@ -80,12 +80,16 @@ const main = async () => {
         peers.push(...await sqlitePeers({ directory, synchronous, repetitions, operations: peerOperations }))
       }
     }
-    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui")
+    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui") || wants("tenancy")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
     const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
     try {
       if (wants("postgres")) {
         rows.push(...await postgresWorkloads({ url: pgUrl!, repetitions, saves: quick ? 300 : 1500, loads: quick ? 500 : 3000 }))
+      }
+      if (wants("tenancy")) {
+        const { tenancyWorkloads } = await import("./tenancy.js")
+        rows.push(...await tenancyWorkloads({ url: pgUrl!, repetitions, saves: quick ? 300 : 1500, loads: quick ? 500 : 3000 }))
       }
       if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
       if (wants("peers-postgres")) {

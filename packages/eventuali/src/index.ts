@@ -52,6 +52,9 @@ export * as CommandHandler from "@eventuali/core/CommandHandler"
 /** Correlation and causation ids carried by the fiber onto the events commands save. @since 0.1.0 */
 export * as Causation from "@eventuali/core/Causation"
 
+/** Tenants: the event store of one tenant among many, opened on first use and closed when idle. @since 0.1.0 */
+export * as Tenants from "@eventuali/core/Tenants"
+
 /** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
 export * as Upcaster from "@eventuali/core/Upcaster"
 
