@@ -113,8 +113,9 @@ export class ParkedView extends Schema.Class<ParkedView>("ParkedView")({
 }) {}
 
 /**
- * A registered projection's status (`Projection.status`): per partition its holder, checkpoint,
- * lag and parked events, and the parked events themselves.
+ * A registered projection's status: per partition its holder, checkpoint, events handled, lag
+ * (every event after the checkpoint, whatever the filters, counted up to 10,000; and how long
+ * ago the oldest of them was stored) and parked events, and the parked events themselves.
  *
  * @since 0.1.0
  * @category schemas

@@ -234,28 +234,49 @@ export const layer = (settings: Settings) =>
 
       const parkedView = (event: ParkedEvent) => new UiApi.ParkedView(event)
 
+      /**
+       * Each registered projection's status, from what the projection store keeps (holders,
+       * checkpoints, handled ranges, parked events) and one capped count per partition.
+       * `Projection.status` counts each partition's own matching events, reading up to 100,000
+       * of them (seconds on a projection far behind); the page counts every event after the
+       * checkpoint instead, up to 10,000, as the checkpoint list and the CLI do.
+       */
       const projectionStatus = Effect.gen(function*() {
+        const top = yield* head
         const registered = yield* projectionStore.projections
         return yield* Effect.forEach(registered, (info) =>
           Effect.gen(function*() {
-            const status = yield* Projection.status(info.name)
+            const leases = yield* projectionStore.leases(info.name)
             const parked = yield* projectionStore.parked(info.name)
+            const partitionStatus = yield* Effect.forEach(Array.from({ length: info.partitions }, (_, partition) => partition), (partition) =>
+              Effect.gen(function*() {
+                const key = info.partitions === 1 ? info.name : `${info.name}#${partition}`
+                const position = Option.match(yield* projectionStore.get(key), { onNone: () => 0n, onSome: (checkpoint) => checkpoint.position })
+                const ranges = yield* projectionStore.ranges(key)
+                const lag = yield* Queries.eventsAfter(sql, position, top, LAG_LIMIT + 1)
+                const oldest = lag === 0 ? undefined : yield* Queries.firstTimeAfter(sql, position, top)
+                return {
+                  partition,
+                  holder: Option.fromNullable(leases.find((lease) => lease.partition === partition)?.owner),
+                  position,
+                  handled: ranges.reduce((sum, range) => sum + range.handled, 0),
+                  lagEvents: Math.min(lag, LAG_LIMIT),
+                  lagMillis: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest.getTime()),
+                  parked: parked.filter((event) => event.partition === partition).length
+                }
+              }))
             return new UiApi.ProjectionStatusView({
-              name: status.name,
-              partitions: status.partitions,
-              aggregateTypes: status.aggregateTypes,
-              eventTypes: status.eventTypes,
-              head: status.head,
-              lagCapped: status.lagCapped,
-              partitionStatus: status.partitionStatus.map((partition) => ({ ...partition, holder: Option.fromNullable(partition.holder) })),
+              name: info.name,
+              partitions: info.partitions,
+              aggregateTypes: info.aggregateTypes,
+              eventTypes: info.eventTypes,
+              head: top,
+              lagCapped: partitionStatus.some((partition) => partition.lagEvents >= LAG_LIMIT),
+              partitionStatus,
               parked: parked.map(parkedView)
             })
           }))
-      }).pipe(
-        Effect.provideService(EventStore, store),
-        Effect.provideService(ProjectionStore, projectionStore),
-        Effect.mapError(storeFailure)
-      )
+      }).pipe(Effect.mapError(storeFailure))
 
       /** A `ProjectionError` (unknown projection, position not parked) is the caller's 404. */
       const parkedFailure = (error: { readonly _tag: string; readonly message: string }) =>

@@ -396,6 +396,14 @@ export const linksFrom = (
   ]).pipe(Effect.map(([rows, [count]]) => ({ links: rows.map(linkOf(sql)), scanned: Number(count?.scanned ?? 0) })))
 }
 
+/** When the first event after `position` (up to `upTo`) was stamped, if there is one. */
+export const firstTimeAfter = (sql: Sql, position: bigint, upTo: bigint): Effect.Effect<Date | undefined, DatabaseError> =>
+  run(
+    "Reading a projection's lag",
+    sql.client<{ readonly timestamp: Count | Date }>`SELECT timestamp FROM ${sql.client(sql.tables.events)}
+      WHERE position > ${big(sql, position)} AND position <= ${big(sql, upTo)} ORDER BY position LIMIT 1`
+  ).pipe(Effect.map(([row]) => row === undefined ? undefined : row.timestamp instanceof Date ? row.timestamp : new Date(Number(row.timestamp))))
+
 /** Events after `position` (up to `upTo`), counted up to `cap` (so the count stays cheap when far behind). */
 export const eventsAfter = (sql: Sql, position: bigint, upTo: bigint, cap: number): Effect.Effect<number, DatabaseError> =>
   run(
