@@ -490,124 +490,138 @@ const duration = (millis: number): string =>
 
 export const projections: Page = (main) =>
   guarded(main, async () => {
-    const [data, registered, overview] = await Promise.all([Api.projections(), Api.projectionStatus(), Api.overview()])
-    const status = h("p", { role: "status", class: "note" })
-    /** Runs a write, then shows the page again with `done` in its status line. */
-    const act = async (question: string, action: () => Promise<string>) => {
-      if (!window.confirm(question)) return
-      try {
-        const done = await action()
-        await projections(main, new URLSearchParams(), "")
-        main.querySelector<HTMLElement>("[role=status]")!.textContent = done
-      } catch (error) {
-        status.textContent = error instanceof Error ? error.message : String(error)
+    let timer: number | undefined
+    let left = false
+    /** Shows the page with `message` in its status line. */
+    const render = async (message: string): Promise<void> => {
+      window.clearTimeout(timer)
+      const [data, registered, overview] = await Promise.all([Api.projections(), Api.projectionStatus(), Api.overview()])
+      if (left) return
+      const status = h("p", { role: "status", class: "note" }, message)
+      /** Runs a write, then shows the page again with what it did. */
+      const act = async (question: string, action: () => Promise<string>) => {
+        if (!window.confirm(question)) return
+        try {
+          await render(await action())
+        } catch (error) {
+          status.textContent = error instanceof Error ? error.message : String(error)
+        }
+      }
+      const writeButton = (text: string, label: string, onclick: () => void, danger = false) =>
+        h("button", {
+          type: "button",
+          class: danger ? "danger" : undefined,
+          "aria-label": label,
+          disabled: !overview.allowWrites,
+          "aria-describedby": overview.allowWrites ? undefined : "read-only-note",
+          onclick
+        }, text)
+      const rebuildButton = (name: string) =>
+        writeButton("Rebuild", `Rebuild ${name}`, () =>
+          void act(
+            `Rebuild projection “${name}”? Its checkpoint goes back to 0 and it replays the whole log at its next batch. Its read model is not cleared by the UI.`,
+            async () => `Projection ${(await Api.rebuild(name)).name} reset to position 0.`
+          ), true)
+      const projectionSection = (projection: Api.ProjectionStatusView) =>
+        h(
+          "section",
+          { "aria-labelledby": `projection-${projection.name}` },
+          h("h2", { id: `projection-${projection.name}` }, projection.name, " ", rebuildButton(projection.name)),
+          h(
+            "p",
+            { class: "note" },
+            `${projection.partitions} partition${projection.partitions === 1 ? "" : "s"}`,
+            projection.aggregateTypes.length === 0 ? "" : ` · aggregate types ${projection.aggregateTypes.join(", ")}`,
+            projection.eventTypes.length === 0 ? "" : ` · event types ${projection.eventTypes.join(", ")}`,
+            ` · head ${projection.head}`
+          ),
+          table(
+            `Partitions of ${projection.name}`,
+            ["Partition", "Status", "Held by", "Position", "Handled", "Lag (events)", "Lag (time)", "Parked"],
+            projection.partitionStatus.map((partition) => [
+              String(partition.partition),
+              partition.parked > 0 ? "parked events" : partition.lagEvents === 0 ? "caught up" : "behind",
+              partition.holder ?? "nobody",
+              partition.position,
+              count(partition.handled),
+              `${count(partition.lagEvents)}${projection.lagCapped ? "+" : ""}`,
+              duration(partition.lagMillis),
+              count(partition.parked)
+            ]),
+            [0, 3, 4, 5, 7]
+          ),
+          projection.parked.length === 0 ? h("p", {}, "No parked events.") : table(
+            `Parked events of ${projection.name}`,
+            ["Position", "Event", "Error", "Attempts", "Parked at", "Actions"],
+            projection.parked.map((parked) => [
+              parked.position,
+              causationLink(parked.eventId, parked.eventId.slice(0, 13) + (parked.eventId.length > 13 ? "…" : "")),
+              h("span", { class: "error-text" }, `${parked.errorTag}: ${parked.errorMessage}`),
+              count(parked.attempts),
+              time(parked.parkedAt),
+              parked.retryRequested
+                ? h("span", { class: "note" }, "retry asked for")
+                : h(
+                  "span",
+                  { class: "actions" },
+                  writeButton("Retry", `Retry the event at ${parked.position}`, () =>
+                    void act(
+                      `Retry the parked event at position ${parked.position}? The instance holding its partition runs the handler on it again at its next status interval.`,
+                      async () => {
+                        await Api.retryParked(projection.name, parked.position)
+                        return `Retry asked for the event at position ${parked.position}.`
+                      }
+                    )),
+                  " ",
+                  writeButton("Discard", `Discard the event at ${parked.position}`, () =>
+                    void act(
+                      `Discard the parked event at position ${parked.position}? It is removed without being applied to the read model.`,
+                      async () => {
+                        await Api.discardParked(projection.name, parked.position)
+                        return `Parked event at position ${parked.position} discarded.`
+                      }
+                    ), true)
+                )
+            ]),
+            [0, 3]
+          )
+        )
+      const names = new Set(registered.map((projection) => projection.name))
+      const others = data.filter((checkpoint) => !names.has(checkpoint.name.replace(/#\d+$/, "")))
+      fill(
+        main,
+        heading("Projections"),
+        overview.allowWrites
+          ? null
+          : h("p", { class: "note", id: "read-only-note" }, "Read-only: start the UI with --allow-writes to rebuild projections and retry or discard parked events."),
+        status,
+        registered.map(projectionSection),
+        others.length === 0 ? null : [
+          h("h2", {}, registered.length === 0 ? "Checkpoints" : "Other checkpoints"),
+          table(
+            "Projections: status, position and lag",
+            ["Projection", "Status", "Position", "Lag (events)", "Updated", "Action"],
+            others.map((projection) => [
+              projection.name,
+              projection.lag === 0 ? "caught up" : "behind",
+              projection.position,
+              `${count(projection.lag)}${projection.lagAtLeast ? "+" : ""}`,
+              time(projection.updatedAt),
+              rebuildButton(projection.name)
+            ]),
+            [2, 3]
+          )
+        ],
+        registered.length === 0 && others.length === 0 ? h("p", {}, "No projection has stored a checkpoint.") : null
+      )
+      // While a retry is asked for, look again until the instance holding the partition ran it.
+      if (registered.some((projection) => projection.parked.some((parked) => parked.retryRequested))) {
+        timer = window.setTimeout(() => void render(status.textContent ?? "").catch((error) => main.append(errorBox(error))), 2000)
       }
     }
-    const writeButton = (text: string, label: string, onclick: () => void, danger = false) =>
-      h("button", {
-        type: "button",
-        class: danger ? "danger" : undefined,
-        "aria-label": label,
-        disabled: !overview.allowWrites,
-        "aria-describedby": overview.allowWrites ? undefined : "read-only-note",
-        onclick
-      }, text)
-    const rebuildButton = (name: string) =>
-      writeButton("Rebuild", `Rebuild ${name}`, () =>
-        void act(
-          `Rebuild projection “${name}”? Its checkpoint goes back to 0 and it replays the whole log at its next batch. Its read model is not cleared by the UI.`,
-          async () => `Projection ${(await Api.rebuild(name)).name} reset to position 0.`
-        ), true)
-    const projectionSection = (projection: Api.ProjectionStatusView) =>
-      h(
-        "section",
-        { "aria-labelledby": `projection-${projection.name}` },
-        h("h2", { id: `projection-${projection.name}` }, projection.name, " ", rebuildButton(projection.name)),
-        h(
-          "p",
-          { class: "note" },
-          `${projection.partitions} partition${projection.partitions === 1 ? "" : "s"}`,
-          projection.aggregateTypes.length === 0 ? "" : ` · aggregate types ${projection.aggregateTypes.join(", ")}`,
-          projection.eventTypes.length === 0 ? "" : ` · event types ${projection.eventTypes.join(", ")}`,
-          ` · head ${projection.head}`
-        ),
-        table(
-          `Partitions of ${projection.name}`,
-          ["Partition", "Status", "Held by", "Position", "Handled", "Lag (events)", "Lag (time)", "Parked"],
-          projection.partitionStatus.map((partition) => [
-            String(partition.partition),
-            partition.parked > 0 ? "parked events" : partition.lagEvents === 0 ? "caught up" : "behind",
-            partition.holder ?? "nobody",
-            partition.position,
-            count(partition.handled),
-            `${count(partition.lagEvents)}${projection.lagCapped ? "+" : ""}`,
-            duration(partition.lagMillis),
-            count(partition.parked)
-          ]),
-          [0, 3, 4, 5, 7]
-        ),
-        projection.parked.length === 0 ? h("p", {}, "No parked events.") : table(
-          `Parked events of ${projection.name}`,
-          ["Position", "Event", "Error", "Attempts", "Parked at", "Actions"],
-          projection.parked.map((parked) => [
-            parked.position,
-            causationLink(parked.eventId, parked.eventId.slice(0, 13) + (parked.eventId.length > 13 ? "…" : "")),
-            h("span", { class: "error-text" }, `${parked.errorTag}: ${parked.errorMessage}`),
-            count(parked.attempts),
-            time(parked.parkedAt),
-            parked.retryRequested
-              ? h("span", { class: "note" }, "retry asked for")
-              : h(
-                "span",
-                { class: "actions" },
-                writeButton("Retry", `Retry the event at ${parked.position}`, () =>
-                  void act(
-                    `Retry the parked event at position ${parked.position}? The instance holding its partition runs the handler on it again at its next status interval.`,
-                    async () => {
-                      await Api.retryParked(projection.name, parked.position)
-                      return `Retry asked for the event at position ${parked.position}.`
-                    }
-                  )),
-                " ",
-                writeButton("Discard", `Discard the event at ${parked.position}`, () =>
-                  void act(
-                    `Discard the parked event at position ${parked.position}? It is removed without being applied to the read model.`,
-                    async () => {
-                      await Api.discardParked(projection.name, parked.position)
-                      return `Parked event at position ${parked.position} discarded.`
-                    }
-                  ), true)
-              )
-          ]),
-          [0, 3]
-        )
-      )
-    const names = new Set(registered.map((projection) => projection.name))
-    const others = data.filter((checkpoint) => !names.has(checkpoint.name.replace(/#\d+$/, "")))
-    fill(
-      main,
-      heading("Projections"),
-      overview.allowWrites
-        ? null
-        : h("p", { class: "note", id: "read-only-note" }, "Read-only: start the UI with --allow-writes to rebuild projections and retry or discard parked events."),
-      status,
-      registered.map(projectionSection),
-      others.length === 0 ? null : [
-        h("h2", {}, registered.length === 0 ? "Checkpoints" : "Other checkpoints"),
-        table(
-          "Projections: status, position and lag",
-          ["Projection", "Status", "Position", "Lag (events)", "Updated", "Action"],
-          others.map((projection) => [
-            projection.name,
-            projection.lag === 0 ? "caught up" : "behind",
-            projection.position,
-            `${count(projection.lag)}${projection.lagAtLeast ? "+" : ""}`,
-            time(projection.updatedAt),
-            rebuildButton(projection.name)
-          ]),
-          [2, 3]
-        )
-      ],
-      registered.length === 0 && others.length === 0 ? h("p", {}, "No projection has stored a checkpoint.") : null
-    )
+    await render("")
+    return () => {
+      left = true
+      window.clearTimeout(timer)
+    }
   })

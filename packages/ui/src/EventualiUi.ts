@@ -8,7 +8,7 @@
  *   Layer.provide(EventualiUi.layer({ path: "/eventuali" })),
  *   Layer.provide(HttpApiBuilder.api(MyApi)),
  *   // the EventStore, ProjectionStore and SqlClient of a SQLite or PostgreSQL store:
- *   Layer.provide(EventStore.layer("sqlite://events.db"))
+ *   Layer.provide(EventStore.layerSql("sqlite://events.db"))
  * )
  * ```
  *
@@ -48,8 +48,10 @@ export interface Options {
    * cookie after), or `Authorization: Bearer`. Set one whenever others can reach the server.
    */
   readonly token?: Redacted.Redacted<string> | undefined
-  /** The application's aggregates: the Aggregate page then shows the state after any version. */
-  // The definitions of any aggregates, whatever their state and event types.
+  /**
+   * The application's aggregates (any state and event types): the Aggregate page then shows
+   * the state after any version.
+   */
   readonly aggregates?: ReadonlyArray<Aggregate.Definition<any, any>> | undefined
   /** The PostgreSQL schema of the store's tables (`?schema=` of its URL), if not the default. */
   readonly schema?: string | undefined

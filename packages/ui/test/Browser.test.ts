@@ -268,11 +268,8 @@ const suite = (name: string, makeUrl: () => string, screenshots: boolean) => {
         await shipped.getByRole("button", { name: "Retry" }).click()
         await tab.getByText(/Retry asked for the event at position/).waitFor()
         // The instance holding the partition retries at its next status interval.
-        await expect.poll(async () => {
-          await tab.reload()
-          await tab.getByRole("heading", { level: 1, name: "Projections" }).waitFor()
-          return parked.locator("tbody tr").count()
-        }, { timeout: 10_000 }).toBe(1)
+        // The page looks again every 2 s while a retry is asked for.
+        await expect.poll(() => parked.locator("tbody tr").count(), { timeout: 10_000 }).toBe(1)
         expect(labels.get("o-1001 v4")).toBe("OrderShipped")
 
         tab.once("dialog", (dialog) => void dialog.accept())
