@@ -19,7 +19,7 @@ import { health } from "./internal/health.js"
 import * as Help from "./internal/help.js"
 import { importEvents } from "./internal/import.js"
 import { init } from "./internal/init.js"
-import { deleteCommand, restoreCommand, retention, retentionRun, truncateCommand } from "./internal/lifecycle.js"
+import { archiveCommand, deleteCommand, restoreCommand, retention, retentionRun, truncateCommand } from "./internal/lifecycle.js"
 import { projections, rebuild } from "./internal/projections.js"
 import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
@@ -42,7 +42,7 @@ const root = Command.make("eventuali").pipe(
 /**
  * The command tree: `init`, `health`, `stats`, `events`, `tail`, `export`, `import`,
  * `projections` (and `projections rebuild NAME`), `delete`, `restore`, `truncate`,
- * `retention run`, `tenants` (and `tenants create`, `tenants move`), `ui`, `bench`.
+ * `retention run`, `archive`, `tenants` (and `tenants create`, `tenants move`), `ui`, `bench`.
  *
  * @since 0.1.0
  * @category commands
@@ -62,6 +62,7 @@ export const command = root.pipe(
     restoreCommand,
     truncateCommand,
     retention,
+    archiveCommand,
     tenants,
     ui,
     bench
@@ -84,6 +85,7 @@ const commands = Help.commandTree(command, [
   Help.commandTree(restoreCommand),
   Help.commandTree(truncateCommand),
   Help.commandTree(retention, [Help.commandTree(retentionRun)]),
+  Help.commandTree(archiveCommand),
   Help.commandTree(tenants, [Help.commandTree(createTenant), Help.commandTree(moveTenant)]),
   Help.commandTree(ui),
   Help.commandTree(bench)

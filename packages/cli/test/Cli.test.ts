@@ -24,6 +24,7 @@ const commands = [
   "restore",
   "truncate",
   "retention run",
+  "archive",
   "tenants",
   "tenants create",
   "tenants move",
@@ -474,7 +475,7 @@ const journey = (makeUrl: () => string) => {
 
 /** delete, restore, truncate and retention run on a store of its own: refusals without --yes, then each operation. */
 const lifecycleCommands = (makeUrl: () => string) =>
-  it("delete, restore, truncate and retention run: confirmation, the operation, its report, bad input", async () => {
+  it("delete, restore, truncate, retention run and archive: confirmation, the operation, its report, bad input", async () => {
     const url = makeUrl()
     expect((await run(["init", "--url", url])).code).toBe(0)
     const events = (count: number) => Array.from({ length: count }, (_, i) => ({ eventType: "Deposited", data: { amount: i + 1 } }))
@@ -487,7 +488,14 @@ const lifecycleCommands = (makeUrl: () => string) =>
         .map((event) => [event.aggregateVersion, event.eventType])
 
     // Destructive commands refuse without --yes when no one can be asked; nothing changes.
-    for (const args of [["delete", "a1"], ["truncate", "a1", "--before", "3"], ["retention", "run", "--type", "Account", "--max-count", "1"]]) {
+    for (
+      const args of [
+        ["delete", "a1"],
+        ["truncate", "a1", "--before", "3"],
+        ["retention", "run", "--type", "Account", "--max-count", "1"],
+        ["archive", "--type", "Account"]
+      ]
+    ) {
       const refused = await run([...args, "--url", url])
       expect(refused.code, args.join(" ")).toBe(1)
       expectOneLineError(refused.stderr, "pass --yes to confirm")
@@ -516,6 +524,14 @@ const lifecycleCommands = (makeUrl: () => string) =>
     expect(retained.stdout).toContain(`Retention of "Account": 2 streams looked at, 2 truncated, 3 events removed.`)
     expect((await versionsOf("a2")).map(([version]) => version)).toEqual([3, 4])
 
+    // Archiving a deleted stream: its events leave the log, reads by aggregate still see them.
+    await append(url, "Account", "a3", events(5))
+    expect((await run(["delete", "a3", "--url", url, "--yes"])).code).toBe(0)
+    const archived = await run(["archive", "--type", "Account", "--url", url, "--yes", "--json"])
+    expect(lines(archived.stdout)).toEqual([{ aggregateType: "Account", streams: 3, archivedStreams: 1, movedEvents: 4 }])
+    expect((await versionsOf("a3")).map(([version]) => version)).toEqual([5, 6])
+    expect((await run(["archive", "--type", "Account", "--idle-for", "0d", "--url", url, "--yes"])).code).toBe(2)
+
     const hard = await run(["delete", "a2", "--hard", "--expected-version", "4", "--url", url, "--yes", "--json"])
     expect(lines(hard.stdout)).toEqual([{ aggregateId: "a2", version: 5, hard: true, removedEvents: 2 }])
     expect(await versionsOf("a2")).toEqual([[5, "$deleted"]])
@@ -530,7 +546,7 @@ const lifecycleCommands = (makeUrl: () => string) =>
     const unknown = await run(["delete", "nobody", "--url", url, "--yes"])
     expect(unknown.code).toBe(1)
     expectOneLineError(unknown.stderr, `No aggregate "nobody" is stored`)
-  })
+  }, 180_000) // some 30 runs of the CLI, a process each
 
 /** `bench` on a new store: a table of three workloads, a progress line each; then it refuses to run again without --force. */
 const benchmark = (makeUrl: () => string) =>

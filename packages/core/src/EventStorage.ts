@@ -216,7 +216,7 @@ export interface EventStorage {
   readonly append: (request: AppendRequest) => Effect.Effect<AppendOutcome, DatabaseError | EventStoreError>
   /** Why an append of `eventIds` to `aggregateId` was refused (read after the refusal). */
   readonly inspect: (aggregateId: string, eventIds: ReadonlyArray<string>) => Effect.Effect<AppendConflict, DatabaseError>
-  /** The aggregate's events with `aggregateVersion > fromVersion`, by version. */
+  /** The aggregate's events with `aggregateVersion > fromVersion`, by version, archived ones included. */
   readonly readStream: (
     aggregateId: string,
     fromVersion: number
@@ -254,11 +254,18 @@ export interface EventStorage {
    */
   readonly transaction?: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | DatabaseError, R>
   /**
-   * Removes the oldest of the aggregate's events below `beforeVersion`, at most `limit` of them,
-   * in one short statement; succeeds with how many it removed (0 when none is left). The events
+   * Removes the oldest of the aggregate's events below `beforeVersion` (archived ones first), at
+   * most `limit` of them, in short statements; succeeds with how many it removed (0 when none is left). The events
    * from `beforeVersion` on are untouched, so versions stay contiguous.
    */
   readonly removeEvents: (aggregateId: string, beforeVersion: number, limit: number) => Effect.Effect<number, DatabaseError>
+  /**
+   * Moves the oldest of the aggregate's events below `beforeVersion`, at most `limit` of them, out
+   * of the hot table into the archive; succeeds with how many it moved. `readStream` keeps
+   * returning them (and `removeEvents` removes them), but `readAll` no longer does. Repeating an
+   * interrupted move moves nothing twice.
+   */
+  readonly archiveEvents: (aggregateId: string, beforeVersion: number, limit: number) => Effect.Effect<number, DatabaseError>
   /** Removes the aggregate's snapshot, if any. */
   readonly removeSnapshot: (aggregateId: string) => Effect.Effect<void, DatabaseError>
   /** Removes the tombstone at `version`; succeeds with whether there was one. */

@@ -221,6 +221,33 @@ export interface RetentionReport {
   readonly removedEvents: number
 }
 
+/**
+ * Which streams of an aggregate type `archive` moves out of the hot table: the deleted ones, and
+ * with `idleFor` those whose newest event is older than that.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ArchivePolicy {
+  readonly aggregateType: string
+  readonly idleFor?: Duration.DurationInput | undefined
+}
+
+/**
+ * What one archive pass did.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ArchiveReport {
+  readonly aggregateType: string
+  /** Streams of the type looked at. */
+  readonly streams: number
+  /** Streams whose events were moved. */
+  readonly archivedStreams: number
+  readonly movedEvents: number
+}
+
 /** Errors a write may fail with. @since 0.1.0 @category models */
 export type WriteError =
   | OptimisticConcurrencyError
@@ -324,6 +351,16 @@ export interface Service {
     policy: RetentionPolicy,
     options?: RetentionOptions
   ) => Effect.Effect<RetentionReport, EventStoreError | DatabaseError | SerializationError>
+  /**
+   * Moves the events of closed streams of a type (deleted, or idle for `policy.idleFor`) out of
+   * the hot table into the archive, all but each stream's newest event. Reads by aggregate
+   * (`load`, `loadEvents`) still return them; reads of the log (`readEvents`, `streamAll`,
+   * subscriptions, projections) no longer do.
+   */
+  readonly archive: (
+    policy: ArchivePolicy,
+    options?: RetentionOptions
+  ) => Effect.Effect<ArchiveReport, EventStoreError | DatabaseError | SerializationError>
   /** Registers the schema that decodes events of `eventType` (aliases allowed). */
   readonly registerEventClass: (
     eventType: string,

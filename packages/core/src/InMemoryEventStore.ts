@@ -72,8 +72,10 @@ interface Undo {
 export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
   /** By position - 1; an event removed (truncate, retention, hard delete) leaves a hole. */
   const log: Array<Row | undefined> = []
-  /** Each aggregate's stored events by version (the oldest may have been removed). */
+  /** Each aggregate's stored events by version (the oldest may have been removed or archived). */
   const streams = new Map<string, Array<Row>>()
+  /** Archived events by aggregate, by version: out of the log, still read by `readStream`. */
+  const archived = new Map<string, Array<Row>>()
   const byEventId = new Map<string, Row>()
   const snapshots = new Map<string, Snapshot>()
   /** How many events of `log` are committed (the rest belong to the open transaction). */
@@ -108,6 +110,13 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
   const withVisible = <A>(body: (own: boolean) => A) => Effect.map(FiberRef.get(transactionOf), (undo) => body(undo !== undefined))
   const versionOf = (stream: ReadonlyArray<Row>): number => stream[stream.length - 1]?.aggregateVersion ?? 0
   const isDeleted = (stream: ReadonlyArray<Row> | undefined): boolean => stream?.[stream.length - 1]?.eventType === TOMBSTONE
+
+  /** How many of the first rows are below `beforeVersion`, at most `limit`. */
+  const oldestBelow = (rows: ReadonlyArray<Row>, beforeVersion: number, limit: number): number => {
+    let count = 0
+    while (count < limit && count < rows.length && rows[count]!.aggregateVersion < beforeVersion) count++
+    return count
+  }
 
   /** Takes committed events out of their stream and leaves their holes in the log. */
   const removeRows = (aggregateId: string, stream: Array<Row>, rows: ReadonlyArray<Row>) => {
@@ -207,7 +216,11 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
 
     readStream: (aggregateId, fromVersion) =>
       Effect.flatten(withVisible((own) =>
-        toStoredAll(visible(streams.get(aggregateId), own).filter((row) => row.aggregateVersion > fromVersion))
+        toStoredAll(
+          [...(archived.get(aggregateId) ?? []), ...visible(streams.get(aggregateId), own)].filter((row) =>
+            row.aggregateVersion > fromVersion
+          )
+        )
       )),
 
     readAll: ({ aggregateTypes, eventTypes, fromPosition, limit }) =>
@@ -254,12 +267,24 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
 
     removeEvents: (aggregateId, beforeVersion, limit) =>
       Effect.sync(() => {
+        const old = archived.get(aggregateId) ?? []
+        const fromArchive = oldestBelow(old, beforeVersion, limit)
+        old.splice(0, fromArchive)
+        const stream = streams.get(aggregateId)
+        if (stream === undefined) return fromArchive
+        const count = oldestBelow(stream, beforeVersion, limit - fromArchive)
+        removeRows(aggregateId, stream, stream.splice(0, count))
+        return fromArchive + count
+      }),
+
+    archiveEvents: (aggregateId, beforeVersion, limit) =>
+      Effect.sync(() => {
         const stream = streams.get(aggregateId)
         if (stream === undefined) return 0
-        let count = 0
-        while (count < limit && count < stream.length && stream[count]!.aggregateVersion < beforeVersion) count++
-        removeRows(aggregateId, stream, stream.splice(0, count))
-        return count
+        const moved = stream.splice(0, oldestBelow(stream, beforeVersion, limit))
+        removeRows(aggregateId, stream, moved)
+        archived.set(aggregateId, [...(archived.get(aggregateId) ?? []), ...moved])
+        return moved.length
       }),
 
     removeSnapshot: (aggregateId) => Effect.sync(() => void snapshots.delete(aggregateId)),

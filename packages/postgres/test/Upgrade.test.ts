@@ -191,6 +191,8 @@ describePg("PgEventStore on a database made by 0.1.0", () => {
       expect(yield* columnTypes(schema)).toEqual([
         { column: "eventuali_events.data", type: "json" },
         { column: "eventuali_events.metadata", type: "json" },
+        { column: "eventuali_events_archive.data", type: "json" },
+        { column: "eventuali_events_archive.metadata", type: "json" },
         { column: "eventuali_snapshots.state", type: "json" }
       ])
       // Written under jsonb: the same values, the keys in the order jsonb gave them.

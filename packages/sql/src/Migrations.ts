@@ -166,6 +166,48 @@ export const migrations: ReadonlyArray<Migration> = [
     neededToRead: false,
     sqlite: (t) => projectionTables(t, { text: "TEXT", integer: "INTEGER", bigint: "INTEGER" }),
     pg: (t) => projectionTables(t, { text: "text", integer: "integer", bigint: "bigint" })
+  },
+  {
+    // Archived streams' events (`EventStore.archive`): the events table's columns, and the
+    // index reads by aggregate need. A table of its own rather than a partition of the events
+    // table: a unique index of a partitioned table must contain the partition key, so event ids
+    // and (aggregate id, version) could no longer be unique across the store. (Id 7: 6 is the
+    // subject keys' table.)
+    id: 7,
+    name: "archive",
+    // A database without it has archived nothing: a read-only store reads it without looking there.
+    neededToRead: false,
+    sqlite: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.archive} (
+        position INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        aggregate_type TEXT NOT NULL,
+        aggregate_version INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        event_version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        timestamp INTEGER NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_stream ON ${t.archive} (aggregate_id, aggregate_version)`
+    ],
+    pg: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.archive} (
+        position bigint PRIMARY KEY,
+        transaction_id xid8 NOT NULL,
+        event_id text NOT NULL,
+        aggregate_id text NOT NULL,
+        aggregate_type text NOT NULL,
+        aggregate_version bigint NOT NULL,
+        event_type text NOT NULL,
+        event_version integer NOT NULL,
+        data json NOT NULL,
+        metadata json NOT NULL,
+        timestamp timestamptz NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_stream ON ${t.archive} (aggregate_id, aggregate_version)`
+    ]
   }
 ]
 
@@ -225,21 +267,8 @@ function projectionTables(
  */
 export const latest: number = migrations[migrations.length - 1]!.id
 
-/**
- * The highest migration id with statements for `dialect` that reads need: what a database of
- * that dialect must have applied for this version to read it (a read-only SQLite store cannot
- * migrate, and needs none of the migrations that change PostgreSQL only or add projection
- * tables).
- *
- * @since 0.1.0
- * @category models
- */
-export const latestOf = (dialect: "sqlite" | "pg"): number =>
-  migrations.reduce(
-    (highest, migration) =>
-      migration.neededToRead !== false && migration[dialect](Tables.quoted(undefined)).length > 0 ? migration.id : highest,
-    0
-  )
+/** The id of the migration that creates the archive table. */
+export const ARCHIVE = 7
 
 /** A fixed namespace for the advisory lock that serialises migrations on PostgreSQL. */
 const MIGRATION_LOCK_CLASS = 7_368_736

@@ -23,6 +23,8 @@ import * as SqlProjectionStore from "./SqlProjectionStore.js"
  * - `pollInterval`: how often live subscriptions look for other processes' events.
  * - `migrate`: `false` builds the store on the schema as it is, which the driver has checked (a
  *   read-only SQLite store, which cannot record a migration); migrating is the default.
+ * - `archive`: `false` when the database has no archive table (a read-only store on a database
+ *   made before it): reads do not look there. Default `true`.
  *
  * @since 0.1.0
  * @category models
@@ -30,6 +32,7 @@ import * as SqlProjectionStore from "./SqlProjectionStore.js"
 export interface SqlEventStoreOptions extends EventStore.StoreOptions {
   readonly schema?: string | undefined
   readonly migrate?: boolean | undefined
+  readonly archive?: boolean | undefined
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -63,7 +66,7 @@ export const make = (
 ): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
   checkOptions(options).pipe(
     Effect.zipRight(options.migrate === false ? Effect.void : Migrations.run(options)),
-    Effect.zipRight(Effect.flatMap(SqlClient.SqlClient, (sql) => EventStore.make(storage.make(backend, sql), options)))
+    Effect.zipRight(Effect.flatMap(SqlClient.SqlClient, (sql) => EventStore.make(storage.make(backend, sql, { archive: options.archive }), options)))
   )
 
 /**

@@ -21,7 +21,8 @@ export const names = {
   leases: "eventuali_projection_leases",
   instances: "eventuali_projection_instances",
   ranges: "eventuali_projection_ranges",
-  parked: "eventuali_parked_events"
+  parked: "eventuali_parked_events",
+  archive: "eventuali_events_archive"
 } as const
 
 /**
@@ -45,6 +46,8 @@ export interface Tables {
   readonly ranges: string
   /** Events projections parked. @since 0.2.0 */
   readonly parked: string
+  /** Events of archived streams, out of the hot table (`EventStore.archive`). */
+  readonly archive: string
 }
 
 const mapTables = (f: (name: string) => string): Tables => ({
@@ -56,7 +59,8 @@ const mapTables = (f: (name: string) => string): Tables => ({
   leases: f(names.leases),
   instances: f(names.instances),
   ranges: f(names.ranges),
-  parked: f(names.parked)
+  parked: f(names.parked),
+  archive: f(names.archive)
 })
 
 /**

@@ -13,7 +13,8 @@ describe("Tables", () => {
       leases: "\"eventuali_projection_leases\"",
       instances: "\"eventuali_projection_instances\"",
       ranges: "\"eventuali_projection_ranges\"",
-      parked: "\"eventuali_parked_events\""
+      parked: "\"eventuali_parked_events\"",
+      archive: "\"eventuali_events_archive\""
     })
   })
 

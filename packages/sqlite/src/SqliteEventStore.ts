@@ -90,7 +90,8 @@ const ensureDirectory = (filename: string) =>
 
 /**
  * A read-only store cannot create or migrate its schema: the file must hold it already, up to the
- * last migration that changes SQLite (later ones change PostgreSQL only).
+ * last migration that changes SQLite and that reads need (later ones change PostgreSQL only, or
+ * add what only writes use). Succeeds with the schema version it found.
  */
 const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
   client<{ readonly version: number | null }>`SELECT max(id) AS version FROM ${client(Tables.names.migrations)}`.pipe(
@@ -98,7 +99,7 @@ const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
     Effect.flatMap(([row]) => {
       const version = row?.version ?? 0
       const needed = Migrations.latestOf("sqlite")
-      return version >= needed ? Effect.void : Effect.fail(openError(
+      return version >= needed ? Effect.succeed(version) : Effect.fail(openError(
         filename,
         version === 0
           ? "it holds no event store (opened read-only, so none is created)"
@@ -110,14 +111,19 @@ const expectSchema = (client: SqlClient.SqlClient, filename: string) =>
 /** The store of a read-only database: writes fail at once, saying why. */
 const refuseWrites = (store: EventStore.Service, filename: string): EventStore.Service => {
   const refused = Effect.fail(
-    new DatabaseError({ message: `The SQLite database ${JSON.stringify(filename)} is open read-only: it takes no saves or appends` })
+    new DatabaseError({ message: `The SQLite database ${JSON.stringify(filename)} is open read-only: it takes no saves, appends, deletes or removals` })
   )
   return {
     ...store,
     // Nothing to write is no write: such a save returns the root, an append the version.
     save: (root, options) => root.uncommittedEvents.length === 0 ? store.save(root, options) : refused,
     append: (aggregateType, aggregateId, events, options) =>
-      Array.isArray(events) && events.length === 0 ? store.append(aggregateType, aggregateId, events, options) : refused
+      Array.isArray(events) && events.length === 0 ? store.append(aggregateType, aggregateId, events, options) : refused,
+    delete: () => refused,
+    restore: () => refused,
+    truncate: () => refused,
+    applyRetention: () => refused,
+    archive: () => refused
   }
 }
 
@@ -144,9 +150,13 @@ export const make = (
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
       Effect.mapError((error) => openError(filename, SqlErrors.messageOf(error.cause ?? error), error))
     )
-    if (readonly) yield* expectSchema(client, filename)
+    const schemaVersion = readonly ? yield* expectSchema(client, filename) : undefined
     const backend = yield* Backend.make(connection)
-    const opened = yield* SqlEventStore.open(client, backend, { pollInterval: config.pollInterval, migrate: !readonly })
+    const opened = yield* SqlEventStore.open(client, backend, {
+      pollInterval: config.pollInterval,
+      migrate: !readonly,
+      archive: schemaVersion === undefined || schemaVersion >= Migrations.ARCHIVE
+    })
     return readonly ? { ...opened, store: refuseWrites(opened.store, filename) } : opened
   }).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(openError(config.filename, Cause.pretty(Cause.die(defect)), defect)))

@@ -66,8 +66,18 @@ describe("SqliteEventStore opened read-only", () => {
       expect((yield* store.append("Note", "n-1", [])).version).toBe(2)
       expect(yield* store.save(loaded)).toBe(loaded)
 
-      expect(yield* databaseError(store.save(Aggregate.apply(loaded, new Noted({ text: "c" }))))).toMatch(/is open read-only: it takes no saves or appends/)
+      expect(yield* databaseError(store.save(Aggregate.apply(loaded, new Noted({ text: "c" }))))).toMatch(/is open read-only: it takes no saves, appends, deletes or removals/)
       expect(yield* databaseError(store.append("Note", "n-2", [{ eventType: "Noted", data: { text: "x" } }]))).toMatch(/is open read-only/)
+      for (
+        const removal of [
+          Effect.asVoid(store.delete("n-1")),
+          Effect.asVoid(store.restore("n-1")),
+          Effect.asVoid(store.truncate("n-1", 2)),
+          Effect.asVoid(store.applyRetention({ aggregateType: "Note", maxCount: 1 })),
+          Effect.asVoid(store.archive({ aggregateType: "Note" }))
+        ]
+      ) expect(yield* databaseError(removal)).toMatch(/is open read-only/)
+      expect((yield* store.loadEvents("n-1")).length).toBe(2)
       // A projection registers itself when it starts: refused at once.
       expect(
         yield* databaseError(Effect.scoped(Projection.run(Projection.make<never>({ name: "notes", handle: () => Effect.void, retry: Schedule.stop })).pipe(

@@ -151,7 +151,7 @@ const aggregateType = Options.text("type").pipe(
 
 const batchSize = wholeNumber("batch-size", { min: 1, max: 100_000 }).pipe(
   Options.withDefault(500),
-  Options.withDescription("Events removed per statement, each its own short transaction (default 500)")
+  Options.withDescription("Events removed (or moved) per statement, each its own short transaction (default 500)")
 )
 
 const retentionRun = Command.make("run", { url, json, aggregateType, maxAge, maxCount, batchSize, yes }, (options) =>
@@ -184,6 +184,43 @@ const retentionRun = Command.make("run", { url, json, aggregateType, maxAge, max
   )
 
 export { retentionRun }
+
+const idleFor = Options.text("idle-for").pipe(
+  Options.withPseudoName("DURATION"),
+  Options.mapEffect((text) =>
+    Option.match(parseDuration(text), {
+      onNone: () => invalidValue(`--idle-for expects a positive duration such as 90d, 12h or "90 minutes", got ${JSON.stringify(text)}`),
+      onSome: Effect.succeed
+    })
+  ),
+  Options.optional,
+  Options.withDescription("Also archive streams whose newest event is older than this (deleted streams always are): 90d, 12h, 2w")
+)
+
+export const archiveCommand = Command.make("archive", { url, json, aggregateType, idleFor, batchSize, yes }, (options) =>
+  withStore(
+    options.url,
+    { create: false },
+    Effect.gen(function*() {
+      const store = yield* EventStore
+      yield* confirm(options.yes, `Move the events of closed ${JSON.stringify(options.aggregateType)} streams out of the log into the archive?`)
+      const result = yield* store.archive(
+        { aggregateType: options.aggregateType, idleFor: Option.getOrUndefined(options.idleFor) },
+        { batchSize: options.batchSize }
+      )
+      yield* report(
+        options.json,
+        { ...result },
+        `Archive of ${JSON.stringify(result.aggregateType)}: ${Output.count(result.streams)} streams looked at, ${
+          Output.count(result.archivedStreams)
+        } archived, ${Output.count(result.movedEvents)} events moved.`
+      )
+    })
+  )).pipe(
+    Command.withDescription(
+      "Move the events of closed streams (deleted, or idle for --idle-for) out of the events table into the archive. load and loadEvents still read them; the log (events, tail, export, projections) no longer does."
+    )
+  )
 
 export const retention = Command.make("retention", {}, () => new CliError({ message: "No retention command given (see eventuali retention --help)" })).pipe(
   Command.withDescription("Retention policies: `retention run` removes old events of an aggregate type's streams."),

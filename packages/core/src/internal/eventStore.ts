@@ -14,7 +14,7 @@ import * as Observability from "./observability.js"
 import * as Validate from "./validate.js"
 import { append, type Writer } from "./eventStore/append.js"
 import * as Inline from "./eventStore/inline.js"
-import { applyRetention, deleteStream, restore, truncate } from "./eventStore/lifecycle.js"
+import { applyRetention, archive, deleteStream, restore, truncate } from "./eventStore/lifecycle.js"
 import { load, loadEvents, loadOrFail } from "./eventStore/load.js"
 import { currentCheckpoint, loadEventsByType, readEvents, streamAll, streamEventsByType } from "./eventStore/logReads.js"
 import { save } from "./eventStore/save.js"
@@ -49,6 +49,7 @@ export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.
       restore: restore(writer),
       truncate: truncate(storage),
       applyRetention: applyRetention(storage),
+      archive: archive(storage),
       registerEventClass: registry.register,
       unregisterEventClass: registry.unregister,
       getRegisteredEventClasses: () => registry.entries,

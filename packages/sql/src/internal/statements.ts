@@ -56,6 +56,17 @@ export interface Statements {
   readonly listStreams: string
   /** The lowest version of an aggregate whose timestamp is at or after param 2 (ms); `version`. */
   readonly firstVersionSince: string
+  /** An aggregate's archived events with versions above param 2 and below param 3, by version. */
+  readonly readArchived: string
+  /** Copies an aggregate's oldest events below a version (param 2), at most param 3, into the archive. */
+  readonly archiveCopy: string
+  /**
+   * Removes from the events table an aggregate's events below a version (param 2) that the archive
+   * holds (param 3: the aggregate id again); one row per event removed.
+   */
+  readonly archiveRemove: string
+  /** {@link removeEvents} in the archive. */
+  readonly removeArchivedEvents: string
 }
 
 /**
@@ -110,6 +121,10 @@ const columns = (timestamp: string, json: (column: string) => string) =>
     json("data")
   } AS data, ${json("metadata")} AS metadata, ${timestamp} AS timestamp`
 
+/** The columns an archived event keeps, as stored. */
+const ARCHIVED_COLUMNS =
+  "position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp"
+
 const SNAPSHOT_UPSERT = `ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
         aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
         state = excluded.state, created_at = excluded.created_at
@@ -152,7 +167,20 @@ export const sqlite = (schema: string | undefined): Statements => {
       FROM ${t.events} INDEXED BY eventuali_events_stream
       WHERE aggregate_type = ? AND aggregate_id > ?
       GROUP BY aggregate_id ORDER BY aggregate_id LIMIT ?`,
-    firstVersionSince: `SELECT min(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ? AND timestamp >= ?`
+    firstVersionSince: `SELECT min(aggregate_version) AS version FROM ${t.events} WHERE aggregate_id = ? AND timestamp >= ?`,
+    readArchived: `SELECT ${COLUMNS} FROM ${t.archive}
+      WHERE aggregate_id = ? AND aggregate_version > ? AND aggregate_version < ? ORDER BY aggregate_version`,
+    archiveCopy: `INSERT INTO ${t.archive} (${ARCHIVED_COLUMNS})
+      SELECT ${ARCHIVED_COLUMNS} FROM ${t.events} WHERE position IN (
+        SELECT position FROM ${t.events} WHERE aggregate_id = ? AND aggregate_version < ? ORDER BY aggregate_version LIMIT ?)
+      ON CONFLICT DO NOTHING`,
+    archiveRemove: `DELETE FROM ${t.events} WHERE aggregate_id = ? AND aggregate_version < ?
+        AND position IN (SELECT position FROM ${t.archive} WHERE aggregate_id = ?)
+      RETURNING aggregate_version`,
+    removeArchivedEvents: `DELETE FROM ${t.archive} WHERE position IN (
+        SELECT position FROM ${t.archive} WHERE aggregate_id = ? AND aggregate_version < ?
+        ORDER BY aggregate_version LIMIT ?)
+      RETURNING aggregate_version`
   }
 }
 
@@ -212,6 +240,19 @@ export const pg = (schema: string | undefined): Statements => {
       WHERE aggregate_type = $1 AND aggregate_id > $2
       GROUP BY aggregate_id ORDER BY aggregate_id LIMIT $3`,
     firstVersionSince: `SELECT min(aggregate_version)::text AS version FROM ${t.events}
-      WHERE aggregate_id = $1 AND timestamp >= to_timestamp($2::float8 / 1000)`
+      WHERE aggregate_id = $1 AND timestamp >= to_timestamp($2::float8 / 1000)`,
+    readArchived: `SELECT ${COLUMNS} FROM ${t.archive}
+      WHERE aggregate_id = $1 AND aggregate_version > $2 AND aggregate_version < $3 ORDER BY aggregate_version`,
+    archiveCopy: `INSERT INTO ${t.archive} (transaction_id, ${ARCHIVED_COLUMNS})
+      SELECT transaction_id, ${ARCHIVED_COLUMNS} FROM ${t.events} WHERE position IN (
+        SELECT position FROM ${t.events} WHERE aggregate_id = $1 AND aggregate_version < $2 ORDER BY aggregate_version LIMIT $3)
+      ON CONFLICT DO NOTHING`,
+    archiveRemove: `DELETE FROM ${t.events} WHERE aggregate_id = $1 AND aggregate_version < $2
+        AND position IN (SELECT position FROM ${t.archive} WHERE aggregate_id = $3)
+      RETURNING aggregate_version`,
+    removeArchivedEvents: `DELETE FROM ${t.archive} WHERE position IN (
+        SELECT position FROM ${t.archive} WHERE aggregate_id = $1 AND aggregate_version < $2
+        ORDER BY aggregate_version LIMIT $3)
+      RETURNING aggregate_version`
   }
 }

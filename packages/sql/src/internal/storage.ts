@@ -68,8 +68,16 @@ const transaction = (sql: SqlClient.SqlClient) =>
     )
   )
 
-/** The storage of a backend (with transactions when given the store's client). */
-export const make = (backend: SqlBackend, sql?: SqlClient.SqlClient): EventStorage => {
+/**
+ * The storage of a backend (with transactions when given the store's client). `archive: false`:
+ * the database has no archive table (a read-only store on a database made before it), so reads
+ * do not look there.
+ */
+export const make = (
+  backend: SqlBackend,
+  sql?: SqlClient.SqlClient,
+  options: { readonly archive?: boolean | undefined } = {}
+): EventStorage => {
   const { query, statements } = backend
   const readText = Statements.memoized(
     statements.readAll,
@@ -115,6 +123,16 @@ export const make = (backend: SqlBackend, sql?: SqlClient.SqlClient): EventStora
 
     readStream: (aggregateId, fromVersion) =>
       query<EventRow>(statements.readStream, [aggregateId, fromVersion]).pipe(
+        Effect.flatMap((rows) => {
+          // An archived stream keeps its newest event here, the rest in the archive: only a
+          // stream that starts later than asked (archived or truncated) needs a second look.
+          const first = rows[0] === undefined ? undefined : Number(rows[0].aggregate_version)
+          if (options.archive === false || first === undefined || first === fromVersion + 1) return Effect.succeed(rows)
+          return Effect.map(
+            query<EventRow>(statements.readArchived, [aggregateId, fromVersion, first]),
+            (archived) => archived.length === 0 ? rows : [...archived, ...rows]
+          )
+        }),
         Effect.mapError(toDatabaseError("Reading an aggregate's events")),
         Effect.flatMap(toStoredAll)
       ),
@@ -152,10 +170,25 @@ export const make = (backend: SqlBackend, sql?: SqlClient.SqlClient): EventStora
         Effect.mapError(toDatabaseError("Reading an aggregate's version"))
       ),
 
+    // The oldest events are the archived ones: those go first.
     removeEvents: (aggregateId, beforeVersion, limit) =>
-      query(statements.removeEvents, [aggregateId, beforeVersion, limit]).pipe(
-        Effect.map((rows) => rows.length),
+      (options.archive === false ? Effect.succeed([]) : query(statements.removeArchivedEvents, [aggregateId, beforeVersion, limit])).pipe(
+        Effect.flatMap((archived) =>
+          archived.length === limit
+            ? Effect.succeed(archived.length)
+            : Effect.map(
+              query(statements.removeEvents, [aggregateId, beforeVersion, limit - archived.length]),
+              (rows) => archived.length + rows.length
+            )
+        ),
         Effect.mapError(toDatabaseError("Removing events"))
+      ),
+
+    archiveEvents: (aggregateId, beforeVersion, limit) =>
+      query(statements.archiveCopy, [aggregateId, beforeVersion, limit]).pipe(
+        Effect.zipRight(query(statements.archiveRemove, [aggregateId, beforeVersion, aggregateId])),
+        Effect.map((rows) => rows.length),
+        Effect.mapError(toDatabaseError("Archiving events"))
       ),
 
     removeSnapshot: (aggregateId) =>

@@ -350,4 +350,84 @@ export const lifecycle = (test: Test): void => {
       yield* expectFailure(store.applyRetention({ aggregateType: type, maxCount: 1 }, { batchSize: 0 }), "EventStoreError")
       expect(versionsOf(yield* store.loadEvents(id))).toEqual(range(1, 4))
     }))
+
+  test("archive moves deleted and idle streams out of the log; reads by aggregate still see every event", (store) =>
+    Effect.gen(function*() {
+      const account = snapshottedAccount(100)
+      const deleted = yield* accountWith(account, 4)
+      yield* store.delete(deleted)
+      const idle = yield* accountWith(account, 5)
+      yield* TestClock.adjust("40 days")
+      const live = yield* accountWith(account, 3)
+      const before = Option.getOrThrow(yield* store.load(account, idle))
+      const report = yield* store.archive({ aggregateType: account.type, idleFor: "30 days" }, { batchSize: 2 })
+      expect(report).toEqual({ aggregateType: account.type, streams: 3, archivedStreams: 2, movedEvents: 3 + 4 })
+      // The log keeps each archived stream's newest event (and a deleted one's event before the
+      // tombstone); the live stream is untouched.
+      expect(versionsOf(yield* inLog(store, account.type, deleted))).toEqual([4, 5])
+      expect(versionsOf(yield* inLog(store, account.type, idle))).toEqual([5])
+      expect(versionsOf(yield* inLog(store, account.type, live))).toEqual([1, 2, 3])
+      // Reads by aggregate are as before.
+      expect(versionsOf(yield* store.loadEvents(idle))).toEqual(range(1, 5))
+      expect(versionsOf(yield* store.loadEvents(idle, 2))).toEqual([3, 4, 5])
+      expect(Option.getOrThrow(yield* store.load(account, idle))).toEqual(before)
+      expect(yield* store.load(account, deleted)).toEqual(Option.none())
+      // An archived idle stream takes appends; its versions continue.
+      yield* store.append(account.type, idle, [deposit(9)], { expectedVersion: ExpectedVersion.exact(5) })
+      expect(versionsOf(yield* store.loadEvents(idle))).toEqual(range(1, 6))
+      expect(Option.getOrThrow(yield* store.load(account, idle)).state.balance).toBe(before.state.balance + 9)
+      // Archiving again moves nothing twice; deleted streams are archived without idleFor.
+      expect(yield* store.archive({ aggregateType: account.type })).toMatchObject({ archivedStreams: 0, movedEvents: 0 })
+    }))
+
+  test("restore, truncate and hard delete reach archived events", (store) =>
+    Effect.gen(function*() {
+      const account = makeAccount()
+      const soft = yield* accountWith(account, 4)
+      const hard = yield* accountWith(account, 4)
+      yield* store.delete(soft)
+      yield* store.delete(hard)
+      expect(yield* store.archive({ aggregateType: account.type })).toMatchObject({ archivedStreams: 2, movedEvents: 6 })
+      yield* store.restore(soft)
+      expect(Option.getOrThrow(yield* store.load(account, soft)).state.balance).toBe(1 + 2 + 3)
+      expect(yield* store.truncate(soft, 3)).toEqual({ removedEvents: 2 })
+      expect(versionsOf(yield* store.loadEvents(soft))).toEqual([3, 4])
+      expect(yield* store.delete(hard, { hard: true })).toEqual({ version: 5, removedEvents: 4 })
+      expect(versionsOf(yield* inLog(store, account.type, hard))).toEqual([5])
+      yield* expectFailure(store.restore(hard), "EventStoreError")
+    }))
+
+  test("archive while writers append to live streams of the same type: nothing lost, versions contiguous", (store) =>
+    Effect.gen(function*() {
+      const account = makeAccount()
+      const closed: Array<string> = []
+      for (let i = 0; i < 5; i++) {
+        const id = yield* accountWith(account, 6)
+        yield* store.delete(id)
+        closed.push(id)
+      }
+      const live = yield* accountWith(account, 1)
+      yield* Effect.all([
+        store.archive({ aggregateType: account.type }, { batchSize: 2 }),
+        Effect.forEach(range(1, 20), (amount) => store.append(account.type, live, [deposit(amount)]), { discard: true })
+      ], { concurrency: "unbounded" })
+      expect(versionsOf(yield* store.loadEvents(live))).toEqual(range(1, 21))
+      expect(versionsOf(yield* inLog(store, account.type, live))).toEqual(range(1, 21))
+      for (const id of closed) expect(versionsOf(yield* inLog(store, account.type, id))).toEqual([6, 7])
+    }))
+
+  test("archive refuses bad policies, moving nothing", (store) =>
+    Effect.gen(function*() {
+      const account = makeAccount()
+      const id = yield* accountWith(account, 3)
+      yield* store.delete(id)
+      const policies: ReadonlyArray<EventStore.ArchivePolicy> = [
+        { aggregateType: account.type, idleFor: 0 },
+        { aggregateType: account.type, idleFor: "-1 days" as "1 days" },
+        { aggregateType: "" }
+      ]
+      for (const policy of policies) yield* expectFailure(store.archive(policy), "EventStoreError")
+      yield* expectFailure(store.archive({ aggregateType: account.type }, { batchSize: -1 }), "EventStoreError")
+      expect(versionsOf(yield* inLog(store, account.type, id))).toEqual([1, 2, 3, 4])
+    }))
 }

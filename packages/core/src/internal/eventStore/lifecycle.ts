@@ -15,7 +15,7 @@ import * as Event from "../../Event.js"
 import { EventStoreError, OptimisticConcurrencyError, StreamDeletedError, StreamNotFoundError } from "../../Errors.js"
 import { type AppendConflict, type EncodedEvent, type EventStorage, RESTORED, TOMBSTONE } from "../../EventStorage.js"
 import type { EventMetadataInput } from "../../Event.js"
-import type { RetentionReport, Service } from "../../EventStore.js"
+import type { ArchiveReport, RetentionReport, Service } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Observability from "../observability.js"
 import * as Validate from "../validate.js"
@@ -37,16 +37,28 @@ const live = (storage: EventStorage, aggregateId: string) =>
   Effect.flatMap(existing(storage, aggregateId), (head) =>
     head.deleted ? Effect.fail(new StreamDeletedError({ aggregateId, version: head.actualVersion })) : Effect.succeed(head))
 
-/** Removes the aggregate's events below `beforeVersion`, batch by batch: how many. */
-const removeBefore = (storage: EventStorage, aggregateId: string, beforeVersion: number, batchSize: number) =>
+/** Runs `step` (which handles at most `batchSize` events) until a batch comes back short: how many in all. */
+const inBatches = <E>(batchSize: number, step: (limit: number) => Effect.Effect<number, E>) =>
   Effect.gen(function*() {
-    let removed = 0
+    let total = 0
     while (true) {
-      const batch = yield* storage.removeEvents(aggregateId, beforeVersion, batchSize)
-      removed += batch
-      if (batch < batchSize) return removed
+      const batch = yield* step(batchSize)
+      total += batch
+      if (batch < batchSize) return total
     }
   })
+
+/** Removes the aggregate's events below `beforeVersion`, batch by batch: how many. */
+const removeBefore = (storage: EventStorage, aggregateId: string, beforeVersion: number, batchSize: number) =>
+  inBatches(batchSize, (limit) => storage.removeEvents(aggregateId, beforeVersion, limit))
+
+/** A positive, finite duration, or a message saying what it must be. */
+const positiveDuration = (what: string, value: unknown) => {
+  const decoded = Duration.decodeUnknown(value)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) > 0
+    ? Effect.succeed(decoded.value)
+    : Effect.fail(new EventStoreError({ message: `The ${what} must be a positive duration, got ${String(value)}` }))
+}
 
 /** An event of the store's own, with an empty payload. */
 const ownEvent = (eventType: string, now: Date, metadata: EventMetadataInput | undefined) =>
@@ -152,14 +164,7 @@ export const validPolicy = (policy: Parameters<Service["applyRetention"]>[0]) =>
       return yield* new EventStoreError({ message: `The retention policy of ${JSON.stringify(policy.aggregateType)} sets neither maxAge nor maxCount` })
     }
     if (policy.maxCount !== undefined) yield* Validate.positiveInt("maxCount of a retention policy", policy.maxCount)
-    let maxAge: Duration.Duration | undefined
-    if (policy.maxAge !== undefined) {
-      const decoded = Duration.decodeUnknown(policy.maxAge)
-      if (Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
-        return yield* new EventStoreError({ message: `The maxAge of a retention policy must be a positive duration, got ${String(policy.maxAge)}` })
-      }
-      maxAge = decoded.value
-    }
+    const maxAge = policy.maxAge === undefined ? undefined : yield* positiveDuration("maxAge of a retention policy", policy.maxAge)
     return { aggregateType: policy.aggregateType, maxCount: policy.maxCount, maxAge }
   })
 
@@ -191,3 +196,43 @@ export const applyRetention = (storage: EventStorage): Service["applyRetention"]
       after = page[page.length - 1]!.aggregateId
     }
   }).pipe(Observability.span("EventStore.applyRetention", { "eventuali.aggregate.type": policy?.aggregateType }))
+
+/** An archive policy, checked: the duration after which an idle stream is closed, if any. */
+const validArchivePolicy = (policy: Parameters<Service["archive"]>[0]) =>
+  Effect.gen(function*() {
+    if (typeof policy !== "object" || policy === null) {
+      return yield* new EventStoreError({ message: `An archive policy must be an object, got ${String(policy)}` })
+    }
+    yield* Validate.name("aggregate type", policy.aggregateType)
+    const idleFor = policy.idleFor === undefined ? undefined : yield* positiveDuration("idleFor of an archive policy", policy.idleFor)
+    return { aggregateType: policy.aggregateType, idleFor }
+  })
+
+export const archive = (storage: EventStorage): Service["archive"] => (policy, options = {}) =>
+  Effect.gen(function*() {
+    const { aggregateType, idleFor } = yield* validArchivePolicy(policy)
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    yield* Validate.positiveInt("archive batch size", batchSize)
+    const idleBefore = idleFor === undefined ? undefined : new Date((yield* Clock.currentTimeMillis) - Duration.toMillis(idleFor))
+    const report: { -readonly [K in keyof ArchiveReport]: ArchiveReport[K] } = { aggregateType, streams: 0, archivedStreams: 0, movedEvents: 0 }
+    let after: string | undefined
+    while (true) {
+      const page = yield* storage.listStreams({ aggregateType, afterAggregateId: after, limit: STREAMS_PER_PAGE })
+      for (const stream of page) {
+        report.streams++
+        // The newest event stays in the hot table: it holds the stream's version (and tombstone),
+        // so appends are checked as before. Of a deleted stream, the event before the tombstone
+        // stays too: the head once `restore` removes the tombstone.
+        if (stream.firstVersion >= stream.lastVersion - 1) continue
+        const { deleted } = yield* storage.inspect(stream.aggregateId, [])
+        if (!deleted && !(idleBefore !== undefined && stream.lastTimestamp < idleBefore)) continue
+        const keepFrom = deleted ? stream.lastVersion - 1 : stream.lastVersion
+        if (stream.firstVersion >= keepFrom) continue
+        const moved = yield* inBatches(batchSize, (limit) => storage.archiveEvents(stream.aggregateId, keepFrom, limit))
+        if (moved > 0) report.archivedStreams++
+        report.movedEvents += moved
+      }
+      if (page.length < STREAMS_PER_PAGE) return report
+      after = page[page.length - 1]!.aggregateId
+    }
+  }).pipe(Observability.span("EventStore.archive", { "eventuali.aggregate.type": policy?.aggregateType }))
