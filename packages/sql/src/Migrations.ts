@@ -267,7 +267,23 @@ function projectionTables(
  */
 export const latest: number = migrations[migrations.length - 1]!.id
 
-/** The id of the migration that creates the archive table. */
+/**
+ * The highest migration id with statements for `dialect` that reads need: what a database of
+ * that dialect must have applied for this version to read it (a read-only SQLite store cannot
+ * migrate, and needs none of the migrations that change PostgreSQL only or add projection
+ * tables or the archive).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const latestOf = (dialect: "sqlite" | "pg"): number =>
+  migrations.reduce(
+    (highest, migration) =>
+      migration.neededToRead !== false && migration[dialect](Tables.quoted(undefined)).length > 0 ? migration.id : highest,
+    0
+  )
+
+/** The id of the migration that creates the archive table (reads look there once it is applied). */
 export const ARCHIVE = 7
 
 /** A fixed namespace for the advisory lock that serialises migrations on PostgreSQL. */
