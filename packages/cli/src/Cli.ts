@@ -20,7 +20,7 @@ import * as Help from "./internal/help.js"
 import { importEvents } from "./internal/import.js"
 import { init } from "./internal/init.js"
 import { archiveCommand, deleteCommand, restoreCommand, retention, retentionRun, truncateCommand } from "./internal/lifecycle.js"
-import { projections, rebuild } from "./internal/projections.js"
+import { discard, parked, projections, rebuild, retry, verify } from "./internal/projections.js"
 import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
 import { ui } from "./internal/ui.js"
@@ -80,7 +80,13 @@ const commands = Help.commandTree(command, [
   Help.commandTree(tail),
   Help.commandTree(exportEvents),
   Help.commandTree(importEvents),
-  Help.commandTree(projections, [Help.commandTree(rebuild)]),
+  Help.commandTree(projections, [
+    Help.commandTree(rebuild),
+    Help.commandTree(parked),
+    Help.commandTree(retry),
+    Help.commandTree(discard),
+    Help.commandTree(verify)
+  ]),
   Help.commandTree(deleteCommand),
   Help.commandTree(restoreCommand),
   Help.commandTree(truncateCommand),

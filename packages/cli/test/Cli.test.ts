@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import { Migrations } from "@eventuali/sql"
 import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, runOnTerminal, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
-import { append, seed, storeCheckpoint } from "./support/seed.js"
+import { append, runParkingProjection, seed, storeCheckpoint, withStore } from "./support/seed.js"
 
 const commands = [
   "init",
@@ -20,6 +20,10 @@ const commands = [
   "import",
   "projections",
   "projections rebuild",
+  "projections parked",
+  "projections retry",
+  "projections discard",
+  "projections verify",
   "delete",
   "restore",
   "truncate",
@@ -473,6 +477,75 @@ const journey = (makeUrl: () => string) => {
   })
 }
 
+/** The projection operations on a store where a partitioned projection parked an event. */
+const projectionCommands = (makeUrl: () => string) =>
+  it("projections: status of a partitioned projection, parked, retry, discard, verify; unknown names and positions fail with exit 1", async () => {
+    const url = makeUrl()
+    expect((await run(["init", "--url", url])).code).toBe(0)
+    await seed(url)
+    await runParkingProjection(url, "orders", { fixed: false })
+    const [listed] = lines((await run(["projections", "--url", url, "--json"])).stdout)
+    expect(listed).toMatchObject({ name: "orders", partitions: 2, held: 0, parked: 1, lag: 0 })
+    expect((await run(["projections", "--url", url])).stdout).toMatch(/orders\s+\d+\s+0\s+\d{4}-\S+\s+0\/2\s+0\s+1/)
+
+    const parked = lines((await run(["projections", "parked", "orders", "--url", url, "--json"])).stdout)
+    expect(parked).toMatchObject([{ name: "orders", errorTag: "OrderError", errorMessage: "orders are not supported yet", attempts: 1, retryRequested: false }])
+    const position = parked[0]!.position as string
+    expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/OrderError: orders are not supported yet/)
+
+    for (const [args, error] of [
+      [["projections", "retry", "orders", "--position", "1"], "Nothing is parked at position 1 for projection \"orders\""],
+      [["projections", "discard", "orders", "--position", "1"], "Nothing is parked at position 1"],
+      [["projections", "parked", "nope"], "No projection named \"nope\""],
+      [["projections", "retry", "nope"], "No projection named \"nope\""],
+      [["projections", "discard", "nope", "--position", position], "No projection named \"nope\""],
+      [["projections", "verify", "nope"], "No projection named \"nope\""]
+    ] as const) {
+      const result = await run([...args, "--url", url])
+      expect(result.code).toBe(1)
+      expectOneLineError(result.stderr, error)
+    }
+    expect(lines((await run(["projections", "parked", "orders", "--url", url, "--json"])).stdout)).toHaveLength(1)
+
+    // Asked to retry, the running instance (handler fixed) applies it and it leaves the list.
+    const retried = await run(["projections", "retry", "orders", "--url", url])
+    expect(retried.code).toBe(0)
+    expect(retried.stdout).toMatch(/asked to retry 1 parked event/)
+    expect(lines((await run(["projections", "parked", "orders", "--url", url, "--json"])).stdout)[0]).toMatchObject({ retryRequested: true })
+    await runParkingProjection(url, "orders", {
+      fixed: true,
+      untilNothingParked: true
+    })
+    expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/has no parked events/)
+
+    const verified = await run(["projections", "verify", "orders", "--url", url])
+    expect(verified.code).toBe(0)
+    expect(verified.stdout).toMatch(/Projection "orders": complete/)
+
+    // A checkpoint moved past events by hand: verify names them and exits 1.
+    await append(url, "User", "u3", [{ eventType: "UserRegistered", data: { name: "Cy", email: "cy@example.com" } }])
+    await append(url, "User", "u4", [{ eventType: "UserRegistered", data: { name: "Di", email: "di@example.com" } }])
+    const head = BigInt(lines((await run(["events", "--url", url, "--json"])).stdout).at(-1)!.position as string)
+    await storeCheckpoint(url, "orders#0", head)
+    await storeCheckpoint(url, "orders#1", head)
+    const incomplete = await run(["projections", "verify", "orders", "--url", url, "--json"])
+    expect(incomplete.code).toBe(1)
+    const report = lines(incomplete.stdout)[0]!
+    expect(report.complete).toBe(false)
+    const missing = (report.partitions as ReadonlyArray<{ readonly missing: ReadonlyArray<string> }>).flatMap((partition) => partition.missing)
+    expect(missing.length).toBe(2)
+    expect(missing).toContain(head.toString())
+
+    // Another parked event, discarded.
+    await withStore(url, (store) => store.append("Order", "o2", [{ eventType: "OrderPlaced", data: { total: "1.00", items: [] } }]))
+    await runParkingProjection(url, "orders", { fixed: false })
+    const [again] = lines((await run(["projections", "parked", "orders", "--url", url, "--json"])).stdout)
+    const discarded = await run(["projections", "discard", "orders", "--position", again!.position as string, "--url", url])
+    expect(discarded.code).toBe(0)
+    expect(discarded.stdout).toMatch(/discarded \(not applied\)/)
+    expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/has no parked events/)
+  }, 60_000)
+
 /** delete, restore, truncate and retention run on a store of its own: refusals without --yes, then each operation. */
 const lifecycleCommands = (makeUrl: () => string) =>
   it("delete, restore, truncate, retention run and archive: confirmation, the operation, its report, bad input", async () => {
@@ -580,12 +653,14 @@ const benchmark = (makeUrl: () => string) =>
 describe("eventuali on SQLite", () => {
   journey(() => sqliteUrl("journey"))
   lifecycleCommands(() => sqliteUrl("lifecycle"))
+  projectionCommands(() => sqliteUrl("projections"))
   benchmark(() => sqliteUrl("bench"))
 })
 
 describePg("eventuali on PostgreSQL", () => {
   journey(() => freshUrl("cli"))
   lifecycleCommands(() => freshUrl("lifecycle"))
+  projectionCommands(() => freshUrl("projections"))
   benchmark(() => freshUrl("bench"))
 
   it("wrong credentials: one line, password hidden, exit 1", async () => {

@@ -1,44 +1,93 @@
 /**
- * `eventuali projections`: the stored projection checkpoints with their lag, and `rebuild NAME`,
- * which sets one back to the beginning.
+ * `eventuali projections`: every projection of the store with its status (partitions held,
+ * checkpoint, lag, parked events), and the operations on one: `rebuild`, `parked`, `retry`,
+ * `discard`, `verify`. The CLI cannot run a projection's handler: `retry` asks the running
+ * instances to retry (they do at their next status interval); the rest work on the store alone.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import * as Checkpoint from "@eventuali/core/Checkpoint"
 import { EventStore } from "@eventuali/core/EventStore"
-import { ProjectionStore } from "@eventuali/core/ProjectionStore"
+import * as Projection from "@eventuali/core/Projection"
+import { type ProjectionCheckpoint, ProjectionStore } from "@eventuali/core/ProjectionStore"
 import { Console, Effect, Option } from "effect"
-import { CliError, json, url, withStore } from "./common.js"
+import { CliError, json, position, type Target, url, withStore } from "./common.js"
 import { Database, eventsAfter } from "./database.js"
 import * as Output from "./output.js"
 
-/** The head of the log, and every stored checkpoint with its lag (events after it; none without SQL). */
-const checkpointsWithLag = Effect.gen(function*() {
+/** One line of the list: a projection that registered itself (0.2.0 and later), or a bare checkpoint. */
+interface Row {
+  readonly name: string
+  readonly checkpoint: bigint
+  /** Events after the checkpoint: the projection's own (filtered, per partition) when registered; all events otherwise; none without SQL. */
+  readonly lag: number | undefined
+  readonly updatedAt: Date | undefined
+  readonly status: Projection.Status | undefined
+}
+
+const latest = (checkpoints: ReadonlyArray<ProjectionCheckpoint>): Date | undefined =>
+  checkpoints.reduce<Date | undefined>((last, checkpoint) => last === undefined || checkpoint.updatedAt > last ? checkpoint.updatedAt : last, undefined)
+
+/** The head of the log and every projection: registered ones with their status, other checkpoints with their lag. */
+const projectionRows = Effect.gen(function*() {
   const projections = yield* ProjectionStore
   const store = yield* EventStore
   const database = yield* Database
   const head = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
-  const rows = yield* Effect.forEach(yield* projections.list, (checkpoint) =>
+  const checkpoints = yield* projections.list
+  const registered = yield* projections.projections
+  const partitionOf = (checkpoint: ProjectionCheckpoint) =>
+    registered.find((info) => checkpoint.name === info.name || checkpoint.name.startsWith(`${info.name}#`))
+  const statuses = yield* Effect.forEach(registered, (info) =>
+    Effect.map(Projection.status(info.name), (status): Row => {
+      const lowest = status.partitionStatus.reduce((low, partition) => partition.position < low ? partition.position : low, status.head)
+      return {
+        name: info.name,
+        checkpoint: lowest,
+        lag: status.partitionStatus.reduce((sum, partition) => sum + partition.lagEvents, 0),
+        updatedAt: latest(checkpoints.filter((checkpoint) => partitionOf(checkpoint) === info)),
+        status
+      }
+    }))
+  const bare = yield* Effect.forEach(checkpoints.filter((checkpoint) => partitionOf(checkpoint) === undefined), (checkpoint) =>
     Effect.map(
       Option.match(database.sql, {
         onNone: () => Effect.succeed(undefined),
         onSome: (sql) => eventsAfter(sql, checkpoint.position)
       }),
-      (lag) => ({ ...checkpoint, lag })
+      (lag): Row => ({ name: checkpoint.name, checkpoint: checkpoint.position, lag, updatedAt: checkpoint.updatedAt, status: undefined })
     ))
-  return { head, rows }
+  return { head, rows: [...statuses, ...bare].sort((a, b) => a.name.localeCompare(b.name)) }
 })
+
+const lagTime = (status: Projection.Status) => {
+  const millis = status.partitionStatus.reduce((high, partition) => Math.max(high, partition.lagMillis), 0)
+  return millis === 0 ? "0" : `${(millis / 1000).toFixed(1)} s`
+}
 
 const list = Command.make("projections", { url, json }, ({ json, url }) =>
   withStore(
     url,
     { create: false },
     Effect.gen(function*() {
-      const { head, rows } = yield* checkpointsWithLag
+      const { head, rows } = yield* projectionRows
       if (json) {
         if (rows.length > 0) {
           yield* Console.log(rows.map((row) =>
-            Output.json({ name: row.name, checkpoint: row.position, lag: row.lag ?? null, updatedAt: row.updatedAt.toISOString() })
+            Output.json({
+              name: row.name,
+              checkpoint: row.checkpoint,
+              lag: row.lag ?? null,
+              updatedAt: row.updatedAt?.toISOString() ?? null,
+              ...(row.status === undefined ? {} : {
+                partitions: row.status.partitions,
+                held: row.status.partitionStatus.filter((partition) => partition.holder !== undefined).length,
+                parked: row.status.parked,
+                lagMillis: row.status.partitionStatus.reduce((high, partition) => Math.max(high, partition.lagMillis), 0),
+                partitionStatus: row.status.partitionStatus.map((partition) => ({ ...partition, holder: partition.holder ?? null }))
+              })
+            })
           ).join("\n"))
         }
         return
@@ -48,48 +97,171 @@ const list = Command.make("projections", { url, json }, ({ json, url }) =>
         `Head position: ${head}`,
         "",
         Output.table(
-          ["Projection", "Checkpoint", "Lag (events)", "Updated"],
-          rows.map((row) => [row.name, row.position.toString(), row.lag === undefined ? "n/a" : Output.count(row.lag), row.updatedAt.toISOString()]),
-          ["left", "right", "right", "left"]
-        )
+          ["Projection", "Checkpoint", "Lag (events)", "Updated", "Partitions held", "Lag (time)", "Parked"],
+          rows.map((row) => [
+            row.name,
+            row.checkpoint.toString(),
+            row.lag === undefined ? "n/a" : `${Output.count(row.lag)}${row.status?.lagCapped === true ? "+" : ""}`,
+            row.updatedAt?.toISOString() ?? "never",
+            row.status === undefined
+              ? "n/a"
+              : `${row.status.partitionStatus.filter((partition) => partition.holder !== undefined).length}/${row.status.partitions}`,
+            row.status === undefined ? "n/a" : lagTime(row.status),
+            row.status === undefined ? "n/a" : Output.count(row.status.parked)
+          ]),
+          ["left", "right", "right", "left", "right", "right", "right"]
+        ),
+        "",
+        "Checkpoint: the lowest over the partitions. Lag: events after it (a projection's own, per partition; all events for a checkpoint written before 0.2.0)."
       ].join("\n"))
     })
   )).pipe(
     Command.withDescription(
-      "List the projections with a stored checkpoint: position processed, and lag (events committed after it, whatever the projection's filters)."
+      "List the projections of the store with their status: checkpoint, lag in events and time, partitions held by running instances, parked events."
     )
   )
 
 const name = Args.text({ name: "name" }).pipe(Args.withDescription("The projection's name (as `projections` lists it)"))
 
-/** Sets the checkpoint back to 0 under the projection's lock, as its own batches do. */
+/** A subcommand's store: its own `--url` and `--tenant`, or those given before it (`projections --url URL rebuild NAME`). */
+const withParentStore = <A, E, R>(own: Target, body: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(list, (parent) =>
+    withStore(
+      { url: Option.orElse(own.url, () => parent.url.url), tenant: Option.orElse(own.tenant, () => parent.url.tenant) },
+      { create: false },
+      body
+    ))
+
+/** Sets every checkpoint of the projection back to 0 under their locks, as its own batches take them, in one transaction. */
 const resetCheckpoint = (name: string) =>
   Effect.gen(function*() {
     const projections = yield* ProjectionStore
-    const existing = yield* projections.get(name)
-    if (Option.isNone(existing)) {
+    const info = (yield* projections.projections).find((projection) => projection.name === name)
+    const keys = info === undefined || info.partitions === 1
+      ? [name]
+      : Array.from({ length: info.partitions }, (_, partition) => `${name}#${partition}`)
+    const existing = yield* projections.get(keys[0]!)
+    if (Option.isNone(existing) && info === undefined) {
       const known = (yield* projections.list).map((checkpoint) => checkpoint.name)
       return yield* new CliError({
         message: `No projection named ${JSON.stringify(name)} (${known.length === 0 ? "none is stored" : `stored: ${known.join(", ")}`})`
       })
     }
-    yield* projections.withCheckpoint(name, () => Effect.succeed([undefined, Option.some(0n)] as const))
+    yield* keys.reduceRight<Effect.Effect<void, unknown>>(
+      (inner, key) => projections.withCheckpoint(key, () => Effect.as(inner, [undefined, Option.some(0n)] as const)),
+      Effect.void
+    )
+    const from = Option.match(existing, { onNone: () => "0", onSome: (checkpoint) => checkpoint.position.toString() })
     yield* Console.log(
-      `Projection ${JSON.stringify(name)}: checkpoint reset from ${existing.value.position} to 0. It replays every event when it next runs (a running instance: at its next batch). Its read model was not cleared.`
+      `Projection ${JSON.stringify(name)}: checkpoint${keys.length > 1 ? `s of its ${keys.length} partitions` : ""} reset from ${
+        keys.length > 1 ? "where they were" : from
+      } to 0. It replays every event when it next runs (a running instance: at its next batch). Its read model was not cleared.`
     )
   })
 
 // `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
-export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) =>
-  Effect.flatMap(list, (parent) =>
-    withStore(
-      { url: Option.orElse(url.url, () => parent.url.url), tenant: Option.orElse(url.tenant, () => parent.url.tenant) },
-      { create: false },
-      resetCheckpoint(name)
-    ))).pipe(
+export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) => withParentStore(url, resetCheckpoint(name))).pipe(
+  Command.withDescription(
+    "Reset a projection's checkpoints (every partition's) to the beginning so it replays the log. Only the checkpoints: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction)."
+  )
+)
+
+export const parked = Command.make("parked", { url, json, name }, ({ json, name, url }) =>
+  withParentStore(
+    url,
+    Effect.gen(function*() {
+      const events = yield* Projection.parked(name)
+      if (json) {
+        if (events.length > 0) yield* Console.log(events.map((event) => Output.json({ ...event, parkedAt: event.parkedAt.toISOString() })).join("\n"))
+        return
+      }
+      if (events.length === 0) return yield* Console.log(`Projection ${JSON.stringify(name)} has no parked events.`)
+      yield* Console.log(Output.table(
+        ["Position", "Partition", "Event id", "Error", "Attempts", "Parked at", "Retry asked"],
+        events.map((event) => [
+          event.position.toString(),
+          String(event.partition),
+          event.eventId,
+          Output.truncate(`${event.errorTag}: ${event.errorMessage}`, 80),
+          String(event.attempts),
+          event.parkedAt.toISOString(),
+          event.retryRequested ? "yes" : "no"
+        ]),
+        ["right", "right", "left", "left", "right", "left", "left"]
+      ))
+    })
+  )).pipe(Command.withDescription("List the events a projection parked (its handler failed them after its retries), with their errors."))
+
+const optionalPosition = position("position").pipe(
+  Options.optional,
+  Options.withDescription("Only the parked event at this position (default: all of them)")
+)
+
+export const retry = Command.make("retry", { url, name, position: optionalPosition }, ({ name, position, url }) =>
+  withParentStore(
+    url,
+    Effect.gen(function*() {
+      const marked = yield* Projection.requestRetry(name, { position: Option.getOrUndefined(position) })
+      if (marked.length === 0) return yield* Console.log(`Projection ${JSON.stringify(name)} has no parked events.`)
+      yield* Console.log(
+        `Projection ${JSON.stringify(name)}: asked to retry ${marked.length} parked event(s) (position ${
+          marked.map((event) => event.position).join(", ")
+        }). The instance holding each partition retries them at its next status interval; an event applied leaves the parked list.`
+      )
+    })
+  )).pipe(
     Command.withDescription(
-      "Reset a projection's checkpoint to the beginning so it replays the log. Only the checkpoint: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction)."
+      "Ask the running instances of a projection to retry its parked events (all, or --position P). The CLI cannot run the handler itself; in your app, Running.retryParked retries at once."
     )
   )
 
-export const projections = list.pipe(Command.withSubcommands([rebuild]))
+const requiredPosition = position("position").pipe(Options.withDescription("The position of the parked event"))
+
+export const discard = Command.make("discard", { url, name, position: requiredPosition }, ({ name, position, url }) =>
+  withParentStore(
+    url,
+    Effect.gen(function*() {
+      const event = yield* Projection.discardParked(name, position)
+      yield* Console.log(`Projection ${JSON.stringify(name)}: parked event ${event.eventId} at position ${event.position} discarded (not applied).`)
+    })
+  )).pipe(Command.withDescription("Remove a parked event without applying it."))
+
+export const verify = Command.make("verify", { url, json, name }, ({ json, name, url }) =>
+  withParentStore(
+    url,
+    Effect.gen(function*() {
+      const verification = yield* Projection.verify(name)
+      if (json) {
+        yield* Console.log(Output.json(verification))
+      } else {
+        yield* Console.log([
+          `Projection ${JSON.stringify(name)}: ${verification.complete ? "complete" : "INCOMPLETE"}${
+            verification.parked > 0 ? ` (${verification.parked} parked event(s) count as handled)` : ""
+          }`,
+          "",
+          Output.table(
+            ["Partition", "Checkpoint", "Expected", "Recorded", "Missing", "Doubled", "Ranges off"],
+            verification.partitions.map((partition) => [
+              String(partition.partition),
+              partition.checkpoint.toString(),
+              Output.count(partition.expected),
+              Output.count(partition.recorded),
+              partition.missingCount === 0 ? "0" : `${partition.missingCount}: ${partition.missing.join(", ")}${partition.missingCount > partition.missing.length ? ", …" : ""}`,
+              partition.doubledCount === 0 ? "0" : `${partition.doubledCount}: ${partition.doubled.join(", ")}${partition.doubledCount > partition.doubled.length ? ", …" : ""}`,
+              String(partition.inconsistentRanges.length)
+            ]),
+            ["right", "right", "right", "right", "left", "left", "right"]
+          )
+        ].join("\n"))
+      }
+      if (!verification.complete) {
+        return yield* new CliError({ message: `Projection ${JSON.stringify(name)} is incomplete: events missing or handled twice (positions listed above)` })
+      }
+    })
+  )).pipe(
+    Command.withDescription(
+      "Check that a projection handled every event of its filters up to its checkpoints exactly once, from the count and digest its batches recorded; exits 1 naming the positions missing or doubled."
+    )
+  )
+
+export const projections = list.pipe(Command.withSubcommands([rebuild, parked, retry, discard, verify]))

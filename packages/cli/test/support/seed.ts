@@ -3,13 +3,13 @@
  * (another process) to find.
  */
 import type { NewEvent } from "@eventuali/core/Event"
-import { Effect, Option } from "effect"
-import { EventStore, ExpectedVersion, ProjectionStore } from "eventuali"
+import { Effect, Option, Schedule } from "effect"
+import { EventStore, ExpectedVersion, Projection, ProjectionStore } from "eventuali"
 
 /** Opens the store of `url` for `body` and closes it after. */
 export const withStore = <A, E>(
   url: string,
-  body: (store: EventStore.Service) => Effect.Effect<A, E, ProjectionStore.ProjectionStore>
+  body: (store: EventStore.Service) => Effect.Effect<A, E, EventStore | ProjectionStore.ProjectionStore>
 ): Promise<A> =>
   Effect.runPromise(
     Effect.flatMap(EventStore, body).pipe(Effect.provide(EventStore.layer(url)))
@@ -36,3 +36,34 @@ export const storeCheckpoint = (url: string, name: string, position: bigint) =>
   withStore(url, () =>
     Effect.flatMap(ProjectionStore.ProjectionStore, (projections) =>
       projections.withCheckpoint(name, () => Effect.succeed([undefined, Option.some(position)] as const))))
+
+/**
+ * Runs a 2-partition projection that parks the `OrderPlaced` events unless `fixed`, until it has
+ * caught up (and, with `untilNothingParked`, until its parked events were retried away).
+ */
+export const runParkingProjection = (
+  url: string,
+  name: string,
+  options: { readonly fixed: boolean; readonly untilNothingParked?: boolean }
+) =>
+  withStore(url, () =>
+    Effect.scoped(Effect.gen(function*() {
+      const running = yield* Projection.run(Projection.make({
+        name,
+        partitions: 2,
+        onFailure: "park",
+        retry: Schedule.stop,
+        statusInterval: "100 millis",
+        leaseDuration: "1 second",
+        handle: (event) =>
+          event.eventType === "OrderPlaced" && !options.fixed
+            ? Effect.fail({ _tag: "OrderError", message: "orders are not supported yet" })
+            : Effect.void
+      }))
+      yield* running.whenCaughtUp
+      if (options.untilNothingParked === true) {
+        yield* Effect.repeat(running.parked, { until: (events) => events.length === 0, schedule: Schedule.spaced("50 millis") }).pipe(
+          Effect.timeout("10 seconds")
+        )
+      }
+    })))
