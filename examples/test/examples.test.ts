@@ -31,7 +31,7 @@ const tempDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-examples-"))
 afterAll(() => Fs.rmSync(tempDir, { recursive: true, force: true }))
 
 /** Examples that run on PostgreSQL; the others run on SQLite. */
-const onPostgres = new Set(["05-postgres.ts"])
+const onPostgres = new Set(["05-postgres.ts", "08-partitioned-projection.ts"])
 const pgUrl = inject("pgUrl")
 
 /** A fresh database for one example: a SQLite file, or a PostgreSQL schema of its own. */
@@ -101,6 +101,15 @@ const keyLines: Record<string, ReadonlyArray<RegExp>> = {
     /^deposit after closing: refused, AccountIsClosed$/m,
     /^done$/m
   ],
+  "08-partitioned-projection.ts": [
+    /^three workers share the 8 partitions and caught up with 800 events$/m,
+    /^killed worker 1 \(SIGKILL\): its leases expire, the others take its partitions over$/m,
+    /^two workers hold every partition and caught up with 1200 events$/m,
+    /^worker 4 joined and took its share; 1600 events handled$/m,
+    /^read model: 50 accounts, 1600 events, equals a fold of the log$/m,
+    /^verify: complete \(8 partitions, nothing missing or doubled\)$/m,
+    /^done$/m
+  ],
   "06-testing.ts": [
     /^✓ earning adds points, and the store holds what happened$/m,
     /^✓ redeeming more than the balance fails with NotEnoughPoints and stores nothing$/m,
@@ -122,11 +131,14 @@ const keyLines: Record<string, ReadonlyArray<RegExp>> = {
   ]
 }
 
+/** Examples that start processes of their own, each loading the library: more time on a loaded machine. */
+const slow: Record<string, number> = { "08-partitioned-projection.ts": 150_000 }
+
 const run = (file: string, url: string) =>
   promisify(execFile)(process.execPath, ["--import", "tsx", Path.join(examplesDir, file)], {
     cwd: examplesDir,
     env: { ...process.env, EVENTUALI_URL: url },
-    timeout: 50_000
+    timeout: slow[file] ?? 50_000
   })
 
 describe("examples", () => {
@@ -134,7 +146,7 @@ describe("examples", () => {
     expect(examples.length).toBeGreaterThan(0)
   })
 
-  it.for(examples)("%s runs, and runs again on the same database", async (file, { skip }) => {
+  it.for(examples)("%s runs, and runs again on the same database", { timeout: 320_000 }, async (file, { skip }) => {
     if (onPostgres.has(file) && pgUrl === "") skip(`no PostgreSQL: ${inject("pgUnavailable")}`)
     const url = databaseFor(file)
     for (const attempt of [1, 2]) {

@@ -104,7 +104,7 @@ export interface Projection<E = never, R = never> {
   readonly handle: (event: ProjectionEvent) => Effect.Effect<void, E, R>
   /** Clears the read model; `rebuild` runs it with the checkpoints reset, atomically. */
   readonly reset?: Effect.Effect<void, E, R> | undefined
-  /** Events read per batch (and per transaction). Default 100. */
+  /** Events handled per batch (and per transaction), about as many with partitions. Default 100. */
   readonly batchSize?: number | undefined
   /**
    * How a failing batch is retried (it is rolled back each time) before `onFailure` applies.
@@ -249,6 +249,9 @@ const defaultRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.in
 const DEFAULT_LEASE = Duration.seconds(10)
 const DEFAULT_STATUS_INTERVAL = Duration.seconds(5)
 
+/** The most events a partition's batch reads in one page. */
+const MAX_PAGE = 5000
+
 /** The largest partition count: each partition reads the log, so more would cost more than it gives. */
 export const MAX_PARTITIONS = 1024
 
@@ -344,6 +347,9 @@ export const run = <E, R>(
     }
     yield* registerPartitions(info)
     const batchSize = projection.batchSize ?? DEFAULT_BATCH_SIZE
+    // A partition keeps about one event in `partitions` of what it reads: it reads that many
+    // more, so that a batch (one transaction) still handles about `batchSize` events.
+    const pageSize = Math.min(batchSize * partitions, Math.max(batchSize, MAX_PAGE))
     const retry = projection.retry ?? defaultRetry
     const park = projection.onFailure === "park"
     const leaseMillis = Math.max(1, Duration.toMillis(projection.leaseDuration ?? DEFAULT_LEASE))
@@ -368,6 +374,22 @@ export const run = <E, R>(
     type Parking = Pick<ParkedEvent, "position" | "attempts" | "errorTag" | "errorMessage">
     type BatchResult = { readonly more: boolean; readonly reached: bigint; readonly startedIn: number; readonly handled: number; readonly parked: number }
     /**
+     * A page of the log after `from`, and when it is short (caught up), the head it reached.
+     * The head is only asked for then, and before the handler writes: on PostgreSQL asking waits
+     * for the transactions in flight, so a batch asking while it holds writes of its own would
+     * wait for, and be waited for by, the other partitions' batches. The page is read again
+     * after the head, so that every event at or below the head is in it.
+     */
+    const readPage = (from: bigint) =>
+      Effect.gen(function*() {
+        const first = yield* store.readEvents({ ...filters, fromPosition: from, limit: pageSize })
+        if (first.length === pageSize) return { events: first, head: undefined }
+        const head = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
+        const events = yield* store.readEvents({ ...filters, fromPosition: from, limit: pageSize })
+        return { events, head: events.length === pageSize ? undefined : head }
+      })
+
+    /**
      * One batch of one partition in one transaction with its checkpoint. With `parkAt`, the
      * event at that position is parked instead of handled, and the batch ends there.
      */
@@ -375,12 +397,11 @@ export const run = <E, R>(
       checkpoints.withBatch(keyOf(partition), (from) =>
         Effect.gen(function*() {
           const startedIn = yield* Ref.get(epoch)
-          const head = yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition)
-          const events = yield* store.readEvents({ ...filters, fromPosition: from, limit: batchSize })
+          const { events, head } = yield* readPage(from)
           let handled = 0
           let digest = 0n
           let last = from
-          let more = events.length === batchSize
+          let more = events.length === pageSize
           const parked: Array<ParkedEvent> = []
           for (const event of events) {
             if (partitionOf(event.aggregateId, partitions) === partition) {
@@ -407,7 +428,7 @@ export const run = <E, R>(
           }
           // A short page means every matching event up to the head was read: the rest was skipped
           // by the filters, and the checkpoint may move past it.
-          const reached = !more && head > last ? head : last
+          const reached = !more && head !== undefined && head > last ? head : last
           yield* Observability.annotate({ "eventuali.position.from": from, "eventuali.event.count": events.length, "eventuali.position": reached })
           return [
             { more, reached, startedIn, handled, parked: parked.length },

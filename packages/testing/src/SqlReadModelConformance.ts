@@ -8,7 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { EventStore, InlineProjection, Projection, type ProjectionStore } from "@eventuali/core"
-import { Effect, Exit, Layer, Option, Ref, Schedule } from "effect"
+import { Effect, Exit, Layer, Option, Ref, Schedule, Scope } from "effect"
 
 const unique = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`
 
@@ -226,6 +226,91 @@ export const run = (
         }
         expect(folded.size).toBe(4)
         expect(yield* model.balances).toEqual(folded)
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.live("partitions: three instances of an 8-partition projection while 8 writers append 10,000 events over 500 aggregates, one stopped midway and restarted: each event applied once, in order per aggregate, every partition held, verify complete", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const table = unique("partitioned")
+        // Keyed by event id: a second apply would fail its batch on the key (and the test on whenCaughtUp).
+        yield* sql.unsafe(`CREATE TABLE ${table} (event_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL)`)
+        const type = unique("Account")
+        const name = unique("partitioned")
+        const sequence = yield* Ref.make(0)
+        const projection = Projection.make({
+          name,
+          aggregateTypes: [type],
+          partitions: 8,
+          leaseDuration: "1 second",
+          handle: (event) =>
+            Effect.flatMap(Ref.updateAndGet(sequence, (n) => n + 1), (seq) =>
+              sql`INSERT INTO ${sql(table)} (event_id, aggregate_id, version, seq) VALUES (${event.eventId}, ${event.aggregateId}, ${event.aggregateVersion}, ${seq})`)
+        })
+        const start = Effect.flatMap(Scope.make(), (scope) => Effect.map(Projection.run(projection).pipe(Scope.extend(scope)), (running) => ({ scope, running })))
+        const first = yield* Effect.all([start, start, start])
+        const aggregates = Array.from({ length: 500 }, (_, i) => `${type}-${i}`)
+        const store = yield* EventStore.EventStore
+        const writers = Effect.all(
+          Array.from({ length: 8 }, (_, writer) =>
+            Effect.forEach(Array.from({ length: 1250 }, (_, i) => i), (i) =>
+              store.append(type, aggregates[(writer * 1250 + i) % 500]!, [{ eventType: "Deposited", data: { amount: 1 } }]), { discard: true })),
+          { concurrency: "unbounded", discard: true }
+        )
+        const rows = Effect.map(sql<{ readonly n: number | string }>`SELECT count(*) AS n FROM ${sql(table)}`, ([row]) => Number(row?.n ?? 0))
+        const stopMidway = Effect.gen(function*() {
+          while ((yield* rows) < 3000) yield* Effect.sleep("20 millis")
+          yield* Scope.close(first[0]!.scope, Exit.void)
+          return yield* start
+        })
+        const [, restarted] = yield* Effect.all([writers, stopMidway], { concurrency: "unbounded" })
+        const instances = [first[1]!, first[2]!, restarted]
+        yield* Effect.forEach(instances, ({ running }) => running.whenCaughtUp, { discard: true })
+        expect(yield* rows).toBe(10_000)
+        const applied = yield* sql<{ readonly aggregate_id: string; readonly version: number | string }>`SELECT aggregate_id, version FROM ${sql(table)} ORDER BY seq`
+        const lastVersion = new Map<string, number>()
+        for (const row of applied) {
+          expect(Number(row.version)).toBe((lastVersion.get(row.aggregate_id) ?? 0) + 1)
+          lastVersion.set(row.aggregate_id, Number(row.version))
+        }
+        // Every partition is held, by the instances still running, within a few heartbeats.
+        const holders = new Set(yield* Effect.forEach(instances, ({ running }) => Effect.map(running.status, (status) => status.instance)))
+        let status = yield* restarted.running.status
+        for (let round = 0; round < 100 && !status.partitionStatus.every((partition) => partition.holder !== undefined && holders.has(partition.holder)); round++) {
+          yield* Effect.sleep("50 millis")
+          status = yield* restarted.running.status
+        }
+        expect(status.partitionStatus.every((partition) => partition.holder !== undefined && holders.has(partition.holder))).toBe(true)
+        const verification = yield* Projection.verify(name)
+        expect(verification.complete).toBe(true)
+        expect(verification.partitions.reduce((sum, partition) => sum + partition.recorded, 0)).toBe(10_000)
+        yield* Effect.forEach(instances, ({ scope }) => Scope.close(scope, Exit.void), { discard: true })
+      }).pipe(Effect.provide(layer)), 180_000)
+
+    it.effect("park: a parked event's retry writes its row once, in the retry's transaction; the rows of the batches around it once each", () =>
+      Effect.gen(function*() {
+        const model = yield* readModel
+        const type = unique("Account")
+        const ids = yield* appendDeposits(type, 5)
+        const fixed = yield* Ref.make(false)
+        const running = yield* Projection.run(Projection.make({
+          name: unique("parking"),
+          aggregateTypes: [type],
+          batchSize: 5,
+          onFailure: "park",
+          retry: Schedule.recurs(1),
+          handle: (event) =>
+            Effect.gen(function*() {
+              yield* model.insert(event.eventId, amountOf(event.data))
+              if (event.eventId === ids[2] && !(yield* Ref.get(fixed))) return yield* Effect.fail("not yet")
+            })
+        }))
+        yield* running.whenCaughtUp
+        expect(yield* model.rows).toEqual([ids[0]!, ids[1]!, ids[3]!, ids[4]!].sort())
+        yield* Ref.set(fixed, true)
+        expect((yield* running.retryParked()).map((outcome) => outcome._tag)).toEqual(["Applied"])
+        expect(yield* model.rows).toEqual([...ids].sort())
+        expect(yield* running.parked).toEqual([])
+        expect((yield* running.verify).complete).toBe(true)
       }).pipe(Effect.scoped, Effect.provide(layer)))
   })
 }
