@@ -6,7 +6,9 @@
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
  * Options: --quick (fewer operations),
- * --only sqlite|postgres|tenancy|original|snapshots|stream|latency|peers-sqlite|peers-postgres|ui.
+ * --only sqlite|postgres|tenancy|original|snapshots|stream|latency|projections|peers-sqlite|peers-postgres|ui.
+ * `--only projections` runs the projection workloads on both backends; `--only sqlite` and
+ * `--only postgres` include their backend's.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
  * their own three-column table; `--only sqlite` and `--only postgres` include their backend's.
  */
@@ -22,6 +24,7 @@ import { progress, progressDone, type Row, table } from "./harness.js"
 import { type Latency, measureLatency } from "./latency.js"
 import { type PeerRow, peerTable } from "./peers.js"
 import { postgresWorkloads } from "./postgres.js"
+import { projectionWorkloads } from "./projections.js"
 import { originalWorkload, snapshotWorkload, sqliteWorkloads, tempDirectory } from "./sqlite.js"
 
 /**
@@ -51,6 +54,9 @@ const quick = args.includes("--quick")
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined
 /** `--only postgres` and `--only sqlite` include the comparison with the peers on that backend. */
 const wants = (name: string) => only === undefined || only === name || `peers-${only}` === name
+/** The projection workloads of a backend: with it, or alone with `--only projections`. */
+const wantsProjections = (backend: string) => only === undefined || only === backend || only === "projections"
+const projectionEvents = quick ? 2000 : 10_000
 
 const main = async () => {
   const directory = tempDirectory()
@@ -70,6 +76,14 @@ const main = async () => {
         }))
       }
     }
+    if (wantsProjections("sqlite")) {
+      rows.push(...await projectionWorkloads({
+        backend: "SQLite file (one process)",
+        layer: SqliteEventStore.layer({ filename: Path.join(directory, "projections.db") }),
+        events: projectionEvents,
+        repetitions
+      }))
+    }
     if (wants("original")) rows.push(...await originalWorkload(repetitions, quick ? 5 : 20))
     if (wants("snapshots")) rows.push(...await snapshotWorkload(directory, repetitions))
     if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
@@ -80,7 +94,8 @@ const main = async () => {
         peers.push(...await sqlitePeers({ directory, synchronous, repetitions, operations: peerOperations }))
       }
     }
-    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui") || wants("tenancy")
+    const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui") || wants("tenancy") ||
+      wantsProjections("postgres")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
     const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
     try {
@@ -90,6 +105,14 @@ const main = async () => {
       if (wants("tenancy")) {
         const { tenancyWorkloads } = await import("./tenancy.js")
         rows.push(...await tenancyWorkloads({ url: pgUrl!, repetitions, saves: quick ? 300 : 1500, loads: quick ? 500 : 3000 }))
+      }
+      if (wantsProjections("postgres")) {
+        rows.push(...await projectionWorkloads({
+          backend: "PostgreSQL (pool of 10)",
+          layer: PgEventStore.layer({ url: `${pgUrl!}${pgUrl!.includes("?") ? "&" : "?"}schema=bench_projections_${Date.now()}` }),
+          events: projectionEvents,
+          repetitions
+        }))
       }
       if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
       if (wants("peers-postgres")) {
