@@ -27,64 +27,45 @@ export const tenancyWorkloads = async (options: {
   ))
   const ids = Array.from({ length: TENANTS }, (_, i) => `tenant${i}`)
   await Effect.runPromise(Effect.forEach(ids, tenants.create, { discard: true }))
-  /** One request: the tenant's services provided around `body`, as a handler gets them. */
-  const asTenant = <A, E>(i: number, body: Effect.Effect<A, E, EventStore.EventStore>) =>
-    Tenants.provide(ids[i % TENANTS]!)(body).pipe(Effect.provideService(Tenants.Tenants, tenants))
+  /** How a request reaches its store: through its tenant's services, or the one store. */
+  type Via = <A, E>(i: number, body: (store: EventStore.Service) => Effect.Effect<A, E>) => Effect.Effect<A, E | Tenants.TenantError>
+  const viaTenant: Via = (i, body) =>
+    Tenants.provide(ids[i % TENANTS]!)(Effect.flatMap(EventStore.EventStore, body)).pipe(Effect.provideService(Tenants.Tenants, tenants))
+  const viaStore: Via = (_, body) => body(store)
+  const saves = (via: Via, label: string) => (rep: number) =>
+    rate(options.saves, () => Effect.runPromise(Effect.gen(function*() {
+      const p = prefix(label, rep)
+      for (let i = 0; i < options.saves; i++) yield* via(i, (target) => saveOne(target, `${p}-${i}`, i))
+    })))
+  const loadIds = Array.from({ length: 100 }, (_, i) => `load-${i}`)
+  const loads = (via: Via) => () =>
+    rate(options.loads, () => Effect.runPromise(Effect.gen(function*() {
+      for (let i = 0; i < options.loads; i++) {
+        const loaded = yield* via(i, (target) => target.load(Account, loadIds[i % loadIds.length]!))
+        if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+      }
+    })))
+  const rowOf = (workload: string, unit: string, measured: { readonly ours: number; readonly raw: number | undefined }): Row => ({
+    backend,
+    workload,
+    unit,
+    ...measured,
+    ratio: measured.ours / measured.raw!,
+    target: "ratio ≥ 0.9",
+    met: measured.ours / measured.raw! >= 0.9,
+    note: "raw column = one store without tenants"
+  })
   const rows: Array<Row> = []
   try {
-    const save = await compare("tenancy save 1 event", options.repetitions, (rep) =>
-      rate(options.saves, () => Effect.runPromise(Effect.gen(function*() {
-        const p = prefix("ta", rep)
-        for (let i = 0; i < options.saves; i++) {
-          yield* asTenant(i, Effect.flatMap(EventStore.EventStore, (tenantStore) => saveOne(tenantStore, `${p}-${i}`, i)))
-        }
-      }))), (rep) =>
-      rate(options.saves, () => Effect.runPromise(Effect.gen(function*() {
-        const p = prefix("na", rep)
-        for (let i = 0; i < options.saves; i++) yield* saveOne(store, `${p}-${i}`, i)
-      }))))
-    rows.push({
-      backend,
-      workload: "(t1) save 1 event per request, tenants round-robin",
-      unit: "saves/s",
-      ...save,
-      ratio: save.ours / save.raw!,
-      target: "ratio ≥ 0.9",
-      met: save.ours / save.raw! >= 0.9,
-      note: "raw column = one store without tenants"
-    })
-
-    const loadIds = Array.from({ length: 100 }, (_, i) => `load-${i}`)
-    await Effect.runPromise(Effect.forEach(loadIds, (id, i) => saveMany(store, id, 10, i), { discard: true }))
+    const save = await compare("tenancy save 1 event", options.repetitions, saves(viaTenant, "ta"), saves(viaStore, "na"))
+    rows.push(rowOf("(t1) save 1 event per request, tenants round-robin", "saves/s", save))
     await Effect.runPromise(Effect.forEach(
-      ids,
-      (_, t) => asTenant(t, Effect.flatMap(EventStore.EventStore, (tenantStore) =>
-        Effect.forEach(loadIds, (id, i) => saveMany(tenantStore, id, 10, i), { discard: true }))),
+      Array.from({ length: TENANTS + 1 }, (_, t) => t),
+      (t) => (t === TENANTS ? viaStore : viaTenant)(t, (target) => Effect.forEach(loadIds, (id, i) => saveMany(target, id, 10, i), { discard: true })),
       { discard: true }
     ))
-    const load = await compare("tenancy load 10-event aggregate", options.repetitions, () =>
-      rate(options.loads, () => Effect.runPromise(Effect.gen(function*() {
-        for (let i = 0; i < options.loads; i++) {
-          const loaded = yield* asTenant(i, Effect.flatMap(EventStore.EventStore, (tenantStore) => tenantStore.load(Account, loadIds[i % loadIds.length]!)))
-          if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
-        }
-      }))), () =>
-      rate(options.loads, () => Effect.runPromise(Effect.gen(function*() {
-        for (let i = 0; i < options.loads; i++) {
-          const loaded = yield* store.load(Account, loadIds[i % loadIds.length]!)
-          if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
-        }
-      }))))
-    rows.push({
-      backend,
-      workload: "(t2) load a 10-event aggregate per request, tenants round-robin",
-      unit: "loads/s",
-      ...load,
-      ratio: load.ours / load.raw!,
-      target: "ratio ≥ 0.9",
-      met: load.ours / load.raw! >= 0.9,
-      note: "raw column = one store without tenants"
-    })
+    const load = await compare("tenancy load 10-event aggregate", options.repetitions, loads(viaTenant), loads(viaStore))
+    rows.push(rowOf("(t2) load a 10-event aggregate per request, tenants round-robin", "loads/s", load))
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
   }

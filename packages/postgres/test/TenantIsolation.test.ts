@@ -8,9 +8,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, Checkpoint, EventStore, Projection, ProjectionStore, Tenants } from "@eventuali/core"
 import { PgTenants } from "@eventuali/postgres"
 import { Chunk, Effect, Exit, Option, Schema, Stream } from "effect"
-import Pg from "pg"
 import { describePg, serverUrl } from "./support/pg.js"
-import { freshConfig } from "./support/tenants.js"
+import { freshConfig, queryServer } from "./support/tenants.js"
 
 class Deposited extends Schema.TaggedClass<Deposited>()("Deposited", { tenant: Schema.String, n: Schema.Number }) {}
 const Account = Aggregate.make({
@@ -22,19 +21,10 @@ const Account = Aggregate.make({
 
 /** The schemas whose name starts with `prefix`, straight from the catalog. */
 const schemasLike = (prefix: string) =>
-  Effect.promise(async () => {
-    const client = new Pg.Client({ connectionString: serverUrl })
-    await client.connect()
-    try {
-      const result = await client.query<{ nspname: string }>(
-        "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY nspname",
-        [prefix]
-      )
-      return result.rows.map((row) => row.nspname)
-    } finally {
-      await client.end()
-    }
-  })
+  Effect.map(
+    queryServer<{ readonly nspname: string }>(serverUrl, "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY nspname", [prefix]),
+    (rows) => rows.map((row) => row.nspname)
+  )
 
 /** Saves `count` deposits of `tenant` on account `id` (same ids in every tenant). */
 const deposit = (tenant: string, id: string, count: number) =>
@@ -228,19 +218,10 @@ describePg("PostgreSQL tenant isolation", () => {
         Effect.flatMap(EventStore.EventStore, (store) => store.append("Counter", "c", [{ eventType: "Ticked", data: {} }]))
       ).pipe(Effect.provideService(PgTenants.PgTenants, tenants))
       yield* append
-      const connections = Effect.promise(async () => {
-        const client = new Pg.Client({ connectionString: serverUrl })
-        await client.connect()
-        try {
-          const result = await client.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1",
-            [applicationName]
-          )
-          return result.rows[0]!.n
-        } finally {
-          await client.end()
-        }
-      })
+      const connections = Effect.map(
+        queryServer<{ readonly n: number }>(serverUrl, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [applicationName]),
+        ([row]) => row!.n
+      )
       expect(yield* connections).toBeGreaterThan(0)
       yield* Effect.sleep("1 second")
       expect(yield* connections).toBe(0)

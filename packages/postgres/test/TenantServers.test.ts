@@ -8,25 +8,18 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { EventStore, Projection } from "@eventuali/core"
 import { PgTenants, TenantDirectory } from "@eventuali/postgres"
 import { Effect } from "effect"
-import Pg from "pg"
 import { startEmbedded } from "./support/embedded.js"
 import { describePg, serverUrl } from "./support/pg.js"
-import { freshConfig } from "./support/tenants.js"
+import { freshConfig, queryServer } from "./support/tenants.js"
 
 const secondServer = Effect.acquireRelease(Effect.promise(() => startEmbedded()), (server) => Effect.promise(() => server.dispose()))
 
 /** Connections to `url` whose application name is `name`. */
 const connectionsOf = (url: string, name: string) =>
-  Effect.promise(async () => {
-    const client = new Pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      const result = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [name])
-      return result.rows[0]!.n
-    } finally {
-      await client.end()
-    }
-  })
+  Effect.map(
+    queryServer<{ readonly n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [name]),
+    ([row]) => row!.n
+  )
 
 describePg("PostgreSQL tenants on two servers", () => {
   it.live("50 tenants placed over two servers, written concurrently: each log complete and only its own, projections per tenant", () =>

@@ -25,7 +25,14 @@ export interface Options {
   readonly waitTimeoutMillis: number
 }
 
-type ConnectCallback = (error: Error | undefined, client: Pg.PoolClient | undefined, release: (release?: unknown) => void) => void
+/** What node-postgres's pool `connect` answers. */
+export type ConnectCallback = (error: Error | undefined, client: Pg.PoolClient | undefined, release: (release?: unknown) => void) => void
+
+/** The promise form of a pool's `connect`, for pools that override the callback form. */
+export const promised = (connect: (callback: ConnectCallback) => void): Promise<Pg.PoolClient> =>
+  new Promise((resolve, reject) => {
+    connect((error, client) => error !== undefined || client === undefined ? reject(error) : resolve(client))
+  })
 
 const noRelease = () => {}
 
@@ -52,11 +59,7 @@ export class StorePool extends Pg.Pool {
   override connect(): Promise<Pg.PoolClient>
   override connect(callback: ConnectCallback): void
   override connect(callback?: ConnectCallback): Promise<Pg.PoolClient> | void {
-    if (callback === undefined) {
-      return new Promise((resolve, reject) => {
-        this.connect((error, client) => error !== undefined || client === undefined ? reject(error) : resolve(client))
-      })
-    }
+    if (callback === undefined) return promised((answer) => this.connect(answer))
     if (this.closing) return callback(closingError(), undefined, noRelease)
     let answered = false
     const refuse = (error: Error) => {

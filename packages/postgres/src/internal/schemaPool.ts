@@ -10,9 +10,7 @@
  * table missing there is an error, never another schema's table of the same name.
  */
 import * as Pg from "pg"
-import type { StorePool } from "./pool.js"
-
-type ConnectCallback = (error: Error | undefined, client: Pg.PoolClient | undefined, release: (release?: unknown) => void) => void
+import { type ConnectCallback, promised, type StorePool } from "./pool.js"
 
 /** The search path each pooled connection was last given by a tenant's pool. */
 const pathOf = new WeakMap<Pg.PoolClient, string>()
@@ -33,11 +31,7 @@ export class SchemaPool extends Pg.Pool {
   override connect(): Promise<Pg.PoolClient>
   override connect(callback: ConnectCallback): void
   override connect(callback?: ConnectCallback): Promise<Pg.PoolClient> | void {
-    if (callback === undefined) {
-      return new Promise((resolve, reject) => {
-        this.connect((error, client) => error !== undefined || client === undefined ? reject(error) : resolve(client))
-      })
-    }
+    if (callback === undefined) return promised((answer) => this.connect(answer))
     this.server.connect((error, client, release) => {
       if (error !== undefined || client === undefined) return callback(error, client, release)
       if (pathOf.get(client) === this.schema) return callback(undefined, client, release)

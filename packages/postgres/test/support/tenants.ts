@@ -4,6 +4,7 @@
  */
 import { PgTenants } from "@eventuali/postgres"
 import { Effect, Layer } from "effect"
+import Pg from "pg"
 import { freshSchema, serverUrl } from "./pg.js"
 
 /** A tenant schema prefix unique to this call (at most 15 characters). */
@@ -27,3 +28,15 @@ export const tenantLayer = (config: PgTenants.PgTenantsConfig, tenantId: string)
     yield* tenants.create(tenantId)
     return yield* tenants.context(tenantId)
   }))
+
+/** The rows of one query on its own connection to `url`, around the stores under test. */
+export const queryServer = <Row extends object>(url: string, text: string, params: ReadonlyArray<unknown> = []) =>
+  Effect.promise(async () => {
+    const client = new Pg.Client({ connectionString: url })
+    await client.connect()
+    try {
+      return (await client.query<Row>(text, [...params])).rows
+    } finally {
+      await client.end()
+    }
+  })
