@@ -11,10 +11,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Either, Layer, RcMap, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Either, Layer, Schema, type Scope } from "effect"
 import { DatabaseError, EventStoreError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
 import * as InMemoryEventStore from "./InMemoryEventStore.js"
+import * as TenantCache from "./internal/tenantCache.js"
 import * as ProjectionStore from "./ProjectionStore.js"
 
 /**
@@ -67,6 +68,11 @@ export interface Service<R = never> {
    * every other user of the tenant, closed after the idle time once no scope holds it.
    */
   readonly context: (tenantId: string) => Effect.Effect<Context.Context<Services | R>, TenantError, Scope.Scope>
+  /** Runs `f` with the services of one tenant, holding the tenant open meanwhile (what {@link provide} uses). */
+  readonly use: <A, E, R2>(
+    tenantId: string,
+    f: (context: Context.Context<Services | R>) => Effect.Effect<A, E, R2>
+  ) => Effect.Effect<A, E | TenantError, R2>
   /**
    * Creates a tenant (its storage, and its place on a server where there are several); creating
    * one that exists does nothing. A tenant must be created before {@link context} opens it, so a
@@ -150,16 +156,16 @@ export interface Backend<R> {
  */
 export const make = <R>(backend: Backend<R>): Effect.Effect<Service<R>, never, Scope.Scope> =>
   Effect.map(
-    RcMap.make({
-      lookup: (tenantId: string) =>
-        Effect.map(backend.open(tenantId), (context) => Context.add(context, Tenant, { id: tenantId })),
-      idleTimeToLive: backend.idleTimeToLive ?? Duration.minutes(5)
-    }),
+    TenantCache.make(
+      (tenantId) => Effect.map(backend.open(tenantId), (context) => Context.add(context, Tenant, { id: tenantId })),
+      Duration.decode(backend.idleTimeToLive ?? Duration.minutes(5))
+    ),
     (open): Service<R> => ({
-      context: (tenantId) => Effect.flatMap(validateId(tenantId), (id) => RcMap.get(open, id)),
+      context: (tenantId) => Effect.flatMap(validateId(tenantId), open.get),
+      use: (tenantId, f) => Effect.flatMap(validateId(tenantId), (id) => open.use(id, f)),
       create: (tenantId) => Effect.flatMap(validateId(tenantId), backend.create),
       list: backend.list,
-      evict: (tenantId) => RcMap.invalidate(open, tenantId)
+      evict: open.evict
     })
   )
 
@@ -222,7 +228,7 @@ export const store = (tenantId: string): Effect.Effect<EventStore.Service, Tenan
  */
 export const provide = (tenantId: string) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | TenantError, Exclude<R, Services> | Tenants> =>
-  Effect.scoped(Effect.flatMap(Tenants, (tenants) => Effect.flatMap(tenants.context(tenantId), (context) => Effect.provide(self, context))))
+  Effect.flatMap(Tenants, (tenants) => tenants.use(tenantId, (context) => Effect.provide(self, context)))
 
 /**
  * The tenant's services as a layer: e.g. built per request from the request's tenant.

@@ -1,6 +1,6 @@
 import { expect, it } from "@effect/vitest"
-import { EventStore, Tenants } from "@eventuali/core"
-import { Effect, Either, Exit } from "effect"
+import { DatabaseError, EventStore, InMemoryEventStore, ProjectionStore, Tenants } from "@eventuali/core"
+import { Context, Effect, Either, Exit } from "effect"
 
 const append = (n: number) =>
   Effect.flatMap(EventStore.EventStore, (store) => store.append("Counter", "c", [{ eventType: "Ticked", data: { n } }]))
@@ -31,3 +31,46 @@ it.effect("in memory: each tenant has its own store; uncreated tenants and inval
     expect(yield* Effect.exit(tenants.create("Three"))).toStrictEqual(Exit.fail(expect.objectContaining({ _tag: "EventStoreError" })))
     expect(yield* tenants.list).toStrictEqual(["one", "two"])
   }).pipe(Effect.provide(Tenants.layerMemory)))
+
+it.live("a tenant opens once for concurrent first uses, stays open while used, closes when idle, and a failed opening is not cached", () =>
+  Effect.gen(function*() {
+    let opened = 0
+    let closed = 0
+    let failNext = true
+    const tenants = yield* Tenants.make({
+      open: () =>
+        Effect.gen(function*() {
+          if (failNext) {
+            failNext = false
+            return yield* new DatabaseError({ message: "first opening fails" })
+          }
+          opened += 1
+          yield* Effect.addFinalizer(() => Effect.sync(() => void (closed += 1)))
+          return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
+            Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
+          )
+        }),
+      create: () => Effect.void,
+      list: Effect.succeed([]),
+      idleTimeToLive: "100 millis"
+    })
+    const use = Effect.flatMap(Tenants.Tenant, (tenant) => Effect.succeed(tenant.id)).pipe(
+      Tenants.provide("acme"),
+      Effect.provideService(Tenants.Tenants, tenants)
+    )
+    expect(yield* Effect.exit(use)).toStrictEqual(Exit.fail(expect.objectContaining({ _tag: "DatabaseError" })))
+    expect(yield* Effect.all(Array.from({ length: 20 }, () => use), { concurrency: "unbounded" })).toStrictEqual(Array(20).fill("acme"))
+    expect(opened).toBe(1)
+    // Held by a scope: not closed however long it is idle otherwise.
+    yield* Effect.scoped(Effect.gen(function*() {
+      yield* tenants.context("acme")
+      yield* Effect.sleep("400 millis")
+      expect(closed).toBe(0)
+    }))
+    yield* Effect.sleep("400 millis")
+    expect(closed).toBe(1)
+    yield* use
+    expect(opened).toBe(2)
+    yield* tenants.evict("acme")
+    expect(closed).toBe(2)
+  }).pipe(Effect.scoped))

@@ -304,7 +304,7 @@ export const layer = (config: PgTenantsConfig): Layer.Layer<PgTenants | Tenants.
  */
 export const provide = (tenantId: string) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Tenants.TenantError, Exclude<R, Tenants.Services | Sql> | PgTenants> =>
-  Effect.scoped(Effect.flatMap(PgTenants, (tenants) => Effect.flatMap(tenants.context(tenantId), (context) => Effect.provide(self, context))))
+  Effect.flatMap(PgTenants, (tenants) => tenants.use(tenantId, (context) => Effect.provide(self, context)))
 
 /**
  * The tenant's services (with its `SqlClient`) as a layer, e.g. per request.
