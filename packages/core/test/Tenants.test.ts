@@ -46,6 +46,8 @@ it.live("a tenant opens once for concurrent first uses, stays open while used, c
           }
           opened += 1
           yield* Effect.addFinalizer(() => Effect.sync(() => void (closed += 1)))
+          // A fiber of the tenant's (as a listener is): closing the tenant interrupts it.
+          yield* Effect.forkScoped(Effect.never)
           return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
             Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
           )

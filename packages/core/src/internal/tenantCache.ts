@@ -56,7 +56,10 @@ export const make = <A, E>(
             evicted: false
           }
           entries.set(key, entry)
-          const opened = yield* Effect.exit(Scope.extend(open(key), entry.scope))
+          // Interruptible: acquiring runs uninterruptibly (it is `acquireUseRelease`'s acquire),
+          // and fibers the opening forks (a listener, a notifier) inherit that, and the scope's
+          // close would then wait for them forever.
+          const opened = yield* Effect.exit(Scope.extend(Effect.interruptible(open(key)), entry.scope))
           yield* Deferred.done(entry.opened, opened)
           if (Exit.isFailure(opened)) {
             // Not cached: the next use tries again.
