@@ -168,6 +168,8 @@ const execute = (accountId: string, command: AccountCommand, expectedVersion: nu
         case "EventStoreError":
         case "StreamDeletedError":
         case "StreamTruncatedError":
+        case "KeyStoreError":
+        case "PersonalDataErasedError":
         case "SerializationError": // 500
           return Effect.fail(storeFailure(error))
         default: { // 422: the account said no
@@ -206,7 +208,14 @@ const LogLive = HttpApiBuilder.group(Api, "log", (handlers) =>
           ? store.loadOrFail(BankAccount, path.id)
           : Effect.fail(new AggregateNotFoundError({ aggregateType: path.type, aggregateId: path.id }))).pipe(
             Effect.map(viewOf),
-            Effect.catchTags({ DatabaseError: (e) => Effect.fail(storeFailure(e)), EventStoreError: (e) => Effect.fail(storeFailure(e)), SerializationError: (e) => Effect.fail(storeFailure(e)), StreamTruncatedError: (e) => Effect.fail(storeFailure(e)) })
+            Effect.catchTags({
+              DatabaseError: (e) => Effect.fail(storeFailure(e)),
+              EventStoreError: (e) => Effect.fail(storeFailure(e)),
+              KeyStoreError: (e) => Effect.fail(storeFailure(e)),
+              PersonalDataErasedError: (e) => Effect.fail(storeFailure(e)),
+              SerializationError: (e) => Effect.fail(storeFailure(e)),
+              StreamTruncatedError: (e) => Effect.fail(storeFailure(e))
+            })
           ))
       .handle("events", ({ urlParams }) =>
         store.readEvents({

@@ -156,6 +156,40 @@ export class StreamTruncatedError extends Schema.TaggedError<StreamTruncatedErro
 }
 
 /**
+ * The key store of personal data (see `Privacy`) failed: unreachable, misconfigured, or refusing.
+ * Nothing was written by the operation that met it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class KeyStoreError extends Schema.TaggedError<KeyStoreError>()("KeyStoreError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/**
+ * A read met personal data of a forgotten subject (`Privacy.forget`) in fields whose schema
+ * declares no replacement (`Privacy.personal({ subject, replacement })`).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class PersonalDataErasedError extends Schema.TaggedError<PersonalDataErasedError>()(
+  "PersonalDataErasedError",
+  {
+    subjectId: Schema.String,
+    eventType: Schema.String,
+    fields: Schema.Array(Schema.String)
+  }
+) {
+  override get message(): string {
+    return `${this.eventType}: the personal data of subject ${JSON.stringify(this.subjectId)} was erased, and its schema declares no replacement for ${
+      this.fields.map((field) => JSON.stringify(field)).join(", ")
+    }`
+  }
+}
+
+/**
  * Any failure of the event store.
  *
  * @since 0.1.0
@@ -171,6 +205,8 @@ export type EventualiError =
   | StreamNotFoundError
   | StreamDeletedError
   | StreamTruncatedError
+  | KeyStoreError
+  | PersonalDataErasedError
 
 /**
  * The schema of {@link EventualiError}, e.g. for HTTP error bodies.
@@ -187,7 +223,9 @@ export const EventualiError = Schema.Union(
   InlineProjectionError,
   StreamNotFoundError,
   StreamDeletedError,
-  StreamTruncatedError
+  StreamTruncatedError,
+  KeyStoreError,
+  PersonalDataErasedError
 )
 
 /**

@@ -10,6 +10,7 @@
 import { Effect, Either, Schema } from "effect"
 import { EventStoreError, type SerializationError } from "./Errors.js"
 import { decodeEvent } from "./internal/codec.js"
+import { planOf } from "./internal/privacy.js"
 import { upcast } from "./internal/versions.js"
 
 /**
@@ -53,6 +54,9 @@ export const make: Effect.Effect<EventRegistry> = Effect.sync(() => {
             })
           )
         }
+        // Personal data marked where it cannot be sealed is refused now, not when first saved.
+        const plan = planOf(schema)
+        if (Either.isLeft(plan)) return Effect.fail(plan.left)
         schemas.set(eventType, schema)
         return Effect.void
       }),

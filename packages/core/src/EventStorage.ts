@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { type Effect, type Either, Option, type Stream } from "effect"
-import type { DatabaseError, EventStoreError, SerializationError } from "./Errors.js"
+import type { DatabaseError, EventStoreError, KeyStoreError, PersonalDataErasedError, SerializationError } from "./Errors.js"
 import * as codec from "./internal/codec.js"
 import type { EventEnvelope, EventMetadata } from "./Event.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
@@ -203,6 +203,16 @@ export interface ListStreamsOptions {
 }
 
 /**
+ * Errors a read of the storage may fail with. A backend's own reads fail with `DatabaseError` or
+ * `SerializationError`; the store reads through a layer that opens personal data (`Privacy`),
+ * which adds the other two.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ReadFailure = DatabaseError | SerializationError | KeyStoreError | PersonalDataErasedError
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -220,21 +230,21 @@ export interface EventStorage {
   readonly readStream: (
     aggregateId: string,
     fromVersion: number
-  ) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
+  ) => Effect.Effect<ReadonlyArray<StoredEvent>, ReadFailure>
   /**
    * The visible events with `position > fromPosition`, by position: at most `limit` of them when
    * given, only those of the given aggregate types and event types when given (filtered by the
    * backend, not after). "Visible" is gap-safe: no event can later appear below the last one
    * returned.
    */
-  readonly readAll: (options: ReadAllOptions) => Effect.Effect<ReadonlyArray<StoredEvent>, DatabaseError | SerializationError>
+  readonly readAll: (options: ReadAllOptions) => Effect.Effect<ReadonlyArray<StoredEvent>, ReadFailure>
   /**
    * Waits until every append that committed before the call is visible to `readAll` (a no-op
    * where commits are visible at once). One-shot reads call it first; tailing readers don't.
    */
   readonly catchUp: Effect.Effect<void, DatabaseError>
   /** The aggregate's newest snapshot, if any. */
-  readonly readSnapshot: (aggregateId: string) => Effect.Effect<Option.Option<StoredSnapshot>, DatabaseError | SerializationError>
+  readonly readSnapshot: (aggregateId: string) => Effect.Effect<Option.Option<StoredSnapshot>, ReadFailure>
   /** A position at or above every visible event, and below every event not yet visible. */
   readonly head: Effect.Effect<bigint, DatabaseError>
   /**

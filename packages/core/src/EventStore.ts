@@ -13,6 +13,8 @@ import type {
   EventStoreError,
   InlineProjectionError,
   OptimisticConcurrencyError,
+  KeyStoreError,
+  PersonalDataErasedError,
   SerializationError,
   StreamDeletedError,
   StreamNotFoundError,
@@ -22,6 +24,7 @@ import type { EventEnvelope, EventMetadataInput, NewEvent } from "./Event.js"
 import type { EventStorage } from "./EventStorage.js"
 import type { ExpectedVersion } from "./ExpectedVersion.js"
 import * as internal from "./internal/eventStore.js"
+import type * as Privacy from "./Privacy.js"
 
 /**
  * Metadata stamped on every event of a save, and optionally the event ids to use (one per
@@ -141,6 +144,11 @@ export interface StoreOptions {
    * them at once).
    */
   readonly pollInterval?: Duration.DurationInput | undefined
+  /**
+   * The key store and cipher for fields marked `Privacy.personal`. The SQLite and PostgreSQL
+   * stores always have one (keys in their database); without one, saving such fields fails.
+   */
+  readonly privacy?: Privacy.Service | undefined
 }
 
 /**
@@ -256,8 +264,10 @@ export type WriteError =
   | DatabaseError
   | InlineProjectionError
   | StreamDeletedError
+  | KeyStoreError
+  | PersonalDataErasedError
 /** Errors a read may fail with. @since 0.1.0 @category models */
-export type ReadError = SerializationError | EventStoreError | DatabaseError
+export type ReadError = SerializationError | EventStoreError | DatabaseError | KeyStoreError | PersonalDataErasedError
 /** Errors of delete, restore and truncate. @since 0.2.0 @category models */
 export type LifecycleError = WriteError | StreamNotFoundError
 

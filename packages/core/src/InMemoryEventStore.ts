@@ -9,6 +9,7 @@ import type { SerializationError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
 import { type AppendOutcome, type AppendRequest, appended, type EventStorage, refused, type StoredEvent, TOMBSTONE } from "./EventStorage.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
+import * as Privacy from "./Privacy.js"
 import * as ProjectionStore from "./ProjectionStore.js"
 import { parseJson } from "./internal/codec.js"
 
@@ -344,3 +345,23 @@ export const layer: Layer.Layer<EventStore.EventStore | ProjectionStore.Projecti
   Layer.scoped(EventStore.EventStore, make),
   ProjectionStore.layerMemory
 )
+
+/**
+ * {@link layer} with personal data (`Privacy.personal` fields) sealed under keys kept in memory,
+ * and the `Privacy` service (`Privacy.forget`, `Privacy.rotate`). The cipher is a parameter so
+ * that this package uses no Node.js API: `NodeCipher.aes256gcm` from `@eventuali/core/NodeCipher`
+ * on Node.js (the `eventuali` package's `memory://` store uses it).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerWithPrivacy = (
+  cipher: Privacy.Cipher
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy> =>
+  Layer.merge(
+    Layer.scoped(
+      EventStore.EventStore,
+      Effect.flatMap(Privacy.Privacy, (privacy) => Effect.flatMap(makeStorage, (storage) => EventStore.make(storage, { privacy })))
+    ),
+    ProjectionStore.layerMemory
+  ).pipe(Layer.provideMerge(Privacy.layerMemory(cipher)))

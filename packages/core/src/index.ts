@@ -50,6 +50,9 @@ export * as CommandHandler from "./CommandHandler.js"
 /** Correlation and causation ids carried by the fiber onto the events commands save. @since 0.1.0 */
 export * as Causation from "./Causation.js"
 
+/** Crypto-shredding of personal data: `Privacy.personal` fields, key stores, `Privacy.forget`. @since 0.2.0 */
+export * as Privacy from "./Privacy.js"
+
 /** Hiding passwords in connection strings shown in errors and logs. @since 0.1.0 */
 export * as Redaction from "./Redaction.js"
 

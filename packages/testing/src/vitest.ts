@@ -22,3 +22,6 @@ export * as CorruptedData from "./CorruptedData.js"
 
 /** SQL injection through every string the API takes, on a SQL store: `SqlInjection.run(name, open)`. @since 0.1.0 */
 export * as SqlInjection from "./SqlInjection.js"
+
+/** Crypto-shredding of personal data on a store that provides `Privacy`: `PrivacyConformance.run(name, layer)`. @since 0.2.0 */
+export * as PrivacyConformance from "./PrivacyConformance.js"

@@ -18,16 +18,19 @@ import { applyRetention, archive, deleteStream, restore, truncate } from "./even
 import { load, loadEvents, loadOrFail } from "./eventStore/load.js"
 import { currentCheckpoint, loadEventsByType, readEvents, streamAll, streamEventsByType } from "./eventStore/logReads.js"
 import { save } from "./eventStore/save.js"
+import { revealingStorage } from "./privacy.js"
 import { DEFAULT_POLL_INTERVAL, makeWakeUps, subscribe } from "./eventStore/subscriptions.js"
 
-export const make = (storage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
+export const make = (backendStorage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // Every read of the store goes through here, so every read sees personal data opened.
+    const storage = revealingStorage(backendStorage, options.privacy)
     const registry = yield* EventRegistry.make
     const wakeUps = yield* makeWakeUps(storage)
     const pollInterval = Duration.decode(options.pollInterval ?? DEFAULT_POLL_INTERVAL)
     const loadAggregate = load(storage, registry)
-    const inline = Inline.make(storage, registry)
-    const writer: Writer = { storage, wakeUps, append: inline.append }
+    const inline = Inline.make(storage, registry, options.privacy)
+    const writer: Writer = { storage, wakeUps, append: inline.append, privacy: options.privacy, registry }
     const service: Service = {
       save: save(writer),
       append: append(writer),

@@ -10,7 +10,10 @@ import type { AppendConflict, AppendOutcome, AppendRequest, EncodedEvent, EventS
 import type { AppendResult, Service, WriteError } from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Metrics from "../../Metrics.js"
+import type * as EventRegistry from "../../EventRegistry.js"
+import type * as Privacy from "../../Privacy.js"
 import * as Observability from "../observability.js"
+import { sealRequest } from "../privacy.js"
 import * as Validate from "../validate.js"
 
 /**
@@ -32,6 +35,10 @@ export interface Writer {
   readonly wakeUps: PubSub.PubSub<void>
   /** `storage.append`, or it with the inline projections in its transaction (`inline.ts`). */
   readonly append: (request: AppendRequest) => Effect.Effect<AppendOutcome, WriteError>
+  /** Seals personal data before an append (`privacy.ts`); `undefined`: the store has no key store. */
+  readonly privacy: Privacy.Service | undefined
+  /** The schemas `append` seals registered event types with. */
+  readonly registry: EventRegistry.EventRegistry
 }
 
 /**
@@ -165,7 +172,16 @@ export const append = (writer: Writer): Service["append"] =>
     for (const event of events) encoded.push(yield* Validate.newEvent(event, now))
     yield* Validate.eventIds(encoded)
     for (const event of encoded) yield* Validate.notReserved(event.eventType)
-    return yield* appendEncoded(writer, { aggregateId, aggregateType, expectedVersion, events: encoded })
+    // Events of a registered type with personal fields are sealed as `save` seals them.
+    const request = yield* sealRequest(
+      writer.privacy,
+      undefined,
+      { aggregateId, aggregateType, expectedVersion, events: encoded },
+      (event) => writer.registry.unsafeGet(event.eventType)
+    )
+    const result = yield* appendEncoded(writer, request)
+    // The caller's payloads, as given: not their sealed form.
+    return { ...result, events: result.events.map((event, i) => ({ ...event, data: encoded[i]!.data })) }
   }).pipe(
     Observability.observe(Metrics.saveDuration, aggregateType),
     Observability.span("EventStore.append", {

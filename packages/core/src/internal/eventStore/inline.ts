@@ -10,6 +10,8 @@ import { EventStoreError, InlineProjectionError } from "../../Errors.js"
 import type * as EventRegistry from "../../EventRegistry.js"
 import type { AppendOutcome, AppendRequest, EventStorage, StoredEvent } from "../../EventStorage.js"
 import type { InlineHandler, WriteError } from "../../EventStore.js"
+import type * as Privacy from "../../Privacy.js"
+import { revealEvents } from "../privacy.js"
 import { decodeEnvelopes } from "./envelopes.js"
 
 /** The store's registered inline handlers and the append that runs them. */
@@ -44,12 +46,19 @@ const handleOne = (handler: InlineHandler, event: StoredEvent) =>
     )
   )
 
-export const make = (storage: EventStorage, registry: EventRegistry.EventRegistry): Inline => {
+export const make = (
+  storage: EventStorage,
+  registry: EventRegistry.EventRegistry,
+  privacy: Privacy.Service | undefined
+): Inline => {
   const handlers: Array<InlineHandler> = []
 
-  /** The handlers on the appended events, event by event in log order, decoded as reads deliver them. */
+  /**
+   * The handlers on the appended events, event by event in log order, opened (personal data) and
+   * decoded as reads deliver them.
+   */
   const project = (events: ReadonlyArray<StoredEvent>) =>
-    Effect.flatMap(decodeEnvelopes(registry, events), (decoded) =>
+    Effect.flatMap(Effect.flatMap(revealEvents(privacy, events), (opened) => decodeEnvelopes(registry, opened)), (decoded) =>
       Effect.forEach(decoded, (event) =>
         Effect.forEach(
           handlers.filter((handler) => matches(handler.aggregateTypes, event.aggregateType) && matches(handler.eventTypes, event.eventType)),

@@ -15,6 +15,7 @@ import * as Metrics from "../../Metrics.js"
 import { encodeEvent } from "../codec.js"
 import { eventSchemaOf } from "../eventSchemas.js"
 import * as Observability from "../observability.js"
+import { hasPersonalData, planOf, sealRequest } from "../privacy.js"
 import * as Validate from "../validate.js"
 import * as Versions from "../versions.js"
 import { appendEncoded, type Writer } from "./append.js"
@@ -25,9 +26,11 @@ export const save = (writer: Writer): Service["save"] => (root, options) =>
     if (root.uncommittedEvents.length === 0) return Effect.succeed(root)
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const request = appendRequestOf(root, options, new Date(now))
-      return Either.isLeft(request)
-        ? Effect.fail(request.left)
-        : Effect.as(appendEncoded(writer, request.right), Aggregate.markCommitted(root))
+      if (Either.isLeft(request)) return Effect.fail(request.left)
+      const sealed = needsSealing(root.definition)
+        ? sealRequest(writer.privacy, root.definition, request.right, (event) => eventSchemaOf(root.definition, event.eventType))
+        : Effect.succeed(request.right)
+      return Effect.as(Effect.flatMap(sealed, (ready) => appendEncoded(writer, ready)), Aggregate.markCommitted(root))
     }).pipe(
       Observability.observe(Metrics.saveDuration, root.type),
       Observability.span("EventStore.save", {
@@ -37,6 +40,14 @@ export const save = (writer: Writer): Service["save"] => (root, options) =>
       })
     )
   })
+
+/** Whether a save of the aggregate may have personal data to seal (in its events or its snapshot). */
+const needsSealing = (definition: Aggregate.Definition<any, any>): boolean => {
+  if (hasPersonalData(definition)) return true
+  if (definition.snapshot === undefined) return false
+  const plan = planOf(definition.snapshot.schema)
+  return Either.isLeft(plan) || plan.right !== undefined
+}
 
 /** What a save appends: its uncommitted events encoded, checked, with ids and metadata. */
 export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(

@@ -1,0 +1,50 @@
+/**
+ * AES-256-GCM from Node.js's `node:crypto`, as a `Privacy.Cipher`: the cipher the SQLite and
+ * PostgreSQL stores use. A module of its own (not re-exported by the package's index), so that
+ * the rest of this package stays free of Node.js APIs.
+ *
+ * A ciphertext is base64 of a random 12-byte IV, the encrypted bytes and the 16-byte tag. The
+ * associated data binds it to its subject, key id and field names: a ciphertext copied onto
+ * another subject's event does not decrypt.
+ *
+ * @since 0.2.0
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+import type { Cipher } from "./Privacy.js"
+
+const IV_BYTES = 12
+const TAG_BYTES = 16
+const ALGORITHM = "aes-256-gcm"
+
+/**
+ * The cipher.
+ *
+ * @since 0.2.0
+ * @category ciphers
+ */
+export const aes256gcm: Cipher = {
+  algorithm: ALGORITHM,
+  keyLength: 32,
+  encrypt: (key, plaintext, associatedData) => {
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES })
+    cipher.setAAD(Buffer.from(associatedData, "utf8"))
+    const head = cipher.update(plaintext, "utf8")
+    const tail = cipher.final()
+    return Buffer.concat([iv, head, tail, cipher.getAuthTag()]).toString("base64")
+  },
+  decrypt: (key, ciphertext, associatedData) => {
+    const bytes = Buffer.from(ciphertext, "base64")
+    if (bytes.length < IV_BYTES + TAG_BYTES || key.length !== 32) return undefined
+    const decipher = createDecipheriv(ALGORITHM, key, bytes.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES })
+    decipher.setAAD(Buffer.from(associatedData, "utf8"))
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
+    const head = decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES))
+    try {
+      // final() is where a changed ciphertext or a wrong key shows: the tag does not match.
+      return Buffer.concat([head, decipher.final()]).toString("utf8")
+    } catch {
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,456 @@
+/**
+ * Personal data on its way into and out of storage. A schema's fields marked `Privacy.personal`
+ * are found once per schema ({@link planOf}); on write the fields of each subject are taken out
+ * of the encoded payload and stored as one ciphertext per subject, under the reserved key
+ * {@link SEALED}, with the field names, the key's id and the declared replacements (none of them
+ * personal). On read ({@link reveal}) the fields come back from the ciphertext, or from the
+ * replacements when the subject's key is gone. One ciphertext per subject and event, not per
+ * field: the cipher's fixed cost is most of its cost on short values (docs/performance.md).
+ */
+import { Effect, Either, Option, ParseResult, Schema, SchemaAST } from "effect"
+import type * as Aggregate from "../Aggregate.js"
+import { EventStoreError, KeyStoreError, PersonalDataErasedError, SerializationError } from "../Errors.js"
+import type { AppendRequest, EncodedEvent, EventStorage, StoredEvent, StoredSnapshot } from "../EventStorage.js"
+import * as Privacy from "../Privacy.js"
+import { toJson } from "./codec.js"
+
+/** The payload key under which a payload keeps its sealed fields. No schema may use it. */
+export const SEALED = "$personal"
+
+/** One subject's fields of one payload, as stored. */
+interface Sealed {
+  readonly subject: string
+  readonly key: string
+  readonly fields: ReadonlyArray<string>
+  readonly ciphertext: string
+  /** The encoded replacements of those fields that declare one. */
+  readonly erased?: Record<string, unknown>
+}
+
+/** A field marked personal. */
+interface PersonalField {
+  readonly name: string
+  /** A field name, or `undefined` for the aggregate id. */
+  readonly subjectField: string | undefined
+  /** The encoded replacement, if declared. */
+  readonly replacement: Option.Option<unknown>
+}
+
+/** What a schema asks of the store: its personal fields (none: `undefined`). */
+export interface Plan {
+  readonly fields: ReadonlyArray<PersonalField>
+}
+
+const plans = new WeakMap<Schema.Schema.All, Either.Either<Plan | undefined, EventStoreError>>()
+
+/** The personal fields of a schema, checked: a misplaced or inconsistent annotation is an error. */
+export const planOf = (schema: Schema.Schema.All): Either.Either<Plan | undefined, EventStoreError> => {
+  let plan = plans.get(schema)
+  if (plan === undefined) {
+    plan = makePlan(schema)
+    plans.set(schema, plan)
+  }
+  return plan
+}
+
+const describeSchema = (schema: Schema.Schema.All): string => {
+  const identifier = SchemaAST.getIdentifierAnnotation(schema.ast).pipe(
+    Option.orElse(() => SchemaAST.getIdentifierAnnotation(schema.ast._tag === "Transformation" ? schema.ast.to : schema.ast))
+  )
+  return Option.getOrElse(identifier, () => String(schema.ast))
+}
+
+/** The struct of a struct or class schema's fields, as written (annotations on the fields' schemas). */
+const structOf = (ast: SchemaAST.AST): SchemaAST.TypeLiteral | undefined => {
+  switch (ast._tag) {
+    case "TypeLiteral":
+      return ast
+    case "Transformation":
+      return structOf(ast.from)
+    case "Refinement":
+      return structOf(ast.from)
+    default:
+      return undefined
+  }
+}
+
+/** The annotation on a field's own schema (or on the member of `X | undefined` of an optional field). */
+const fieldAnnotation = (type: SchemaAST.AST): Option.Option<Privacy.PersonalData> => {
+  const own = Privacy.getPersonalData(type)
+  if (Option.isSome(own) || type._tag !== "Union") return own
+  for (const member of type.types) {
+    const annotation = Privacy.getPersonalData(member)
+    if (Option.isSome(annotation)) return annotation
+  }
+  return Option.none()
+}
+
+/** Whether an annotation sits anywhere in `ast` (nested fields, array elements, ...), below the top level. */
+const hasNestedAnnotation = (ast: SchemaAST.AST, seen: Set<SchemaAST.AST>): boolean => {
+  if (seen.has(ast)) return false
+  seen.add(ast)
+  if (Option.isSome(Privacy.getPersonalData(ast))) return true
+  switch (ast._tag) {
+    case "TypeLiteral":
+      return ast.propertySignatures.some((ps) => hasNestedAnnotation(ps.type, seen)) ||
+        ast.indexSignatures.some((is) => hasNestedAnnotation(is.type, seen))
+    case "TupleType":
+      return ast.elements.some((element) => hasNestedAnnotation(element.type, seen)) ||
+        ast.rest.some((rest) => hasNestedAnnotation(rest.type, seen))
+    case "Union":
+      return ast.types.some((member) => hasNestedAnnotation(member, seen))
+    case "Refinement":
+      return hasNestedAnnotation(ast.from, seen)
+    case "Transformation":
+      return hasNestedAnnotation(ast.from, seen) || hasNestedAnnotation(ast.to, seen)
+    case "Declaration":
+      return ast.typeParameters.some((parameter) => hasNestedAnnotation(parameter, seen))
+    default:
+      // A Suspend (recursive schema) is not followed: its annotations cannot be top-level fields.
+      return false
+  }
+}
+
+const makePlan = (schema: Schema.Schema.All): Either.Either<Plan | undefined, EventStoreError> => {
+  const name = describeSchema(schema)
+  const refuse = (message: string) => Either.left(new EventStoreError({ message: `${name}: ${message}` }))
+  const struct = structOf(schema.ast)
+  const fields: Array<PersonalField> = []
+  const topLevel = new Set<SchemaAST.AST>()
+  if (struct !== undefined) {
+    const names = new Set(struct.propertySignatures.map((ps) => ps.name))
+    if (names.has(SEALED)) return refuse(`the field name ${JSON.stringify(SEALED)} is reserved for personal data`)
+    for (const ps of struct.propertySignatures) {
+      const annotation = fieldAnnotation(ps.type)
+      if (Option.isNone(annotation)) continue
+      topLevel.add(ps.type)
+      if (ps.type._tag === "Union") for (const member of ps.type.types) topLevel.add(member)
+      const fieldName = String(ps.name)
+      if (typeof ps.name !== "string" || fieldName === "_tag") return refuse(`${fieldName} cannot be personal data`)
+      const { replacement, subject } = annotation.value
+      let subjectField: string | undefined
+      if (subject !== Privacy.aggregateId) {
+        if (typeof subject !== "string" || !names.has(subject)) {
+          return refuse(
+            `the subject of the personal field ${JSON.stringify(fieldName)} must be another field of the schema or Privacy.aggregateId, got ${
+              typeof subject === "string" ? JSON.stringify(subject) : String(subject)
+            }`
+          )
+        }
+        const subjectSignature = struct.propertySignatures.find((candidate) => candidate.name === subject)!
+        if (Option.isSome(fieldAnnotation(subjectSignature.type))) {
+          return refuse(`the subject field ${JSON.stringify(subject)} of ${JSON.stringify(fieldName)} is itself personal data, so it could not say whose key to use`)
+        }
+        subjectField = subject
+      }
+      let encodedReplacement: Option.Option<unknown> = Option.none()
+      if (replacement !== undefined) {
+        const encoded = Schema.encodeUnknownEither(Schema.make(ps.type))(replacement)
+        if (Either.isLeft(encoded)) {
+          return refuse(`the replacement of ${JSON.stringify(fieldName)} is not a value of the field: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`)
+        }
+        const json = toJson(name, encoded.right, "replacement")
+        if (Either.isLeft(json)) return refuse(json.left.message)
+        encodedReplacement = Option.some(encoded.right)
+      }
+      fields.push({ name: fieldName, subjectField, replacement: encodedReplacement })
+    }
+  }
+  // An annotation anywhere else would silently not be applied: refused, so nothing is stored in plaintext by mistake.
+  const seen = new Set<SchemaAST.AST>(topLevel)
+  const misplaced = struct === undefined
+    ? hasNestedAnnotation(schema.ast, seen)
+    : struct.propertySignatures.some((ps) => !topLevel.has(ps.type) && hasNestedAnnotation(ps.type, seen))
+  if (misplaced) {
+    return refuse("Privacy.personal marks top-level fields of a struct or class schema only; a nested value must be marked as a whole field")
+  }
+  return Either.right(fields.length === 0 ? undefined : { fields })
+}
+
+/** Whether a snapshot state schema was declared free of personal data. */
+export const isWithoutPersonalData = (schema: Schema.Schema.All): boolean =>
+  Option.isSome(SchemaAST.getAnnotation(schema.ast, Privacy.WithoutPersonalDataId))
+
+/** Whether any of a definition's event schemas has personal fields (errors count as no: they surface on save). */
+const definitionHasPersonalData = new WeakMap<object, boolean>()
+export const hasPersonalData = (definition: Aggregate.Definition<any, any>): boolean => {
+  let has = definitionHasPersonalData.get(definition)
+  if (has === undefined) {
+    has = definition.events.some((schema) => {
+      const plan = planOf(schema)
+      return Either.isLeft(plan) || plan.right !== undefined
+    })
+    definitionHasPersonalData.set(definition, has)
+  }
+  return has
+}
+
+const associatedData = (subject: string, keyId: string, fields: ReadonlyArray<string>): string =>
+  JSON.stringify([subject, keyId, fields])
+
+/** A payload to seal: its encoded value, its plan, and for error messages its event type. */
+interface ToSeal {
+  readonly label: string
+  readonly data: Record<string, unknown>
+  readonly plan: Plan
+}
+
+/** The subject of each personal field of a payload, by subject: field names in schema order. */
+const subjectsOf = (
+  item: ToSeal,
+  aggregateId: string
+): Either.Either<ReadonlyMap<string, ReadonlyArray<string>>, SerializationError> => {
+  const bySubject = new Map<string, Array<string>>()
+  for (const field of item.plan.fields) {
+    if (!(field.name in item.data) || item.data[field.name] === undefined) continue
+    const subject = field.subjectField === undefined ? aggregateId : item.data[field.subjectField]
+    if (typeof subject !== "string" || subject.length === 0) {
+      return Either.left(
+        new SerializationError({
+          eventType: item.label,
+          message: `${item.label}: the subject field ${JSON.stringify(field.subjectField)} of the personal field ${
+            JSON.stringify(field.name)
+          } must hold a non-empty string, got ${JSON.stringify(subject)}`
+        })
+      )
+    }
+    const names = bySubject.get(subject)
+    if (names === undefined) bySubject.set(subject, [field.name])
+    else names.push(field.name)
+  }
+  return Either.right(bySubject)
+}
+
+/** The payload with each subject's fields replaced by their ciphertext. */
+const seal = (
+  item: ToSeal,
+  bySubject: ReadonlyMap<string, ReadonlyArray<string>>,
+  keys: ReadonlyMap<string, Privacy.SubjectKey>,
+  cipher: Privacy.Cipher
+): Record<string, unknown> => {
+  const data = { ...item.data }
+  const sealed: Array<Sealed> = []
+  for (const [subject, names] of bySubject) {
+    const key = keys.get(subject)!
+    const plaintext: Record<string, unknown> = {}
+    let erased: Record<string, unknown> | undefined
+    for (const name of names) {
+      plaintext[name] = data[name]
+      delete data[name]
+      const replacement = item.plan.fields.find((field) => field.name === name)!.replacement
+      if (Option.isSome(replacement)) (erased ??= {})[name] = replacement.value
+    }
+    const ciphertext = cipher.encrypt(key.material, JSON.stringify(plaintext), associatedData(subject, key.keyId, names))
+    sealed.push(erased === undefined
+      ? { subject, key: key.keyId, fields: names, ciphertext }
+      : { subject, key: key.keyId, fields: names, ciphertext, erased })
+  }
+  data[SEALED] = sealed
+  return data
+}
+
+const asRecord = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+
+const noKeyStore = (label: string) =>
+  new EventStoreError({
+    message: `${label} has personal data (Privacy.personal), but this store has no key store: use a SQLite or PostgreSQL store, InMemoryEventStore.layerWithPrivacy, or EventStore.make(storage, { privacy })`
+  })
+
+/**
+ * The append request with the personal fields of its events (and of its snapshot) sealed, each
+ * subject's under its current key. Requests of aggregates without personal data pass untouched.
+ */
+export const sealRequest = (
+  privacy: Privacy.Service | undefined,
+  definition: Aggregate.Definition<any, any> | undefined,
+  request: AppendRequest,
+  schemaOf: (event: EncodedEvent) => Schema.Schema.All | undefined
+): Effect.Effect<AppendRequest, EventStoreError | SerializationError | KeyStoreError> =>
+  Effect.suspend((): Effect.Effect<AppendRequest, EventStoreError | SerializationError | KeyStoreError> => {
+    const items: Array<ToSeal | undefined> = new Array(request.events.length)
+    let any = false
+    for (let i = 0; i < request.events.length; i++) {
+      const event = request.events[i]!
+      const schema = schemaOf(event)
+      if (schema === undefined) continue
+      const plan = planOf(schema)
+      if (Either.isLeft(plan)) return Effect.fail(plan.left)
+      const data = asRecord(event.data)
+      if (plan.right === undefined || data === undefined) continue
+      items[i] = { label: event.eventType, data, plan: plan.right }
+      any = true
+    }
+    let snapshotItem: ToSeal | undefined
+    if (request.snapshot !== undefined && definition?.snapshot !== undefined) {
+      const policy = definition.snapshot
+      const plan = planOf(policy.schema)
+      if (Either.isLeft(plan)) return Effect.fail(plan.left)
+      if (plan.right === undefined) {
+        if (hasPersonalData(definition) && !isWithoutPersonalData(policy.schema)) {
+          return Effect.fail(
+            new EventStoreError({
+              message: `${definition.type}: its events have personal data, so its snapshot state would hold a plaintext copy: mark the state's personal fields with Privacy.personal, or its schema with Privacy.withoutPersonalData if it holds none`
+            })
+          )
+        }
+      } else {
+        const state = asRecord(JSON.parse(request.snapshot.stateJson))
+        if (state !== undefined) {
+          snapshotItem = { label: definition.type, data: state, plan: plan.right }
+          any = true
+        }
+      }
+    }
+    if (!any) return Effect.succeed(request)
+    if (privacy === undefined) return Effect.fail(noKeyStore(request.aggregateType))
+    const subjectsByItem: Array<ReadonlyMap<string, ReadonlyArray<string>> | undefined> = []
+    const subjects = new Set<string>()
+    for (const item of [...items, snapshotItem]) {
+      if (item === undefined) {
+        subjectsByItem.push(undefined)
+        continue
+      }
+      const bySubject = subjectsOf(item, request.aggregateId)
+      if (Either.isLeft(bySubject)) return Effect.fail(bySubject.left)
+      subjectsByItem.push(bySubject.right)
+      for (const subject of bySubject.right.keys()) subjects.add(subject)
+    }
+    if (subjects.size === 0) return Effect.succeed(request)
+    return Effect.map(privacy.keyStore.currentKeys([...subjects]), (keys): AppendRequest => {
+      const events = request.events.map((event, i): EncodedEvent => {
+        const item = items[i]
+        const bySubject = subjectsByItem[i]
+        if (item === undefined || bySubject === undefined || bySubject.size === 0) return event
+        const data = seal(item, bySubject, keys, privacy.cipher)
+        return { ...event, data, dataJson: JSON.stringify(data) }
+      })
+      const snapshotSubjects = subjectsByItem[items.length]
+      const snapshot = snapshotItem === undefined || snapshotSubjects === undefined || request.snapshot === undefined
+        ? request.snapshot
+        : { ...request.snapshot, stateJson: JSON.stringify(seal(snapshotItem, snapshotSubjects, keys, privacy.cipher)) }
+      return { ...request, events, snapshot }
+    })
+  })
+
+/** The sealed parts of a stored payload, if it has any (checked to be what `seal` writes). */
+const sealedOf = (data: unknown): ReadonlyArray<Sealed> | undefined => {
+  const record = asRecord(data)
+  if (record === undefined || !(SEALED in record)) return undefined
+  return record[SEALED] as ReadonlyArray<Sealed>
+}
+
+const isSealed = (value: unknown): value is Sealed => {
+  const record = asRecord(value)
+  return record !== undefined && typeof record["subject"] === "string" && typeof record["key"] === "string" &&
+    typeof record["ciphertext"] === "string" && Array.isArray(record["fields"]) &&
+    record["fields"].every((field) => typeof field === "string") &&
+    (record["erased"] === undefined || asRecord(record["erased"]) !== undefined)
+}
+
+type RevealError = KeyStoreError | PersonalDataErasedError | SerializationError
+
+/**
+ * Opens the sealed parts of payloads: `payloads[i]` of `labels[i]`. `onErased` says what a
+ * payload whose subject was forgotten becomes: its declared replacements (events), or nothing
+ * at all (a snapshot, which is then not used).
+ */
+const openAll = (
+  privacy: Privacy.Service | undefined,
+  labels: ReadonlyArray<string>,
+  payloads: ReadonlyArray<unknown>,
+  replace: boolean
+): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
+  let subjects: Set<string> | undefined
+  for (let i = 0; i < payloads.length; i++) {
+    const sealed = sealedOf(payloads[i])
+    if (sealed === undefined) continue
+    if (!Array.isArray(sealed) || !sealed.every(isSealed)) {
+      return Effect.fail(new SerializationError({ eventType: labels[i]!, message: `${labels[i]}: stored personal data is not in the form the store writes` }))
+    }
+    subjects ??= new Set()
+    for (const part of sealed) subjects.add(part.subject)
+  }
+  if (subjects === undefined) return Effect.succeed(payloads)
+  if (privacy === undefined) {
+    return Effect.fail(new KeyStoreError({ message: "Stored events hold personal data, but this store has no key store to read them with" }))
+  }
+  return Effect.flatMap(privacy.keyStore.keysOf([...subjects]), (keys): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
+    const opened: Array<unknown> = new Array(payloads.length)
+    for (let i = 0; i < payloads.length; i++) {
+      const sealed = sealedOf(payloads[i])
+      if (sealed === undefined) {
+        opened[i] = payloads[i]
+        continue
+      }
+      const data = { ...asRecord(payloads[i])! }
+      delete data[SEALED]
+      for (const part of sealed) {
+        const key = keys.get(part.subject)?.find((candidate) => candidate.keyId === part.key)
+        if (key === undefined) {
+          if (!replace) return Effect.succeed(undefined)
+          const missing = part.fields.filter((field) => part.erased === undefined || !(field in part.erased))
+          if (missing.length > 0) {
+            return Effect.fail(new PersonalDataErasedError({ subjectId: part.subject, eventType: labels[i]!, fields: missing }))
+          }
+          for (const field of part.fields) data[field] = part.erased![field]
+          continue
+        }
+        const plaintext = privacy.cipher.decrypt(key.material, part.ciphertext, associatedData(part.subject, part.key, part.fields))
+        const fields = plaintext === undefined ? undefined : asRecord(JSON.parse(plaintext))
+        if (fields === undefined) {
+          return Effect.fail(
+            new SerializationError({
+              eventType: labels[i]!,
+              message: `${labels[i]}: the personal data of subject ${JSON.stringify(part.subject)} does not decrypt with its key (changed since written)`
+            })
+          )
+        }
+        Object.assign(data, fields)
+      }
+      opened[i] = data
+    }
+    return Effect.succeed(opened)
+  })
+}
+
+/** The events with their personal fields opened (or replaced, for forgotten subjects). */
+export const revealEvents = (
+  privacy: Privacy.Service | undefined,
+  events: ReadonlyArray<StoredEvent>
+): Effect.Effect<ReadonlyArray<StoredEvent>, RevealError> => {
+  let sealed = false
+  for (const event of events) {
+    if (sealedOf(event.data) !== undefined) {
+      sealed = true
+      break
+    }
+  }
+  if (!sealed) return Effect.succeed(events)
+  return Effect.map(
+    openAll(privacy, events.map((event) => event.eventType), events.map((event) => event.data), true),
+    (opened) => events.map((event, i) => opened![i] === event.data ? event : { ...event, data: opened![i] })
+  )
+}
+
+/** The snapshot with its personal fields opened; `None` when a subject of it was forgotten (the load replays instead). */
+export const revealSnapshot = (
+  privacy: Privacy.Service | undefined,
+  snapshot: Option.Option<StoredSnapshot>
+): Effect.Effect<Option.Option<StoredSnapshot>, RevealError> => {
+  if (Option.isNone(snapshot) || sealedOf(snapshot.value.state) === undefined) return Effect.succeed(snapshot)
+  return Effect.map(
+    openAll(privacy, [snapshot.value.aggregateType], [snapshot.value.state], false),
+    (opened) => opened === undefined ? Option.none() : Option.some({ ...snapshot.value, state: opened[0] })
+  )
+}
+
+/** The storage as the store's reads see it: personal data opened. */
+export const revealingStorage = (storage: EventStorage, privacy: Privacy.Service | undefined): EventStorage => ({
+  ...storage,
+  readStream: (aggregateId, fromVersion) =>
+    Effect.flatMap(storage.readStream(aggregateId, fromVersion), (events) => revealEvents(privacy, events)),
+  readAll: (options) => Effect.flatMap(storage.readAll(options), (events) => revealEvents(privacy, events)),
+  readSnapshot: (aggregateId) =>
+    Effect.flatMap(storage.readSnapshot(aggregateId), (snapshot) => revealSnapshot(privacy, snapshot))
+})
