@@ -6,6 +6,7 @@
  */
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as Core from "@eventuali/core/EventStore"
+import type * as Privacy from "@eventuali/core/Privacy"
 import type * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type Config, type ConfigError, Context, Effect, Layer, Redacted, type Scope } from "effect"
@@ -38,7 +39,7 @@ export class EventStore extends Core.EventStore {
    * loaded on first use: `sqlite://` needs `@eventuali/sqlite` installed, `postgresql://` needs
    * `@eventuali/postgres`; a missing one fails with a `DatabaseError` naming the package.
    */
-  static layer(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError> {
+  static layer(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy, DatabaseError> {
     return layerFromUrl(url)
   }
 
@@ -48,14 +49,14 @@ export class EventStore extends Core.EventStore {
    * PostgreSQL connection strings only: `memory://` fails with `DatabaseError` (use
    * `sqlite://:memory:` for an in-memory SQL store).
    */
-  static layerSql(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, DatabaseError> {
+  static layerSql(url: string | Redacted.Redacted<string>): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient, DatabaseError> {
     return sqlLayerFromUrl(url)
   }
 
   /** {@link EventStore.layer} with the connection string read from `Config` (e.g. `Config.redacted("EVENTUALI_URL")`). */
   static layerConfig(
     url: Config.Config<string | Redacted.Redacted<string>>
-  ): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore, DatabaseError | ConfigError.ConfigError> {
+  ): Layer.Layer<Core.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy, DatabaseError | ConfigError.ConfigError> {
     return Layer.unwrapEffect(Effect.map(url, layerFromUrl))
   }
 

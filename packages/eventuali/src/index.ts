@@ -55,6 +55,12 @@ export * as Causation from "@eventuali/core/Causation"
 /** Tenants: the event store of one tenant among many, opened on first use and closed when idle. @since 0.1.0 */
 export * as Tenants from "@eventuali/core/Tenants"
 
+/** Crypto-shredding of personal data: `Privacy.personal` fields, `Privacy.forget`, `Privacy.rotate`, key stores. @since 0.2.0 */
+export * as Privacy from "@eventuali/core/Privacy"
+
+/** AES-256-GCM from `node:crypto`: the cipher of personal data (`Privacy.Cipher`). @since 0.2.0 */
+export * as NodeCipher from "@eventuali/core/NodeCipher"
+
 /** Schema evolution: upcasters from older stored payloads to an event's current version. @since 0.1.0 */
 export * as Upcaster from "@eventuali/core/Upcaster"
 

@@ -8,6 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
+import type * as Privacy from "@eventuali/core/Privacy"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Redaction from "@eventuali/core/Redaction"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
@@ -116,7 +117,7 @@ export const make = (
  */
 export const layer = (
   config: PgEventStoreConfig
-): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient | PgClient.PgClient, DatabaseError> =>
   Layer.scopedContext(
     Effect.map(make(config), (opened) => Context.add(SqlEventStore.context(opened), PgClient.PgClient, opened.client))
   )
@@ -131,6 +132,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<PgEventStoreConfig>
 ): Layer.Layer<
-  EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient | PgClient.PgClient,
+  EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient | PgClient.PgClient,
   DatabaseError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -168,6 +168,34 @@ export const migrations: ReadonlyArray<Migration> = [
     pg: (t) => projectionTables(t, { text: "text", integer: "integer", bigint: "bigint" })
   },
   {
+    // The keys of the data subjects whose personal data the events hold (`Privacy`): a subject's
+    // current key is its highest generation; `forget` deletes all its rows. A database without
+    // the table holds nothing sealed: its reads need no keys.
+    id: 6,
+    name: "subject keys",
+    neededToRead: false,
+    sqlite: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.keys} (
+        subject_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        material BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (subject_id, generation)
+      )`
+    ],
+    pg: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.keys} (
+        subject_id text NOT NULL,
+        generation integer NOT NULL,
+        key_id text NOT NULL,
+        material bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (subject_id, generation)
+      )`
+    ]
+  },
+  {
     // Archived streams' events (`EventStore.archive`): the events table's columns, and the
     // index reads by aggregate need. A table of its own rather than a partition of the events
     // table: a unique index of a partitioned table must contain the partition key, so event ids

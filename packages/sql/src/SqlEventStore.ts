@@ -9,11 +9,14 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import type { EventStorage } from "@eventuali/core/EventStorage"
 import * as EventStore from "@eventuali/core/EventStore"
+import * as NodeCipher from "@eventuali/core/NodeCipher"
+import * as Privacy from "@eventuali/core/Privacy"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Context, Effect, Layer, type Scope } from "effect"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
 import type { SqlBackend } from "./SqlBackend.js"
+import * as SqlKeyStore from "./SqlKeyStore.js"
 import * as SqlProjectionStore from "./SqlProjectionStore.js"
 
 /**
@@ -25,6 +28,8 @@ import * as SqlProjectionStore from "./SqlProjectionStore.js"
  *   read-only SQLite store, which cannot record a migration); migrating is the default.
  * - `archive`: `false` when the database has no archive table (a read-only store on a database
  *   made before it): reads do not look there. Default `true`.
+ * - `privacy`: the key store and cipher of personal data; by default keys in the database's
+ *   key table ({@link SqlKeyStore}) and AES-256-GCM (`NodeCipher.aes256gcm`).
  *
  * @since 0.1.0
  * @category models
@@ -54,6 +59,24 @@ const checkOptions = (options: SqlEventStoreOptions) =>
  */
 export const makeStorage = (backend: SqlBackend): EventStorage => storage.make(backend)
 
+/** Migrates, then builds the store and the privacy service it seals personal data with. */
+const makeParts = (backend: SqlBackend, options: SqlEventStoreOptions) =>
+  checkOptions(options).pipe(
+    Effect.zipRight(options.migrate === false ? Effect.void : Migrations.run(options)),
+    Effect.zipRight(
+      options.privacy === undefined
+        ? Effect.map(
+          SqlKeyStore.make({ schema: options.schema, keyLength: NodeCipher.aes256gcm.keyLength }),
+          (keyStore) => Privacy.make(keyStore, NodeCipher.aes256gcm)
+        )
+        : Effect.succeed(options.privacy)
+    ),
+    Effect.flatMap((privacy) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.map(EventStore.make(storage.make(backend, sql, { archive: options.archive }), { ...options, privacy }), (store) => ({ store, privacy })))
+    )
+  )
+
 /**
  * Migrates the client's database, then builds the store service on the backend.
  *
@@ -64,10 +87,7 @@ export const make = (
   backend: SqlBackend,
   options: SqlEventStoreOptions = {}
 ): Effect.Effect<EventStore.Service, DatabaseError, SqlClient.SqlClient | Scope.Scope> =>
-  checkOptions(options).pipe(
-    Effect.zipRight(options.migrate === false ? Effect.void : Migrations.run(options)),
-    Effect.zipRight(Effect.flatMap(SqlClient.SqlClient, (sql) => EventStore.make(storage.make(backend, sql, { archive: options.archive }), options)))
-  )
+  Effect.map(makeParts(backend, options), ({ store }) => store)
 
 /**
  * A store open on a database: the store, its projection checkpoints, and the driver's client
@@ -80,6 +100,8 @@ export interface OpenStore<Client extends SqlClient.SqlClient> {
   readonly store: EventStore.Service
   readonly projections: ProjectionStore.Service
   readonly client: Client
+  /** The store's personal data keys and `forget`. */
+  readonly privacy: Privacy.Service
 }
 
 /**
@@ -96,24 +118,26 @@ export const open = <Client extends SqlClient.SqlClient>(
 ): Effect.Effect<OpenStore<Client>, DatabaseError, Scope.Scope> =>
   Effect.provideService(
     Effect.map(
-      Effect.all([make(backend, options), SqlProjectionStore.make({ schema: options.schema })]),
-      ([store, projections]) => ({ store, projections, client })
+      Effect.all([makeParts(backend, options), SqlProjectionStore.make({ schema: options.schema })]),
+      ([{ privacy, store }, projections]) => ({ store, projections, client, privacy })
     ),
     SqlClient.SqlClient,
     client
   )
 
 /**
- * What an open store provides: the store, its checkpoints and its client as `SqlClient`.
+ * What an open store provides: the store, its checkpoints, its `Privacy` and its client as
+ * `SqlClient`.
  *
  * @since 0.1.0
  * @category context
  */
 export const context = <Client extends SqlClient.SqlClient>(
-  { client, projections, store }: OpenStore<Client>
-): Context.Context<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient> =>
+  { client, privacy, projections, store }: OpenStore<Client>
+): Context.Context<EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient> =>
   Context.make(EventStore.EventStore, store).pipe(
     Context.add(ProjectionStore.ProjectionStore, projections),
+    Context.add(Privacy.Privacy, privacy),
     Context.add(SqlClient.SqlClient, client)
   )
 
@@ -125,5 +149,5 @@ export const context = <Client extends SqlClient.SqlClient>(
  */
 export const layer = <Client extends SqlClient.SqlClient, E>(
   opened: Effect.Effect<OpenStore<Client>, E, Scope.Scope>
-): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, E> =>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient, E> =>
   Layer.scopedContext(Effect.map(opened, context))

@@ -22,7 +22,8 @@ export const names = {
   instances: "eventuali_projection_instances",
   ranges: "eventuali_projection_ranges",
   parked: "eventuali_parked_events",
-  archive: "eventuali_events_archive"
+  archive: "eventuali_events_archive",
+  keys: "eventuali_subject_keys"
 } as const
 
 /**
@@ -48,6 +49,8 @@ export interface Tables {
   readonly parked: string
   /** Events of archived streams, out of the hot table (`EventStore.archive`). */
   readonly archive: string
+  /** The data subjects' keys (`Privacy`): destroyed by `forget`. @since 0.2.0 */
+  readonly keys: string
 }
 
 const mapTables = (f: (name: string) => string): Tables => ({
@@ -60,7 +63,8 @@ const mapTables = (f: (name: string) => string): Tables => ({
   instances: f(names.instances),
   ranges: f(names.ranges),
   parked: f(names.parked),
-  archive: f(names.archive)
+  archive: f(names.archive),
+  keys: f(names.keys)
 })
 
 /**

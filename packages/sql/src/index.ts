@@ -19,3 +19,6 @@ export * as SqlErrors from "./SqlErrors.js"
 
 /** The names of the store's tables and notification channel. @since 0.1.0 */
 export * as Tables from "./Tables.js"
+
+/** The data subjects' keys of personal data (`Privacy`) in the store's database. @since 0.2.0 */
+export * as SqlKeyStore from "./SqlKeyStore.js"

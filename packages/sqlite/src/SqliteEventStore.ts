@@ -9,6 +9,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
+import type * as Privacy from "@eventuali/core/Privacy"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import * as Migrations from "@eventuali/sql/Migrations"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
@@ -148,6 +149,10 @@ export const make = (
     const synchronous = config.synchronous ?? "full"
     yield* client.unsafe(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`).pipe(
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
+      // Deleted rows are overwritten with zeros, not only unlinked: a key `Privacy.forget`
+      // destroys (or an event deleted for good) leaves no bytes behind in the file. An
+      // append-only store deletes little, so it costs little.
+      Effect.zipRight(client.unsafe("PRAGMA secure_delete = ON")),
       Effect.mapError((error) => openError(filename, SqlErrors.messageOf(error.cause ?? error), error))
     )
     const schemaVersion = readonly ? yield* expectSchema(client, filename) : undefined
@@ -171,7 +176,7 @@ export const make = (
  */
 export const layer = (
   config: SqliteEventStoreConfig
-): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient, DatabaseError> =>
+): Layer.Layer<EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient, DatabaseError> =>
   SqlEventStore.layer(make(config))
 
 /**
@@ -183,6 +188,6 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<SqliteEventStoreConfig>
 ): Layer.Layer<
-  EventStore.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient,
+  EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient,
   DatabaseError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -8,15 +8,17 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import type * as Core from "@eventuali/core/EventStore"
 import * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
+import * as NodeCipher from "@eventuali/core/NodeCipher"
+import type * as Privacy from "@eventuali/core/Privacy"
 import type * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Effect, Layer, Redacted } from "effect"
 import type { ConnectionString } from "../ConnectionString.js"
 
-/** What a SQL backend's layer provides: the store, its checkpoints and its database's client. */
-export type SqlServices = Core.EventStore | ProjectionStore.ProjectionStore | SqlClient.SqlClient
+/** What a SQL backend's layer provides: the store, its checkpoints, its privacy service and its database's client. */
+export type SqlServices = Core.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy | SqlClient.SqlClient
 
 /** What every backend's layer provides. */
-export type Services = Core.EventStore | ProjectionStore.ProjectionStore
+export type Services = Core.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy
 
 const isModuleNotFound = (error: unknown, packageName: string): boolean =>
   typeof error === "object" && error !== null &&
@@ -71,4 +73,4 @@ export const sqlLayer = (parsed: ConnectionString): Layer.Layer<SqlServices, Dat
 
 /** The layer of any backend. */
 export const layer = (parsed: ConnectionString): Layer.Layer<Services, DatabaseError> =>
-  parsed._tag === "Memory" ? InMemoryEventStore.layer : sqlLayer(parsed)
+  parsed._tag === "Memory" ? InMemoryEventStore.layerWithPrivacy(NodeCipher.aes256gcm) : sqlLayer(parsed)

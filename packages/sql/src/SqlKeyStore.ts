@@ -1,0 +1,176 @@
+/**
+ * The keys of the data subjects (`Privacy.KeyStore`) in a table of the store's own database,
+ * `eventuali_subject_keys`: one row per key, the highest `generation` a subject's current key.
+ * `forget` deletes the subject's rows and then makes sure the key bytes are gone from the
+ * database's files too, not only from its tables: on SQLite the connection runs with
+ * `secure_delete` (the driver sets it), so a deleted row's bytes are overwritten with zeros, and
+ * the write-ahead log that still holds older copies of the page is checkpointed and truncated;
+ * on PostgreSQL, where a deleted row stays in its page as a dead tuple until the space is
+ * reused, the key table is rewritten (`VACUUM FULL`: a short exclusive lock on that table only).
+ *
+ * Every statement is a cold path, or one query per read batch: `@effect/sql` templates.
+ *
+ * @since 0.2.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { DatabaseError, KeyStoreError } from "@eventuali/core/Errors"
+import * as Privacy from "@eventuali/core/Privacy"
+import { Effect, Schedule } from "effect"
+import { driverMessageOf, isSqlError } from "./SqlErrors.js"
+import * as Tables from "./Tables.js"
+
+/**
+ * - `schema` (PostgreSQL): the store's schema.
+ * - `keyLength`: the length of the keys made, in bytes (the cipher's `keyLength`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SqlKeyStoreOptions {
+  readonly schema?: string | undefined
+  readonly keyLength: number
+}
+
+interface KeyRow {
+  readonly subject_id: string
+  readonly generation: number
+  readonly key_id: string
+  readonly material: Uint8Array
+}
+
+/** A failed key statement: what failed, what the driver said. */
+const keyStoreError = (what: string) => (error: SqlError) =>
+  new KeyStoreError({ message: `${what} failed: ${driverMessageOf(error)}`, cause: error })
+
+/** How often a subject's first key is made again when a forget destroyed it before it was read. */
+const MAKE_KEY_ROUNDS = 5
+
+/** How often a forget on SQLite tries to truncate the write-ahead log while other connections read. */
+const CHECKPOINT_ATTEMPTS = 20
+
+/** A unique violation: another writer made the same subject's key (generation) at the same time. */
+const isUniqueViolation = (error: SqlError): boolean => {
+  const code: unknown = (error.cause as { readonly code?: unknown } | undefined)?.code
+  return code === "23505" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE"
+}
+
+/**
+ * The key store on the client's database. Fails at once with `DatabaseError` when the key table
+ * cannot be read (a database not migrated to this version, a wrong schema).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (options: SqlKeyStoreOptions): Effect.Effect<Privacy.KeyStore, DatabaseError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const table = sql(Tables.identifiers(options.schema).keys)
+    const tableName = Tables.identifiers(options.schema).keys
+    yield* sql`SELECT subject_id FROM ${table} WHERE 1 = 0`.pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({
+          message: `The key table ${tableName} of personal data cannot be read: ${driverMessageOf(error)} (is the database migrated?)`,
+          cause: error
+        })
+      )
+    )
+
+    const rowsOf = (subjectIds: ReadonlyArray<string>) =>
+      sql<KeyRow>`SELECT subject_id, generation, key_id, material FROM ${table} WHERE ${
+        sql.in("subject_id", subjectIds)
+      } ORDER BY subject_id, generation`
+
+    const toKey = (row: KeyRow): Privacy.SubjectKey => ({
+      subjectId: row.subject_id,
+      keyId: row.key_id,
+      material: new Uint8Array(row.material)
+    })
+
+    const keysOf = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, Array<Privacy.SubjectKey>>, SqlError> =>
+      (subjectIds.length === 0 ? Effect.succeed<ReadonlyArray<KeyRow>>([]) : rowsOf([...new Set(subjectIds)])).pipe(
+        Effect.map((rows) => {
+          // Ordered by generation: each subject's current key ends its list.
+          const keys = new Map<string, Array<Privacy.SubjectKey>>()
+          for (const row of rows) {
+            const held = keys.get(row.subject_id)
+            if (held === undefined) keys.set(row.subject_id, [toKey(row)])
+            else held.push(toKey(row))
+          }
+          return keys
+        })
+      )
+
+    const newRow = (subjectId: string, generation: number) => ({
+      subject_id: subjectId,
+      generation,
+      key_id: Privacy.makeKeyId(),
+      material: Privacy.makeKeyMaterial(options.keyLength),
+      created_at: new Date().toISOString()
+    })
+
+    /**
+     * Each subject's current key, making the missing ones. Another writer may make the same
+     * subject's first key at once (its key is used), and a forget may destroy a key between its
+     * making and its reading (a new one is made): a few rounds settle both.
+     */
+    const currentKeys = (subjectIds: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const held = yield* keysOf(subjectIds)
+        let missing = [...new Set(subjectIds)].filter((subjectId) => !held.has(subjectId))
+        for (let round = 0; missing.length > 0 && round < MAKE_KEY_ROUNDS; round++) {
+          yield* sql`INSERT INTO ${table} ${sql.insert(missing.map((subjectId) => newRow(subjectId, 1)))} ON CONFLICT DO NOTHING`
+          for (const [subjectId, keys] of yield* keysOf(missing)) held.set(subjectId, keys)
+          missing = missing.filter((subjectId) => !held.has(subjectId))
+        }
+        if (missing.length > 0) {
+          return yield* new KeyStoreError({ message: `The key of subject ${JSON.stringify(missing[0])} was destroyed each time it was made` })
+        }
+        return new Map(subjectIds.map((subjectId) => [subjectId, held.get(subjectId)!.at(-1)!] as const))
+      }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(keyStoreError("Reading or making subject keys")(error))))
+
+    const wipe = sql.onDialectOrElse({
+      pg: () => Effect.asVoid(sql`VACUUM FULL ${table}`),
+      orElse: () =>
+        sql<{ readonly busy: number }>`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(
+          Effect.flatMap(([result]) =>
+            result !== undefined && Number(result.busy) !== 0
+              ? Effect.fail("busy" as const)
+              : Effect.void
+          ),
+          Effect.retry({ schedule: Schedule.spaced("50 millis"), times: CHECKPOINT_ATTEMPTS, while: (error) => error === "busy" }),
+          Effect.catchIf((error): error is "busy" => error === "busy", () =>
+            Effect.logWarning(
+              "Privacy.forget: the SQLite write-ahead log could not be truncated (other connections are reading); the deleted key's older copies stay in it until the next checkpoint"
+            ))
+        )
+    })
+
+    const forget = (subjectId: string) =>
+      sql<{ readonly key_id: string }>`DELETE FROM ${table} WHERE subject_id = ${subjectId} RETURNING key_id`.pipe(
+        Effect.tap(wipe),
+        Effect.map((deleted) => deleted.length > 0),
+        Effect.catchIf(isSqlError, (error) => Effect.fail(keyStoreError(`Forgetting subject ${JSON.stringify(subjectId)}`)(error)))
+      )
+
+    const rotate = (subjectId: string) =>
+      Effect.suspend(() => {
+        const row = newRow(subjectId, 0)
+        return sql`INSERT INTO ${table} (subject_id, generation, key_id, material, created_at)
+          SELECT ${subjectId}, COALESCE(MAX(generation), 0) + 1, ${row.key_id}, ${row.material}, ${row.created_at}
+          FROM ${table} WHERE subject_id = ${subjectId}`.pipe(
+          Effect.as<Privacy.SubjectKey>({ subjectId, keyId: row.key_id, material: row.material })
+        )
+      }).pipe(
+        // Two rotations at once computed the same generation: the loser takes the next one.
+        Effect.retry({ times: 5, while: isUniqueViolation }),
+        Effect.mapError(keyStoreError(`Rotating the key of subject ${JSON.stringify(subjectId)}`))
+      )
+
+    return {
+      currentKeys,
+      keysOf: (subjectIds) => Effect.mapError(keysOf(subjectIds), keyStoreError("Reading subject keys")),
+      forget,
+      rotate
+    } satisfies Privacy.KeyStore
+  })

@@ -1,0 +1,75 @@
+/**
+ * Crypto-shredding on SQLite: the conformance suite, then what is left in the database's files
+ * after `Privacy.forget` — the raw bytes of the database file and of its write-ahead log hold no
+ * plaintext of the subject's personal fields (events and snapshots) and no byte of its keys.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import { Aggregate, EventStore, Privacy } from "@eventuali/core"
+import { PrivacyConformance } from "@eventuali/testing/vitest"
+import { Effect, Layer, Option, Schema } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+PrivacyConformance.run("SqliteEventStore (:memory:)", SqliteEventStore.layer({ filename: ":memory:" }))
+
+const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-privacy-"))
+PrivacyConformance.run("SqliteEventStore (file)", SqliteEventStore.layer({ filename: Path.join(directory, "conformance.db") }))
+
+class Registered extends Schema.TaggedClass<Registered>()("Registered", {
+  name: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[erased]" })),
+  email: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "erased@invalid" }))
+}) {}
+
+const State = Schema.Struct({
+  name: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId })),
+  email: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId })),
+  count: Schema.Number
+})
+
+const User = Aggregate.make({
+  type: "User",
+  events: [Registered],
+  initialState: { name: "", email: "", count: 0 } as typeof State.Type,
+  evolve: (state, event) => ({ name: event.name, email: event.email, count: state.count + 1 }),
+  snapshot: { every: 2, version: 1, schema: State }
+})
+
+/** Every file of the database: the file itself, its WAL and its shared memory index. */
+const filesOf = (filename: string) => [filename, `${filename}-wal`, `${filename}-shm`].filter((file) => Fs.existsSync(file))
+
+const contains = (filename: string, needle: string | Uint8Array) => {
+  const bytes = typeof needle === "string" ? Buffer.from(needle, "utf8") : Buffer.from(needle)
+  return filesOf(filename).filter((file) => Fs.readFileSync(file).includes(bytes))
+}
+
+describe("SqliteEventStore: nothing left behind after forget", () => {
+  it.effect("the file and its WAL hold neither the subject's plaintext (events, snapshot) nor its keys; another subject's data is intact", () =>
+    Effect.gen(function*() {
+      const filename = Path.join(directory, "scan.db")
+      const store = yield* EventStore.EventStore
+      const privacy = yield* Privacy.Privacy
+      const secretName = "Zelda Quartermaine-Unique"
+      const secretEmail = "zelda.unique.4711@example.org"
+      let root = Aggregate.empty(User, "user-zelda")
+      for (let i = 0; i < 5; i++) root = yield* store.save(Aggregate.apply(root, new Registered({ name: secretName, email: secretEmail })))
+      yield* Privacy.rotate("user-zelda")
+      root = yield* store.save(Aggregate.apply(root, new Registered({ name: secretName, email: secretEmail })))
+      yield* store.save(Aggregate.apply(Aggregate.empty(User, "user-other"), new Registered({ name: "Other Person", email: "other@example.org" })))
+      const keys = (yield* privacy.keyStore.keysOf(["user-zelda"])).get("user-zelda")!
+      expect(keys.length).toBe(2)
+      // Sealed from the start: no plaintext was ever written.
+      expect(contains(filename, secretName)).toEqual([])
+      expect(contains(filename, secretEmail)).toEqual([])
+      // But the keys are in the file or its WAL.
+      expect(keys.every((key) => contains(filename, key.material).length > 0)).toBe(true)
+
+      expect(yield* Privacy.forget("user-zelda")).toBe(true)
+      for (const key of keys) expect(contains(filename, key.material)).toEqual([])
+      expect(contains(filename, secretName)).toEqual([])
+      const loaded = Option.getOrThrow(yield* store.load(User, "user-zelda"))
+      expect(loaded.state).toEqual({ name: "[erased]", email: "erased@invalid", count: 6 })
+      expect(Option.getOrThrow(yield* store.load(User, "user-other")).state.name).toBe("Other Person")
+    }).pipe(Effect.provide(Layer.fresh(SqliteEventStore.layer({ filename: Path.join(directory, "scan.db") })))))
+})
