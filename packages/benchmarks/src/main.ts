@@ -6,7 +6,7 @@
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
  * Options: --quick (fewer operations),
- * --only sqlite|postgres|tenancy|original|snapshots|stream|latency|projections|peers-sqlite|peers-postgres|ui.
+ * --only sqlite|postgres|tenancy|original|snapshots|privacy|stream|latency|projections|peers-sqlite|peers-postgres|ui.
  * `--only projections` runs the projection workloads on both backends; `--only sqlite` and
  * `--only postgres` include their backend's.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
@@ -86,6 +86,10 @@ const main = async () => {
     }
     if (wants("original")) rows.push(...await originalWorkload(repetitions, quick ? 5 : 20))
     if (wants("snapshots")) rows.push(...await snapshotWorkload(directory, repetitions))
+    if (wants("privacy")) {
+      const { privacyWorkload } = await import("./privacy.js")
+      rows.push(...await privacyWorkload(directory, repetitions, quick ? 400 : 2000, quick ? 1000 : 5000))
+    }
     if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
     if (wants("peers-sqlite")) {
       // Imported only when run, so that the other parts run exactly the code they ran before.

@@ -15,6 +15,7 @@ import { bench } from "./internal/bench.js"
 import { CliError, describeError } from "./internal/common.js"
 import { events } from "./internal/events.js"
 import { exportEvents } from "./internal/export.js"
+import { forget } from "./internal/forget.js"
 import { health } from "./internal/health.js"
 import * as Help from "./internal/help.js"
 import { importEvents } from "./internal/import.js"
@@ -42,7 +43,7 @@ const root = Command.make("eventuali").pipe(
 /**
  * The command tree: `init`, `health`, `stats`, `events`, `tail`, `export`, `import`,
  * `projections` (and `projections rebuild NAME`), `delete`, `restore`, `truncate`,
- * `retention run`, `archive`, `tenants` (and `tenants create`, `tenants move`), `ui`, `bench`.
+ * `retention run`, `archive`, `tenants` (and `tenants create`, `tenants move`), `forget SUBJECT`, `ui`, `bench`.
  *
  * @since 0.1.0
  * @category commands
@@ -64,6 +65,7 @@ export const command = root.pipe(
     retention,
     archiveCommand,
     tenants,
+    forget,
     ui,
     bench
   ])
@@ -93,6 +95,7 @@ const commands = Help.commandTree(command, [
   Help.commandTree(retention, [Help.commandTree(retentionRun)]),
   Help.commandTree(archiveCommand),
   Help.commandTree(tenants, [Help.commandTree(createTenant), Help.commandTree(moveTenant)]),
+  Help.commandTree(forget),
   Help.commandTree(ui),
   Help.commandTree(bench)
 ])

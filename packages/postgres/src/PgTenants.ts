@@ -14,6 +14,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError, type EventStoreError } from "@eventuali/core/Errors"
 import * as Tenants from "@eventuali/core/Tenants"
+import type * as Privacy from "@eventuali/core/Privacy"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as Tables from "@eventuali/sql/Tables"
 import { Context, Duration, Effect, Either, Layer, Option, RcMap, Redacted, type Scope } from "effect"
@@ -57,12 +58,13 @@ export interface PgTenantsConfig extends Connect.Settings {
 
 /**
  * What a tenant's code gets on PostgreSQL beside its stores: its `SqlClient` (and `PgClient`),
- * whose unqualified table names are the tenant schema's, for read models.
+ * whose unqualified table names are the tenant schema's, for read models, and its `Privacy`
+ * (its subjects' keys are in its schema: `Privacy.forget` forgets a subject of this tenant).
  *
  * @since 0.1.0
  * @category models
  */
-export type Sql = SqlClient.SqlClient | PgClient.PgClient
+export type Sql = SqlClient.SqlClient | PgClient.PgClient | Privacy.Privacy
 
 /**
  * @since 0.1.0

@@ -59,6 +59,12 @@ const checkOptions = (options: SqlEventStoreOptions) =>
  */
 export const makeStorage = (backend: SqlBackend): EventStorage => storage.make(backend)
 
+/** The key store of a database without a key table, opened without migrating: no subject has keys. */
+const withoutKeys: Privacy.KeyStore = {
+  ...Privacy.failingKeyStore("This database has no key table (it is open without migrating): it takes no personal data"),
+  keysOf: () => Effect.succeed(new Map())
+}
+
 /** Migrates, then builds the store and the privacy service it seals personal data with. */
 const makeParts = (backend: SqlBackend, options: SqlEventStoreOptions) =>
   checkOptions(options).pipe(
@@ -66,7 +72,11 @@ const makeParts = (backend: SqlBackend, options: SqlEventStoreOptions) =>
     Effect.zipRight(
       options.privacy === undefined
         ? Effect.map(
-          SqlKeyStore.make({ schema: options.schema, keyLength: NodeCipher.aes256gcm.keyLength }),
+          SqlKeyStore.make({ schema: options.schema, keyLength: NodeCipher.aes256gcm.keyLength }).pipe(
+            // Not migrated (read-only) and made before the key table: it holds nothing sealed,
+            // and takes no writes, so a store without keys reads it all.
+            Effect.catchAll((error) => options.migrate === false ? Effect.succeed(withoutKeys) : Effect.fail(error))
+          ),
           (keyStore) => Privacy.make(keyStore, NodeCipher.aes256gcm)
         )
         : Effect.succeed(options.privacy)

@@ -14,7 +14,8 @@ describe("Tables", () => {
       instances: "\"eventuali_projection_instances\"",
       ranges: "\"eventuali_projection_ranges\"",
       parked: "\"eventuali_parked_events\"",
-      archive: "\"eventuali_events_archive\""
+      archive: "\"eventuali_events_archive\"",
+      keys: "\"eventuali_subject_keys\""
     })
   })
 

@@ -4,6 +4,7 @@
  */
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as Prompt from "@effect/cli/Prompt"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
@@ -134,3 +135,22 @@ export const withStore = <A, E, R>(
         Effect.mapError(toCliError(url))
       )
   )
+
+/** The option of the commands that remove or destroy data: skip their confirmation. */
+export const yes = Options.boolean("yes").pipe(
+  Options.withAlias("y"),
+  Options.withDescription("Do not ask for confirmation (needed when standard input is not a terminal)")
+)
+
+/** Asks on a terminal; without one, refuses unless `--yes` was given. */
+export const confirm = (yes: boolean, question: string) =>
+  Effect.gen(function*() {
+    if (yes) return
+    if (process.stdin.isTTY !== true) {
+      return yield* new CliError({ message: `${question} Refused: pass --yes to confirm (standard input is not a terminal to ask on)` })
+    }
+    const confirmed = yield* Prompt.confirm({ message: question, initial: false }).pipe(
+      Effect.catchAll(() => Effect.succeed(false))
+    )
+    if (!confirmed) return yield* new CliError({ message: "Cancelled: nothing was changed" })
+  })

@@ -9,6 +9,7 @@ import type * as Statement from "@effect/sql/Statement"
 import { DatabaseError, type EventStoreError } from "@eventuali/core/Errors"
 import * as EventStore from "@eventuali/core/EventStore"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
+import type * as Privacy from "@eventuali/core/Privacy"
 import * as Tenants from "@eventuali/core/Tenants"
 import * as Migrations from "@eventuali/sql/Migrations"
 import { toDatabaseError } from "@eventuali/sql/SqlErrors"
@@ -37,7 +38,7 @@ export interface Service {
 export class Database extends Context.Tag("eventuali/cli/Database")<Database, Service>() {}
 
 /** What a command needs from the database beside the store. */
-export type Services = Database | EventStore.EventStore | ProjectionStore.ProjectionStore
+export type Services = Database | EventStore.EventStore | ProjectionStore.ProjectionStore | Privacy.Privacy
 
 /**
  * Opens the store. Opening a SQL store applies the migrations it lacks; a SQLite file is only

@@ -7,32 +7,14 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as Prompt from "@effect/cli/Prompt"
 import { EventStore } from "@eventuali/core/EventStore"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Console, Duration, Effect, Option } from "effect"
-import { CliError, invalidValue, json, url, wholeNumber, withStore } from "./common.js"
+import { CliError, confirm, invalidValue, json, url, wholeNumber, withStore, yes } from "./common.js"
 import * as Output from "./output.js"
 
 const aggregateId = Args.text({ name: "aggregate-id" }).pipe(Args.withDescription("The aggregate's id"))
 
-const yes = Options.boolean("yes").pipe(
-  Options.withAlias("y"),
-  Options.withDescription("Do not ask for confirmation (needed when standard input is not a terminal)")
-)
-
-/** Asks on a terminal; without one, refuses unless `--yes` was given. */
-const confirm = (yes: boolean, question: string) =>
-  Effect.gen(function*() {
-    if (yes) return
-    if (process.stdin.isTTY !== true) {
-      return yield* new CliError({ message: `${question} Refused: pass --yes to confirm (standard input is not a terminal to ask on)` })
-    }
-    const confirmed = yield* Prompt.confirm({ message: question, initial: false }).pipe(
-      Effect.catchAll(() => Effect.succeed(false))
-    )
-    if (!confirmed) return yield* new CliError({ message: "Cancelled: nothing was changed" })
-  })
 
 /** Prints a result for people, or as one JSON line. */
 const report = (asJson: boolean, value: Record<string, unknown>, text: string) =>

@@ -1,0 +1,126 @@
+/**
+ * Personal data (`Privacy`): saves and loads of events with three fields marked
+ * `Privacy.personal` against the same events unmarked, on two SQLite files with the same
+ * settings. Both columns are ours: the ratio is what sealing and opening costs.
+ */
+import { Aggregate, Privacy } from "@eventuali/core"
+import type * as EventStore from "@eventuali/core/EventStore"
+import { SqliteEventStore } from "@eventuali/sqlite"
+import { Effect, Exit, Schema, Scope } from "effect"
+import * as Path from "node:path"
+import { compare, rate, type Row } from "./harness.js"
+import { evolve, prefix, type State } from "./domain.js"
+
+const personal = Privacy.personal({ subject: "customer", replacement: "" })
+
+class PlainDeposited extends Schema.TaggedClass<PlainDeposited>()("Deposited", {
+  amount: Schema.Number,
+  currency: Schema.String,
+  customer: Schema.String,
+  reference: Schema.String,
+  account: Schema.String,
+  note: Schema.String
+}) {}
+
+class PersonalDeposited extends Schema.TaggedClass<PersonalDeposited>()("Deposited", {
+  amount: Schema.Number,
+  currency: Schema.String,
+  customer: Schema.String,
+  reference: Schema.String.pipe(personal),
+  account: Schema.String.pipe(personal),
+  note: Schema.String.pipe(personal)
+}) {}
+
+const PlainAccount = Aggregate.make({ type: "Account", events: [PlainDeposited], initialState: { balance: 0, count: 0 } as State, evolve })
+const PersonalAccount = Aggregate.make({ type: "Account", events: [PersonalDeposited], initialState: { balance: 0, count: 0 } as State, evolve })
+
+/** Fifty customers: after their first event, saves find their key. */
+const fields = (i: number) => ({
+  amount: (i % 100) + 1,
+  currency: "EUR",
+  customer: `customer-${i % 50}`,
+  reference: `ref-${i}`,
+  account: `DE89 3704 0044 0532 ${String(i % 10_000).padStart(4, "0")} 00`,
+  note: "benchmark"
+})
+
+const open = async (filename: string) => {
+  const scope = Effect.runSync(Scope.make())
+  const { store } = await Effect.runPromise(Scope.extend(SqliteEventStore.make({ filename, synchronous: "normal" }), scope))
+  return { store, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+type Definition = typeof PlainAccount | typeof PersonalAccount
+
+const eventOf = (definition: Definition, i: number) =>
+  definition === PlainAccount ? new PlainDeposited(fields(i)) : new PersonalDeposited(fields(i))
+
+const saveEvents = (store: EventStore.Service, definition: Definition, id: string, count: number, seed: number) =>
+  store.save(Aggregate.applyAll(
+    Aggregate.empty(definition as typeof PlainAccount, id),
+    Array.from({ length: count }, (_, k) => eventOf(definition, seed + k) as PlainDeposited)
+  ))
+
+export const privacyWorkload = async (
+  directory: string,
+  repetitions: number,
+  saves: number,
+  loads: number
+): Promise<ReadonlyArray<Row>> => {
+  const plain = await open(Path.join(directory, "privacy-plain.db"))
+  const sealed = await open(Path.join(directory, "privacy-sealed.db"))
+  const backend = "SQLite file, WAL, synchronous=NORMAL"
+  try {
+    const saving = (store: EventStore.Service, definition: Definition, label: string) => (rep: number) =>
+      rate(saves, () =>
+        Effect.runPromise(Effect.gen(function*() {
+          const p = prefix(label, rep)
+          for (let i = 0; i < saves; i++) yield* saveEvents(store, definition, `${p}-${i}`, 1, i)
+        })))
+    // The customers' keys exist before timing, as they would in a running application.
+    await Effect.runPromise(Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) =>
+      saveEvents(sealed.store, PersonalAccount, `warm-${i}`, 1, i), { discard: true }))
+    const s = await compare("privacy: save 1 event, 3 personal fields", repetitions, saving(sealed.store, PersonalAccount, "ps"), saving(plain.store, PlainAccount, "pp"))
+
+    const ids = Array.from({ length: 200 }, (_, i) => `load-${i}`)
+    for (const [store, definition] of [[plain.store, PlainAccount], [sealed.store, PersonalAccount]] as const) {
+      await Effect.runPromise(Effect.forEach(ids, (id, i) => saveEvents(store, definition, id, 10, i * 10), { discard: true }))
+    }
+    const loading = (store: EventStore.Service, definition: Definition) => () =>
+      rate(loads, () =>
+        Effect.runPromise(Effect.gen(function*() {
+          for (let i = 0; i < loads; i++) {
+            const loaded = yield* store.load(definition as typeof PlainAccount, ids[i % ids.length]!)
+            if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+          }
+        })))
+    const l = await compare("privacy: load 10-event aggregate, 3 personal fields", repetitions, loading(sealed.store, PersonalAccount), loading(plain.store, PlainAccount))
+    return [
+      {
+        backend,
+        workload: "save 1 event with 3 personal fields (raw column: unmarked)",
+        unit: "saves/s",
+        ours: s.ours,
+        raw: s.raw,
+        ratio: s.ours / s.raw!,
+        target: "overhead ≤ 25% (ratio ≥ 0.8)",
+        met: s.ours / s.raw! >= 0.8,
+        note: "both ours; ratio = sealed / unmarked"
+      },
+      {
+        backend,
+        workload: "load a 10-event aggregate, 3 personal fields per event (raw column: unmarked)",
+        unit: "loads/s",
+        ours: l.ours,
+        raw: l.raw,
+        ratio: l.ours / l.raw!,
+        target: "overhead ≤ 35% (ratio ≥ 0.74)",
+        met: l.ours / l.raw! >= 1 / 1.35,
+        note: "both ours; ratio = sealed / unmarked"
+      }
+    ]
+  } finally {
+    await plain.close()
+    await sealed.close()
+  }
+}
