@@ -32,6 +32,7 @@ const commands = [
   "tenants",
   "tenants create",
   "tenants move",
+  "forget",
   "ui",
   "bench"
 ]
