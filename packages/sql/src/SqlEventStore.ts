@@ -72,7 +72,7 @@ const makeParts = (backend: SqlBackend, options: SqlEventStoreOptions) =>
     Effect.zipRight(
       options.privacy === undefined
         ? Effect.map(
-          SqlKeyStore.make({ schema: options.schema, keyLength: NodeCipher.aes256gcm.keyLength }).pipe(
+          SqlKeyStore.make({ schema: options.schema, keyLength: NodeCipher.aes256gcm.keyLength, backend }).pipe(
             // Not migrated (read-only) and made before the key table: it holds nothing sealed,
             // and takes no writes, so a store without keys reads it all.
             Effect.catchAll((error) => options.migrate === false ? Effect.succeed(withoutKeys) : Effect.fail(error))

@@ -67,6 +67,11 @@ export interface Statements {
   readonly archiveRemove: string
   /** {@link removeEvents} in the archive. */
   readonly removeArchivedEvents: string
+  /**
+   * The keys of the subjects in a list (param 1, bound with `list`), by subject then generation:
+   * `subject_id`, `generation`, `key_id`, `material`. Every read of personal data runs it.
+   */
+  readonly subjectKeys: string
 }
 
 /**
@@ -180,7 +185,9 @@ export const sqlite = (schema: string | undefined): Statements => {
     removeArchivedEvents: `DELETE FROM ${t.archive} WHERE position IN (
         SELECT position FROM ${t.archive} WHERE aggregate_id = ? AND aggregate_version < ?
         ORDER BY aggregate_version LIMIT ?)
-      RETURNING aggregate_version`
+      RETURNING aggregate_version`,
+    subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
+      WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, generation`
   }
 }
 
@@ -253,6 +260,8 @@ export const pg = (schema: string | undefined): Statements => {
     removeArchivedEvents: `DELETE FROM ${t.archive} WHERE position IN (
         SELECT position FROM ${t.archive} WHERE aggregate_id = $1 AND aggregate_version < $2
         ORDER BY aggregate_version LIMIT $3)
-      RETURNING aggregate_version`
+      RETURNING aggregate_version`,
+    subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
+      WHERE subject_id = ANY($1::text[]) ORDER BY subject_id, generation`
   }
 }
