@@ -487,12 +487,14 @@ export const run = <E, R>(
         Effect.withSpan("Projection.partition", { attributes: { "eventuali.projection": name, "eventuali.partition": partition } })
       )
 
-    const retryParked = (options: { readonly position?: bigint | undefined; readonly requestedOnly?: boolean } = {}) =>
+    const retryParked = (
+      options: { readonly position?: bigint | undefined; readonly requestedIn?: ReadonlyArray<number> } = {}
+    ) =>
       Effect.gen(function*() {
         const all = yield* checkpoints.parked(name)
         const chosen = all.filter((event) =>
           (options.position === undefined || event.position === options.position) &&
-          (!options.requestedOnly || event.retryRequested)
+          (options.requestedIn === undefined || (event.retryRequested && options.requestedIn.includes(event.partition)))
         )
         if (options.position !== undefined && chosen.length === 0) return yield* notParked(name, options.position, all)
         return (yield* Effect.forEach(chosen, retryOne)).flat()
@@ -556,7 +558,8 @@ export const run = <E, R>(
       while (true) {
         yield* liveSleep(statusInterval)
         yield* whenMetricsEnabled(refreshMetrics.pipe(Effect.ignoreLogged))
-        yield* retryParked({ requestedOnly: true }).pipe(
+        // Retries asked for by the CLI: those of the partitions this instance holds.
+        yield* Effect.flatMap(Ref.get(held), (mine) => retryParked({ requestedIn: mine })).pipe(
           Effect.flatMap((outcomes) => outcomes.length === 0 ? Effect.void : Effect.logInfo("Retried parked events asked for", outcomes)),
           Effect.ignoreLogged
         )
