@@ -10,6 +10,7 @@
 //   PostgreSQL when EVENTUALI_PG_URL names a server, which CI requires);
 // - a scheme whose driver is not installed fails with a DatabaseError naming the package;
 // - `@eventuali/testing` imports from plain node; `require("eventuali")` works from CommonJS;
+// - @eventuali/ui installs next to them (its @effect/* as peers), type-checks and serves;
 // - the CLI package installs alone and runs.
 // Prints the package count and node_modules size of each install.
 import { execFileSync, spawnSync } from "node:child_process"
@@ -160,6 +161,18 @@ mustRun("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", tarbal
   const result = node(sqliteApp, ["testing.mjs"])
   check(result.code === 0 && result.stdout.trim() === "testing function function", `@eventuali/testing imports in plain node: ${result.output.trim()}`)
   check(copiesOf(sqliteApp, "effect") === 1, "still one effect with @eventuali/testing")
+}
+
+// --- @eventuali/ui in the SQLite application ---------------------------------------------------
+console.log("adding @eventuali/ui…")
+mustRun("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", tarballOf.ui, "@effect/platform@^0.97", "@effect/platform-node@^0.108"], { cwd: sqliteApp })
+copyFixtures(sqliteApp, ["ui.ts"])
+typeCheck(sqliteApp, "SQLite application with @eventuali/ui")
+{
+  const result = node(sqliteApp, ["dist/ui.js", `sqlite://${Path.join(sqliteApp, "events.db")}`])
+  check(result.stdout.trim() === "ui sqlite true", `node serves Eventuali UI from the packed @eventuali/ui: ${result.output.trim()}`)
+  check(copiesOf(sqliteApp, "effect") === 1, "still one effect with @eventuali/ui")
+  check(copiesOf(sqliteApp, "@effect/platform") === 1, "one @effect/platform with @eventuali/ui (a peer)")
 }
 
 // --- PostgreSQL only ----------------------------------------------------------------------------

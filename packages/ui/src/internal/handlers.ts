@@ -256,6 +256,7 @@ export const layer = (settings: Settings) =>
                 const lag = yield* Queries.eventsAfter(sql, position, top, LAG_LIMIT + 1)
                 const oldest = lag === 0 ? undefined : yield* Queries.firstTimeAfter(sql, position, top)
                 return {
+                  capped: lag > LAG_LIMIT,
                   partition,
                   holder: Option.fromNullable(leases.find((lease) => lease.partition === partition)?.owner),
                   position,
@@ -271,8 +272,8 @@ export const layer = (settings: Settings) =>
               aggregateTypes: info.aggregateTypes,
               eventTypes: info.eventTypes,
               head: top,
-              lagCapped: partitionStatus.some((partition) => partition.lagEvents >= LAG_LIMIT),
-              partitionStatus,
+              lagCapped: partitionStatus.some((partition) => partition.capped),
+              partitionStatus: partitionStatus.map(({ capped: _, ...partition }) => partition),
               parked: parked.map(parkedView)
             })
           }))
