@@ -7,7 +7,9 @@
  * most of the cost tenancy added to a load (docs/performance.md, "Tenancy"). Here a request
  * counts itself in and out of an entry, and one sweeper closes what has been idle long enough.
  */
-import { Deferred, Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Option, Schedule, Scope } from "effect"
+
+const liveClock = Clock.make()
 
 interface Entry<A, E> {
   readonly opened: Deferred.Deferred<A, E>
@@ -94,7 +96,9 @@ export const make = <A, E>(
         minimum: Duration.millis(10),
         maximum: Duration.seconds(30)
       })
-      yield* Effect.forkScoped(Effect.repeat(sweep, Schedule.spaced(every)))
+      // On the real clock, as `lastUsed` is: a test's clock (TestClock) must not close tenants, nor
+      // wake the sweeper when it jumps.
+      yield* Effect.forkScoped(Effect.withClock(Effect.repeat(sweep, Schedule.spaced(every)), liveClock))
     }
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
