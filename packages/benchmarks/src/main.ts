@@ -6,7 +6,7 @@
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
  * Options: --quick (fewer operations),
- * --only sqlite|postgres|tenancy|original|snapshots|privacy|stream|latency|projections|peers-sqlite|peers-postgres|ui.
+ * --only sqlite|postgres|tenancy|original|snapshots|privacy|stream|latency|projections|lifecycle|peers-sqlite|peers-postgres|ui.
  * `--only projections` runs the projection workloads on both backends; `--only sqlite` and
  * `--only postgres` include their backend's.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
@@ -64,6 +64,9 @@ const main = async () => {
   const peers: Array<PeerRow> = []
   const repetitions = quick ? 3 : 5
   const peerOperations = quick ? 200 : 1000
+  const lifecycleSize = quick
+    ? { streams: 500, eventsPerStream: 40, operations: 300, repetitions }
+    : { streams: 2000, eventsPerStream: 50, operations: 1000, repetitions }
   try {
     if (wants("sqlite")) {
       for (const synchronous of ["normal", "full"] as const) {
@@ -98,8 +101,16 @@ const main = async () => {
         peers.push(...await sqlitePeers({ directory, synchronous, repetitions, operations: peerOperations }))
       }
     }
+    if (wants("lifecycle")) {
+      const { lifecycleWorkloads } = await import("./lifecycle.js")
+      rows.push(...await lifecycleWorkloads({
+        backend: "SQLite file (synchronous=normal)",
+        open: SqliteEventStore.make({ filename: Path.join(directory, "lifecycle.db"), synchronous: "normal" }),
+        ...lifecycleSize
+      }))
+    }
     const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui") || wants("tenancy") ||
-      wantsProjections("postgres")
+      wantsProjections("postgres") || wants("lifecycle")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
     const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
     try {
@@ -119,6 +130,16 @@ const main = async () => {
         }))
       }
       if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
+      if (wants("lifecycle")) {
+        const { lifecycleWorkloads } = await import("./lifecycle.js")
+        const schema = `bench_lifecycle_${Math.random().toString(36).slice(2, 8)}`
+        rows.push(...await lifecycleWorkloads({
+          backend: "PostgreSQL",
+          open: PgEventStore.make({ url: pgUrl!, schema }),
+          schema,
+          ...lifecycleSize
+        }))
+      }
       if (wants("peers-postgres")) {
         const { postgresPeers } = await import("./peersPostgres.js")
         peers.push(...await postgresPeers({ url: pgUrl!, repetitions, operations: peerOperations }))

@@ -37,12 +37,17 @@ const live = (storage: EventStorage, aggregateId: string) =>
   Effect.flatMap(existing(storage, aggregateId), (head) =>
     head.deleted ? Effect.fail(new StreamDeletedError({ aggregateId, version: head.actualVersion })) : Effect.succeed(head))
 
-/** Runs `step` (which handles at most `batchSize` events) until a batch comes back short: how many in all. */
+/**
+ * Runs `step` (which handles at most `batchSize` events) until a batch comes back short: how many
+ * in all. Between two batches it yields, so that writers waiting on the same connection (SQLite's
+ * statements are synchronous: a fiber that never suspends would run batch after batch) go first.
+ */
 const inBatches = <E>(batchSize: number, step: (limit: number) => Effect.Effect<number, E>) =>
   Effect.gen(function*() {
     let total = 0
     while (true) {
       const batch = yield* step(batchSize)
+      yield* Effect.yieldNow()
       total += batch
       if (batch < batchSize) return total
     }
