@@ -255,6 +255,10 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
 
     return {
       ...tenants,
+      // A write refused because the tenant moved (by another process): the next use opens it
+      // again, on the server the directory now names.
+      use: (tenantId, f) =>
+        tenants.use(tenantId, f).pipe(Effect.tapError((error) => Move.isMoved(error) ? tenants.evict(tenantId) : Effect.void)),
       serverOf,
       schemaOf,
       servers: names,

@@ -116,6 +116,25 @@ describePg("PostgreSQL tenant move", () => {
       expect(Exit.isFailure(yield* Effect.exit(tenants.move("Mover", "one")))).toBe(true)
     }).pipe(Effect.scoped), 120_000)
 
+  it.live("another process with the tenant open learns of the move from its first refused write, and its next request goes to the new server", () =>
+    Effect.gen(function*() {
+      const second = yield* secondServer
+      const config = freshConfig({ one: serverUrl, two: second.url })
+      const mover = yield* PgTenants.make(config)
+      const other = yield* PgTenants.make(config)
+      yield* mover.create("roamer")
+      const append = (n: number) =>
+        as(other, "roamer")(Effect.flatMap(EventStore.EventStore, (store) =>
+          store.append("Counter", "c", [{ eventId: `e${n}`, eventType: "Ticked", data: { n } }])))
+      yield* append(1)
+      yield* mover.move("roamer", "two")
+      const refused = yield* Effect.flip(append(2))
+      expect(refused).toMatchObject({ _tag: "DatabaseError", message: expect.stringContaining("this tenant has moved") })
+      yield* append(2)
+      const events = yield* as(mover, "roamer")(Effect.flatMap(EventStore.EventStore, (store) => store.loadEvents("c")))
+      expect(ids(events)).toStrictEqual(["e1", "e2"])
+    }).pipe(Effect.scoped), 120_000)
+
   it.live("checkpoints are dropped by default: projections rebuild on the new server", () =>
     Effect.gen(function*() {
       const second = yield* secondServer

@@ -27,7 +27,7 @@ import * as Migrations from "@eventuali/sql/Migrations"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import * as Tables from "@eventuali/sql/Tables"
-import { Context, Duration, Effect } from "effect"
+import { Context, Duration, Effect, Predicate } from "effect"
 
 /** How a move goes. */
 export interface Options {
@@ -68,6 +68,14 @@ const outsideTransaction = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E
   Effect.mapInputContext(self, Context.omit(SqlClient.TransactionConnection))
 
 const shift = SqlBackend.POSITION_SHIFT
+
+/** What a write to a moved tenant's old copy fails with (a literal in the trigger, hence no quotes). */
+export const MOVED = "eventuali: this tenant has moved to another server (see the tenant directory); open it again"
+
+/** Whether a failure is a write refused by a moved tenant's old copy. */
+export const isMoved = (error: unknown): boolean =>
+  Predicate.isTagged(error, "DatabaseError") && Predicate.hasProperty(error, "message") && typeof error.message === "string" &&
+  error.message.includes(MOVED)
 
 export const move = (options: Options): Effect.Effect<Moved, DatabaseError> => {
   const { source, target } = options
@@ -167,7 +175,7 @@ export const move = (options: Options): Effect.Effect<Moved, DatabaseError> => {
     const refuse = source(`${options.schema}.eventuali_moved`)
     yield* source`CREATE OR REPLACE FUNCTION ${refuse}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
-        RAISE EXCEPTION 'eventuali: this tenant has moved to another server (see the tenant directory); open it again'
+        RAISE EXCEPTION '${source.literal(MOVED)}'
           USING ERRCODE = 'read_only_sql_transaction';
       END $$`
     for (const table of [tables.events, tables.snapshots, tables.checkpoints]) {
