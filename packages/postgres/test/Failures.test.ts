@@ -267,7 +267,7 @@ describePg("PgEventStore when its server restarts", () => {
         yield* waitUntil(Effect.map(total, (n) => n >= 40), "20 seconds", "40 saves before the stop")
         yield* Effect.promise(() => server.stop()).pipe(within("30 seconds", "stopping the server"), Effect.orDie)
         const whileDown = yield* Effect.exit(store.getAggregateVersion("writer-0").pipe(within("10 seconds", "a read while the server is down")))
-        expect(databaseErrorOf(whileDown).message).toMatch(/^Reading an aggregate's version failed: /)
+        expect(databaseErrorOf(whileDown).message).toMatch(/^Reading the state of an aggregate failed: /)
         yield* waitUntil(Effect.map(failures, (causes) => causes.length >= writers), "10 seconds", "the writers to fail")
         const acknowledgedWhileDown = yield* total
 
