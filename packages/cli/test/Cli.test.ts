@@ -370,21 +370,25 @@ const journey = (makeUrl: () => string) => {
         if (found !== null) resolve(found[1]!)
       })
     })
-    const overview = await (await fetch(new URL("api/overview", address))).json() as { backend: string; allowWrites: boolean }
-    expect(overview.backend).toBe(url.startsWith("sqlite") ? "sqlite" : "postgres")
-    expect(overview.allowWrites).toBe(false)
-    const orders = await (await fetch(new URL("api/events?aggregateType=Order", address))).json() as { events: Array<{ aggregateId: string }> }
-    expect(orders.events.map((event) => event.aggregateId)).toContain("o1")
-    const rebuild = await fetch(new URL("api/projections/rebuild?name=x", address), { method: "POST", headers: { "x-eventuali-ui": "1" } })
-    expect(rebuild.status).toBe(403)
     // The credentials as they appear in the URL (the test server's password may be a common word).
     const credentials = /:\/\/([^/@]+)@/.exec(url)?.[1]
-    for (const path of ["", "api/overview", "openapi.json"]) {
-      const body = await (await fetch(new URL(path, address))).text()
-      expect(body).not.toContain(url)
-      if (credentials !== undefined) expect(body).not.toContain(credentials)
+    // Stopped whatever the assertions say: a failing one must not leave the server running.
+    try {
+      const overview = await (await fetch(new URL("api/overview", address))).json() as { backend: string; allowWrites: boolean }
+      expect(overview.backend).toBe(url.startsWith("sqlite") ? "sqlite" : "postgres")
+      expect(overview.allowWrites).toBe(false)
+      const orders = await (await fetch(new URL("api/events?aggregateType=Order", address))).json() as { events: Array<{ aggregateId: string }> }
+      expect(orders.events.map((event) => event.aggregateId)).toContain("o1")
+      const rebuild = await fetch(new URL("api/projections/rebuild?name=x", address), { method: "POST", headers: { "x-eventuali-ui": "1" } })
+      expect(rebuild.status).toBe(403)
+      for (const path of ["", "api/overview", "openapi.json"]) {
+        const body = await (await fetch(new URL(path, address))).text()
+        expect(body).not.toContain(url)
+        if (credentials !== undefined) expect(body).not.toContain(credentials)
+      }
+    } finally {
+      ui.kill("SIGTERM")
     }
-    ui.kill("SIGTERM")
     const result = await output
     expect(result.code).toBe(0)
     if (credentials !== undefined) expect(result.stdout + result.stderr).not.toContain(credentials)
