@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import { Migrations } from "@eventuali/sql"
 import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, runOnTerminal, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
-import { append, runParkingProjection, seed, storeCheckpoint, withStore } from "./support/seed.js"
+import { activateVersion, append, runParkingProjection, seed, storeCheckpoint, withStore } from "./support/seed.js"
 
 const commands = [
   "init",
@@ -479,6 +479,12 @@ const journey = (makeUrl: () => string) => {
     const unknown = await run(["projections", "rebuild", "nope", "--url", url])
     expect(unknown.code).toBe(1)
     expectOneLineError(unknown.stderr, "No projection named \"nope\" (stored: order-totals, user-directory)")
+
+    // A versioned projection is rebuilt by its next version, beside the model readers use: not in place.
+    await activateVersion(url, "user-directory", 2)
+    const versioned = await run(["projections", "rebuild", "user-directory", "--url", url])
+    expect(versioned.code).toBe(1)
+    expectOneLineError(versioned.stderr, /is versioned \(version 2 serves queries\): rebuild it without downtime by running version 3/)
   })
 }
 

@@ -70,6 +70,7 @@ import * as Metrics from "./Metrics.js"
 import { addDigests, eventIdHash, partitionOf } from "./internal/projection/hashing.js"
 import * as Inspection from "./internal/projection/inspection.js"
 import * as Observability from "./internal/observability.js"
+import * as ProjectionVersion from "./internal/projectionVersion.js"
 import * as validate from "./internal/validate.js"
 import { type ParkedEvent, ProjectionStore, type ProjectionInfo } from "./ProjectionStore.js"
 
@@ -104,6 +105,24 @@ export interface Projection<E = never, R = never> {
   readonly handle: (event: ProjectionEvent) => Effect.Effect<void, E, R>
   /** Clears the read model; `rebuild` runs it with the checkpoints reset, atomically. */
   readonly reset?: Effect.Effect<void, E, R> | undefined
+  /**
+   * The version of the read model (a positive integer), for rebuilds without downtime: a new
+   * version builds its own read model from the beginning of the log (its own checkpoints, named
+   * `name@vN`; version 1 keeps the unversioned projection's) while the previous one keeps
+   * serving, and once every partition has caught up it becomes the active version in one
+   * transaction with `activate`. Absent: an unversioned projection (no activation, never
+   * `replaying`).
+   *
+   * @since 0.2.0
+   */
+  readonly version?: number | undefined
+  /**
+   * Switches readers to this version's read model (e.g. `VersionedTables.activate` re-points
+   * views), in the transaction that records the version as active. Runs once per version.
+   *
+   * @since 0.2.0
+   */
+  readonly activate?: Effect.Effect<void, E | ReadError | DatabaseError, R> | undefined
   /** Events handled per batch (and per transaction), about as many with partitions. Default 100. */
   readonly batchSize?: number | undefined
   /**
@@ -224,6 +243,13 @@ export interface Running<E> {
   readonly position: Effect.Effect<bigint>
   /** Fails when the projection stops on an error (after its retries); never succeeds. */
   readonly await: Effect.Effect<never, E | ReadError | DatabaseError>
+  /**
+   * A versioned projection's active version as this instance last saw it (`None` before one was
+   * activated, and for an unversioned projection): its own once it has caught up and switched.
+   *
+   * @since 0.2.0
+   */
+  readonly activeVersion: Effect.Effect<Option.Option<number>>
   /** The projection's status, with the partitions this instance holds. @since 0.2.0 */
   readonly status: Effect.Effect<RunningStatus, ReadError | DatabaseError>
   /** The parked events, by position. @since 0.2.0 */
@@ -278,7 +304,9 @@ const describeFailure = (cause: Cause.Cause<unknown>): { readonly errorTag: stri
 }
 
 /** Refuses what no store could keep (a name) or the run loop cannot use (a partition count). */
-const validateOptions = (projection: Pick<Projection<unknown, unknown>, "name" | "partitions" | "batchSize">): Effect.Effect<number, ProjectionError> => {
+const validateOptions = (
+  projection: Pick<Projection<unknown, unknown>, "name" | "partitions" | "batchSize" | "version">
+): Effect.Effect<number, ProjectionError> => {
   const refuse = (message: string) => Effect.fail(new ProjectionError({ projection: String(projection.name), message }))
   const name = validate.name("projection name", projection.name)
   if (name._tag === "Left") return refuse(name.left.message)
@@ -291,6 +319,8 @@ const validateOptions = (projection: Pick<Projection<unknown, unknown>, "name" |
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
     return refuse(`The batch size must be a positive integer, got ${String(batchSize)}`)
   }
+  const version = ProjectionVersion.invalid(projection.version)
+  if (version !== undefined) return refuse(version)
   return Effect.succeed(partitions)
 }
 
@@ -338,7 +368,13 @@ export const run = <E, R>(
     const partitions = yield* validateOptions(projection)
     const store = yield* EventStore
     const checkpoints = yield* ProjectionStore
-    const name = projection.name
+    // Each version of a versioned projection keeps its own checkpoints, partitions and parked events.
+    const name = ProjectionVersion.checkpointName(projection.name, projection.version)
+    const version = yield* ProjectionVersion.make(checkpoints, projection.name, projection.version)
+    /** A new version is caught up once every partition has read the log as it was at the start. */
+    const startHead = projection.version === undefined ? 0n : yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition).pipe(
+      Effect.mapError((error) => error._tag === "DatabaseError" ? error : new ProjectionError({ projection: name, message: error.message }))
+    )
     const info: ProjectionInfo = {
       name,
       partitions,
@@ -397,6 +433,7 @@ export const run = <E, R>(
       checkpoints.withBatch(keyOf(partition), (from) =>
         Effect.gen(function*() {
           const startedIn = yield* Ref.get(epoch)
+          const replaying = yield* version.replaying
           const { events, head } = yield* readPage(from)
           let handled = 0
           let digest = 0n
@@ -416,7 +453,7 @@ export const run = <E, R>(
                 })
                 more = true
               } else {
-                yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying: false }).pipe(
+                yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying }).pipe(
                   Effect.tapErrorCause((cause) => Ref.set(failedAt, Option.some({ position: event.position, cause })))
                 )
               }
@@ -468,11 +505,20 @@ export const run = <E, R>(
         Queue.take(pokes.get(partition)!)
       )
 
+    /** Whether every partition's stored checkpoint is at `target` or beyond. */
+    const everyPartitionAt = (target: bigint) =>
+      Effect.map(
+        Effect.forEach(Array.from({ length: partitions }, (_, partition) => keyOf(partition)), (key) => checkpoints.get(key)),
+        (stored) => stored.every((checkpoint) => Option.isSome(checkpoint) && checkpoint.value.position >= target)
+      )
+
     const partitionLoop = (partition: number) =>
       Effect.gen(function*() {
         // A partition given up (to a joining instance) ends after its batch: no batch is cut short.
         while ((yield* Ref.get(held)).includes(partition)) {
           const { handled, more, parked, reached, startedIn } = yield* step(partition)
+          // Caught up: a new version becomes the active one before anyone is told it caught up.
+          if (!more) yield* Effect.retry(version.caughtUp(everyPartitionAt(startHead), projection.activate ?? Effect.void), retry)
           if ((yield* Ref.get(epoch)) === startedIn) yield* see(partition, reached)
           yield* whenMetricsEnabled(Effect.zipRight(
             Metric.incrementBy(Metrics.projectionEventsHandled, handled - parked),
@@ -480,6 +526,9 @@ export const run = <E, R>(
           ))
           // Waiting reads the database too (a server restart fails it): it retries like a batch.
           if (!more) yield* Effect.retry(waitForMore(partition, reached), retry)
+          // A replay of a long log must not hold up the process's other fibers (readers of the
+          // read model among them): on SQLite a batch never waits for I/O, so it never yields.
+          else yield* Effect.yieldNow()
         }
       }).pipe(
         partitionLabels(name, partition),
@@ -510,7 +559,8 @@ export const run = <E, R>(
           if (stored === undefined || stored.position !== event.position || stored.eventId !== event.eventId) {
             return yield* new ProjectionError({ projection: name, message: `The parked event at position ${event.position} (${event.eventId}) is no longer in the log` })
           }
-          yield* projection.handle({ ...stored, checkpoint: Checkpoint.fromPosition(stored.position), replaying: false }).pipe(
+          const replaying = yield* version.replaying
+          yield* projection.handle({ ...stored, checkpoint: Checkpoint.fromPosition(stored.position), replaying }).pipe(
             Effect.catchAllCause((cause) => Effect.fail(new HandlerFailure(cause, event.position)))
           )
           yield* checkpoints.deleteParked(name, event.position)
@@ -606,7 +656,8 @@ export const run = <E, R>(
       for (const poke of pokes.values()) yield* Queue.offer(poke, undefined)
       while (true) {
         const before = yield* SubscriptionRef.get(seen)
-        if (yield* caughtUpTo(target)) return
+        // A new version has caught up once it is also the active one (or replaced).
+        if ((yield* caughtUpTo(target)) && (yield* version.settled)) return
         for (const partition of yield* Ref.get(held)) yield* Queue.offer(pokes.get(partition)!, undefined)
         // A local batch wakes the wait at once; partitions other instances hold are polled.
         const localChange = Stream.runDrain(seen.changes.pipe(Stream.filter((positions) => positions !== before), Stream.take(1)))
@@ -641,6 +692,7 @@ export const run = <E, R>(
         return lowest ?? -1n
       }),
       await: Deferred.await(stopped),
+      activeVersion: version.active,
       status: Effect.map(
         Effect.zip(Inspection.status(info), Ref.get(held)),
         ([status, mine]): RunningStatus => ({ ...status, instance, held: mine })

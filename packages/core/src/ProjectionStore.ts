@@ -174,6 +174,22 @@ export interface Service {
   readonly updateParked: (event: ParkedEvent) => Effect.Effect<void, DatabaseError>
   /** Deletes a parked event; succeeds with whether it was there. @since 0.2.0 */
   readonly deleteParked: (name: string, position: bigint) => Effect.Effect<boolean, DatabaseError>
+  /**
+   * The version of a versioned projection whose read model serves queries (`None` before one
+   * was activated). See `Projection`'s `version`.
+   *
+   * @since 0.2.0
+   */
+  readonly activeVersion: (name: string) => Effect.Effect<Option.Option<number>, DatabaseError>
+  /**
+   * Makes `version` the projection's active version and runs `body` (which switches readers to
+   * its read model) in one transaction, holding the projection's version lock — unless the
+   * active version is already `version` or a later one: then nothing runs. Succeeds with the
+   * active version after the call, so a caller learns when a later version took over.
+   *
+   * @since 0.2.0
+   */
+  readonly activate: <E, R>(name: string, version: number, body: Effect.Effect<void, E, R>) => Effect.Effect<number, E | DatabaseError, R>
 }
 
 /**
@@ -206,6 +222,8 @@ const byPosition = (a: { readonly position: bigint }, b: { readonly position: bi
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   const checkpoints = new Map<string, ProjectionCheckpoint>()
+  const versions = new Map<string, number>()
+  const versionLock = Effect.unsafeMakeSemaphore(1)
   const ranges = new Map<string, Array<HandledRange>>()
   const parked = new Map<string, Map<bigint, ParkedEvent>>()
   const registry = new Map<string, ProjectionInfo>()
@@ -315,7 +333,14 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
         const events = parked.get(event.name)
         if (events?.has(event.position)) events.set(event.position, event)
       }),
-    deleteParked: (name, position) => Effect.sync(() => parked.get(name)?.delete(position) ?? false)
+    deleteParked: (name, position) => Effect.sync(() => parked.get(name)?.delete(position) ?? false),
+    activeVersion: (name) => Effect.sync(() => Option.fromNullable(versions.get(name))),
+    activate: (name, version, body) =>
+      versionLock.withPermits(1)(Effect.suspend(() => {
+        const active = versions.get(name) ?? 0
+        if (active >= version) return Effect.succeed(active)
+        return Effect.as(Effect.zipRight(body, Effect.sync(() => versions.set(name, version))), version)
+      }))
   }
   return service
 })

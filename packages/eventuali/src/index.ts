@@ -40,6 +40,9 @@ export * as Retention from "@eventuali/core/Retention"
 /** Inline projections: handlers in the append's transaction, a read model consistent on return. @since 0.1.0 */
 export * as InlineProjection from "@eventuali/core/InlineProjection"
 
+/** Read model tables per projection version behind views: rebuilds without downtime (SQL stores). @since 0.1.0 */
+export * as VersionedTables from "@eventuali/sql/VersionedTables"
+
 /** Where projections keep their checkpoints. @since 0.1.0 */
 export * as ProjectionStore from "@eventuali/core/ProjectionStore"
 

@@ -236,6 +236,27 @@ export const migrations: ReadonlyArray<Migration> = [
       )`,
       `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_stream ON ${t.archive} (aggregate_id, aggregate_version)`
     ]
+  },
+  {
+    // The active version of each versioned projection (`ProjectionStore.activate`): which of its
+    // read models serves queries. Switched in one transaction with the views that readers query.
+    id: 8,
+    name: "projection versions",
+    neededToRead: false,
+    sqlite: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.projectionVersions} (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        activated_at INTEGER NOT NULL
+      )`
+    ],
+    pg: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.projectionVersions} (
+        name text PRIMARY KEY,
+        version integer NOT NULL,
+        activated_at bigint NOT NULL
+      )`
+    ]
   }
 ]
 

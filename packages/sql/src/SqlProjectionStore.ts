@@ -28,6 +28,9 @@ import * as Tables from "./Tables.js"
 
 /** A fixed namespace for the advisory locks of projection checkpoints on PostgreSQL. */
 const PROJECTION_LOCK_CLASS = 7_368_737
+
+/** The namespace of the locks that serialise activating a projection's versions on PostgreSQL. */
+const VERSION_LOCK_CLASS = 7_368_738
 /** Another, for the heartbeats that divide a projection's partitions. */
 const LEASE_LOCK_CLASS = 7_368_738
 
@@ -159,6 +162,30 @@ export const make = (
     const databaseError = toDatabaseError("Projection checkpoint")
     const asDatabaseError = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       effect.pipe(failedTransactionAsError, Effect.catchIf(isSqlError, (error) => Effect.fail(databaseError(error))))
+
+    // Versions (`activate`): a row per versioned projection. On SQLite the lock is the write lock,
+    // taken by touching the row (version 0 stands for none yet).
+    const versions = sql(tables.projectionVersions)
+    const versionLock = (name: string) =>
+      sql.onDialectOrElse({
+        pg: () => sql`SELECT pg_advisory_xact_lock(${VERSION_LOCK_CLASS}, hashtext(${name}))`,
+        orElse: () => sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, 0, ${nowMillis}) ON CONFLICT (name) DO NOTHING`
+      })
+    const readVersion = (name: string) =>
+      Effect.map(
+        sql<{ readonly version: number | string }>`SELECT version FROM ${versions} WHERE name = ${name}`,
+        ([row]) => Number(row?.version ?? 0)
+      )
+    const activate = <E, R>(name: string, version: number, body: Effect.Effect<void, E, R>): Effect.Effect<number, E | DatabaseError, R> =>
+      asDatabaseError(sql.withTransaction(Effect.gen(function*() {
+        yield* versionLock(name)
+        const active = yield* readVersion(name)
+        if (active >= version) return active
+        yield* body
+        yield* sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, ${version}, ${nowMillis})
+          ON CONFLICT (name) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at`
+        return version
+      })))
 
     const locked = <A, B, E, R>(
       name: string,
@@ -322,7 +349,10 @@ export const make = (
           WHERE name = ${event.name} AND position = ${event.position.toString()}`.pipe(Effect.asVoid, asDatabaseError),
       deleteParked: (name, position) =>
         sql<{ readonly position: Integer }>`DELETE FROM ${parked} WHERE name = ${name} AND position = ${position.toString()} RETURNING position`
-          .pipe(Effect.map((rows) => rows.length > 0), asDatabaseError)
+          .pipe(Effect.map((rows) => rows.length > 0), asDatabaseError),
+      activeVersion: (name) =>
+        readVersion(name).pipe(Effect.map((version) => version === 0 ? Option.none() : Option.some(version)), asDatabaseError),
+      activate
     }
     return service
   })

@@ -23,7 +23,8 @@ export const names = {
   ranges: "eventuali_projection_ranges",
   parked: "eventuali_parked_events",
   archive: "eventuali_events_archive",
-  keys: "eventuali_subject_keys"
+  keys: "eventuali_subject_keys",
+  projectionVersions: "eventuali_projection_versions"
 } as const
 
 /**
@@ -51,6 +52,8 @@ export interface Tables {
   readonly archive: string
   /** The data subjects' keys (`Privacy`): destroyed by `forget`. @since 0.2.0 */
   readonly keys: string
+  /** The active version of each versioned projection. @since 0.2.0 */
+  readonly projectionVersions: string
 }
 
 const mapTables = (f: (name: string) => string): Tables => ({
@@ -64,7 +67,8 @@ const mapTables = (f: (name: string) => string): Tables => ({
   ranges: f(names.ranges),
   parked: f(names.parked),
   archive: f(names.archive),
-  keys: f(names.keys)
+  keys: f(names.keys),
+  projectionVersions: f(names.projectionVersions)
 })
 
 /**

@@ -22,3 +22,6 @@ export * as Tables from "./Tables.js"
 
 /** The data subjects' keys of personal data (`Privacy`) in the store's database. @since 0.2.0 */
 export * as SqlKeyStore from "./SqlKeyStore.js"
+
+/** Read model tables per projection version behind views: rebuilds without downtime. @since 0.1.0 */
+export * as VersionedTables from "./VersionedTables.js"

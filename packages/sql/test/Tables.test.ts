@@ -15,7 +15,8 @@ describe("Tables", () => {
       ranges: "\"eventuali_projection_ranges\"",
       parked: "\"eventuali_parked_events\"",
       archive: "\"eventuali_events_archive\"",
-      keys: "\"eventuali_subject_keys\""
+      keys: "\"eventuali_subject_keys\"",
+      projectionVersions: "\"eventuali_projection_versions\""
     })
   })
 

@@ -38,6 +38,7 @@ import { snapshots } from "./internal/snapshots.js"
 import { subscriptions } from "./internal/subscriptions.js"
 import { upcasting } from "./internal/upcasting.js"
 import { validation } from "./internal/validation.js"
+import { versions } from "./internal/versions.js"
 
 /**
  * Declares the suite as `describe(name, ...)`, each test an `it.effect` (with the test clock)
@@ -72,6 +73,7 @@ export const run = (
     describe("projections", () => projections(test))
     describe("inline projections", () => inline(test))
     describe("projections in production", () => projectionOperations(test))
+    describe("projection versions", () => versions(test))
     describe("snapshots", () => snapshots(test))
     describe("command handling", () => commands(test))
     describe("schema evolution", () => upcasting(test))

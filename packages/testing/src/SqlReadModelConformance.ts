@@ -8,7 +8,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { EventStore, InlineProjection, Projection, type ProjectionStore } from "@eventuali/core"
-import { Effect, Exit, Layer, Option, Ref, Schedule, Scope } from "effect"
+import { VersionedTables } from "@eventuali/sql"
+import { Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope } from "effect"
 
 const unique = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`
 
@@ -43,6 +44,38 @@ const appendDeposits = (aggregateType: string, count: number) =>
 
 const amountOf = (data: unknown): number =>
   typeof data === "object" && data !== null && "amount" in data && typeof data.amount === "number" ? data.amount : 0
+
+interface Observation {
+  readonly rows: number
+  readonly versions: ReadonlyArray<number>
+  readonly total: number
+  /** How many events the new version had handled when the reader read. */
+  readonly built: number
+}
+
+/**
+ * Version `version` of a balances projection on `VersionedTables`: its table holds each
+ * account's balance and the version that wrote it.
+ */
+const versionedBalances = (name: string, table: string, aggregateType: string, version: number, handled?: Ref.Ref<number>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const own = VersionedTables.name(table, version)
+    yield* sql.unsafe(`CREATE TABLE ${own} (account_id TEXT PRIMARY KEY, balance INTEGER NOT NULL, version INTEGER NOT NULL)`)
+    return Projection.make({
+      name,
+      version,
+      aggregateTypes: [aggregateType],
+      batchSize: 2,
+      handle: (event) =>
+        Effect.zipRight(
+          sql`INSERT INTO ${sql(own)} (account_id, balance, version) VALUES (${event.aggregateId}, ${amountOf(event.data)}, ${version})
+            ON CONFLICT (account_id) DO UPDATE SET balance = ${sql(own)}.balance + excluded.balance`,
+          handled === undefined ? Effect.void : Ref.update(handled, (n) => n + 1)
+        ),
+      activate: VersionedTables.activate([table], version)
+    })
+  })
 
 /** A balance per account, upserted by an inline projection; amounts over `limit` are refused after writing. */
 const inlineBalances = (aggregateType: string, limit = Infinity) =>
@@ -183,6 +216,71 @@ export const run = (
         yield* running.rebuild
         yield* running.whenCaughtUp
         expect(yield* model.rows).toEqual([...ids].sort())
+      }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.effect("versions: a new version is built while a reader queries the old one in a loop: never an empty or partial model, the new one after the switch, and the old tables can be dropped", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* EventStore.EventStore
+        const type = unique("Account")
+        const name = unique("balances")
+        const table = unique("bal")
+        const accounts = Array.from({ length: 6 }, () => unique("account"))
+        const deposit = (i: number) => store.append(type, accounts[i % accounts.length]!, [{ eventType: "Deposited", data: { amount: i + 1 } }])
+        yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), deposit, { discard: true })
+
+        const oldScope = yield* Scope.make()
+        const v1 = yield* Scope.extend(Projection.run(yield* versionedBalances(name, table, type, 1)), oldScope)
+        yield* v1.whenCaughtUp
+
+        const built = yield* Ref.make(0)
+        const observe = Effect.zipWith(
+          sql<{ readonly balance: number | string; readonly version: number | string }>`SELECT balance, version FROM ${sql(table)}`,
+          Ref.get(built),
+          (rows, built): Observation => ({
+            rows: rows.length,
+            versions: [...new Set(rows.map((row) => Number(row.version)))],
+            total: rows.reduce((sum, row) => sum + Number(row.balance), 0),
+            built
+          })
+        )
+        const observations = yield* Ref.make<ReadonlyArray<Observation>>([yield* observe])
+        const reader = yield* Effect.fork(Effect.forever(Effect.zipRight(
+          Effect.flatMap(observe, (observation) => Ref.update(observations, (all) => [...all, observation])),
+          Effect.yieldNow()
+        )))
+
+        // Version 2 replays 60 events in batches of 2 while version 1 serves and follows new ones.
+        const v2 = yield* Projection.run(yield* versionedBalances(name, table, type, 2, built))
+        yield* Effect.forEach(Array.from({ length: 6 }, (_, i) => 60 + i), deposit, { discard: true })
+        yield* v2.whenCaughtUp
+        yield* deposit(66)
+        yield* v2.whenCaughtUp
+        yield* v1.whenCaughtUp
+        const afterSwitch = yield* observe
+        yield* Fiber.interrupt(reader)
+
+        const seen = yield* Ref.get(observations)
+        // The reader ran during the rebuild: it read version 1 while version 2 was half built.
+        expect(seen.some((observation) => observation.versions[0] === 1 && observation.built > 0 && observation.built < 60)).toBe(true)
+        for (const observation of seen) {
+          expect(observation.rows).toBe(accounts.length)
+          expect(observation.versions.length).toBe(1)
+        }
+        const versionsSeen = seen.map((observation) => observation.versions[0])
+        expect(versionsSeen[0]).toBe(1)
+        // Once readers are on version 2 they stay there.
+        expect(versionsSeen.slice(versionsSeen.indexOf(2)).every((version) => version === 2)).toBe(true)
+        const total = Array.from({ length: 67 }, (_, i) => i + 1).reduce((sum, amount) => sum + amount, 0)
+        expect(afterSwitch).toEqual({ rows: accounts.length, versions: [2], total, built: 67 })
+
+        // The active version's tables cannot be dropped; the old one's can, once it is stopped.
+        const refused = yield* Effect.exit(VersionedTables.drop(name, [table], 2))
+        expect(Exit.isFailure(refused) && refused.cause._tag === "Fail" ? refused.cause.error._tag : undefined).toBe("EventStoreError")
+        yield* Scope.close(oldScope, Exit.void)
+        yield* VersionedTables.drop(name, [table], 1)
+        expect(Exit.isFailure(yield* Effect.exit(sql.unsafe(`SELECT * FROM ${VersionedTables.name(table, 1)}`)))).toBe(true)
+        expect(yield* observe).toEqual({ rows: accounts.length, versions: [2], total, built: 67 })
       }).pipe(Effect.scoped, Effect.provide(layer)))
 
     it.effect("inline: a save whose handler fails on its third event stores neither its events nor the rows written for the first two", () =>

@@ -147,6 +147,16 @@ const resetCheckpoint = (name: string) =>
         message: `No projection named ${JSON.stringify(name)} (${known.length === 0 ? "none is stored" : `stored: ${known.join(", ")}`})`
       })
     }
+    // A versioned projection is rebuilt beside the model readers use, by its next version:
+    // replaying the active one in place is what versions exist to avoid.
+    const active = yield* projections.activeVersion(name)
+    if (Option.isSome(active)) {
+      return yield* new CliError({
+        message: `Projection ${JSON.stringify(name)} is versioned (version ${active.value} serves queries): rebuild it without downtime by ` +
+          `running version ${active.value + 1} (Projection.make({ version: ${active.value + 1}, ... })), which builds its read model ` +
+          `beside this one and switches readers when it has caught up. Nothing was changed.`
+      })
+    }
     yield* keys.reduceRight<Effect.Effect<void, unknown>>(
       (inner, key) => projections.withCheckpoint(key, () => Effect.as(inner, [undefined, Option.some(0n)] as const)),
       Effect.void
@@ -162,7 +172,7 @@ const resetCheckpoint = (name: string) =>
 // `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
 export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) => withParentStore(url, resetCheckpoint(name))).pipe(
   Command.withDescription(
-    "Reset a projection's checkpoints (every partition's) to the beginning so it replays the log. Only the checkpoints: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction)."
+    "Reset a projection's checkpoints (every partition's) to the beginning so it replays the log. Only the checkpoints: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction). A versioned projection is refused: run its next version, which rebuilds without downtime."
   )
 )
 

@@ -32,6 +32,10 @@ export const seed = async (url: string): Promise<void> => {
 }
 
 /** Stores a projection checkpoint, as a running projection would. */
+/** Records `version` as the active version of projection `name`, as a caught-up version does. */
+export const activateVersion = (url: string, name: string, version: number) =>
+  withStore(url, () => Effect.flatMap(ProjectionStore.ProjectionStore, (projections) => projections.activate(name, version, Effect.void)))
+
 export const storeCheckpoint = (url: string, name: string, position: bigint) =>
   withStore(url, () =>
     Effect.flatMap(ProjectionStore.ProjectionStore, (projections) =>

@@ -1,0 +1,103 @@
+/**
+ * Projection versions: a new version builds from the beginning while the old one serves, is
+ * activated in one step once caught up, and handlers can tell replayed events from live ones.
+ */
+import { expect } from "@effect/vitest"
+import { Projection, ProjectionStore } from "@eventuali/core"
+import { Cause, Effect, Exit, Option, Ref } from "effect"
+import { appendEach, type Test, unique } from "./fixtures.js"
+
+interface Seen {
+  readonly eventId: string
+  readonly replaying: boolean
+}
+
+/** Version `version` of a projection that records what it handled, and which version readers are on. */
+const recording = (name: string, aggregateType: string, version: number | undefined, serving: Ref.Ref<string>) =>
+  Effect.map(Ref.make<ReadonlyArray<Seen>>([]), (seen) => ({
+    seen,
+    projection: Projection.make({
+      name,
+      version,
+      aggregateTypes: [aggregateType],
+      batchSize: 2,
+      handle: (event) => Ref.update(seen, (all) => [...all, { eventId: event.eventId, replaying: event.replaying }]),
+      activate: Ref.set(serving, `v${version}`)
+    })
+  }))
+
+export const versions = (test: Test): void => {
+  test("a new version replays the log while the old one serves, becomes active once caught up, then handles live events; the old one then replays", () =>
+    Effect.gen(function*() {
+      const type = unique("Account")
+      const name = unique("balances")
+      const serving = yield* Ref.make("none")
+      const before = yield* appendEach(type, [1, 2, 3])
+      const v1 = yield* recording(name, type, 1, serving)
+      const running1 = yield* Projection.run(v1.projection)
+      yield* running1.whenCaughtUp
+      // Not active before it caught up: what it handled so far was a replay of the log.
+      expect(yield* Ref.get(v1.seen)).toEqual(before.map((eventId) => ({ eventId, replaying: true })))
+      expect(yield* Ref.get(serving)).toBe("v1")
+      expect(yield* running1.activeVersion).toEqual(Option.some(1))
+
+      const duringV1 = yield* appendEach(type, [4])
+      yield* running1.whenCaughtUp
+      expect((yield* Ref.get(v1.seen)).slice(3)).toEqual([{ eventId: duringV1[0], replaying: false }])
+
+      const v2 = yield* recording(name, type, 2, serving)
+      const running2 = yield* Projection.run(v2.projection)
+      yield* running2.whenCaughtUp
+      expect(yield* Ref.get(v2.seen)).toEqual([...before, ...duringV1].map((eventId) => ({ eventId, replaying: true })))
+      expect(yield* Ref.get(serving)).toBe("v2")
+      const projections = yield* ProjectionStore.ProjectionStore
+      expect(yield* projections.activeVersion(name)).toEqual(Option.some(2))
+      // Each version has its own checkpoint; version 1 keeps the projection's plain name.
+      expect(Option.isSome(yield* projections.get(name))).toBe(true)
+      expect(Option.isSome(yield* projections.get(`${name}@v2`))).toBe(true)
+
+      const live = yield* appendEach(type, [5])
+      yield* running2.whenCaughtUp
+      yield* running1.whenCaughtUp
+      expect((yield* Ref.get(v2.seen)).slice(4)).toEqual([{ eventId: live[0], replaying: false }])
+      expect((yield* Ref.get(v1.seen)).slice(4)).toEqual([{ eventId: live[0], replaying: true }])
+      expect(yield* running1.activeVersion).toEqual(Option.some(2))
+
+      // An old version started again (an old deployment) never takes readers back.
+      const again = yield* recording(name, type, 1, serving)
+      yield* Effect.scoped(Effect.flatMap(Projection.run(again.projection), (running) => running.whenCaughtUp))
+      expect(yield* Ref.get(serving)).toBe("v2")
+      expect(yield* projections.activeVersion(name)).toEqual(Option.some(2))
+    }).pipe(Effect.scoped))
+
+  test("an unversioned projection is never replaying and activates nothing", () =>
+    Effect.gen(function*() {
+      const type = unique("Account")
+      const name = unique("plain")
+      const serving = yield* Ref.make("none")
+      const stored = yield* appendEach(type, [1, 2])
+      const plain = yield* recording(name, type, undefined, serving)
+      const running = yield* Projection.run(plain.projection)
+      yield* running.whenCaughtUp
+      expect(yield* Ref.get(plain.seen)).toEqual(stored.map((eventId) => ({ eventId, replaying: false })))
+      expect(yield* Ref.get(serving)).toBe("none")
+      expect(yield* (yield* ProjectionStore.ProjectionStore).activeVersion(name)).toEqual(Option.none())
+    }).pipe(Effect.scoped))
+
+  for (const version of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
+    test(`version ${version} is refused with ProjectionError, and nothing is stored`, () =>
+      Effect.gen(function*() {
+        const type = unique("Account")
+        const name = unique("bad")
+        yield* appendEach(type, [1])
+        const serving = yield* Ref.make("none")
+        const { projection, seen } = yield* recording(name, type, version, serving)
+        const exit = yield* Effect.exit(Effect.scoped(Projection.run(projection)))
+        expect(Exit.isFailure(exit) && Option.map(Cause.failureOption(exit.cause), (error) => error._tag)).toEqual(Option.some("ProjectionError"))
+        expect(yield* Ref.get(seen)).toEqual([])
+        const projections = yield* ProjectionStore.ProjectionStore
+        expect(yield* projections.get(name)).toEqual(Option.none())
+        expect(yield* projections.activeVersion(name)).toEqual(Option.none())
+      }))
+  }
+}
