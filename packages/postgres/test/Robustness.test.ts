@@ -83,7 +83,9 @@ describePg("PostgreSQL under what servers do", () => {
         Effect.provideService(EventStore.EventStore, opened.store),
         Effect.provideService(ProjectionStore.ProjectionStore, opened.projections),
         Effect.provideService(SqlClient.SqlClient, opened.client),
-        Scope.extend(scope)
+        Scope.extend(scope),
+        // Starting registers the projection, which already needs a connection: it waits too.
+        Effect.forkIn(scope)
       )
       yield* Effect.sleep("200 millis") // the projection waits for the connection, uninterruptibly
       const started = Date.now()
