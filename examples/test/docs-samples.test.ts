@@ -3,8 +3,11 @@
  * this test type-checks them all, runs each one, and checks it prints what its comments say.
  *
  * - A block fenced with exactly ```ts is a sample: type-checked and run.
- * - ```ts no-run is type-checked only; so is a sample that connects to PostgreSQL (it names a
- *   `postgres://` or `postgresql://` URL): there is no server here.
+ * - ```ts no-run is type-checked only.
+ * - A sample that connects to PostgreSQL (a `"postgres://…"` or `"postgresql://…"` string in its
+ *   code) runs on the test run's server (packages/postgres/test/support/globalSetup.ts): each such
+ *   URL becomes one on that server, in a schema of its own (its `?schema=` name, made unique), so
+ *   runs never see each other's events. Without a server these are skipped, saying why.
  * - Anything else (```ts signature for signatures and fragments, other languages) is left out.
  * - `// => text` at the end of a line says the sample prints the line `text` (in that order
  *   with the other `// =>` lines of the block).
@@ -16,7 +19,15 @@ import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { promisify } from "node:util"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+
+declare module "vitest" {
+  // Provided by packages/postgres/test/support/globalSetup.ts (see vitest.config.ts).
+  export interface ProvidedContext {
+    readonly pgUrl: string
+    readonly pgUnavailable: string
+  }
+}
 
 const root = Path.resolve(import.meta.dirname, "../..")
 
@@ -27,6 +38,25 @@ interface Sample {
   readonly expected: ReadonlyArray<string>
   readonly run: boolean
   readonly isTest: boolean
+  readonly onPostgres: boolean
+}
+
+/** A PostgreSQL connection string written in a sample's code (not one in a comment). */
+const postgresUrl = /"postgres(?:ql)?:\/\/[^"]*"/g
+
+const pgUrl = inject("pgUrl")
+
+/**
+ * The sample with each PostgreSQL URL replaced by one on the test server. The schema keeps the
+ * sample's name for it (so two URLs with two schemas stay two stores) with a suffix unique to
+ * this run.
+ */
+const onTestServer = (code: string): string => {
+  const suffix = crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+  return code.replace(postgresUrl, (literal) => {
+    const schema = /[?&]schema=(\w+)/.exec(literal)?.[1] ?? "docs"
+    return JSON.stringify(`${pgUrl}${pgUrl.includes("?") ? "&" : "?"}schema=${schema}_${suffix}`)
+  })
 }
 
 const markdownFiles = (dir: string): Array<string> =>
@@ -53,8 +83,8 @@ const samplesOf = (markdownPath: string): Array<Sample> => {
     const name = `${doc}:${start}`
     const isTest = /from "(@effect\/vitest|vitest|@eventuali\/testing\/vitest)"/.test(code)
     const file = `${doc.replace(/\.md$/, "").replace(/[^A-Za-z0-9]+/g, "-")}-${start}${isTest ? ".test" : ""}.ts`
-    const run = fence === "```ts" && !/postgres(ql)?:\/\//.test(code)
-    samples.push({ name, file, code, expected, run, isTest })
+    const run = fence === "```ts"
+    samples.push({ name, file, code, expected, run, isTest, onPostgres: new RegExp(postgresUrl).test(code) })
     i = end
   }
   return samples
@@ -73,7 +103,10 @@ let samplesDir = ""
 beforeAll(() => {
   samplesDir = Fs.mkdtempSync(Path.join(root, "examples", ".docs-samples-"))
   Fs.writeFileSync(Path.join(samplesDir, ".gitignore"), "*\n")
-  for (const sample of samples) Fs.writeFileSync(Path.join(samplesDir, sample.file), sample.code)
+  for (const sample of samples) {
+    const runsOnServer = sample.run && sample.onPostgres && pgUrl !== ""
+    Fs.writeFileSync(Path.join(samplesDir, sample.file), runsOnServer ? onTestServer(sample.code) : sample.code)
+  }
   Fs.writeFileSync(Path.join(samplesDir, "vitest.config.mjs"), `export default { test: { include: ["*.test.ts"] } }\n`)
   Fs.writeFileSync(
     Path.join(samplesDir, "tsconfig.json"),
@@ -110,7 +143,8 @@ describe("docs samples", () => {
   })
 
   const runnable = samples.filter((sample) => sample.run && !sample.isTest)
-  it.concurrent.each(runnable.map((sample) => [sample.name, sample] as const))("%s runs", async (_, sample) => {
+  it.concurrent.for(runnable.map((sample) => [sample.name, sample] as const))("%s runs", async ([, sample], { skip }) => {
+    if (sample.onPostgres && pgUrl === "") skip(`no PostgreSQL: ${inject("pgUnavailable")}`)
     const { stdout } = await exec(process.execPath, ["--import", "tsx", sample.file], {
       cwd: samplesDir,
       timeout: 50_000
@@ -125,7 +159,8 @@ describe("docs samples", () => {
   })
 
   const tests = samples.filter((sample) => sample.run && sample.isTest)
-  it.concurrent.each(tests.map((sample) => [sample.name, sample] as const))("%s passes under vitest", async (_, sample) => {
+  it.concurrent.for(tests.map((sample) => [sample.name, sample] as const))("%s passes under vitest", async ([, sample], { skip }) => {
+    if (sample.onPostgres && pgUrl === "") skip(`no PostgreSQL: ${inject("pgUnavailable")}`)
     const vitest = Path.join(root, "node_modules", "vitest", "vitest.mjs")
     // A vitest of its own, not a worker of this one.
     const env = Object.fromEntries(
