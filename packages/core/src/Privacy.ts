@@ -12,6 +12,7 @@
  */
 import { Context, Effect, Layer, Option, type Schema, SchemaAST } from "effect"
 import { EventStoreError, KeyStoreError } from "./Errors.js"
+import { cachingKeyStore, memoizedCipher } from "./internal/privacyCache.js"
 
 /**
  * The annotation key of {@link personal}.
@@ -189,12 +190,36 @@ const validSubject = (subjectId: string): Effect.Effect<string, EventStoreError>
     : Effect.fail(new EventStoreError({ message: `A subject id must be a non-empty string, got ${JSON.stringify(subjectId)}` }))
 
 /**
- * The service over a key store and a cipher.
+ * The in-process caches of {@link make} (see docs/api/privacy.md, "Cost"):
+ *
+ * - `openedCapacity`: how many decrypted payloads to remember (default 10,000; 0: none). Reads
+ *   still look the keys up every time and use a remembered plaintext only with the key it was
+ *   decrypted with, so a forget by any process takes effect at the next read.
+ * - `currentKeyMillis`: how long a subject's current key is remembered for saves (default
+ *   1,000; 0: not at all). This process's `forget` and `rotate` drop it at once; after a
+ *   `forget` by another process, saves here may seal under the destroyed key for up to this
+ *   long (that data then reads as erased, never as plaintext).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CacheOptions {
+  readonly openedCapacity?: number | undefined
+  readonly currentKeyMillis?: number | undefined
+}
+
+/**
+ * The service over a key store and a cipher, with the caches of {@link CacheOptions}.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const make = (keyStore: KeyStore, cipher: Cipher): Service => ({
+export const make = (keyStore: KeyStore, cipher: Cipher, options: CacheOptions = {}): Service => {
+  const memoized = memoizedCipher(cipher, options.openedCapacity ?? 10_000)
+  return makeService(cachingKeyStore(keyStore, options.currentKeyMillis ?? 1_000, memoized.clear), memoized)
+}
+
+const makeService = (keyStore: KeyStore, cipher: Cipher): Service => ({
   keyStore,
   cipher,
   forget: (subjectId) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema, TestClock } from "effect"
 import { Aggregate, EventStore, InMemoryEventStore, Privacy } from "../src/index.js"
 import * as NodeCipher from "../src/NodeCipher.js"
 
@@ -49,6 +49,56 @@ describe("Privacy", () => {
       const sealed = (stored!.data as { readonly $personal: ReadonlyArray<{ readonly ciphertext: string }> }).$personal[0]!
       expect(NodeCipher.aes256gcm.decrypt(new Uint8Array(32), sealed.ciphertext, "x")).toBeUndefined()
     }))
+
+  it.scoped("the caches: a forget by another process (another service over the same keys) erases this one's next read, even of events it read before", () =>
+    Effect.gen(function*() {
+      const storage = yield* InMemoryEventStore.makeStorage
+      const keys = yield* Privacy.makeMemoryKeyStore(32)
+      const here = yield* EventStore.make(storage, { privacy: Privacy.make(keys, NodeCipher.aes256gcm) })
+      const elsewhere = Privacy.make(keys, NodeCipher.aes256gcm)
+      yield* register(here, "user-1")
+      yield* register(here, "user-2")
+      // Read twice: the second read is served by the remembered decryption.
+      for (let i = 0; i < 2; i++) expect(Option.getOrThrow(yield* here.load(User, "user-1")).state).toBe("user-1@example.com")
+      yield* elsewhere.forget("user-1")
+      expect(Option.getOrThrow(yield* here.load(User, "user-1")).state).toBe("erased@invalid")
+      expect(Option.getOrThrow(yield* here.load(User, "user-2")).state).toBe("user-2@example.com")
+    }))
+
+  it.scoped("the caches: after this process's forget a save makes a new key at once; after another process's, within currentKeyMillis", () =>
+    Effect.gen(function*() {
+      const storage = yield* InMemoryEventStore.makeStorage
+      const keys = yield* Privacy.makeMemoryKeyStore(32)
+      const privacy = Privacy.make(keys, NodeCipher.aes256gcm, { currentKeyMillis: 1_000 })
+      const here = yield* EventStore.make(storage, { privacy })
+      const elsewhere = Privacy.make(keys, NodeCipher.aes256gcm)
+      const emails = (id: string) => Effect.map(here.loadEvents(id), (events) => events.map((event) => (event.data as Registered).email))
+      const again = (id: string) =>
+        Effect.flatMap(here.load(User, id), (root) => here.save(Aggregate.apply(Option.getOrThrow(root), new Registered({ email: `${id}@new.example` }))))
+
+      yield* register(here, "user-1")
+      yield* privacy.forget("user-1")
+      yield* again("user-1")
+      expect(yield* emails("user-1")).toEqual(["erased@invalid", "user-1@new.example"])
+
+      yield* register(here, "user-2")
+      yield* elsewhere.forget("user-2")
+      // The remembered key is the destroyed one: what is saved now is sealed under it, so erased (never plaintext).
+      yield* again("user-2")
+      expect(yield* emails("user-2")).toEqual(["erased@invalid", "erased@invalid"])
+      yield* TestClock.adjust("1001 millis")
+      yield* again("user-2")
+      expect(yield* emails("user-2")).toEqual(["erased@invalid", "erased@invalid", "user-2@new.example"])
+    }))
+
+  it("the remembered decryptions answer only for the same ciphertext, associated data and key", () => {
+    const key = Privacy.makeKeyMaterial(32)
+    const service = Privacy.make(Privacy.failingKeyStore("unused"), NodeCipher.aes256gcm)
+    const ciphertext = service.cipher.encrypt(key, "secret", "subject-1")
+    for (let i = 0; i < 2; i++) expect(service.cipher.decrypt(key, ciphertext, "subject-1")).toBe("secret")
+    expect(service.cipher.decrypt(Privacy.makeKeyMaterial(32), ciphertext, "subject-1")).toBeUndefined()
+    expect(service.cipher.decrypt(key, ciphertext, "subject-2")).toBeUndefined()
+  })
 
   it("the cipher: round trip; another key, other associated data or a changed byte do not decrypt", () => {
     const key = Privacy.makeKeyMaterial(32)
