@@ -270,7 +270,7 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
       Effect.sync(() => {
         const old = archived.get(aggregateId) ?? []
         const fromArchive = oldestBelow(old, beforeVersion, limit)
-        old.splice(0, fromArchive)
+        for (const row of old.splice(0, fromArchive)) byEventId.delete(row.eventId)
         const stream = streams.get(aggregateId)
         if (stream === undefined) return fromArchive
         const count = oldestBelow(stream, beforeVersion, limit - fromArchive)
@@ -284,6 +284,8 @@ export const makeStorage: Effect.Effect<EventStorage> = Effect.sync(() => {
         if (stream === undefined) return 0
         const moved = stream.splice(0, oldestBelow(stream, beforeVersion, limit))
         removeRows(aggregateId, stream, moved)
+        // Archived events keep their ids: a retry of their append is recognised, and no new event takes them.
+        for (const row of moved) byEventId.set(row.eventId, row)
         archived.set(aggregateId, [...(archived.get(aggregateId) ?? []), ...moved])
         return moved.length
       }),

@@ -257,6 +257,25 @@ export const migrations: ReadonlyArray<Migration> = [
         activated_at bigint NOT NULL
       )`
     ]
+  },
+  {
+    // An archived event keeps its id: an idempotent retry of its append is recognised (the
+    // refused append finds the id in the archive) and a new event cannot take it. The archive's
+    // own unique index, and a check of the archive on every insert into the events table: on
+    // SQLite a trigger (an index probe inside the insert, which any writer of the file runs),
+    // on PostgreSQL a condition of the append statement (`packages/postgres/src/internal/append.ts`).
+    id: 9,
+    name: "archived event ids",
+    neededToRead: false,
+    sqlite: (t) => [
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_event_id ON ${t.archive} (event_id)`,
+      `CREATE TRIGGER IF NOT EXISTS eventuali_events_archived_id BEFORE INSERT ON ${t.events}
+        WHEN EXISTS (SELECT 1 FROM ${t.archive} WHERE event_id = NEW.event_id)
+        BEGIN SELECT RAISE(ABORT, '${ARCHIVED_ID_CONFLICT}'); END`
+    ],
+    pg: (t) => [
+      `CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_event_id ON ${t.archive} (event_id)`
+    ]
   }
 ]
 
@@ -331,6 +350,15 @@ export const latestOf = (dialect: "sqlite" | "pg"): number =>
       migration.neededToRead !== false && migration[dialect](Tables.quoted(undefined)).length > 0 ? migration.id : highest,
     0
   )
+
+/**
+ * The message of the SQLite trigger that refuses an insert of an archived event id: a unique
+ * violation across the events table and its archive (`SqlBackend.isUniqueError` knows it).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const ARCHIVED_ID_CONFLICT = "UNIQUE constraint failed: eventuali_events_archive.event_id"
 
 /** The id of the migration that creates the archive table (reads look there once it is applied). */
 export const ARCHIVE = 7

@@ -2,7 +2,8 @@
  * The PostgreSQL append: one conditional statement, one round trip. It reads the stream head
  * (current version and owner type), and inserts every event — bound as arrays through `unnest` —
  * only if the owner matches, the newest event is no tombstone (the aggregate was not deleted) and
- * the current version is what the request expects, with versions
+ * the current version is what the request expects and no event id is an archived event's
+ * (migration 9: the archive keeps its events' ids), with versions
  * `current + k` and positions from this transaction's id (the position scheme is explained in
  * `packages/sql/src/internal/statements.ts`). No rows back means refused; a unique violation (a
  * concurrent append took the version, or an event id is stored) is refused too.
@@ -44,6 +45,7 @@ export const statement = (schema: string | undefined): string => {
       WHERE (s.type IS NULL OR s.type = $2) AND s.version BETWEEN $3 AND $4
         AND s.head_type IS DISTINCT FROM '${TOMBSTONE}'
         AND n.written + cardinality($5::text[]) <= ${SqlBackend.MAX_EVENTS_PER_TRANSACTION}
+        AND NOT EXISTS (SELECT 1 FROM ${t.archive} a WHERE a.event_id = ANY($5::text[]))
       RETURNING position, aggregate_version`
 }
 

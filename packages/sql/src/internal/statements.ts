@@ -18,7 +18,7 @@ export interface Statements {
    * `type`, `head_type`).
    */
   readonly streamHead: string
-  /** Which of a JSON array of event ids are stored, and where. */
+  /** Which of a JSON array of event ids are stored, and where (archived ones too: their ids stay taken). */
   readonly existingIds: string
   /** An aggregate's events after a version. */
   readonly readStream: string
@@ -143,8 +143,9 @@ export const sqlite = (schema: string | undefined): Statements => {
     streamHead: `SELECT coalesce(max(aggregate_version), 0) AS version, max(aggregate_type) AS type, max(event_type) AS head_type FROM (
         SELECT aggregate_version, aggregate_type, event_type FROM ${t.events}
         WHERE aggregate_id = ? ORDER BY aggregate_version DESC LIMIT 1)`,
-    existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
-      WHERE event_id IN (SELECT value FROM json_each(?))`,
+    existingIds: `WITH ids AS (SELECT value FROM json_each(?))
+      SELECT event_id, aggregate_id, aggregate_version FROM ${t.events} WHERE event_id IN (SELECT value FROM ids)
+      UNION ALL SELECT event_id, aggregate_id, aggregate_version FROM ${t.archive} WHERE event_id IN (SELECT value FROM ids)`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
       WHERE aggregate_id = ? AND aggregate_version > ? ORDER BY aggregate_version`,
     readAll: (shape) => {
@@ -219,6 +220,8 @@ export const pg = (schema: string | undefined): Statements => {
         SELECT aggregate_version, aggregate_type, event_type FROM ${t.events}
         WHERE aggregate_id = $1 ORDER BY aggregate_version DESC LIMIT 1) h`,
     existingIds: `SELECT event_id, aggregate_id, aggregate_version FROM ${t.events}
+      WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+      UNION ALL SELECT event_id, aggregate_id, aggregate_version FROM ${t.archive}
       WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
     readStream: `SELECT ${COLUMNS} FROM ${t.events}
       WHERE aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version`,

@@ -416,6 +416,41 @@ export const lifecycle = (test: Test): void => {
       for (const id of closed) expect(versionsOf(yield* inLog(store, account.type, id))).toEqual([6, 7])
     }))
 
+  test("archived events keep their ids and their stream its versions: retries succeed, reused ids and stale expected versions are refused", (store) =>
+    Effect.gen(function*() {
+      const account = makeAccount()
+      const id = unique("account")
+      const withId = (amount: number) => deposit(amount, { eventId: unique("event") })
+      const first = [withId(1), withId(2)]
+      const written = yield* store.append(account.type, id, first, { expectedVersion: ExpectedVersion.noStream })
+      yield* store.append(account.type, id, [withId(3)], { expectedVersion: ExpectedVersion.exact(2) })
+      yield* TestClock.adjust("40 days")
+      expect(yield* store.archive({ aggregateType: account.type, idleFor: "30 days" })).toMatchObject({ archivedStreams: 1, movedEvents: 2 })
+      expect(versionsOf(yield* inLog(store, account.type, id))).toEqual([3])
+      // An idempotent retry of an archived append succeeds with what it wrote, writing nothing,
+      // also with no expected version (which the hot table alone would have let through).
+      for (const expectedVersion of [ExpectedVersion.noStream, ExpectedVersion.any]) {
+        const retry = yield* store.append(account.type, id, first, { expectedVersion })
+        expect(retry.version).toBe(2)
+        expect(retry.events.map((event) => event.position)).toEqual(written.events.map((event) => event.position))
+      }
+      expect(versionsOf(yield* store.loadEvents(id))).toEqual([1, 2, 3])
+      // No new event takes an archived id: on the same stream, or on another aggregate.
+      const ids = first.map((event) => event.eventId)
+      yield* expectFailure(store.append(account.type, id, [withId(9), deposit(9, { eventId: ids[0] })]), "EventStoreError")
+      yield* expectFailure(store.append(account.type, unique("account"), [deposit(9, { eventId: ids[1] })]), "EventStoreError")
+      // The archived stream's version holds: stale expectations conflict, the right one appends at 4.
+      for (const expectedVersion of [ExpectedVersion.noStream, ExpectedVersion.exact(2)]) {
+        const conflict = yield* expectFailure(store.append(account.type, id, [withId(4)], { expectedVersion }), "OptimisticConcurrencyError")
+        expect(conflict.actualVersion).toBe(3)
+      }
+      expect((yield* store.append(account.type, id, [withId(4)], { expectedVersion: ExpectedVersion.exact(3) })).version).toBe(4)
+      expect(versionsOf(yield* store.loadEvents(id))).toEqual([1, 2, 3, 4])
+      // Removing an archived event (truncate) frees its id, as removing a live one does.
+      expect(yield* store.truncate(id, 3)).toEqual({ removedEvents: 2 })
+      expect((yield* store.append(account.type, unique("account"), [deposit(9, { eventId: ids[0] })])).version).toBe(1)
+    }))
+
   test("archive refuses bad policies, moving nothing", (store) =>
     Effect.gen(function*() {
       const account = makeAccount()
