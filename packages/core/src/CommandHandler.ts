@@ -29,6 +29,7 @@ import * as Causation from "./Causation.js"
 import type { OptimisticConcurrencyError, StreamTruncatedError } from "./Errors.js"
 import * as Event from "./Event.js"
 import { EventStore, type ReadError, type WriteError } from "./EventStore.js"
+import * as ReadPreference from "./ReadPreference.js"
 
 /**
  * @since 0.1.0
@@ -117,7 +118,10 @@ export const handle = <State, Ev extends { readonly _tag: string }, Command, Dom
           )
           : Effect.succeed(Either.left(error))
       ),
-      Effect.retry(options?.retry ?? defaultRetry)
+      Effect.retry(options?.retry ?? defaultRetry),
+      // The decision is checked against the primary's version when it is saved: load from there
+      // too, or a replica's lag would turn into conflicts (see ReadPreference).
+      ReadPreference.primary
     )
     return yield* result
   }).pipe(

@@ -38,6 +38,9 @@ export * as Retention from "./Retention.js"
 /** Inline projections: handlers in the append's transaction, a read model consistent on return. @since 0.1.0 */
 export * as InlineProjection from "./InlineProjection.js"
 
+/** Whether a store with read replicas reads on a replica or on the primary. @since 0.3.0 */
+export * as ReadPreference from "./ReadPreference.js"
+
 /** Where projections keep their checkpoints. @since 0.1.0 */
 export * as ProjectionStore from "./ProjectionStore.js"
 

@@ -52,6 +52,9 @@ export * as InMemoryEventStore from "@eventuali/core/InMemoryEventStore"
 /** Command handling for deciders: load, decide, save, and decide again on conflict. @since 0.1.0 */
 export * as CommandHandler from "@eventuali/core/CommandHandler"
 
+/** Whether a store with read replicas reads on a replica or on the primary. @since 0.3.0 */
+export * as ReadPreference from "@eventuali/core/ReadPreference"
+
 /** Correlation and causation ids carried by the fiber onto the events commands save. @since 0.1.0 */
 export * as Causation from "@eventuali/core/Causation"
 

@@ -10,6 +10,7 @@ import { Duration, Effect, Option, type Scope } from "effect"
 import * as EventRegistry from "../EventRegistry.js"
 import type { EventStorage } from "../EventStorage.js"
 import type { Service, StoreOptions } from "../EventStore.js"
+import * as ReadPreference from "../ReadPreference.js"
 import * as Observability from "./observability.js"
 import * as Validate from "./validate.js"
 import { append, type Writer } from "./eventStore/append.js"
@@ -20,6 +21,10 @@ import { currentCheckpoint, loadEventsByType, readEvents, streamAll, streamEvent
 import { save } from "./eventStore/save.js"
 import { revealingStorage } from "./privacy.js"
 import { DEFAULT_POLL_INTERVAL, makeWakeUps, subscribe } from "./eventStore/subscriptions.js"
+
+/** `operation` with its reads on the primary of a store with replicas (`ReadPreference`). */
+const onPrimary = <Args extends ReadonlyArray<unknown>, A, E, R>(operation: (...args: Args) => Effect.Effect<A, E, R>) =>
+(...args: Args): Effect.Effect<A, E, R> => ReadPreference.primary(operation(...args))
 
 export const make = (backendStorage: EventStorage, options: StoreOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -48,11 +53,12 @@ export const make = (backendStorage: EventStorage, options: StoreOptions = {}): 
           Effect.map((head) => head.actualVersion === 0 || head.deleted ? Option.none() : Option.some(head.actualVersion)),
           Observability.span("EventStore.getAggregateVersion", { "eventuali.aggregate.id": aggregateId })
         ),
-      delete: deleteStream(writer),
-      restore: restore(writer),
-      truncate: truncate(storage),
-      applyRetention: applyRetention(storage),
-      archive: archive(storage),
+      // What they remove and restore is decided on what they read: read it where they write.
+      delete: onPrimary(deleteStream(writer)),
+      restore: onPrimary(restore(writer)),
+      truncate: onPrimary(truncate(storage)),
+      applyRetention: onPrimary(applyRetention(storage)),
+      archive: onPrimary(archive(storage)),
       registerEventClass: registry.register,
       unregisterEventClass: registry.unregister,
       getRegisteredEventClasses: () => registry.entries,
