@@ -16,6 +16,8 @@ import * as Tables from "@eventuali/sql/Tables"
 import * as Backend from "./internal/backend.js"
 import * as Connect from "./internal/connect.js"
 import * as listen from "./internal/listen.js"
+import * as Replicas from "./internal/replicas.js"
+import * as Statements from "./internal/statements.js"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 
 /**
@@ -53,6 +55,26 @@ export interface PgEventStoreConfig {
    * before 1.21 or with `max_prepared_statements = 0`.
    */
   readonly preparedStatements?: boolean | undefined
+  /**
+   * Streaming replicas of the server (hot standbys), as URLs like `url` (without `?schema=`; the
+   * store's schema is the same there). Loads, reads of the log, subscriptions and projections'
+   * reads run on them (round robin) as `readFrom` and `ReadPreference` say; appends, command
+   * handling, the data lifecycle and personal data keys stay on the primary. A fiber reads its
+   * own appends (see `replicaWaitTimeout`). A replica that fails a read is left alone for a second
+   * while reads run on the primary. Default: none.
+   */
+  readonly replicas?: ReadonlyArray<string | Redacted.Redacted<string>> | undefined
+  /**
+   * Where reads go by default when there are replicas: `"replica"` (the default) or `"primary"`
+   * (only effects run with `ReadPreference.replica` read on a replica).
+   */
+  readonly readFrom?: "replica" | "primary" | undefined
+  /**
+   * Read-your-writes: how long a read on a replica waits for the replica to replay the fiber's own
+   * latest append before it runs on the primary instead (default 500 ms). The replica is then left
+   * alone for a second.
+   */
+  readonly replicaWaitTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -96,12 +118,15 @@ export const make = (
     const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
     const notifications = yield* listen.notifications(parsed.url, channel)
-    const backend = yield* Backend.make(client, pool, {
-      schema,
-      channel,
-      notifications,
-      preparedStatements: config.preparedStatements ?? true
+    const preparedStatements = config.preparedStatements ?? true
+    const replicas = config.replicas === undefined || config.replicas.length === 0 ? undefined : yield* Replicas.make(client, {
+      urls: config.replicas.map((url) => parseUrl(Redacted.isRedacted(url) ? Redacted.value(url) : url).url),
+      settings: config,
+      readFrom: config.readFrom ?? "replica",
+      waitTimeout: Duration.decode(config.replicaWaitTimeout ?? Duration.millis(500)),
+      primary: Statements.make(client, pool, { prepared: preparedStatements })
     })
+    const backend = yield* Backend.make(client, pool, { schema, channel, notifications, preparedStatements, replicas })
     const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
     // The first thing closing does (finalizers run last to first): requests for a connection
     // fail from now on, so no step of a fiber being interrupted waits for one forever (pool.ts).

@@ -3,9 +3,11 @@
  * `@effect/sql-pg` client (its pool), appends are one conditional statement (`append.ts`) and
  * wake other processes' subscribers after they commit (`notifier.ts`, `listen.ts`), and one-shot
  * reads first wait for transactions in flight (`catchUp.ts`). Every statement is tried once more
- * when the server had closed its connection (`reconnect.ts`).
+ * when the server had closed its connection (`reconnect.ts`). With replicas, the reads of events
+ * and snapshots may run on one of them (`replicas.ts`).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import { Effect, Option, type Scope, type Stream } from "effect"
@@ -13,6 +15,7 @@ import type * as Pg from "pg"
 import * as Append from "./append.js"
 import * as CatchUp from "./catchUp.js"
 import * as Notifier from "./notifier.js"
+import type * as Replicas from "./replicas.js"
 import { retryOnClosedConnection } from "./reconnect.js"
 import * as Statements from "./statements.js"
 
@@ -27,6 +30,32 @@ export interface Options {
   readonly notifications: Stream.Stream<void> | undefined
   /** Whether the store's statements run as named (prepared) statements (`statements.ts`). */
   readonly preparedStatements: boolean
+  /** Where the store's reads may go instead of the primary (`replicas.ts`). */
+  readonly replicas?: Replicas.Replicas | undefined
+}
+
+/**
+ * The statements a replica may run: the reads of events and snapshots. Not the stream head and
+ * the stored ids (they explain a refused append: the primary's answer), nor versions (appends and
+ * the data lifecycle decide on them), nor the key lookups (a forgotten subject must read as
+ * forgotten at once).
+ */
+const replicaReads = (statements: SqlBackend.Statements): ReadonlySet<string> => {
+  const texts = new Set([
+    statements.readStream,
+    statements.readArchived,
+    statements.readSnapshot,
+    statements.logHead,
+    statements.listStreams,
+    statements.firstVersionSince
+  ])
+  const shapes = ["none", "one", "many"] as const
+  for (const aggregateTypes of shapes) {
+    for (const eventTypes of shapes) {
+      for (const limited of [false, true]) texts.add(statements.readAll({ aggregateTypes, eventTypes, limited }))
+    }
+  }
+  return texts
 }
 
 /** The backend on the client; its notifier lives as long as the scope. */
@@ -40,19 +69,39 @@ export const make = (
     const run = Statements.make(sql, pool, { prepared: options.preparedStatements })
     const append = Append.make(sql, run, statements, options.schema)
     const notifier = yield* Notifier.make(run, options.channel)
+    const query = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => retryOnClosedConnection(run<Row>(text, params))
+    const catchUp = retryOnClosedConnection(CatchUp.make(sql))
+    const replicas = options.replicas
+    if (replicas === undefined) {
+      return { statements, query, catchUp, notifications: options.notifications, append: appendOn(append, notifier) }
+    }
+    const onReplica = replicaReads(statements)
+    // A caller's transaction reads on its own connection, on the primary.
+    const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
+    const route = <A>(onReplicaRun: (target: Replicas.Target) => Effect.Effect<A, SqlError>, onPrimary: Effect.Effect<A, SqlError>) =>
+      Effect.flatMap(inTransaction, (held) => held ? onPrimary : replicas.read(onReplicaRun, onPrimary))
     return {
       statements,
       query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
-        retryOnClosedConnection(run<Row>(text, params)),
+        onReplica.has(text) ? route((target) => retryOnClosedConnection(target.run<Row>(text, params)), query<Row>(text, params)) : query<Row>(text, params),
+      catchUp: route((target) => target.catchUp, catchUp),
+      notifications: options.notifications === undefined ? undefined : replicas.wakeUps(options.notifications),
       append: (request) =>
-        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
-          const inTransaction = Option.isSome(transaction)
-          return Effect.tap(retryOnClosedConnection(append(request, inTransaction)), (outcome) =>
-            Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : (process.env.NO_NOTIFY ? Effect.void : notifier.afterCommit)).pipe(
-              Effect.mapError(appendError)
-            )
-        }),
-      catchUp: retryOnClosedConnection(CatchUp.make(sql)),
-      notifications: options.notifications
+        Effect.tap(appendOn(append, notifier)(request), (outcome) =>
+          Option.match(outcome, {
+            onNone: () => Effect.void,
+            onSome: (events) => events.length === 0 ? Effect.void : replicas.wrote(events[events.length - 1]!.position)
+          }))
     }
   })
+
+/** The backend's append: the statement, then the wake-up of other processes' subscribers. */
+const appendOn = (append: ReturnType<typeof Append.make>, notifier: Notifier.Notifier): SqlBackend.SqlBackend["append"] => (request) =>
+  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
+    const inTransaction = Option.isSome(transaction)
+    return Effect.tap(retryOnClosedConnection(append(request, inTransaction)), (outcome) =>
+      Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : (process.env.NO_NOTIFY ? Effect.void : notifier.afterCommit)).pipe(
+        Effect.mapError(appendError)
+      )
+  })
+

@@ -60,7 +60,7 @@ export interface EmbeddedServer {
  * the binaries inside node_modules. A checkout under a private directory (mktemp -d is 0700)
  * would hide them: grant traversal (o+x, not read) on every directory above the binaries.
  */
-const letPostgresReachBinaries = (): void => {
+export const letPostgresReachBinaries = (): void => {
   if (process.getuid?.() !== 0) return
   let directory: string
   try {

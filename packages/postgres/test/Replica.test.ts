@@ -1,0 +1,196 @@
+/**
+ * Reads on a streaming replica (docs/guides/scaling.md, "Read replicas"), against a real primary
+ * and a hot standby replaying its WAL (support/replica.ts): a fiber reads its own writes; a lagging
+ * replica sends the writer's reads to the primary; command handling decides on the primary;
+ * appends never reach the replica; a subscription on the replica receives every event once and
+ * in order while writers append on the primary, also across a restart of the replica.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Aggregate, CommandHandler, EventStore, ReadPreference } from "@eventuali/core"
+import { PgEventStore } from "@eventuali/postgres"
+import { Effect, Fiber, Option, Ref, Schedule, Stream } from "effect"
+import { freshSchema } from "./support/pg.js"
+import { query, type ReplicatedServers, startReplicated } from "./support/replica.js"
+import { Counter, startWriters, Ticked, waitUntil, within } from "./support/writers.js"
+
+let servers: ReplicatedServers
+
+beforeAll(async () => {
+  servers = await startReplicated()
+}, 120_000)
+
+afterAll(async () => {
+  await servers?.dispose()
+})
+
+/** A store on the primary, reading on the replica unless told otherwise. */
+const open = (schema: string, extra: Partial<PgEventStore.PgEventStoreConfig> = {}) =>
+  PgEventStore.make({ url: servers.primaryUrl, schema, replicas: [servers.replicaUrl], ...extra })
+
+/** A store on the primary alone. */
+const openPrimary = (schema: string) => PgEventStore.make({ url: servers.primaryUrl, schema })
+
+const onReplica = (text: string) => Effect.promise(() => query(servers.replicaUrl, text))
+
+/** Pauses the replica's replay for the scope: it keeps receiving WAL but applies none. */
+const pausedReplay = Effect.acquireRelease(
+  onReplica("SELECT pg_wal_replay_pause()"),
+  () => Effect.orDie(onReplica("SELECT pg_wal_replay_resume()"))
+)
+
+const Account = Aggregate.make({
+  type: "Counter",
+  events: [Ticked],
+  initialState: 0,
+  evolve: (count: number) => count + 1,
+  decide: (_command: "tick", count: number) => Effect.succeed([new Ticked({ n: count + 1 })])
+})
+
+const versionOf = (store: EventStore.Service, id: string) =>
+  Effect.map(store.load(Counter, id), Option.map((root) => root.version))
+
+/** Every event's id and position, read on the primary. */
+const logOnPrimary = (store: EventStore.Service) =>
+  ReadPreference.primary(store.readEvents({ fromPosition: 0n, limit: 100_000 })).pipe(
+    Effect.map((events) => events.map((event) => ({ id: event.eventId, position: event.position })))
+  )
+
+/** Collects a subscription on `store` from the beginning, until closed with the scope. */
+const collect = (store: EventStore.Service) =>
+  Effect.gen(function*() {
+    const seen = yield* Ref.make<ReadonlyArray<{ readonly id: string; readonly position: bigint }>>([])
+    yield* store.subscribe({ batchSize: 50 }).pipe(
+      Stream.runForEach((event) => Ref.update(seen, (all) => [...all, { id: event.eventId, position: event.position }])),
+      Effect.forkScoped
+    )
+    return seen
+  })
+
+/** A transaction that appends and stays open a while: a lower position committing after higher ones. */
+const slowTransactions = (opened: { readonly client: SqlClient.SqlClient; readonly store: EventStore.Service }, stop: Ref.Ref<boolean>) =>
+  Effect.gen(function*() {
+    let n = 0
+    while (!(yield* Ref.get(stop))) {
+      n += 1
+      yield* opened.client.withTransaction(
+        Effect.zipRight(opened.store.append("Slow", `slow-${n}`, [{ eventType: "Ticked", data: { n } }]), Effect.sleep("30 millis"))
+      ).pipe(Effect.retry(Schedule.spaced("50 millis")))
+    }
+  })
+
+/** Expects `seen` to be exactly `expected`: every event once, in position order. */
+const expectSameLog = (
+  seen: ReadonlyArray<{ readonly id: string; readonly position: bigint }>,
+  expected: ReadonlyArray<{ readonly id: string; readonly position: bigint }>
+) => {
+  expect(seen.map((event) => event.id)).toEqual(expected.map((event) => event.id))
+  for (let i = 1; i < seen.length; i++) expect(seen[i]!.position > seen[i - 1]!.position).toBe(true)
+}
+
+describe("PgEventStore with a read replica", () => {
+  it.scopedLive("a fiber reads its own writes on the replica, save after save", () =>
+    Effect.gen(function*() {
+      const { store } = yield* open(freshSchema("ryw"))
+      let counter = Aggregate.empty(Counter, "c")
+      for (let i = 1; i <= 30; i++) {
+        counter = yield* store.save(Aggregate.apply(counter, new Ticked({ n: i })))
+        expect(yield* versionOf(store, "c")).toEqual(Option.some(i))
+        const events = yield* store.readEvents({ fromPosition: 0n })
+        expect(events).toHaveLength(i)
+      }
+    }), 60_000)
+
+  it.scopedLive("a lagging replica: others read its state, the writer's reads go to the primary", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("lag")
+      const writer = yield* open(schema, { replicaWaitTimeout: "200 millis" })
+      const reader = yield* open(schema)
+      const onPrimary = yield* open(schema, { readFrom: "primary" })
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pausedReplay
+        yield* writer.store.save(Aggregate.apply(Aggregate.empty(Counter, "lagging"), new Ticked({ n: 1 })))
+        // The writer waited for the replica, then read on the primary.
+        expect(yield* versionOf(writer.store, "lagging")).toEqual(Option.some(1))
+        // A store that did not write reads the paused replica: the event is not there yet...
+        expect(yield* versionOf(reader.store, "lagging")).toEqual(Option.none())
+        expect(yield* reader.store.readEvents({ fromPosition: 0n })).toHaveLength(0)
+        // ...unless it asks for the primary, or reads on the primary by configuration.
+        expect(yield* ReadPreference.primary(versionOf(reader.store, "lagging"))).toEqual(Option.some(1))
+        expect(yield* versionOf(onPrimary.store, "lagging")).toEqual(Option.some(1))
+        // An effect may ask a primary-reading store for the replica.
+        expect(yield* ReadPreference.replica(versionOf(onPrimary.store, "lagging"))).toEqual(Option.none())
+      }))
+      yield* waitUntil(Effect.map(versionOf(reader.store, "lagging"), Option.isSome), "20 seconds", "the replica to replay")
+    }), 60_000)
+
+  it.scopedLive("appends and command handling go to the primary, also while the replica lags", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("cmd")
+      const other = yield* openPrimary(schema)
+      const { store } = yield* open(schema)
+      yield* pausedReplay
+      // Another process moves the aggregate on; the paused replica does not know.
+      let counter = Aggregate.empty(Counter, "acc")
+      for (let i = 1; i <= 3; i++) counter = yield* other.store.save(Aggregate.apply(counter, new Ticked({ n: i })))
+      expect(yield* versionOf(store, "acc")).toEqual(Option.none())
+      // The handler loads on the primary: it decides on version 3 at once, with no retry to spend.
+      const result = yield* CommandHandler.handle(Account, "acc", "tick", { retry: Schedule.stop }).pipe(
+        Effect.provideService(EventStore.EventStore, store)
+      )
+      expect(result.root.version).toBe(4)
+      // Appends asked to run on the replica still run on the primary (a standby would refuse them).
+      const appended = yield* ReadPreference.replica(store.append("Clock", "c1", [{ eventType: "Ticked", data: { n: 1 } }]))
+      expect(appended.events).toHaveLength(1)
+      expect(yield* ReadPreference.primary(versionOf(store, "acc"))).toEqual(Option.some(4))
+    }), 60_000)
+
+  it.scopedLive("a subscription on the replica receives every event once, in order, while writers append on the primary", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("sub")
+      const primary = yield* openPrimary(schema)
+      const { store } = yield* open(schema)
+      const seen = yield* collect(store)
+      const stop = yield* Ref.make(false)
+      const slow = yield* Effect.fork(slowTransactions(primary, stop))
+      const writers = yield* startWriters(primary.store, 4, "20 millis")
+      yield* Effect.sleep("1500 millis")
+      yield* writers.stop
+      yield* Ref.set(stop, true)
+      yield* Fiber.join(slow)
+      const expected = yield* logOnPrimary(primary.store)
+      expect(expected.length).toBeGreaterThan(20)
+      yield* waitUntil(Effect.map(Ref.get(seen), (all) => all.length >= expected.length), "20 seconds", "the subscriber")
+      expectSameLog(yield* Ref.get(seen), expected)
+    }), 60_000)
+
+  it.scopedLive("a subscription on the replica keeps going when the replica restarts", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("rst")
+      const primary = yield* openPrimary(schema)
+      const { store } = yield* open(schema)
+      const seen = yield* collect(store)
+      const writers = yield* startWriters(primary.store, 3, "20 millis")
+      yield* Effect.sleep("500 millis")
+      yield* Effect.promise(() => servers.stopReplica())
+      yield* Effect.sleep("700 millis")
+      yield* Effect.promise(() => servers.startReplica()).pipe(within("60 seconds", "restarting the replica"), Effect.orDie)
+      yield* Effect.sleep("700 millis")
+      yield* writers.stop
+      const expected = yield* logOnPrimary(primary.store)
+      yield* waitUntil(Effect.map(Ref.get(seen), (all) => all.length >= expected.length), "20 seconds", "the subscriber")
+      expectSameLog(yield* Ref.get(seen), expected)
+      // Reads went back to the restarted replica.
+      yield* waitUntil(
+        Effect.zipRight(
+          store.readEvents({ fromPosition: 0n, limit: 1 }),
+          Effect.map(
+            onReplica("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'eventuali'"),
+            (rows) => (rows[0] as { readonly n: number }).n > 0
+          )
+        ),
+        "20 seconds",
+        "reads on the restarted replica"
+      )
+    }), 90_000)
+})
