@@ -130,7 +130,12 @@ export const make = (
     const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
     // The first thing closing does (finalizers run last to first): requests for a connection
     // fail from now on, so no step of a fiber being interrupted waits for one forever (pool.ts).
-    yield* Effect.addFinalizer(() => Effect.sync(() => pool.refuseWaiters()))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        pool.refuseWaiters()
+        replicas?.refuseWaiters()
+      })
+    )
     return opened
   })
 

@@ -74,6 +74,8 @@ export interface Replicas {
   readonly wrote: (position: bigint) => Effect.Effect<void>
   /** The primary's wake-ups, each passed on once the replicas replayed what it announced. */
   readonly wakeUps: (primary: Stream.Stream<void>) => Stream.Stream<void>
+  /** Refuses every request waiting for a replica connection, and every later one (see `pool.ts`). */
+  readonly refuseWaiters: () => void
 }
 
 /** What a read runs on a replica. */
@@ -95,6 +97,7 @@ export const make = (
 ): Effect.Effect<Replicas, never, Scope.Scope> =>
   Effect.gen(function*() {
     const replicas: Array<Replica> = []
+    const pools: Array<Pool.StorePool> = []
     for (const url of options.urls) {
       const settings = Connect.options(url, options.settings)
       const pool = yield* Pool.make({
@@ -104,7 +107,7 @@ export const make = (
         connectTimeoutMillis: Duration.toMillis(settings.connectTimeout),
         waitTimeoutMillis: Duration.toMillis(settings.connectionWaitTimeout)
       })
-      yield* Effect.addFinalizer(() => Effect.sync(() => pool.refuseWaiters()))
+      pools.push(pool)
       const client = yield* Connect.clientOf(pool)
       replicas.push({
         shown: Redaction.redactUrl(url),
@@ -212,6 +215,9 @@ export const make = (
       // Replicas get no notifications (NOTIFY is not replayed on a standby): the primary's wake
       // them, once the replicas have what woke them, or a subscriber would re-read too early and
       // then wait for the poll interval.
-      wakeUps: (primary) => Stream.mapEffect(primary, () => replayed)
+      wakeUps: (primary) => Stream.mapEffect(primary, () => replayed),
+      refuseWaiters: () => {
+        for (const pool of pools) pool.refuseWaiters()
+      }
     }
   })
