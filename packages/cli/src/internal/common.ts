@@ -43,6 +43,16 @@ export interface Target {
 /** `--url` and `--tenant`, the options of every command that opens a store. */
 export const url: Options.Options<Target> = Options.all({ url: urlOnly, tenant })
 
+/**
+ * `--replica URL` (repeatable), on the commands that only read: the store's reads of the log go to
+ * these streaming replicas of the PostgreSQL server of `--url` (see the scaling guide).
+ */
+export const replicas = Options.redacted("replica").pipe(
+  Options.withPseudoName("URL"),
+  Options.repeated,
+  Options.withDescription("A streaming replica of the PostgreSQL server of --url to read from (repeatable; not with --tenant)")
+)
+
 const urlFromConfig = Config.redacted("EVENTUALI_URL").pipe(
   Effect.mapError(() => new CliError({ message: "No connection string: pass --url URL or set EVENTUALI_URL" }))
 )
@@ -124,7 +134,7 @@ export const urlOf = (url: Option.Option<Redacted.Redacted<string>>): Effect.Eff
  */
 export const withStore = <A, E, R>(
   target: Target,
-  options: { readonly create: boolean },
+  options: { readonly create: boolean; readonly replicas?: ReadonlyArray<Redacted.Redacted<string>> | undefined },
   body: Effect.Effect<A, E, R>
 ): Effect.Effect<A, CliError, Exclude<R, Database.Services> | FileSystem.FileSystem> =>
   Effect.flatMap(

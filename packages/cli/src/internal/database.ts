@@ -47,11 +47,24 @@ export type Services = Database | EventStore.EventStore | ProjectionStore.Projec
  */
 export const layer = (
   url: Redacted.Redacted<string>,
-  options: { readonly create: boolean; readonly tenant?: Option.Option<string> | undefined }
+  options: {
+    readonly create: boolean
+    readonly tenant?: Option.Option<string> | undefined
+    /** `--replica`: streaming replicas of the PostgreSQL server to read from. */
+    readonly replicas?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+  }
 ): Layer.Layer<Services, DatabaseError | EventStoreError, FileSystem.FileSystem> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const parsed = yield* ConnectionString.parse(Redacted.value(url))
     const shownUrl = ConnectionString.redact(Redacted.value(url))
+    const replicas = options.replicas ?? []
+    if (replicas.length > 0 && (parsed._tag !== "Postgres" || (options.tenant !== undefined && Option.isSome(options.tenant)))) {
+      return yield* new DatabaseError({
+        message: `--replica needs a PostgreSQL server (--url postgresql://…) and no --tenant, not ${shownUrl}${
+          parsed._tag === "Postgres" ? " with --tenant" : ""
+        }`
+      })
+    }
     if (options.tenant !== undefined && Option.isSome(options.tenant)) {
       if (parsed._tag !== "Postgres") {
         return yield* new DatabaseError({ message: `--tenant needs a PostgreSQL server (--url postgresql://…), not ${shownUrl}` })
@@ -80,7 +93,8 @@ export const layer = (
         sql: Option.some({ client, schema, tables: Tables.identifiers(schema) })
       }))
     )
-    return Layer.provideMerge(database, FrontDoor.layerSql(url))
+    const store = replicas.length > 0 ? PgEventStore.layer({ url, replicas }) : FrontDoor.layerSql(url)
+    return Layer.provideMerge(database, store)
   }))
 
 /**

@@ -6,7 +6,7 @@ import * as Options from "@effect/cli/Options"
 import type { EventEnvelope } from "@eventuali/core/Event"
 import { EventStore, type StreamAllOptions } from "@eventuali/core/EventStore"
 import { Chunk, Console, Effect, Option, Stream } from "effect"
-import { CliError, json, position, url, wholeNumber, withStore } from "./common.js"
+import { CliError, json, position, replicas, url, wholeNumber, withStore } from "./common.js"
 import * as Ndjson from "./ndjson.js"
 import * as Output from "./output.js"
 
@@ -75,11 +75,11 @@ const readAggregate = (aggregateId: string, filters: Filters, fromVersion: bigin
 
 export const events = Command.make(
   "events",
-  { url, aggregate, aggregateTypes, eventTypes, from, limit, json },
+  { url, replicas, aggregate, aggregateTypes, eventTypes, from, limit, json },
   (options) =>
     withStore(
       options.url,
-      { create: false },
+      { create: false, replicas: options.replicas },
       Effect.gen(function*() {
         const filters = { aggregateTypes: nonEmpty(options.aggregateTypes), eventTypes: nonEmpty(options.eventTypes) }
         const fromValue = Option.getOrElse(options.from, () => 0n)

@@ -7,7 +7,7 @@ import * as NodeSink from "@effect/platform-node/NodeSink"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { EventStore } from "@eventuali/core/EventStore"
 import { Chunk, Console, Effect, Option, Ref, Stream } from "effect"
-import { position, url, withStore } from "./common.js"
+import { position, replicas, url, withStore } from "./common.js"
 import * as Ndjson from "./ndjson.js"
 import * as Output from "./output.js"
 
@@ -27,10 +27,10 @@ const PAGE_SIZE = 1000
 
 const stdout = NodeSink.fromWritable(() => process.stdout, (cause) => cause, { endOnDone: false })
 
-export const exportEvents = Command.make("export", { url, output, from }, (options) =>
+export const exportEvents = Command.make("export", { url, replicas, output, from }, (options) =>
   withStore(
     options.url,
-    { create: false },
+    { create: false, replicas: options.replicas },
     Effect.gen(function*() {
       const store = yield* EventStore
       const fs = yield* FileSystem.FileSystem

@@ -6,7 +6,7 @@ import * as Options from "@effect/cli/Options"
 import * as Checkpoint from "@eventuali/core/Checkpoint"
 import { EventStore } from "@eventuali/core/EventStore"
 import { Console, Effect, Stream } from "effect"
-import { json, url, withStore } from "./common.js"
+import { json, replicas, url, withStore } from "./common.js"
 import { Database } from "./database.js"
 import { aggregateTypes, eventTypes } from "./events.js"
 import * as Ndjson from "./ndjson.js"
@@ -25,10 +25,10 @@ const startOf = (from: string) =>
     ? Effect.succeed(Checkpoint.beginning)
     : Effect.map(Checkpoint.toPosition(from), Checkpoint.fromPosition)
 
-export const tail = Command.make("tail", { url, aggregateTypes, eventTypes, from, json }, (options) =>
+export const tail = Command.make("tail", { url, replicas, aggregateTypes, eventTypes, from, json }, (options) =>
   withStore(
     options.url,
-    { create: false },
+    { create: false, replicas: options.replicas },
     Effect.gen(function*() {
       const store = yield* EventStore
       const database = yield* Database

@@ -1,0 +1,45 @@
+/**
+ * `--replica`: the reading commands read on a streaming replica of the server of `--url`
+ * (a real primary and hot standby, `postgres/test/support/replica.ts`).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { query, replicaCaughtUp, type ReplicatedServers, startReplicated } from "../../postgres/test/support/replica.js"
+import { run } from "./support/cli.js"
+import { append, seed } from "./support/seed.js"
+
+let servers: ReplicatedServers
+
+beforeAll(async () => {
+  servers = await startReplicated()
+}, 120_000)
+
+afterAll(async () => {
+  await servers?.dispose()
+})
+
+const lines = (stdout: string) => stdout.split("\n").filter((line) => line !== "")
+
+describe("eventuali --replica", () => {
+  it("events, export and tail read on the replica; --replica needs PostgreSQL", async () => {
+    const url = `${servers.primaryUrl}?schema=cli_replica`
+    await seed(url)
+    await replicaCaughtUp(servers)
+    const onReplica = await run(["events", "--url", url, "--replica", servers.replicaUrl, "--json"])
+    expect(onReplica.stderr).toBe("")
+    expect(lines(onReplica.stdout)).toHaveLength(4)
+
+    // With the replica's replay paused, a fifth event is on the primary only.
+    await query(servers.replicaUrl, "SELECT pg_wal_replay_pause()")
+    try {
+      await append(url, "Order", "o2", [{ eventType: "OrderPlaced", data: { total: "1.00", items: [] } }])
+      expect(lines((await run(["events", "--url", url, "--replica", servers.replicaUrl, "--json"])).stdout)).toHaveLength(4)
+      expect(lines((await run(["events", "--url", url, "--json"])).stdout)).toHaveLength(5)
+    } finally {
+      await query(servers.replicaUrl, "SELECT pg_wal_replay_resume()")
+    }
+
+    const notPostgres = await run(["events", "--url", "memory://", "--replica", servers.replicaUrl])
+    expect(notPostgres.code).toBe(1)
+    expect(notPostgres.stderr).toContain("--replica needs a PostgreSQL server")
+  }, 120_000)
+})
