@@ -6,7 +6,7 @@
  * PostgreSQL: the server of EVENTUALI_PG_URL, or an embedded PostgreSQL started for the run.
  *
  * Options: --quick (fewer operations),
- * --only sqlite|postgres|tenancy|original|snapshots|privacy|stream|latency|projections|lifecycle|peers-sqlite|peers-postgres|ui.
+ * --only sqlite|postgres|tenancy|replicas|original|snapshots|privacy|stream|latency|projections|lifecycle|peers-sqlite|peers-postgres|ui.
  * `--only projections` runs the projection workloads on both backends; `--only sqlite` and
  * `--only postgres` include their backend's.
  * The peers-* parts compare ours with Emmett and a hand-written raw store (`peers.ts`) and print
@@ -130,6 +130,11 @@ const main = async () => {
         }))
       }
       if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
+      if (wants("replicas")) {
+        // A primary and a replica of their own, whatever EVENTUALI_PG_URL says.
+        const { replicaWorkloads } = await import("./replicas.js")
+        rows.push(...await replicaWorkloads({ repetitions, samples: quick ? 50 : 200, saves: quick ? 200 : 1000 }))
+      }
       if (wants("lifecycle")) {
         const { lifecycleWorkloads } = await import("./lifecycle.js")
         const schema = `bench_lifecycle_${Math.random().toString(36).slice(2, 8)}`
