@@ -136,7 +136,7 @@ describe("eventuali's help and usage errors read well", () => {
 
   it("optional flags are shown as optional; options have their own descriptions, not @effect/cli's boilerplate", async () => {
     const result = await run(["events", "--help"])
-    expect(result.stdout).toMatch(/eventuali events \[--url URL\] \[--tenant TENANT\] \[--aggregate ID\]\s+\[--type TYPE\.\.\.\] \[--event-type TYPE\.\.\.\] \[--from POSITION\] \[--limit N\]\s+\[--json\]/)
+    expect(result.stdout).toMatch(/eventuali events \[--url URL\]\s+\[--tenant TENANT\]\s+\[--replica URL\.\.\.\]\s+\[--aggregate ID\]\s+\[--type TYPE\.\.\.\]\s+\[--event-type TYPE\.\.\.\]\s+\[--from POSITION\]\s+\[--limit N\]\s+\[--json\]/)
     expect(result.stdout).toMatch(/-n, --limit N\s+At most this many events \(default: 100\)/)
     for (const command of everyHelp) {
       const help = (await run([...command, "--help"])).stdout

@@ -20,7 +20,7 @@ afterAll(async () => {
 const lines = (stdout: string) => stdout.split("\n").filter((line) => line !== "")
 
 describe("eventuali --replica", () => {
-  it("events, export and tail read on the replica; --replica needs PostgreSQL", async () => {
+  it("events reads on the replica (export and tail open the store the same way); --replica needs PostgreSQL", async () => {
     const url = `${servers.primaryUrl}?schema=cli_replica`
     await seed(url)
     await replicaCaughtUp(servers)

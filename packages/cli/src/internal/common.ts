@@ -47,9 +47,13 @@ export const url: Options.Options<Target> = Options.all({ url: urlOnly, tenant }
  * `--replica URL` (repeatable), on the commands that only read: the store's reads of the log go to
  * these streaming replicas of the PostgreSQL server of `--url` (see the scaling guide).
  */
-export const replicas = Options.redacted("replica").pipe(
+export const replicas: Options.Options<ReadonlyArray<Redacted.Redacted<string>>> = Options.text("replica").pipe(
   Options.withPseudoName("URL"),
+  // Text, made Redacted here: @effect/cli's repeated `Options.redacted` fails on its own values.
   Options.repeated,
+  Options.map((urls) => urls.map((url) => Redacted.make(url))),
+  // Shown as optional (`[--replica URL...]`): @effect/cli shows a bare `repeated` as required.
+  Options.withDefault([]),
   Options.withDescription("A streaming replica of the PostgreSQL server of --url to read from (repeatable; not with --tenant)")
 )
 
