@@ -15,10 +15,13 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError, type EventStoreError } from "@eventuali/core/Errors"
 import * as Tenants from "@eventuali/core/Tenants"
 import type * as Privacy from "@eventuali/core/Privacy"
+import * as Migrations from "@eventuali/sql/Migrations"
+import * as SqlErrors from "@eventuali/sql/SqlErrors"
 import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
 import * as Tables from "@eventuali/sql/Tables"
 import { Context, Duration, Effect, Either, Layer, Option, RcMap, Redacted, type Scope } from "effect"
 import * as Backend from "./internal/backend.js"
+import * as Conjoined from "./internal/conjoined.js"
 import * as Connect from "./internal/connect.js"
 import * as Listen from "./internal/listen.js"
 import * as Move from "./internal/move.js"
@@ -38,6 +41,14 @@ import * as TenantDirectory from "./TenantDirectory.js"
  * - `placement`: how a new tenant's server is chosen (default `TenantDirectory.leastLoaded`).
  * - `schemaPrefix`: a tenant's schema is the prefix and its id (default `tenant_`; lowercase
  *   letters, digits and `_`, at most 15 characters).
+ * - `strategy`: where a new tenant's events live: `"schema"` (default), tables of its own in its
+ *   schema; `"conjoined"`, rows in one set of tables shared by the tenants, with a tenant column
+ *   leading every key, seen through views in its schema (see `internal/conjoined.ts`). A tenant
+ *   is opened as it was created, whichever strategy is configured.
+ * - `conjoinedSchema`: the schema of the shared tables (default `eventuali_conjoined`).
+ * - `rowLevelSecurity` (conjoined): PostgreSQL row-level security on the shared tables as a
+ *   second wall behind the views: each connection carries its tenant and sees only its rows.
+ *   Default `false`.
  * - `idleTimeToLive`: how long a tenant's store, and a server's pool, stay open unused
  *   (default 5 minutes).
  * - `maxConnections` (per server), `connectTimeout`, `connectionWaitTimeout`, `applicationName`,
@@ -52,6 +63,9 @@ export interface PgTenantsConfig extends Connect.Settings {
   readonly control?: string | Redacted.Redacted<string> | undefined
   readonly placement?: TenantDirectory.Placement | undefined
   readonly schemaPrefix?: string | undefined
+  readonly strategy?: "schema" | "conjoined" | undefined
+  readonly conjoinedSchema?: string | undefined
+  readonly rowLevelSecurity?: boolean | undefined
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   readonly pollInterval?: Duration.DurationInput | undefined
 }
@@ -119,6 +133,17 @@ export class PgTenants extends Context.Tag("eventuali/PgTenants")<PgTenants, Ser
 
 const PREFIX = /^[a-z_][a-z0-9_]{0,14}$/
 
+const SHARED_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** How a tenant's schema holds its store: tables, views of the shared tables, or nothing yet. */
+const kindOf = (client: SqlClient.SqlClient, schema: string) =>
+  Effect.map(
+    client<{ readonly kind: string }>`SELECT c.relkind::text AS kind FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ${schema} AND c.relname = ${Tables.names.events}`,
+    ([row]) => row === undefined ? "none" as const : row.kind === "v" ? "conjoined" as const : "schema" as const
+  )
+
 const invalid = (message: string) => Effect.fail(new DatabaseError({ message }))
 
 const urlOf = (url: string | Redacted.Redacted<string>) => Redacted.isRedacted(url) ? Redacted.value(url) : url
@@ -152,6 +177,16 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
         `Invalid tenant schema prefix ${JSON.stringify(prefix)}: use at most 15 lowercase letters, digits and _, not starting with a digit`
       )
     }
+    const strategy = config.strategy ?? "schema"
+    const sharedSchema = config.conjoinedSchema ?? "eventuali_conjoined"
+    if (!SHARED_SCHEMA.test(sharedSchema) || sharedSchema.startsWith(prefix)) {
+      return yield* invalid(
+        `Invalid conjoinedSchema ${JSON.stringify(sharedSchema)}: use lowercase letters, digits and _, not starting with a digit or with the tenant schema prefix`
+      )
+    }
+    if (config.rowLevelSecurity === true && strategy !== "conjoined") {
+      return yield* invalid("PgTenants: rowLevelSecurity needs strategy \"conjoined\"")
+    }
     const servers = yield* serversOf(config)
     const names = Array.from(servers.keys())
     const idleTimeToLive = config.idleTimeToLive ?? Duration.minutes(5)
@@ -168,6 +203,15 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
           const server = yield* Connect.connect(Connect.options(url, config))
           const listener = yield* Listen.make(url)
           yield* Effect.addFinalizer(() => Effect.sync(() => server.pool.refuseWaiters()))
+          if (strategy === "conjoined") {
+            // The shared tables, once per server and process (idempotent, behind the migration lock).
+            yield* Migrations.run({ schema: sharedSchema, migrations: Conjoined.shared }).pipe(Effect.provideService(SqlClient.SqlClient, server.client))
+            yield* server.client.withTransaction(Effect.forEach(
+              Conjoined.rowLevelSecurity(sharedSchema, config.rowLevelSecurity === true),
+              (statement) => server.client.unsafe(statement),
+              { discard: true }
+            )).pipe(Effect.mapError((error) => new DatabaseError({ message: `Setting row-level security: ${error.message}` })))
+          }
           return { ...server, listener }
         }),
       idleTimeToLive
@@ -190,17 +234,34 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
       Effect.gen(function*() {
         const server = yield* RcMap.get(open, yield* serverOf(tenantId))
         const schema = `${prefix}${tenantId}`
-        const client = yield* Connect.clientOf(new SchemaPool(server.pool, schema))
+        const kind = yield* kindOf(server.client, schema).pipe(Effect.mapError(SqlErrors.toDatabaseError("Opening a tenant")))
+        const conjoined = kind === "none" ? strategy === "conjoined" : kind === "conjoined"
+        if (conjoined && strategy === "conjoined") {
+          yield* Migrations.run({ schema, migrations: Conjoined.views(sharedSchema, tenantId) }).pipe(
+            Effect.provideService(SqlClient.SqlClient, server.client)
+          )
+        }
+        const pool = new SchemaPool(server.pool, schema, conjoined ? tenantId : undefined)
+        const client = yield* Connect.clientOf(pool)
         const channel = Tables.channel(schema)
         const notifications = yield* server.listener.channel(channel)
-        // The store's statements name the schema: they run on the server's client as they are.
-        const backend = yield* Backend.make(server.client, server.pool, {
+        // The store's statements name the schema: they run on the server's client as they are,
+        // but behind row-level security, where a connection must carry its tenant.
+        const walled = conjoined && config.rowLevelSecurity === true
+        const backend = yield* Backend.make(walled ? client : server.client, walled ? pool : server.pool, {
           schema,
           channel,
           notifications,
-          preparedStatements: config.preparedStatements ?? true
+          preparedStatements: config.preparedStatements ?? true,
+          conjoined
         })
-        const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
+        const opened = yield* SqlEventStore.open(client, backend, {
+          schema,
+          pollInterval: config.pollInterval,
+          // A conjoined tenant's views were migrated above (or by the deployment that created it).
+          migrate: !conjoined,
+          conjoined
+        })
         return Context.add(SqlEventStore.context(opened), PgClient.PgClient, client)
       })
 
@@ -233,13 +294,17 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
     const move = (tenantId: string, to: string, options: MoveOptions = {}) =>
       Effect.gen(function*() {
         const from = yield* serverOf(tenantId)
+        const source = yield* RcMap.get(open, from)
+        if ((yield* kindOf(source.client, `${prefix}${tenantId}`).pipe(Effect.orElseSucceed(() => "none" as const))) === "conjoined") {
+          return yield* invalid(`Cannot move tenant ${JSON.stringify(tenantId)}: it is conjoined (moving is for a schema per tenant)`)
+        }
         if (!servers.has(to)) return yield* invalid(`Cannot move tenant ${JSON.stringify(tenantId)} to server ${JSON.stringify(to)}: not configured`)
         if (from === to) return yield* invalid(`Tenant ${JSON.stringify(tenantId)} is on server ${JSON.stringify(to)} already`)
         const batchSize = options.batchSize ?? 1000
         if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
           return yield* invalid(`Invalid batchSize ${batchSize}: a whole number from 1 to 10,000`)
         }
-        const [source, target] = yield* Effect.all([RcMap.get(open, from), RcMap.get(open, to)])
+        const target = yield* RcMap.get(open, to)
         const moved = yield* Move.move({
           tenantId,
           schema: `${prefix}${tenantId}`,

@@ -368,13 +368,14 @@ const MIGRATION_LOCK_CLASS = 7_368_736
 
 /**
  * Applies the migrations not yet applied to the database (in `schema`, created if missing, on
- * PostgreSQL).
+ * PostgreSQL). `migrations`: another list with the same bookkeeping (default: the store's,
+ * {@link migrations}); `PgTenants`' conjoined tables and their per-tenant views have their own.
  *
  * @since 0.1.0
  * @category migrations
  */
 export const run = (
-  options: { readonly schema?: string | undefined } = {}
+  options: { readonly schema?: string | undefined; readonly migrations?: ReadonlyArray<Migration> | undefined } = {}
 ): Effect.Effect<void, DatabaseError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -397,7 +398,7 @@ export const run = (
       )`
       const applied = yield* sql<{ readonly id: number }>`SELECT id FROM ${bookkeeping}`
       const done = new Set(applied.map((row) => Number(row.id)))
-      for (const migration of migrations) {
+      for (const migration of options.migrations ?? migrations) {
         if (done.has(migration.id)) continue
         const statements = sql.onDialectOrElse({ pg: () => migration.pg(ddl), orElse: () => migration.sqlite(ddl) })
         for (const statement of statements) yield* sql.unsafe(statement)

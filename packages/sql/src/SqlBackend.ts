@@ -58,12 +58,23 @@ export interface SqlBackend {
 
 /**
  * The shared statements of a dialect, on the tables of `schema` (PostgreSQL) or unqualified.
+ * `conjoined` (PostgreSQL): the schema's tables are one tenant's views of tables shared by
+ * tenants, whose unique keys start with `tenant_id` (`PgTenants`' conjoined strategy).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const statements = (dialect: Dialect, schema: string | undefined): Statements =>
-  dialect === "pg" ? internal.pg(schema) : internal.sqlite(schema)
+export const statements = (dialect: Dialect, schema: string | undefined, options?: { readonly conjoined?: boolean | undefined }): Statements =>
+  dialect === "pg" ? internal.pg(schema, options?.conjoined) : internal.sqlite(schema)
+
+/**
+ * The columns of a unique key as an upsert's `ON CONFLICT` names them: `tenant_id` first on
+ * conjoined tables (see {@link statements}).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const conflictKey: (columns: string, conjoined: boolean | undefined) => string = internal.conflictKey
 
 /**
  * A statement text builder that builds each text once (drivers prepare statements by text, so

@@ -30,6 +30,8 @@ import * as SqlProjectionStore from "./SqlProjectionStore.js"
  *   made before it): reads do not look there. Default `true`.
  * - `privacy`: the key store and cipher of personal data; by default keys in the database's
  *   key table ({@link SqlKeyStore}) and AES-256-GCM (`NodeCipher.aes256gcm`).
+ * - `conjoined` (PostgreSQL): the schema's tables are one tenant's views of tables shared by
+ *   tenants (`PgTenants`' conjoined strategy): upserts name the tenant column in their keys.
  *
  * @since 0.1.0
  * @category models
@@ -38,6 +40,7 @@ export interface SqlEventStoreOptions extends EventStore.StoreOptions {
   readonly schema?: string | undefined
   readonly migrate?: boolean | undefined
   readonly archive?: boolean | undefined
+  readonly conjoined?: boolean | undefined
 }
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -128,7 +131,7 @@ export const open = <Client extends SqlClient.SqlClient>(
 ): Effect.Effect<OpenStore<Client>, DatabaseError, Scope.Scope> =>
   Effect.provideService(
     Effect.map(
-      Effect.all([makeParts(backend, options), SqlProjectionStore.make({ schema: options.schema })]),
+      Effect.all([makeParts(backend, options), SqlProjectionStore.make({ schema: options.schema, conjoined: options.conjoined })]),
       ([{ privacy, store }, projections]) => ({ store, projections, client, privacy })
     ),
     SqlClient.SqlClient,

@@ -23,6 +23,7 @@ import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Effect, Layer, Option } from "effect"
 import { failedTransactionAsError } from "./internal/errors.js"
+import { conflictKey } from "./internal/statements.js"
 import { isSqlError, toDatabaseError } from "./SqlErrors.js"
 import * as Tables from "./Tables.js"
 
@@ -112,16 +113,19 @@ const toInfo = (row: InfoRow): ProjectionStore.ProjectionInfo => ({
 })
 
 /**
- * The projection store on the current `SqlClient` (tables in `schema` on PostgreSQL).
+ * The projection store on the current `SqlClient` (tables in `schema` on PostgreSQL; `conjoined`:
+ * they are one tenant's views of tables shared by tenants, see `SqlBackend.statements`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  options: { readonly schema?: string | undefined } = {}
+  options: { readonly schema?: string | undefined; readonly conjoined?: boolean | undefined } = {}
 ): Effect.Effect<ProjectionStore.Service, never, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    /** An upsert's conflict target (see `SqlBackend.conflictKey`). */
+    const key = (columns: string) => sql.literal(conflictKey(columns, options.conjoined))
     const tables = Tables.identifiers(options.schema)
     const checkpoints = sql(tables.checkpoints)
     const ranges = sql(tables.ranges)
@@ -147,7 +151,7 @@ export const make = (
       sql.onDialectOrElse({
         pg: () => sql`SELECT pg_advisory_xact_lock(${PROJECTION_LOCK_CLASS}, hashtext(${name}))`,
         orElse: () =>
-          sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, 0, ${checkpointNow}) ON CONFLICT (name) DO NOTHING`
+          sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, 0, ${checkpointNow}) ON CONFLICT (${key("name")}) DO NOTHING`
       })
     const select = (clause: Fragment) =>
       sql<Row>`SELECT name, position, ${updatedAt} FROM ${checkpoints} ${clause}`
@@ -155,7 +159,7 @@ export const make = (
     const setPosition = (name: string, position: bigint) =>
       Effect.gen(function*() {
         yield* sql`INSERT INTO ${checkpoints} (name, position, updated_at) VALUES (${name}, ${position.toString()}, ${checkpointNow})
-          ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
+          ON CONFLICT (${key("name")}) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
         // Back to the beginning: a replay starts a new record of what was handled.
         if (position === 0n) yield* sql`DELETE FROM ${ranges} WHERE checkpoint = ${name}`
       })
@@ -169,7 +173,7 @@ export const make = (
     const versionLock = (name: string) =>
       sql.onDialectOrElse({
         pg: () => sql`SELECT pg_advisory_xact_lock(${VERSION_LOCK_CLASS}, hashtext(${name}))`,
-        orElse: () => sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, 0, ${nowMillis}) ON CONFLICT (name) DO NOTHING`
+        orElse: () => sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, 0, ${nowMillis}) ON CONFLICT (${key("name")}) DO NOTHING`
       })
     const readVersion = (name: string) =>
       Effect.map(
@@ -183,7 +187,7 @@ export const make = (
         if (active >= version) return active
         yield* body
         yield* sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, ${version}, ${nowMillis})
-          ON CONFLICT (name) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at`
+          ON CONFLICT (${key("name")}) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at`
         return version
       })))
 
@@ -238,7 +242,7 @@ export const make = (
 
     const upsertParked = (event: ProjectionStore.ParkedEvent) =>
       sql`INSERT INTO ${parked} ${sql.insert(parkedRow(event))}
-        ON CONFLICT (name, position) DO UPDATE SET partition_index = excluded.partition_index, event_id = excluded.event_id,
+        ON CONFLICT (${key("name, position")}) DO UPDATE SET partition_index = excluded.partition_index, event_id = excluded.event_id,
           error_tag = excluded.error_tag, error_message = excluded.error_message, attempts = excluded.attempts,
           parked_at = excluded.parked_at, retry_requested = excluded.retry_requested`
 
@@ -250,7 +254,7 @@ export const make = (
         })
         // On SQLite this first write takes the write lock: the rest of the heartbeat is serialised too.
         yield* sql`INSERT INTO ${instances} (name, owner, expires_at) VALUES (${name}, ${owner}, ${nowMillis} + ${leaseMillis})
-          ON CONFLICT (name, owner) DO UPDATE SET expires_at = excluded.expires_at`
+          ON CONFLICT (${key("name, owner")}) DO UPDATE SET expires_at = excluded.expires_at`
         yield* sql`DELETE FROM ${instances} WHERE name = ${name} AND expires_at <= ${nowMillis}`
         yield* sql`DELETE FROM ${leases} WHERE name = ${name} AND expires_at <= ${nowMillis}`
         const [live] = yield* sql<{ readonly live: Integer }>`SELECT count(*) AS live FROM ${instances} WHERE name = ${name}`
@@ -303,7 +307,7 @@ export const make = (
           const eventTypes = JSON.stringify(info.eventTypes)
           yield* sql`INSERT INTO ${registry} (name, partitions, aggregate_types, event_types, created_at)
             VALUES (${info.name}, ${info.partitions}, ${aggregateTypes}, ${eventTypes}, ${nowMillis})
-            ON CONFLICT (name) DO UPDATE SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+            ON CONFLICT (${key("name")}) DO UPDATE SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
             WHERE ${registry}.partitions = excluded.partitions`
           const [row] = yield* sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types FROM ${registry} WHERE name = ${info.name}`
           return row === undefined ? info : toInfo(row)

@@ -32,6 +32,8 @@ export interface Options {
   readonly preparedStatements: boolean
   /** Where the store's reads may go instead of the primary (`replicas.ts`). */
   readonly replicas?: Replicas.Replicas | undefined
+  /** Whether the schema's tables are one tenant's views of shared tables (`conjoined.ts`). */
+  readonly conjoined?: boolean | undefined
 }
 
 /**
@@ -65,7 +67,7 @@ export const make = (
   options: Options
 ): Effect.Effect<SqlBackend.SqlBackend, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const statements = SqlBackend.statements("pg", options.schema)
+    const statements = SqlBackend.statements("pg", options.schema, { conjoined: options.conjoined })
     const run = Statements.make(sql, pool, { prepared: options.preparedStatements })
     const append = Append.make(sql, run, statements, options.schema)
     const notifier = yield* Notifier.make(run, options.channel)

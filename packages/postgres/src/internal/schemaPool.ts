@@ -10,6 +10,7 @@
  * table missing there is an error, never another schema's table of the same name.
  */
 import * as Pg from "pg"
+import { TENANT_SETTING } from "./conjoined.js"
 import { type ConnectCallback, promised, type StorePool } from "./pool.js"
 
 /** The search path each pooled connection was last given by a tenant's pool. */
@@ -21,11 +22,14 @@ const noRelease = () => {}
 export class SchemaPool extends Pg.Pool {
   private readonly setPath: string
 
-  constructor(private readonly server: StorePool, private readonly schema: string) {
+  /** `tenantId`: a conjoined tenant's id, which its connections also carry for row-level security. */
+  constructor(private readonly server: StorePool, private readonly schema: string, tenantId?: string) {
     // The options are the server's, for `@effect/sql-pg`'s description of the client; this pool
     // opens no connection of its own.
     super(server.options)
-    this.setPath = `SET search_path TO ${Pg.escapeIdentifier(schema)}`
+    // One round trip either way: two statements in one simple query.
+    this.setPath = `SET search_path TO ${Pg.escapeIdentifier(schema)}` +
+      (tenantId === undefined ? "" : `; SET ${TENANT_SETTING} TO ${Pg.escapeLiteral(tenantId)}`)
   }
 
   override connect(): Promise<Pg.PoolClient>

@@ -130,7 +130,15 @@ const columns = (timestamp: string, json: (column: string) => string) =>
 const ARCHIVED_COLUMNS =
   "position, event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp"
 
-const SNAPSHOT_UPSERT = `ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,
+/**
+ * The unique key an upsert names, given its own columns: on tables shared by tenants (PgTenants'
+ * conjoined strategy, where the store's tables are one tenant's views), every unique key starts
+ * with the tenant column, and `ON CONFLICT` must name a unique index's columns exactly.
+ */
+export const conflictKey = (columns: string, conjoined: boolean | undefined): string =>
+  conjoined === true ? `tenant_id, ${columns}` : columns
+
+const snapshotUpsert = (conjoined: boolean | undefined) => `ON CONFLICT (${conflictKey("aggregate_id", conjoined)}) DO UPDATE SET aggregate_type = excluded.aggregate_type,
         aggregate_version = excluded.aggregate_version, schema_version = excluded.schema_version,
         state = excluded.state, created_at = excluded.created_at
       WHERE excluded.aggregate_version > old.aggregate_version OR excluded.schema_version <> old.schema_version`
@@ -158,7 +166,7 @@ export const sqlite = (schema: string | undefined): Statements => {
     writeSnapshot: `INSERT INTO ${t.snapshots} AS old
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
       VALUES (?, ?, ?, ?, ?, CAST(unixepoch('subsec') * 1000 AS INTEGER))
-      ${SNAPSHOT_UPSERT}`,
+      ${snapshotUpsert(false)}`,
     readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state FROM ${t.snapshots} WHERE aggregate_id = ?`,
     removeEvents: `DELETE FROM ${t.events} WHERE position IN (
         SELECT position FROM ${t.events} WHERE aggregate_id = ? AND aggregate_version < ?
@@ -207,8 +215,8 @@ export const MAX_EVENTS_PER_TRANSACTION = 2 ** POSITION_SHIFT - 1
 /** The highest position every transaction below the oldest one still running has ended. */
 const VISIBLE_BELOW = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${POSITION_SHIFT})`
 
-/** The PostgreSQL texts. */
-export const pg = (schema: string | undefined): Statements => {
+/** The PostgreSQL texts; `conjoined`: the tables are one tenant's views of tables shared by tenants. */
+export const pg = (schema: string | undefined, conjoined?: boolean): Statements => {
   const t = Tables.quoted(schema)
   const COLUMNS = columns(
     // A timestamp set to 'infinity' by hand reads as its text, which the store reports as corrupt.
@@ -235,7 +243,7 @@ export const pg = (schema: string | undefined): Statements => {
     writeSnapshot: `INSERT INTO ${t.snapshots} AS old
         (aggregate_id, aggregate_type, aggregate_version, schema_version, state, created_at)
       VALUES ($1, $2, $3, $4, $5::json, now())
-      ${SNAPSHOT_UPSERT}`,
+      ${snapshotUpsert(conjoined)}`,
     readSnapshot: `SELECT aggregate_type, aggregate_version, schema_version, state::text AS state FROM ${t.snapshots} WHERE aggregate_id = $1`,
     removeEvents: `DELETE FROM ${t.events} WHERE position IN (
         SELECT position FROM ${t.events} WHERE aggregate_id = $1 AND aggregate_version < $2
