@@ -8,8 +8,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, Checkpoint, EventStore, Projection, ProjectionStore, Tenants } from "@eventuali/core"
 import { PgTenants } from "@eventuali/postgres"
 import { Chunk, Effect, Exit, Option, Schema, Stream } from "effect"
-import { describePg, serverUrl } from "./support/pg.js"
-import { freshConfig, queryServer } from "./support/tenants.js"
+import { describePg, freshSchema, serverUrl } from "./support/pg.js"
+import { freshConfig as freshConfigOf, ordinaryRoleUrl, queryServer } from "./support/tenants.js"
+
+/** Row-level security binds only a role that is not a superuser: those tenants connect as one. */
+const appUrl = serverUrl === "" ? "" : await Effect.runPromise(ordinaryRoleUrl(serverUrl))
 
 class Deposited extends Schema.TaggedClass<Deposited>()("Deposited", { tenant: Schema.String, n: Schema.Number }) {}
 const Account = Aggregate.make({
@@ -37,7 +40,24 @@ const deposit = (tenant: string, id: string, count: number) =>
 
 const tenantOf = (data: unknown) => (data as { readonly tenant: string }).tenant
 
-describePg("PostgreSQL tenant isolation", () => {
+/** Each storage strategy, with a configuration of its own per call (a fresh shared schema too). */
+const strategies: ReadonlyArray<readonly [string, () => Partial<PgTenants.PgTenantsConfig>]> = [
+  ["schema per tenant", () => ({})],
+  ["conjoined", () => ({ strategy: "conjoined", conjoinedSchema: freshSchema("shared") })],
+  ["conjoined, row-level security", () => ({
+    servers: { main: appUrl },
+    strategy: "conjoined",
+    conjoinedSchema: freshSchema("shared"),
+    rowLevelSecurity: true
+  })]
+]
+
+for (const [strategyName, extra] of strategies) describePg(`PostgreSQL tenant isolation (${strategyName})`, () => {
+  const freshConfig = (servers?: Readonly<Record<string, string>>, more: Partial<PgTenants.PgTenantsConfig> = {}) => {
+    const config = { ...extra(), ...more }
+    return freshConfigOf(servers ?? config.servers as Record<string, string> | undefined, config)
+  }
+
   it.live("crafted tenant ids are refused with EventStoreError before any schema or directory entry is created", () =>
     Effect.gen(function*() {
       const config = freshConfig()

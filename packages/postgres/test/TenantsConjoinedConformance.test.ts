@@ -8,7 +8,10 @@ import { EventStoreConformance, PrivacyConformance, SqlInjection, SqlReadModelCo
 import { PgTenants } from "@eventuali/postgres"
 import { Effect, Layer } from "effect"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
-import { freshConfig } from "./support/tenants.js"
+import { freshConfig, ordinaryRoleUrl } from "./support/tenants.js"
+
+/** Row-level security binds only a role that is not a superuser: the tenants connect as one. */
+const appUrl = serverUrl === "" ? "" : await Effect.runPromise(ordinaryRoleUrl(serverUrl))
 
 /** A tenant's services, among neighbours: another tenant of the same shared tables writes first. */
 const conjoinedTenant = (config: PgTenants.PgTenantsConfig, tenantId: string) =>
@@ -23,7 +26,7 @@ describePg("PostgreSQL conjoined tenants", () => {
   const conjoined = (rowLevelSecurity: boolean) =>
     serverUrl === ""
       ? { servers: {} }
-      : freshConfig(undefined, { strategy: "conjoined", conjoinedSchema: freshSchema("shared"), rowLevelSecurity })
+      : freshConfig({ main: appUrl }, { strategy: "conjoined", conjoinedSchema: freshSchema("shared"), rowLevelSecurity })
   EventStoreConformance.run("PgTenants (conjoined, row-level security)", conjoinedTenant(conjoined(true), "conformance"))
   EventStoreConformance.run("PgTenants (conjoined, views only)", conjoinedTenant(conjoined(false), "conformance"))
   SqlReadModelConformance.run("PgTenants conjoined read models", conjoinedTenant(conjoined(true), "read_models"))

@@ -40,3 +40,24 @@ export const queryServer = <Row extends object>(url: string, text: string, param
       await client.end()
     }
   })
+
+/**
+ * A URL of `url`'s server as a role that is not a superuser (a superuser bypasses row-level
+ * security, even forced): a new role with the right to create schemas, when `url`'s role is a
+ * superuser (the embedded server's `postgres`); `url` itself otherwise (CI's own role).
+ */
+export const ordinaryRoleUrl = (url: string) =>
+  Effect.gen(function*() {
+    const [me] = yield* queryServer<{ readonly super: boolean; readonly db: string }>(
+      url,
+      "SELECT rolsuper AS super, current_database() AS db FROM pg_roles WHERE rolname = current_user"
+    )
+    if (me?.super !== true) return url
+    const role = `app_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`
+    yield* queryServer(url, `CREATE ROLE ${role} LOGIN PASSWORD '${role}'`)
+    yield* queryServer(url, `GRANT CREATE ON DATABASE ${Pg.escapeIdentifier(me.db)} TO ${role}`)
+    const parsed = new URL(url)
+    parsed.username = role
+    parsed.password = role
+    return parsed.toString()
+  })
