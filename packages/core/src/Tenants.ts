@@ -162,7 +162,11 @@ export const make = <R>(backend: Backend<R>): Effect.Effect<Service<R>, never, S
     ),
     (open): Service<R> => ({
       context: (tenantId) => Effect.flatMap(validateId(tenantId), open.get),
-      use: (tenantId, f) => Effect.flatMap(validateId(tenantId), (id) => open.use(id, f)),
+      use: (tenantId, f) => {
+        // Every request's path: the id checked without an Effect around the answer.
+        const valid = validateId(tenantId)
+        return Either.isLeft(valid) ? Effect.fail(valid.left) : open.use(valid.right, f)
+      },
       create: (tenantId) => Effect.flatMap(validateId(tenantId), backend.create),
       list: backend.list,
       evict: open.evict

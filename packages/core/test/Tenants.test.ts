@@ -1,6 +1,6 @@
 import { expect, it } from "@effect/vitest"
 import { DatabaseError, EventStore, InMemoryEventStore, ProjectionStore, Tenants } from "@eventuali/core"
-import { Context, Effect, Either, Exit } from "effect"
+import { Context, Effect, Either, Exit, Fiber } from "effect"
 
 const append = (n: number) =>
   Effect.flatMap(EventStore.EventStore, (store) => store.append("Counter", "c", [{ eventType: "Ticked", data: { n } }]))
@@ -74,5 +74,42 @@ it.live("a tenant opens once for concurrent first uses, stays open while used, c
     yield* use
     expect(opened).toBe(2)
     yield* tenants.evict("acme")
+    expect(closed).toBe(2)
+  }).pipe(Effect.scoped))
+
+it.live("requests on an open tenant that fail, die or are interrupted leave it closable: it closes when idle, and an evicted one when its last user leaves", () =>
+  Effect.gen(function*() {
+    let closed = 0
+    const tenants = yield* Tenants.make({
+      open: () =>
+        Effect.gen(function*() {
+          yield* Effect.addFinalizer(() => Effect.sync(() => void (closed += 1)))
+          return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
+            Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
+          )
+        }),
+      create: () => Effect.void,
+      list: Effect.succeed([]),
+      idleTimeToLive: "100 millis"
+    })
+    const as = <A, E>(self: Effect.Effect<A, E, Tenants.Services>) =>
+      self.pipe(Tenants.provide("acme"), Effect.provideService(Tenants.Tenants, tenants))
+    yield* as(append(1))
+    // The tenant is open: these take the path of every later request.
+    yield* Effect.exit(as(Effect.fail("failed")))
+    yield* Effect.exit(as(Effect.die("died")))
+    const hanging = yield* Effect.fork(as(Effect.never))
+    yield* Effect.sleep("300 millis")
+    expect(closed).toBe(0)
+    yield* Fiber.interrupt(hanging)
+    yield* Effect.all(Array.from({ length: 50 }, (_, n) => as(append(n))), { concurrency: 10 })
+    yield* Effect.sleep("400 millis")
+    expect(closed).toBe(1)
+    // Evicted while a request holds it: closed when that request ends, not before.
+    const holding = yield* Effect.fork(as(Effect.sleep("200 millis")))
+    yield* Effect.sleep("50 millis")
+    yield* tenants.evict("acme")
+    expect(closed).toBe(1)
+    yield* Fiber.join(holding)
     expect(closed).toBe(2)
   }).pipe(Effect.scoped))
