@@ -2,9 +2,13 @@
  * `--tenant` on the store commands and `eventuali tenants` (list, create, move), as a user runs
  * them: the built binary against the test run's PostgreSQL server (and a second one for move).
  */
+import { PgTenants } from "@eventuali/postgres"
+import { Tenants } from "@eventuali/core"
+import { Effect } from "effect"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { type EmbeddedServer, startEmbedded } from "../../postgres/test/support/embedded.js"
 import { describePg, freshSchema, serverUrl } from "../../postgres/test/support/pg.js"
+import { queryServer } from "../../postgres/test/support/tenants.js"
 import { run, sqliteUrl } from "./support/cli.js"
 import { append } from "./support/seed.js"
 
@@ -49,6 +53,40 @@ describePg("eventuali --tenant", () => {
     const sqlite = await run(["events", "--url", sqliteUrl("x"), "--tenant", "acme"], { env })
     expect(sqlite.code).toBe(1)
     expect(sqlite.stderr).toMatch(/--tenant needs a PostgreSQL server/)
+  }, 60_000)
+})
+
+describePg("eventuali --tenant, conjoined", () => {
+  it("with EVENTUALI_TENANT_STRATEGY=conjoined, init creates conjoined tenants; the store commands see each tenant's rows only", async () => {
+    const conjoinedPrefix = `k${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}_`
+    const shared = freshSchema("shared")
+    const conjoinedEnv = { EVENTUALI_TENANT_PREFIX: conjoinedPrefix, EVENTUALI_TENANT_STRATEGY: "conjoined", EVENTUALI_TENANT_SHARED_SCHEMA: shared }
+    for (const tenant of ["acme", "globex"]) {
+      const created = await run(["init", "--url", serverUrl, "--tenant", tenant], { env: conjoinedEnv })
+      expect({ code: created.code, stderr: created.stderr }).toStrictEqual({ code: 0, stderr: "" })
+    }
+    // Written through the library, as the application does.
+    const config = { servers: { main: serverUrl }, directory: "schemas" as const, schemaPrefix: conjoinedPrefix, strategy: "conjoined" as const, conjoinedSchema: shared }
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const tenants = yield* PgTenants.make(config)
+      for (const [tenant, users] of [["acme", ["u1"]], ["globex", ["u1", "u2"]]] as const) {
+        const store = yield* Tenants.store(tenant).pipe(Effect.provideService(Tenants.Tenants, tenants))
+        for (const user of users) yield* store.append("User", user, [{ eventType: "Registered", data: { tenant } }])
+      }
+    })))
+    const [kind] = await Effect.runPromise(queryServer(serverUrl, `SELECT c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = '${conjoinedPrefix}acme' AND c.relname = 'eventuali_events'`))
+    expect(kind).toStrictEqual({ kind: "v" })
+    // The store commands need no strategy to open an existing tenant.
+    const acme = await run(["events", "--url", serverUrl, "--tenant", "acme", "--json"], { env: { EVENTUALI_TENANT_PREFIX: conjoinedPrefix } })
+    expect(acme.code).toBe(0)
+    const events = acme.stdout.trim().split("\n").map((line) => JSON.parse(line) as { readonly data: { readonly tenant: string } })
+    expect(events.map((event) => event.data.tenant)).toStrictEqual(["acme"])
+    const stats = await run(["stats", "--url", serverUrl, "--tenant", "globex", "--json"], { env: conjoinedEnv })
+    expect(JSON.parse(stats.stdout)).toMatchObject({ events: 2, aggregates: 2 })
+    const bad = await run(["init", "--url", serverUrl, "--tenant", "initech"], { env: { ...conjoinedEnv, EVENTUALI_TENANT_STRATEGY: "rows" } })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/EVENTUALI_TENANT_STRATEGY must be schema or conjoined/)
   }, 60_000)
 })
 

@@ -98,6 +98,24 @@ export const layer = (
   }))
 
 /**
+ * How the deployment's tenants are stored, from the environment: `EVENTUALI_TENANT_PREFIX`
+ * (default `tenant_`), `EVENTUALI_TENANT_STRATEGY` (`schema`, the default, or `conjoined`: what
+ * `init`/`import --tenant` and `tenants create` make; an existing tenant opens as it was created),
+ * `EVENTUALI_TENANT_SHARED_SCHEMA` (the conjoined tables' schema, default `eventuali_conjoined`).
+ */
+export const tenantSettings = Effect.gen(function*() {
+  const setting = (name: string, fallback: string) =>
+    Config.string(name).pipe(Config.withDefault(fallback), Effect.orElseSucceed(() => fallback))
+  const schemaPrefix = yield* setting("EVENTUALI_TENANT_PREFIX", "tenant_")
+  const strategy = yield* setting("EVENTUALI_TENANT_STRATEGY", "schema")
+  if (strategy !== "schema" && strategy !== "conjoined") {
+    return yield* new DatabaseError({ message: `EVENTUALI_TENANT_STRATEGY must be schema or conjoined, not ${JSON.stringify(strategy)}` })
+  }
+  const conjoinedSchema = yield* setting("EVENTUALI_TENANT_SHARED_SCHEMA", "eventuali_conjoined")
+  return { schemaPrefix, strategy, conjoinedSchema } as const
+})
+
+/**
  * The store of one tenant on the server of `url` (`PgTenants` with the schemas of that server as
  * its directory): created by `init` and `import`, refused by the other commands when missing.
  */
@@ -106,8 +124,9 @@ const tenantLayer = (url: string, shownUrl: string, tenantId: string, create: bo
     if (PgEventStore.parseUrl(url).schema !== undefined) {
       return yield* new DatabaseError({ message: "--tenant chooses the schema: pass the server's URL without ?schema=" })
     }
-    const schemaPrefix = yield* Config.string("EVENTUALI_TENANT_PREFIX").pipe(Config.withDefault("tenant_"), Effect.orElseSucceed(() => "tenant_"))
-    const tenants = PgTenants.layer({ servers: { server: url }, directory: "schemas", schemaPrefix })
+    const settings = yield* tenantSettings
+    const { schemaPrefix } = settings
+    const tenants = PgTenants.layer({ servers: { server: url }, directory: "schemas", ...settings })
     const schema = `${schemaPrefix}${yield* Tenants.validateId(tenantId)}`
     const services = Layer.unwrapEffect(Effect.gen(function*() {
       if (create) yield* Effect.flatMap(PgTenants.PgTenants, (service) => service.create(tenantId))

@@ -10,8 +10,9 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as PgTenants from "@eventuali/postgres/PgTenants"
-import { Config, Console, Duration, Effect, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Option, Redacted } from "effect"
 import { CliError, json, toCliError, urlOf, urlOnly } from "./common.js"
+import { tenantSettings } from "./database.js"
 import * as Output from "./output.js"
 
 const servers = Options.text("server").pipe(
@@ -39,10 +40,10 @@ const SERVER_NAME = /^[A-Za-z0-9_-]{1,63}$/
 /** The tenants of the deployment the options describe, for as long as the scope lives. */
 const openTenants = (options: Deployment) =>
   Effect.gen(function*() {
-    const schemaPrefix = yield* Config.string("EVENTUALI_TENANT_PREFIX").pipe(Config.withDefault("tenant_"), Effect.orElseSucceed(() => "tenant_"))
+    const settings = yield* tenantSettings.pipe(Effect.mapError((error) => new CliError({ message: error.message })))
     if (options.servers.length === 0) {
       const url = yield* urlOf(options.url)
-      return yield* PgTenants.make({ servers: { server: url }, directory: "schemas", schemaPrefix }).pipe(Effect.mapError(toCliError(url)))
+      return yield* PgTenants.make({ servers: { server: url }, directory: "schemas", ...settings }).pipe(Effect.mapError(toCliError(url)))
     }
     const configured: Record<string, Redacted.Redacted<string>> = {}
     for (const server of options.servers) {
@@ -54,7 +55,7 @@ const openTenants = (options: Deployment) =>
       if (Object.hasOwn(configured, name)) return yield* new CliError({ message: `--server ${name} is given twice` })
       configured[name] = Redacted.make(server.slice(equals + 1))
     }
-    return yield* PgTenants.make({ servers: configured, control: Option.getOrUndefined(options.control), schemaPrefix }).pipe(
+    return yield* PgTenants.make({ servers: configured, control: Option.getOrUndefined(options.control), ...settings }).pipe(
       Effect.mapError((error) => new CliError({ message: error.message }))
     )
   })
