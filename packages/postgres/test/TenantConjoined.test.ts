@@ -53,7 +53,7 @@ describePg("PostgreSQL conjoined tenants", () => {
       )
       // 11 tables with a primary key each, the events' and the archive's other indexes, and the
       // bookkeeping of the shared schema's migrations (no tenant's).
-      expect(indexes.length).toBe(11 + 4 + 1 + 1)
+      expect(indexes.length).toBe(11 + 4 + 2 + 1)
       expect(indexes.filter((index) => index.first !== "tenant_id" && index.table !== "eventuali_migrations")).toStrictEqual([])
       const relations = yield* queryServer<{ readonly relname: string; readonly kind: string }>(
         serverUrl,

@@ -191,7 +191,8 @@ const sharedDdl = (t: Tables.Tables): Readonly<Record<number, ReadonlyArray<stri
         PRIMARY KEY (tenant_id, name)
       )`,
     ...wall(t.projectionVersions)
-  ]
+  ],
+  9: [`CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_event_id ON ${t.archive} (tenant_id, event_id)`]
 })
 
 /** The store's migration ids and names, with other statements (given the names in the migrated schema). */
