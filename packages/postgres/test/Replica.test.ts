@@ -6,8 +6,8 @@
  * in order while writers append on the primary, also across a restart of the replica.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import type * as SqlClient from "@effect/sql/SqlClient"
-import { Aggregate, CommandHandler, EventStore, ReadPreference } from "@eventuali/core"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Aggregate, CommandHandler, EventStore, Projection, ProjectionStore, ReadPreference } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
 import { Effect, Fiber, Option, Ref, Schedule, Stream } from "effect"
 import { freshSchema } from "./support/pg.js"
@@ -144,6 +144,41 @@ describe("PgEventStore with a read replica", () => {
       expect(appended.events).toHaveLength(1)
       expect(yield* ReadPreference.primary(versionOf(store, "acc"))).toEqual(Option.some(4))
     }), 60_000)
+
+  it.scopedLive("a projection reads the log on the replica and writes its read model and checkpoint on the primary", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("prj")
+      const primary = yield* openPrimary(schema)
+      const reader = yield* open(schema)
+      yield* primary.client.unsafe(`CREATE TABLE "${schema}".seen (event_id text PRIMARY KEY)`)
+      yield* Projection.run(Projection.make({
+        name: "seen",
+        batchSize: 25,
+        handle: (event) =>
+          Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`INSERT INTO "${schema}".seen (event_id) VALUES ($1)`, [event.eventId]))
+      })).pipe(
+        Effect.provideService(EventStore.EventStore, reader.store),
+        Effect.provideService(ProjectionStore.ProjectionStore, reader.projections),
+        Effect.provideService(SqlClient.SqlClient, reader.client)
+      )
+      const seen = Effect.map(primary.client.unsafe<{ readonly n: number }>(`SELECT count(*)::int AS n FROM "${schema}".seen`), ([row]) => row?.n ?? 0)
+      const appendSome = (from: number, count: number) =>
+        Effect.all(
+          Array.from({ length: count }, (_, i) => primary.store.append("Account", `acc-${(from + i) % 20}`, [{ eventType: "Deposited", data: { i } }])),
+          { concurrency: 8, discard: true }
+        )
+      yield* appendSome(0, 200)
+      yield* waitUntil(Effect.map(seen, (n) => n === 200), "30 seconds", "the projection")
+      // The projection reads on the replica: with its replay paused, new events do not reach it...
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pausedReplay
+        yield* appendSome(200, 10)
+        yield* Effect.sleep("700 millis")
+        expect(yield* seen).toBe(200)
+      }))
+      // ...and once it replays, they do, each once.
+      yield* waitUntil(Effect.map(seen, (n) => n === 210), "30 seconds", "the projection after the replay")
+    }), 90_000)
 
   it.scopedLive("a subscription on the replica receives every event once, in order, while writers append on the primary", () =>
     Effect.gen(function*() {
