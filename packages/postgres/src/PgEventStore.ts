@@ -17,7 +17,6 @@ import * as Backend from "./internal/backend.js"
 import * as Connect from "./internal/connect.js"
 import * as listen from "./internal/listen.js"
 import * as Replicas from "./internal/replicas.js"
-import * as Statements from "./internal/statements.js"
 import { Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 
 /**
@@ -112,20 +111,13 @@ export const make = (
   config: PgEventStoreConfig
 ): Effect.Effect<SqlEventStore.OpenStore<PgClient.PgClient>, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
-    const raw = Redacted.isRedacted(config.url) ? Redacted.value(config.url) : config.url
-    const parsed = parseUrl(raw)
+    const parsed = parseUrl(Connect.textOf(config.url))
     const schema = config.schema ?? parsed.schema
     const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
     const notifications = yield* listen.notifications(parsed.url, channel)
     const preparedStatements = config.preparedStatements ?? true
-    const replicas = config.replicas === undefined || config.replicas.length === 0 ? undefined : yield* Replicas.make(client, {
-      urls: config.replicas.map((url) => parseUrl(Redacted.isRedacted(url) ? Redacted.value(url) : url).url),
-      settings: config,
-      readFrom: config.readFrom ?? "replica",
-      waitTimeout: Duration.decode(config.replicaWaitTimeout ?? Duration.millis(500)),
-      primary: Statements.make(client, pool, { prepared: preparedStatements })
-    })
+    const replicas = yield* Replicas.open(client, pool, (config.replicas ?? []).map((url) => parseUrl(Connect.textOf(url)).url), config)
     const backend = yield* Backend.make(client, pool, { schema, channel, notifications, preparedStatements, replicas })
     const opened = yield* SqlEventStore.open(client, backend, { schema, pollInterval: config.pollInterval })
     // The first thing closing does (finalizers run last to first): requests for a connection

@@ -25,6 +25,7 @@ import * as Conjoined from "./internal/conjoined.js"
 import * as Connect from "./internal/connect.js"
 import * as Listen from "./internal/listen.js"
 import * as Move from "./internal/move.js"
+import * as Replicas from "./internal/replicas.js"
 import { SchemaPool } from "./internal/schemaPool.js"
 import { parseUrl, redact } from "./PgEventStore.js"
 import * as TenantDirectory from "./TenantDirectory.js"
@@ -51,14 +52,19 @@ import * as TenantDirectory from "./TenantDirectory.js"
  *   Default `false`.
  * - `idleTimeToLive`: how long a tenant's store, and a server's pool, stay open unused
  *   (default 5 minutes).
+ * - `replicas`: streaming replicas of servers, by server name (`{ eu1: [url, …] }`, URLs without
+ *   `?schema=`): the tenants of such a server read on them as a `PgEventStore` with `replicas`
+ *   does (one set of replica pools per server, shared by its tenants), except conjoined tenants
+ *   behind row-level security, which read on the primary. Default: none.
  * - `maxConnections` (per server), `connectTimeout`, `connectionWaitTimeout`, `applicationName`,
- *   `pollInterval`: as for `PgEventStore`.
+ *   `pollInterval`, `readFrom`, `replicaWaitTimeout`: as for `PgEventStore`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface PgTenantsConfig extends Connect.Settings {
+export interface PgTenantsConfig extends Replicas.Settings {
   readonly servers: Readonly<Record<string, string | Redacted.Redacted<string>>>
+  readonly replicas?: Readonly<Record<string, ReadonlyArray<string | Redacted.Redacted<string>>>> | undefined
   readonly directory?: TenantDirectory.TenantDirectory | "schemas" | undefined
   readonly control?: string | Redacted.Redacted<string> | undefined
   readonly placement?: TenantDirectory.Placement | undefined
@@ -146,7 +152,7 @@ const kindOf = (client: SqlClient.SqlClient, schema: string) =>
 
 const invalid = (message: string) => Effect.fail(new DatabaseError({ message }))
 
-const urlOf = (url: string | Redacted.Redacted<string>) => Redacted.isRedacted(url) ? Redacted.value(url) : url
+const urlOf = Connect.textOf
 
 /** The servers' URLs, checked: at least one, none with a `?schema=`. */
 const serversOf = (config: PgTenantsConfig) =>
@@ -189,6 +195,10 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
     }
     const servers = yield* serversOf(config)
     const names = Array.from(servers.keys())
+    const unknownReplicated = Object.keys(config.replicas ?? {}).filter((name) => !servers.has(name))
+    if (unknownReplicated.length > 0) {
+      return yield* invalid(`PgTenants: replicas of servers that are not configured: ${unknownReplicated.map((name) => JSON.stringify(name)).join(", ")}`)
+    }
     const idleTimeToLive = config.idleTimeToLive ?? Duration.minutes(5)
     const directory = config.directory === "schemas"
       ? yield* schemasDirectory(config, names, servers, prefix)
@@ -202,7 +212,13 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
           const url = servers.get(name)!
           const server = yield* Connect.connect(Connect.options(url, config))
           const listener = yield* Listen.make(url)
-          yield* Effect.addFinalizer(() => Effect.sync(() => server.pool.refuseWaiters()))
+          const replicas = yield* Replicas.open(server.client, server.pool, (config.replicas?.[name] ?? []).map(urlOf), config)
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              server.pool.refuseWaiters()
+              replicas?.refuseWaiters()
+            })
+          )
           if (strategy === "conjoined") {
             // The shared tables, once per server and process (idempotent, behind the migration lock).
             yield* Migrations.run({ schema: sharedSchema, migrations: Conjoined.shared }).pipe(Effect.provideService(SqlClient.SqlClient, server.client))
@@ -212,7 +228,7 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
               { discard: true }
             )).pipe(Effect.mapError((error) => new DatabaseError({ message: `Setting row-level security: ${error.message}` })))
           }
-          return { ...server, listener }
+          return { ...server, listener, replicas }
         }),
       idleTimeToLive
     })
@@ -253,7 +269,9 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
           channel,
           notifications,
           preparedStatements: config.preparedStatements ?? true,
-          conjoined
+          conjoined,
+          // A replica's connections do not carry the tenant row-level security asks for.
+          replicas: walled ? undefined : server.replicas
         })
         const opened = yield* SqlEventStore.open(client, backend, {
           schema,

@@ -8,10 +8,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, CommandHandler, EventStore, Projection, ProjectionStore, ReadPreference } from "@eventuali/core"
-import { PgEventStore } from "@eventuali/postgres"
-import { Effect, Fiber, Option, Ref, Schedule, Stream } from "effect"
+import { PgEventStore, PgTenants } from "@eventuali/postgres"
+import { Context, Effect, Fiber, Option, Ref, Schedule, Stream } from "effect"
 import { freshSchema } from "./support/pg.js"
-import { query, type ReplicatedServers, startReplicated } from "./support/replica.js"
+import { freshPrefix } from "./support/tenants.js"
+import { query, replicaCaughtUp, type ReplicatedServers, startReplicated } from "./support/replica.js"
 import { Counter, startWriters, Ticked, waitUntil, within } from "./support/writers.js"
 
 let servers: ReplicatedServers
@@ -30,6 +31,9 @@ const open = (schema: string, extra: Partial<PgEventStore.PgEventStoreConfig> = 
 
 /** A store on the primary alone. */
 const openPrimary = (schema: string) => PgEventStore.make({ url: servers.primaryUrl, schema })
+
+/** Waits until the replica has replayed what the primary wrote so far (the tenant's schema). */
+const replicaCaughtUpEffect = Effect.promise(() => replicaCaughtUp(servers))
 
 const onReplica = (text: string) => Effect.promise(() => query(servers.replicaUrl, text))
 
@@ -179,6 +183,33 @@ describe("PgEventStore with a read replica", () => {
       // ...and once it replays, they do, each once.
       yield* waitUntil(Effect.map(seen, (n) => n === 210), "30 seconds", "the projection after the replay")
     }), 90_000)
+
+  it.scopedLive("tenants on a server with a replica read there, and read their own writes", () =>
+    Effect.gen(function*() {
+      const config = (replicated: boolean): PgTenants.PgTenantsConfig => ({
+        servers: { main: servers.primaryUrl },
+        directory: "schemas",
+        schemaPrefix: prefix,
+        ...(replicated ? { replicas: { main: [servers.replicaUrl] } } : {})
+      })
+      const prefix = freshPrefix()
+      const writer = yield* PgTenants.make(config(true))
+      const reader = yield* PgTenants.make(config(true))
+      yield* writer.create("acme")
+      const inTenant = <A, E>(tenants: PgTenants.Service, body: (store: EventStore.Service) => Effect.Effect<A, E>) =>
+        tenants.use("acme", (context) => body(Context.get(context, EventStore.EventStore)))
+      yield* replicaCaughtUpEffect
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pausedReplay
+        yield* inTenant(writer, (store) => store.save(Aggregate.apply(Aggregate.empty(Counter, "t1"), new Ticked({ n: 1 }))))
+        expect(yield* inTenant(writer, (store) => versionOf(store, "t1"))).toEqual(Option.some(1))
+        expect(yield* inTenant(reader, (store) => versionOf(store, "t1"))).toEqual(Option.none())
+        expect(yield* ReadPreference.primary(inTenant(reader, (store) => versionOf(store, "t1")))).toEqual(Option.some(1))
+      }))
+      yield* waitUntil(Effect.map(inTenant(reader, (store) => versionOf(store, "t1")), Option.isSome), "20 seconds", "the replica to replay")
+      const refused = yield* Effect.flip(PgTenants.make({ ...config(false), replicas: { elsewhere: [servers.replicaUrl] } }))
+      expect(refused.message).toContain("\"elsewhere\"")
+    }), 60_000)
 
   it.scopedLive("a subscription on the replica receives every event once, in order, while writers append on the primary", () =>
     Effect.gen(function*() {

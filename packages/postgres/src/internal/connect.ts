@@ -8,7 +8,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as Redaction from "@eventuali/core/Redaction"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Redacted, type Scope } from "effect"
 import type * as Pg from "pg"
 import * as Pool from "./pool.js"
 
@@ -31,6 +31,9 @@ export interface Settings {
   /** See `PgEventStoreConfig.preparedStatements`. */
   readonly preparedStatements?: boolean | undefined
 }
+
+/** A configured URL as text. */
+export const textOf = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
 
 /** The settings, with their documented defaults. */
 export const options = (url: string, settings: Settings): Options => ({

@@ -90,6 +90,30 @@ interface XminRow {
 
 const XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"
 
+/** The replica settings of the public configurations (`PgEventStoreConfig`, `PgTenantsConfig`). */
+export interface Settings extends Connect.Settings {
+  readonly readFrom?: "replica" | "primary" | undefined
+  readonly replicaWaitTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The replicas of a primary (`sql` and `pool`) at `urls` (without `?schema=`), with the documented
+ * defaults; none when `urls` is empty.
+ */
+export const open = (
+  sql: SqlClient.SqlClient,
+  pool: Pool.StorePool,
+  urls: ReadonlyArray<string>,
+  settings: Settings
+): Effect.Effect<Replicas | undefined, never, Scope.Scope> =>
+  urls.length === 0 ? Effect.succeed(undefined) : make(sql, {
+    urls,
+    settings,
+    readFrom: settings.readFrom ?? "replica",
+    waitTimeout: Duration.decode(settings.replicaWaitTimeout ?? Duration.millis(500)),
+    primary: Statements.make(sql, pool, { prepared: settings.preparedStatements ?? true })
+  })
+
 /** Opens the replicas' pools (lazily: a replica down at start-up does not stop the store). */
 export const make = (
   sql: SqlClient.SqlClient,
