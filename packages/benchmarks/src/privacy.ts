@@ -8,7 +8,7 @@ import type * as EventStore from "@eventuali/core/EventStore"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import { Effect, Exit, Schema, Scope } from "effect"
 import * as Path from "node:path"
-import { compare, rate, type Row } from "./harness.js"
+import { compare, median, rate, type Row } from "./harness.js"
 import { evolve, prefix, type State } from "./domain.js"
 
 const personal = Privacy.personal({ subject: "customer", replacement: "" })
@@ -61,6 +61,44 @@ const saveEvents = (store: EventStore.Service, definition: Definition, id: strin
     Array.from({ length: count }, (_, k) => eventOf(definition, seed + k) as PlainDeposited)
   ))
 
+/**
+ * Runs `run` (a timed repetition of `operations` operations) and adds the process's CPU time per
+ * operation to `into`. On a machine other work shares, wall-clock rates swing by a factor of two
+ * between runs; the CPU time of this CPU-bound work hardly moves, so its ratio is the steadier
+ * measure of what sealing costs (docs/performance.md, "Personal data").
+ */
+const onCpu = async (into: Array<number>, operations: number, run: () => Promise<number>): Promise<number> => {
+  const start = process.cpuUsage()
+  const wall = await run()
+  const used = process.cpuUsage(start)
+  into.push((used.user + used.system) / operations)
+  return wall
+}
+
+/** A row of operations per CPU-second (the medians of the repetitions), sealed against unmarked. */
+const cpuRow = (
+  backend: string,
+  workload: string,
+  unit: string,
+  sealedMicros: ReadonlyArray<number>,
+  plainMicros: ReadonlyArray<number>,
+  target: number
+): Row => {
+  const ours = 1e6 / median(sealedMicros)
+  const raw = 1e6 / median(plainMicros)
+  return {
+    backend,
+    workload,
+    unit,
+    ours,
+    raw,
+    ratio: ours / raw,
+    target: `ratio ≥ ${target.toFixed(2)} (the same target, on CPU time)`,
+    met: ours / raw >= target,
+    note: "both ours; CPU time of the process per operation, steadier than wall-clock on a shared machine"
+  }
+}
+
 export const privacyWorkload = async (
   directory: string,
   repetitions: number,
@@ -71,12 +109,14 @@ export const privacyWorkload = async (
   const sealed = await open(Path.join(directory, "privacy-sealed.db"))
   const backend = "SQLite file, WAL, synchronous=NORMAL"
   try {
+    const cpu = { sealedSaves: [] as Array<number>, plainSaves: [] as Array<number>, sealedLoads: [] as Array<number>, plainLoads: [] as Array<number> }
     const saving = (store: EventStore.Service, definition: Definition, label: string) => (rep: number) =>
-      rate(saves, () =>
-        Effect.runPromise(Effect.gen(function*() {
-          const p = prefix(label, rep)
-          for (let i = 0; i < saves; i++) yield* saveEvents(store, definition, `${p}-${i}`, 1, i)
-        })))
+      onCpu(definition === PersonalAccount ? cpu.sealedSaves : cpu.plainSaves, saves, () =>
+        rate(saves, () =>
+          Effect.runPromise(Effect.gen(function*() {
+            const p = prefix(label, rep)
+            for (let i = 0; i < saves; i++) yield* saveEvents(store, definition, `${p}-${i}`, 1, i)
+          }))))
     // The customers' keys exist before timing, as they would in a running application.
     await Effect.runPromise(Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) =>
       saveEvents(sealed.store, PersonalAccount, `warm-${i}`, 1, i), { discard: true }))
@@ -87,13 +127,14 @@ export const privacyWorkload = async (
       await Effect.runPromise(Effect.forEach(ids, (id, i) => saveEvents(store, definition, id, 10, i * 10), { discard: true }))
     }
     const loading = (store: EventStore.Service, definition: Definition) => () =>
-      rate(loads, () =>
-        Effect.runPromise(Effect.gen(function*() {
-          for (let i = 0; i < loads; i++) {
-            const loaded = yield* store.load(definition as typeof PlainAccount, ids[i % ids.length]!)
-            if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
-          }
-        })))
+      onCpu(definition === PersonalAccount ? cpu.sealedLoads : cpu.plainLoads, loads, () =>
+        rate(loads, () =>
+          Effect.runPromise(Effect.gen(function*() {
+            for (let i = 0; i < loads; i++) {
+              const loaded = yield* store.load(definition as typeof PlainAccount, ids[i % ids.length]!)
+              if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
+            }
+          }))))
     const l = await compare("privacy: load 10-event aggregate, 3 personal fields", repetitions, loading(sealed.store, PersonalAccount), loading(plain.store, PlainAccount))
     return [
       {
@@ -117,7 +158,9 @@ export const privacyWorkload = async (
         target: "overhead ≤ 35% (ratio ≥ 0.74)",
         met: l.ours / l.raw! >= 1 / 1.35,
         note: "both ours; ratio = sealed / unmarked"
-      }
+      },
+      cpuRow(backend, "save 1 event with 3 personal fields, CPU time (raw column: unmarked)", "saves/CPU-s", cpu.sealedSaves, cpu.plainSaves, 0.8),
+      cpuRow(backend, "load a 10-event aggregate, 3 personal fields per event, CPU time (raw column: unmarked)", "loads/CPU-s", cpu.sealedLoads, cpu.plainLoads, 1 / 1.35)
     ]
   } finally {
     await plain.close()
