@@ -114,4 +114,80 @@ describe("encoding and decoding events", () => {
       expect(root.state).toStrictEqual([new Lost(), new Lost()])
       expect(root.state.map((event) => Object.keys(event))).toEqual([["_tag"], ["_tag"]])
     }).pipe(Effect.provide(InMemoryEventStore.layer)))
+
+  // Structs of plain fields (the common `Schema.TaggedStruct` event) take a path of their own too.
+  const Added = Schema.TaggedStruct("Added", {
+    sku: Schema.String,
+    quantity: Schema.Number,
+    gift: Schema.Boolean,
+    unit: Schema.Literal("piece")
+  })
+  const Strict = Schema.TaggedStruct("Strict", { sku: Schema.String }).annotations({ parseOptions: { onExcessProperty: "error" } })
+  const Noted = Schema.TaggedStruct("Noted", { sku: Schema.String, note: Schema.optional(Schema.String) })
+  const Basket = Aggregate.make({
+    type: "Basket",
+    events: [Added, Strict, Noted],
+    initialState: [] as ReadonlyArray<unknown>,
+    evolve: (events, event) => [...events, event]
+  })
+  const loadBasket = (id: string, payloads: ReadonlyArray<{ readonly eventType: string; readonly data: unknown }>) =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      yield* store.append("Basket", id, payloads)
+      return yield* store.loadOrFail(Basket, id)
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+
+  it.effect("a struct of plain fields loads as its schema decodes it: the tag, its fields in the schema's order, nothing else", () =>
+    Effect.gen(function*() {
+      const payloads = [
+        { gift: false, unit: "piece", quantity: 2, sku: "A-1", extra: { ignored: true } },
+        { sku: "B-2", quantity: 0.5, gift: true, unit: "piece", _tag: "Other" }
+      ]
+      const root = yield* loadBasket("basket-1", payloads.map((data) => ({ eventType: "Added", data })))
+      const expected = payloads.map((data) => Schema.decodeUnknownSync(Added)({ ...data, _tag: "Added" }))
+      expect(root.state).toStrictEqual(expected)
+      root.state.forEach((event, i) => expect(Object.keys(event as object)).toEqual(Object.keys(expected[i]!)))
+      expect(expected[0]).toStrictEqual({ _tag: "Added", sku: "A-1", quantity: 2, gift: false, unit: "piece" })
+    }))
+
+  it.effect("a struct field of the wrong type, a wrong literal or a missing field fails with the schema's own message", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ sku: "A", quantity: "2", gift: false, unit: "piece" }, `Expected number, actual "2"`],
+        [{ sku: "A", quantity: 2, gift: false, unit: "box" }, `Expected "piece", actual "box"`],
+        [{ sku: "A", quantity: 2, unit: "piece" }, "is missing"],
+        [[], "Expected"]
+      ]
+      for (const [i, [data, message]] of cases.entries()) {
+        const error = yield* Effect.flip(loadBasket(`basket-bad-${i}`, [{ eventType: "Added", data }]))
+        expect(error._tag).toBe("SerializationError")
+        expect(error.message).toContain(message)
+      }
+    }))
+
+  it.effect("a struct whose schema sets parse options, or with an optional field, is decoded by its schema", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(loadBasket("basket-2", [{ eventType: "Strict", data: { sku: "A", extra: 1 } }]))
+      expect(error._tag).toBe("SerializationError")
+      expect(error.message).toContain("extra")
+      const root = yield* loadBasket("basket-3", [{ eventType: "Noted", data: { sku: "A", note: "n", extra: 1 } }])
+      expect(root.state).toStrictEqual([{ _tag: "Noted", sku: "A", note: "n" }])
+    }))
+
+  it.effect("a struct of plain fields saves as its schema encodes it, without the tag and without what is not a field", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const event = { ...Added.make({ sku: "C-3", quantity: 1, gift: true, unit: "piece" }), extra: "dropped" }
+      yield* store.save(Aggregate.apply(Aggregate.empty(Basket, "basket-4"), event))
+      const [stored] = yield* store.loadEvents("basket-4")
+      const { _tag: _, ...expected } = Schema.encodeSync(Added)(event)
+      expect(stored!.data).toStrictEqual(expected)
+      expect(Object.keys(stored!.data as object)).toEqual(["sku", "quantity", "gift", "unit"])
+      const broken = { _tag: "Added" as const, sku: "D-4", quantity: Number.NaN, gift: "yes" as unknown as boolean, unit: "piece" as const }
+      const error = yield* Effect.flip(store.save(Aggregate.apply(Aggregate.empty(Basket, "basket-5"), broken)))
+      expect(error._tag).toBe("SerializationError")
+      expect(error.message).toContain(`Expected boolean, actual "yes"`)
+      const minusZero = yield* Effect.flip(store.save(Aggregate.apply(Aggregate.empty(Basket, "basket-6"), { ...broken, gift: true, quantity: -0 })))
+      expect(minusZero._tag).toBe("SerializationError")
+    }).pipe(Effect.provide(InMemoryEventStore.layer)))
 })

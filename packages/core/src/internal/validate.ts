@@ -129,23 +129,25 @@ const headers = (eventType: string, value: unknown): Either.Either<void, EventSt
 
 const optionalName = (kind: string, value: unknown) => value === undefined ? Either.void : name(kind, value)
 
+/** The metadata of an event written without any, as stored: most events' (every save's path). */
+const NO_METADATA_JSON = JSON.stringify(Event.metadata())
+
 /** Checks and normalises metadata input, and serialises it. */
 export const metadataOf = (
   eventType: string,
   input: Event.EventMetadataInput | undefined
 ): Either.Either<{ readonly metadata: Event.EventMetadata; readonly metadataJson: string }, EventStoreError | SerializationError> => {
-  if (input !== undefined) {
-    if (typeof input !== "object" || input === null || Array.isArray(input)) {
-      return invalid(`Event ${JSON.stringify(eventType)}: metadata must be an object, got ${input === null ? "null" : typeof input}`)
-    }
-    const problem = firstLeft([
-      optionalName("correlation id", input.correlationId),
-      optionalName("causation id", input.causationId),
-      optionalName("user id", input.userId),
-      headers(eventType, input.headers)
-    ])
-    if (problem !== undefined) return problem
+  if (input === undefined) return Either.right({ metadata: Event.metadata(), metadataJson: NO_METADATA_JSON })
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return invalid(`Event ${JSON.stringify(eventType)}: metadata must be an object, got ${input === null ? "null" : typeof input}`)
   }
+  const problem = firstLeft([
+    optionalName("correlation id", input.correlationId),
+    optionalName("causation id", input.causationId),
+    optionalName("user id", input.userId),
+    headers(eventType, input.headers)
+  ])
+  if (problem !== undefined) return problem
   const metadata = Event.metadata(input)
   return Either.map(toJson(eventType, metadata, "metadata"), (metadataJson) => ({ metadata, metadataJson }))
 }

@@ -10,6 +10,7 @@
  * packages/sql/test/rows.test.ts hold them to what they must catch.
  */
 import { SerializationError } from "@eventuali/core/Errors"
+import * as Event from "@eventuali/core/Event"
 import { parseJson, type StoredEvent } from "@eventuali/core/EventStorage"
 import { Either } from "effect"
 
@@ -26,6 +27,9 @@ export interface EventRow {
   readonly metadata: string
   readonly timestamp: number | string | bigint
 }
+
+/** The stored metadata of an event written without any (`Event.metadata()` as the store writes it). */
+const NO_METADATA_JSON = JSON.stringify(Event.metadata())
 
 const describe = (value: unknown): string =>
   value === null || value === undefined
@@ -98,10 +102,17 @@ export const toStored = (row: EventRow): Either.Either<StoredEvent, Serializatio
   if (problem !== undefined) return corrupt(row, problem)
   const data = parseJson(row.event_type, row.data)
   if (Either.isLeft(data)) return Either.left(data.left)
-  const metadata = parseJson(row.event_type, row.metadata, "metadata")
-  if (Either.isLeft(metadata)) return Either.left(metadata.left)
-  const badMetadata = metadataProblem(metadata.right)
-  if (badMetadata !== undefined) return corrupt(row, `its metadata ${badMetadata}`)
+  let metadata: StoredEvent["metadata"]
+  if (row.metadata === NO_METADATA_JSON) {
+    // What most events carry: nothing to parse or check.
+    metadata = Event.metadata()
+  } else {
+    const parsed = parseJson(row.event_type, row.metadata, "metadata")
+    if (Either.isLeft(parsed)) return Either.left(parsed.left)
+    const badMetadata = metadataProblem(parsed.right)
+    if (badMetadata !== undefined) return corrupt(row, `its metadata ${badMetadata}`)
+    metadata = parsed.right as StoredEvent["metadata"]
+  }
   return Either.right({
     eventId: row.event_id,
     eventType: row.event_type,
@@ -111,7 +122,7 @@ export const toStored = (row: EventRow): Either.Either<StoredEvent, Serializatio
     aggregateVersion: Number(row.aggregate_version),
     position: BigInt(row.position),
     timestamp: new Date(Number(row.timestamp)),
-    metadata: metadata.right as StoredEvent["metadata"],
+    metadata,
     data: data.right
   })
 }
