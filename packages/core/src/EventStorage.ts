@@ -250,7 +250,9 @@ export interface EventStorage {
   /**
    * Signals that new events may have become visible, from outside this store instance (other
    * processes); the store itself signals its own appends. Backends without such a channel omit
-   * it, and subscribers poll.
+   * it, and subscribers poll. The store runs it only while it has live subscribers: a backend may
+   * start listening when it is run (and should then signal once, when it listens, for what was
+   * appended before) and stop when it ends.
    */
   readonly notifications?: Stream.Stream<void> | undefined
   /** The aggregate's current version, `None` if it has no events. */

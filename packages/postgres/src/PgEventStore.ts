@@ -115,7 +115,7 @@ export const make = (
     const schema = config.schema ?? parsed.schema
     const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
-    const notifications = yield* listen.notifications(parsed.url, channel)
+    const notifications = listen.wakeUps(yield* listen.make(parsed.url), channel)
     const preparedStatements = config.preparedStatements ?? true
     const replicas = yield* Replicas.open(client, pool, (config.replicas ?? []).map((url) => parseUrl(Connect.textOf(url)).url), config)
     const backend = yield* Backend.make(client, pool, { schema, channel, notifications, preparedStatements, replicas })

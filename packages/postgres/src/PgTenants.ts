@@ -260,7 +260,7 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
         const pool = new SchemaPool(server.pool, schema, conjoined ? tenantId : undefined)
         const client = yield* Connect.clientOf(pool)
         const channel = Tables.channel(schema)
-        const notifications = yield* server.listener.channel(channel)
+        const notifications = Listen.wakeUps(server.listener, channel)
         // The store's statements name the schema: they run on the server's client as they are,
         // but behind row-level security, where a connection must carry its tenant.
         const walled = conjoined && config.rowLevelSecurity === true

@@ -37,6 +37,36 @@ describePg("PostgreSQL live subscriptions", () => {
       yield* Fiber.interrupt(subscriber)
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("a store listens only while it has subscribers, and a subscription hears an append made while it starts listening (polling disabled)", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("lazy")
+      const reader = yield* PgEventStore.make({ url: serverUrl, schema, pollInterval: "1 hour" })
+      const writer = yield* PgEventStore.make({ url: serverUrl, schema })
+      const channel = `eventuali:${schema}`
+      // Whether a LISTEN connection has listened on the channel: its last statement says so.
+      const listening = Effect.map(
+        writer.client.unsafe<{ readonly listeners: number }>(
+          `SELECT count(*)::int AS listeners FROM pg_stat_activity
+           WHERE application_name = 'eventuali-listen' AND query ILIKE $1`,
+          [`%LISTEN%${channel}%`]
+        ),
+        ([row]) => row!.listeners > 0
+      )
+      yield* Effect.sleep("200 millis") // the LISTEN connection is up
+      yield* writer.store.append("Remote", "unheard", [{ eventType: "Pinged", data: {} }])
+      expect(yield* listening).toBe(false)
+
+      // Subscribe and append at once: the append may commit between the subscription's first read
+      // and its LISTEN, and must arrive anyway.
+      const subscriber = yield* reader.store.subscribe({ aggregateTypes: ["Raced"] }).pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      yield* writer.store.append("Raced", "raced", [{ eventType: "Pinged", data: {} }])
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(subscriber).pipe(Effect.timeout("10 seconds")))
+      expect(events.map((event) => event.aggregateId)).toEqual(["raced"])
+      let listened = yield* listening
+      for (let i = 0; i < 100 && !listened; i++) listened = yield* Effect.zipRight(Effect.sleep("20 millis"), listening)
+      expect(listened).toBe(true)
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("a burst of concurrent appends from another store arrives complete and in position order", () =>
     Effect.gen(function*() {
       const schema = freshSchema("burst")

@@ -31,7 +31,7 @@ export const make = (backendStorage: EventStorage, options: StoreOptions = {}): 
     // Every read of the store goes through here, so every read sees personal data opened.
     const storage = revealingStorage(backendStorage, options.privacy)
     const registry = yield* EventRegistry.make
-    const wakeUps = yield* makeWakeUps(storage)
+    const { listening, wakeUps } = yield* makeWakeUps(storage)
     const pollInterval = Duration.decode(options.pollInterval ?? DEFAULT_POLL_INTERVAL)
     const loadAggregate = load(storage, registry)
     const inline = Inline.make(storage, registry, options.privacy)
@@ -45,7 +45,7 @@ export const make = (backendStorage: EventStorage, options: StoreOptions = {}): 
       loadEventsByType: loadEventsByType(storage, registry),
       streamEventsByType: streamEventsByType(storage, registry),
       streamAll: streamAll(storage, registry),
-      subscribe: subscribe(storage, registry, wakeUps, pollInterval),
+      subscribe: subscribe(storage, registry, wakeUps, listening, pollInterval),
       readEvents: readEvents(storage, registry),
       currentCheckpoint: currentCheckpoint(storage),
       getAggregateVersion: (aggregateId) =>

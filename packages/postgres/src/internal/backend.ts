@@ -102,7 +102,7 @@ const appendOn = (append: ReturnType<typeof Append.make>, notifier: Notifier.Not
   Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
     const inTransaction = Option.isSome(transaction)
     return Effect.tap(retryOnClosedConnection(append(request, inTransaction)), (outcome) =>
-      Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : (process.env.NO_NOTIFY ? Effect.void : notifier.afterCommit)).pipe(
+      Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : notifier.afterCommit).pipe(
         Effect.mapError(appendError)
       )
   })

@@ -1,7 +1,7 @@
 /**
  * Wake-ups for live subscriptions from other processes' appends: one dedicated connection per
  * server LISTENs on the channels of the stores open on it (one store, or the schemas of many
- * tenants), which the stores' appends notify (`notifier.ts`: after they commit, or in the caller's
+ * tenants) while they have live subscribers ({@link wakeUps}), which the stores' appends notify (`notifier.ts`: after they commit, or in the caller's
  * transaction, delivered when it commits). The connection is re-opened whenever it drops, and
  * every (re)connection is itself a wake-up on every channel, since notifications sent while it
  * was down are lost. Notifications only say "look again": the subscriber re-reads with the
@@ -33,11 +33,12 @@ export const make = (url: string): Effect.Effect<Listener, never, Scope.Scope> =
     let connected: Pg.Client | undefined
     /** The connection's commands, one after the other (node-postgres wants one query at a time). */
     let commands: Promise<unknown> = Promise.resolve()
-    const command = (verb: "LISTEN" | "UNLISTEN", channel: string) => {
+    const command = (verb: "LISTEN" | "UNLISTEN", channel: string, then: () => void = () => {}) => {
       const client = connected
+      // Not connected: connecting listens to every channel wanted then, and wakes them.
       if (client === undefined) return
       // A failure ends the connection (its "error" event), which re-listens to every channel.
-      commands = commands.then(() => client.query(`${verb} ${Pg.escapeIdentifier(channel)}`)).catch(() => {})
+      commands = commands.then(() => client.query(`${verb} ${Pg.escapeIdentifier(channel)}`)).then(then).catch(() => {})
     }
     const wake = (channel: Channel) => {
       channel.wakeups.unsafeOffer(undefined)
@@ -107,7 +108,8 @@ export const make = (url: string): Effect.Effect<Listener, never, Scope.Scope> =
             }
             const channel: Channel = { wakeups: yield* PubSub.sliding<void>(1), users: 1 }
             channels.set(name, channel)
-            command("LISTEN", name)
+            // Woken once listening: an append notified before was not heard.
+            command("LISTEN", name, () => wake(channel))
             return channel
           }),
           (channel) => release(name, channel)
@@ -115,6 +117,9 @@ export const make = (url: string): Effect.Effect<Listener, never, Scope.Scope> =
     }
   })
 
-/** The wake-ups on `channel`, from a connection of their own, for as long as the scope lives. */
-export const notifications = (url: string, channel: string): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
-  Effect.flatMap(make(url), (listener) => listener.channel(channel))
+/**
+ * The wake-ups on `channel`, listened to while the stream runs (`EventStorage.notifications`: the
+ * store runs it only while it has live subscribers), on the listener's connection.
+ */
+export const wakeUps = (listener: Listener, channel: string): Stream.Stream<void> =>
+  Stream.unwrapScoped(listener.channel(channel))

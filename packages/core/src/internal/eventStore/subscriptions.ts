@@ -3,7 +3,7 @@
  * cursor; when it is caught up it waits for a wake-up (this store's own appends, or the backend's
  * notifications from other processes) or the poll interval, whichever comes first, and reads again.
  */
-import { Chunk, Clock, Duration, Effect, PubSub, Queue, type Scope, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, PubSub, Queue, RcRef, type Scope, Stream } from "effect"
 import * as Checkpoint from "../../Checkpoint.js"
 import type * as EventRegistry from "../../EventRegistry.js"
 import type { EventStorage, ReadAllOptions } from "../../EventStorage.js"
@@ -21,25 +21,39 @@ export const DEFAULT_POLL_INTERVAL = Duration.millis(250)
 
 const liveClock = Clock.make()
 
+/** How long the backend's notifications are still listened to after the last subscriber left. */
+const LISTEN_AFTER_LAST_SUBSCRIBER = Duration.seconds(30)
+
 /**
- * The wake-ups of live subscribers: this store's appends publish to it, and so does every
- * notification the backend sends about other processes' appends, for as long as the scope is
- * open. A subscriber only needs to know that something happened since it last read, so one
- * pending signal per subscriber is enough.
+ * The wake-ups of live subscribers: this store's appends publish to `wakeUps`, and so does every
+ * notification the backend sends about other processes' appends while `listening` is held (for
+ * as long as its scope is open, and a while after, so that a projection waiting batch after batch
+ * does not start and stop listening each time). A subscriber only needs to know that something
+ * happened since it last read, so one pending signal per subscriber is enough.
+ *
+ * Listened to only while someone subscribes: a process that only writes and loads receives no
+ * notifications, not even of its own appends (PostgreSQL: no `LISTEN`, so every notification
+ * would otherwise reach it too — a measured cost on every sequential save).
  */
-export const makeWakeUps = (storage: EventStorage): Effect.Effect<PubSub.PubSub<void>, never, Scope.Scope> =>
+export const makeWakeUps = (
+  storage: EventStorage
+): Effect.Effect<{ readonly wakeUps: PubSub.PubSub<void>; readonly listening: Effect.Effect<void, never, Scope.Scope> }, never, Scope.Scope> =>
   Effect.gen(function*() {
     const wakeUps = yield* PubSub.sliding<void>(1)
-    if (storage.notifications !== undefined) {
-      yield* Effect.forkScoped(Stream.runForEach(storage.notifications, () => PubSub.publish(wakeUps, undefined)))
-    }
-    return wakeUps
+    const notifications = storage.notifications
+    if (notifications === undefined) return { wakeUps, listening: Effect.void }
+    const listener = yield* RcRef.make({
+      acquire: Effect.forkScoped(Stream.runForEach(notifications, () => PubSub.publish(wakeUps, undefined))),
+      idleTimeToLive: LISTEN_AFTER_LAST_SUBSCRIBER
+    })
+    return { wakeUps, listening: Effect.asVoid(RcRef.get(listener)) }
   })
 
 export const subscribe = (
   storage: EventStorage,
   registry: EventRegistry.EventRegistry,
   wakeUps: PubSub.PubSub<void>,
+  listening: Effect.Effect<void, never, Scope.Scope>,
   pollInterval: Duration.Duration
 ): Service["subscribe"] =>
 (options = {}) =>
@@ -49,6 +63,8 @@ export const subscribe = (
     yield* validateFilters(options)
     // Subscribe to wake-ups before the first read, so none can fall between a read and the wait.
     const subscription = yield* PubSub.subscribe(wakeUps)
+    // The backend wakes this store once it listens, for what was appended before.
+    yield* listening
     const from = options.from ?? "beginning"
     const start = from === "beginning"
       ? 0n
