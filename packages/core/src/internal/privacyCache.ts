@@ -49,7 +49,11 @@ export const memoizedCipher = (cipher: Cipher, capacity: number): Cipher & { rea
       }
       return plaintext
     },
-    clear: () => opened.clear()
+    // The copies of the keys are wiped, not only dropped: a forgotten key should not linger in memory.
+    clear: () => {
+      for (const entry of opened.values()) entry.key.fill(0)
+      opened.clear()
+    }
   }
 }
 
