@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Metric, type MetricState, Option, Schema, Stream, Tracer } from "effect"
+import { Effect, Exit, Metric, type MetricState, Option, Schedule, Schema, Stream, Tracer } from "effect"
 import {
   Aggregate,
   Checkpoint,
@@ -292,6 +292,35 @@ describe("Observability", () => {
           pair.metricKey.tags.some((tag) => tag.key === Metrics.aggregateTypeLabel && tag.value === type)
         ).map((pair) => pair.metricKey.name)
         expect(new Set(names)).toEqual(new Set(["eventuali.events.appended", "eventuali.saves", "eventuali.save.duration"]))
+      }).pipe(Effect.provide(InMemoryEventStore.layer)))
+
+    it.scoped("a projection's handled and parked events are counted by the time whenCaughtUp returns", () =>
+      Effect.gen(function*() {
+        const type = accountType()
+        const name = `balances-${type}`
+        const store = yield* EventStore.EventStore
+        yield* store.save(
+          Aggregate.applyAll(Aggregate.empty(accountOf(type), "acc-1"), [
+            new Deposited({ amount: 1 }),
+            new Deposited({ amount: -1 }),
+            new Deposited({ amount: 2 })
+          ])
+        )
+        const running = yield* Projection.run(Projection.make({
+          name,
+          aggregateTypes: [type],
+          retry: Schedule.recurs(0),
+          onFailure: "park",
+          handle: (event) => (event.data as { amount: number }).amount < 0 ? Effect.fail("negative") : Effect.void
+        }))
+        yield* running.whenCaughtUp
+        const counted = (metric: Metric.Metric.Counter<number>) =>
+          Effect.map(
+            Metric.value(metric.pipe(Metric.tagged(Metrics.projectionLabel, name), Metric.tagged(Metrics.partitionLabel, "0"))),
+            (state) => state.count
+          )
+        expect(yield* counted(Metrics.projectionEventsHandled)).toBe(2)
+        expect(yield* counted(Metrics.projectionEventsParked)).toBe(1)
       }).pipe(Effect.provide(InMemoryEventStore.layer)))
 
     it.effect("are not updated when Metrics.Enabled is false", () =>
