@@ -517,13 +517,14 @@ export const run = <E, R>(
         // A partition given up (to a joining instance) ends after its batch: no batch is cut short.
         while ((yield* Ref.get(held)).includes(partition)) {
           const { handled, more, parked, reached, startedIn } = yield* step(partition)
-          // Caught up: a new version becomes the active one before anyone is told it caught up.
-          if (!more) yield* Effect.retry(version.caughtUp(everyPartitionAt(startHead), projection.activate ?? Effect.void), retry)
-          if ((yield* Ref.get(epoch)) === startedIn) yield* see(partition, reached)
+          // Counted before anyone is told the partition caught up, who may read the counters next.
           yield* whenMetricsEnabled(Effect.zipRight(
             Metric.incrementBy(Metrics.projectionEventsHandled, handled - parked),
             Metric.incrementBy(Metrics.projectionEventsParked, parked)
           ))
+          // Caught up: a new version becomes the active one before anyone is told it caught up.
+          if (!more) yield* Effect.retry(version.caughtUp(everyPartitionAt(startHead), projection.activate ?? Effect.void), retry)
+          if ((yield* Ref.get(epoch)) === startedIn) yield* see(partition, reached)
           // Waiting reads the database too (a server restart fails it): it retries like a batch.
           if (!more) yield* Effect.retry(waitForMore(partition, reached), retry)
           // A replay of a long log must not hold up the process's other fibers (readers of the
