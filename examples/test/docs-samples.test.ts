@@ -134,7 +134,9 @@ describe("docs samples", () => {
     expect(samples.length).toBeGreaterThan(0)
   })
 
-  it("type-check", async () => {
+  // tsc over a hundred samples, and whole conformance suites under vitest: tens of seconds alone,
+  // minutes on a machine shared with other work.
+  it("type-check", { timeout: 300_000 }, async () => {
     const tsc = Path.join(root, "node_modules", "typescript", "bin", "tsc")
     const result = await exec(process.execPath, [tsc, "-p", samplesDir], { cwd: samplesDir }).catch(
       (error: { stdout: string }) => ({ stdout: error.stdout })
@@ -159,7 +161,7 @@ describe("docs samples", () => {
   })
 
   const tests = samples.filter((sample) => sample.run && sample.isTest)
-  it.concurrent.for(tests.map((sample) => [sample.name, sample] as const))("%s passes under vitest", async ([, sample], { skip }) => {
+  it.concurrent.for(tests.map((sample) => [sample.name, sample] as const))("%s passes under vitest", { timeout: 300_000 }, async ([, sample], { skip }) => {
     if (sample.onPostgres && pgUrl === "") skip(`no PostgreSQL: ${inject("pgUnavailable")}`)
     const vitest = Path.join(root, "node_modules", "vitest", "vitest.mjs")
     // A vitest of its own, not a worker of this one.
@@ -169,7 +171,7 @@ describe("docs samples", () => {
     const { stdout } = await exec(process.execPath, [vitest, "run", sample.file, "--reporter=verbose"], {
       cwd: samplesDir,
       env: { ...env, NO_COLOR: "1" },
-      timeout: 50_000
+      timeout: 280_000
     })
     expect(stdout, `its tests pass, got:\n${stdout}`).toMatch(/Tests\s+\d+ passed \(\d+\)/)
   })
