@@ -134,8 +134,8 @@ describe("docs samples", () => {
     expect(samples.length).toBeGreaterThan(0)
   })
 
-  // tsc over a hundred samples, and whole conformance suites under vitest: tens of seconds alone,
-  // minutes on a machine shared with other work.
+  // tsc over a hundred samples, a sample's run, whole conformance suites under vitest: seconds
+  // to tens of seconds alone, minutes on a machine shared with other work.
   it("type-check", { timeout: 300_000 }, async () => {
     const tsc = Path.join(root, "node_modules", "typescript", "bin", "tsc")
     const result = await exec(process.execPath, [tsc, "-p", samplesDir], { cwd: samplesDir }).catch(
@@ -145,11 +145,11 @@ describe("docs samples", () => {
   })
 
   const runnable = samples.filter((sample) => sample.run && !sample.isTest)
-  it.concurrent.for(runnable.map((sample) => [sample.name, sample] as const))("%s runs", async ([, sample], { skip }) => {
+  it.concurrent.for(runnable.map((sample) => [sample.name, sample] as const))("%s runs", { timeout: 300_000 }, async ([, sample], { skip }) => {
     if (sample.onPostgres && pgUrl === "") skip(`no PostgreSQL: ${inject("pgUnavailable")}`)
     const { stdout } = await exec(process.execPath, ["--import", "tsx", sample.file], {
       cwd: samplesDir,
-      timeout: 50_000
+      timeout: 280_000
     })
     const printed = stdout.split("\n").map((line) => line.trim())
     let from = 0
