@@ -430,8 +430,10 @@ export const run = <E, R>(
      * event at that position is parked instead of handled, and the batch ends there.
      */
     const batch = (partition: number, parkAt: Option.Option<Parking>, failedAt: Ref.Ref<Option.Option<HandlerFailed>>) =>
-      checkpoints.withBatch(keyOf(partition), (from) =>
+      checkpoints.withBatch(keyOf(partition), (from, inTransaction) =>
         Effect.gen(function*() {
+          // The store runs the body again when another instance moved the checkpoint meanwhile.
+          yield* Ref.set(failedAt, Option.none())
           const startedIn = yield* Ref.get(epoch)
           const replaying = yield* version.replaying
           const { events, head } = yield* readPage(from)
@@ -453,7 +455,7 @@ export const run = <E, R>(
                 })
                 more = true
               } else {
-                yield* projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying }).pipe(
+                yield* inTransaction(projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying })).pipe(
                   Effect.tapErrorCause((cause) => Ref.set(failedAt, Option.some({ position: event.position, cause })))
                 )
               }
@@ -486,7 +488,7 @@ export const run = <E, R>(
         while (true) {
           yield* Ref.set(attempts, 0)
           const attempt = Effect.zipRight(
-            Effect.zipRight(Ref.set(failedAt, Option.none()), Ref.update(attempts, (n) => n + 1)),
+            Ref.update(attempts, (n) => n + 1),
             batch(partition, parkAt, failedAt)
           )
           const exit = yield* Effect.exit(Effect.retry(attempt, retry))

@@ -109,6 +109,16 @@ export interface BatchCommit {
 }
 
 /**
+ * Runs an effect inside a batch's transaction (see `withBatch`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface InTransaction {
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -125,14 +135,21 @@ export interface Service {
     body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<bigint>], E, R>
   ) => Effect.Effect<A, E | DatabaseError, R>
   /**
-   * `withCheckpoint` for a projection's batch: commits the new position, extends the handled
-   * ranges and stores the parked events, all with what `body` wrote.
+   * A projection's batch: runs `body` with the checkpoint's committed position, then commits the
+   * new position, extends the handled ranges and stores the parked events, atomically with what
+   * the effects `body` wraps in `inTransaction` (the handler) wrote to the same database.
+   *
+   * The transaction begins at the first statement of a wrapped effect (or at the commit), takes
+   * the checkpoint's lock there and checks that the checkpoint is still at `position`: so a
+   * handler that waits on another service holds no connection meanwhile, and what `body` reads
+   * unwrapped (the log) runs outside the transaction. If another holder moved the checkpoint
+   * meanwhile, the transaction is rolled back and `body` runs again from the new position.
    *
    * @since 0.2.0
    */
   readonly withBatch: <A, E, R>(
     name: string,
-    body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<BatchCommit>], E, R>
+    body: (position: bigint, inTransaction: InTransaction) => Effect.Effect<readonly [A, Option.Option<BatchCommit>], E, R>
   ) => Effect.Effect<A, E | DatabaseError, R>
   /** The stored checkpoint of one projection (or partition). */
   readonly get: (name: string) => Effect.Effect<Option.Option<ProjectionCheckpoint>, DatabaseError>
@@ -209,6 +226,8 @@ export class ProjectionStore extends Context.Tag("eventuali/ProjectionStore")<Pr
  */
 export const fairShare = (partitions: number, instances: number): number => Math.ceil(partitions / Math.max(1, instances))
 
+const identity: InTransaction = (effect) => effect
+
 const byPosition = (a: { readonly position: bigint }, b: { readonly position: bigint }) =>
   a.position < b.position ? -1 : a.position > b.position ? 1 : 0
 
@@ -268,12 +287,13 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   }
   const locked = <A, B, E, R>(
     name: string,
-    body: (position: bigint) => Effect.Effect<readonly [A, Option.Option<B>], E, R>,
+    body: (position: bigint, inTransaction: InTransaction) => Effect.Effect<readonly [A, Option.Option<B>], E, R>,
     commit: (from: bigint, next: B) => void
   ): Effect.Effect<A, E, R> =>
     lockOf(name).withPermits(1)(Effect.suspend(() => {
       const from = checkpoints.get(name)?.position ?? 0n
-      return Effect.map(body(from), ([result, next]) => {
+      // Nothing here holds a connection: the lock is held for the whole body.
+      return Effect.map(body(from, identity), ([result, next]) => {
         if (Option.isSome(next)) commit(from, next.value)
         return result
       })

@@ -3,10 +3,15 @@
  * ranges each checkpoint handled with their count and digest, parked events, partition leases
  * and live instances, and each projection's partition count (tables of migration 5).
  *
- * Each batch of a projection runs in one transaction that first takes the checkpoint's lock
+ * Each batch of a projection reads its checkpoint and the log outside any transaction, and runs
+ * its handler in a transaction that begins at the handler's first statement (`LazyTransaction`),
+ * or at the commit for a handler that writes nothing: so a handler waiting on another service
+ * holds no connection (SQLite's one, a PostgreSQL pool's). Beginning takes the checkpoint's lock
  * (PostgreSQL: a transaction-level advisory lock; SQLite: the database's write lock, taken by
- * touching the checkpoint row), re-reads the checkpoint, runs the handler and stores the new
- * checkpoint, its range and its parked events. Locks held per transaction need no heartbeat: a
+ * touching the checkpoint row) and checks that the checkpoint has not moved since it was read
+ * (if it has, another holder ran the batch: it is rolled back and run again from there); the
+ * commit stores the new checkpoint, its range and its parked events with the handler's writes.
+ * Locks held per transaction need no heartbeat: a
  * crashed holder's transaction is rolled back and its lock released by the database, and
  * another instance continues from the last committed checkpoint. Leases (see `Projection`) only
  * decide which instance works on which partition; a heartbeat (`claim`) runs in one transaction
@@ -17,13 +22,14 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 import { failedTransactionAsError } from "./internal/errors.js"
 import { conflictKey } from "./internal/statements.js"
+import * as LazyTransaction from "./LazyTransaction.js"
 import { isSqlError, toDatabaseError } from "./SqlErrors.js"
 import * as Tables from "./Tables.js"
 
@@ -283,15 +289,54 @@ export const make = (
         return [...mine, ...fresh].sort((a, b) => a - b)
       })).pipe(asDatabaseError)
 
+    const commitBatch = (name: string, from: bigint, commit: ProjectionStore.BatchCommit) =>
+      Effect.gen(function*() {
+        yield* setPosition(name, commit.position)
+        if (commit.position > from) yield* extendRange(name, from, commit)
+        for (const event of commit.parked) yield* upsertParked(event)
+      })
+
+    /**
+     * One try of a batch in a lazy transaction (see `withBatch`): `None` when another holder
+     * moved the checkpoint after `from` was read, so that the batch is rolled back and run again.
+     */
+    const tryBatch = <A, E, R>(
+      name: string,
+      body: (position: bigint, inTransaction: ProjectionStore.InTransaction) => Effect.Effect<readonly [A, Option.Option<ProjectionStore.BatchCommit>], E, R>
+    ): Effect.Effect<Option.Option<A>, E | SqlError, R> =>
+      Effect.gen(function*() {
+        const from = yield* Effect.map(named(name), ([row]) => row === undefined ? 0n : BigInt(row.position))
+        let moved = false
+        const transaction = yield* LazyTransaction.make(
+          sql,
+          Effect.gen(function*() {
+            yield* lock(name)
+            const [row] = yield* named(name)
+            if ((row === undefined ? 0n : BigInt(row.position)) === from) return
+            moved = true
+            return yield* new SqlError({ message: `The checkpoint ${JSON.stringify(name)} moved while its batch ran: the batch runs again` })
+          })
+        )
+        const ran = yield* Effect.exit(body(from, transaction.provide))
+        if (moved) return Option.none()
+        if (Exit.isFailure(ran)) return yield* Effect.failCause(ran.cause)
+        const [result, next] = ran.value
+        if (Option.isNone(next)) return Option.some(result)
+        const committed = yield* Effect.exit(Effect.zipRight(transaction.provide(commitBatch(name, from, next.value)), transaction.commit))
+        if (moved) return Option.none()
+        if (Exit.isFailure(committed)) return yield* Effect.failCause(committed.cause)
+        return Option.some(result)
+      }).pipe(Effect.scoped)
+
+    const untilCommitted = <A, E, R>(
+      name: string,
+      body: (position: bigint, inTransaction: ProjectionStore.InTransaction) => Effect.Effect<readonly [A, Option.Option<ProjectionStore.BatchCommit>], E, R>
+    ): Effect.Effect<A, E | SqlError, R> =>
+      Effect.flatMap(tryBatch(name, body), Option.match({ onNone: () => untilCommitted(name, body), onSome: Effect.succeed }))
+
     const service: ProjectionStore.Service = {
       withCheckpoint: (name, body) => locked(name, body, (_, position) => setPosition(name, position)),
-      withBatch: (name, body) =>
-        locked(name, body, (from, commit) =>
-          Effect.gen(function*() {
-            yield* setPosition(name, commit.position)
-            if (commit.position > from) yield* extendRange(name, from, commit)
-            for (const event of commit.parked) yield* upsertParked(event)
-          })),
+      withBatch: (name, body) => asDatabaseError(untilCommitted(name, body)),
       get: (name) =>
         named(name).pipe(
           Effect.map(([row]) => Option.map(Option.fromNullable(row), toCheckpoint)),

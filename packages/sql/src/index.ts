@@ -25,3 +25,6 @@ export * as SqlKeyStore from "./SqlKeyStore.js"
 
 /** Read model tables per projection version behind views: rebuilds without downtime. @since 0.1.0 */
 export * as VersionedTables from "./VersionedTables.js"
+
+/** A transaction that begins at its first statement (a projection batch's). @since 0.2.0 */
+export * as LazyTransaction from "./LazyTransaction.js"

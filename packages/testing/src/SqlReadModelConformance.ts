@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { EventStore, InlineProjection, Projection, type ProjectionStore } from "@eventuali/core"
+import { EventStore, InlineProjection, Projection, ProjectionStore } from "@eventuali/core"
 import { VersionedTables } from "@eventuali/sql"
-import { Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope } from "effect"
 
 const unique = (prefix: string) => `${prefix}_${crypto.randomUUID().replaceAll("-", "")}`
 
@@ -383,6 +383,100 @@ export const run = (
         expect(verification.partitions.reduce((sum, partition) => sum + partition.recorded, 0)).toBe(10_000)
         yield* Effect.forEach(instances, ({ scope }) => Scope.close(scope, Exit.void), { discard: true })
       }).pipe(Effect.provide(layer)), 180_000)
+
+    it.live("lazy batch transaction: while a handler waits on another service before writing, the batch holds no connection (another statement runs); its writes still commit with the checkpoint", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const model = yield* readModel
+        const type = unique("Account")
+        const ids = yield* appendDeposits(type, 2)
+        const waiting = yield* Deferred.make<void>()
+        const answer = yield* Deferred.make<void>()
+        const running = yield* Projection.run(Projection.make({
+          name: unique("waiting"),
+          aggregateTypes: [type],
+          handle: (event) =>
+            Effect.gen(function*() {
+              // The call to another service: the batch's transaction has not begun yet.
+              yield* Deferred.succeed(waiting, undefined)
+              yield* Deferred.await(answer)
+              yield* model.insert(event.eventId, amountOf(event.data))
+            })
+        }))
+        yield* Deferred.await(waiting)
+        // SQLite has one connection and a PostgreSQL pool a few: a batch holding one for its whole
+        // transaction would keep this statement waiting until the handler returned.
+        const [row] = yield* sql<{ readonly n: number | string }>`SELECT count(*) AS n FROM ${sql(model.table)}`.pipe(Effect.timeout("10 seconds"))
+        expect(Number(row?.n)).toBe(0)
+        yield* Deferred.succeed(answer, undefined)
+        yield* running.whenCaughtUp
+        expect(yield* model.rows).toEqual([...ids].sort())
+        expect((yield* running.verify).complete).toBe(true)
+      }).pipe(Effect.scoped, Effect.provide(layer)), 60_000)
+
+    it.live("lazy batch transaction: two holders of one partition at once (a paused instance whose lease expired) apply each event once: the batch whose checkpoint moved meanwhile is rolled back and runs again from there", () =>
+      Effect.gen(function*() {
+        const checkpoints = yield* ProjectionStore.ProjectionStore
+        const model = yield* readModel
+        const name = unique("contended")
+        const runs = yield* Ref.make<ReadonlyArray<string>>([])
+        const secondRead = yield* Deferred.make<void>()
+        const firstCommitted = yield* Deferred.make<void>()
+        // Each holder applies positions from+1..from+3 and moves the checkpoint to from+3.
+        const apply = (from: bigint, inTransaction: ProjectionStore.InTransaction, swallow: boolean) =>
+          Effect.forEach([from + 1n, from + 2n, from + 3n], (position) => {
+            const insert = Effect.asVoid(inTransaction(model.insert(`p${position}`, 1)))
+            return swallow && position === from + 1n ? Effect.ignore(insert) : insert // a handler that swallows the error
+          }, { discard: true })
+        const holder = (label: string, body: (from: bigint, inTransaction: ProjectionStore.InTransaction) => Effect.Effect<void, unknown>) =>
+          checkpoints.withBatch(name, (from, inTransaction) =>
+            Effect.gen(function*() {
+              yield* Ref.update(runs, (all) => [...all, `${label}@${from}`])
+              yield* body(from, inTransaction)
+              return [label, Option.some({ position: from + 3n, handled: 3, digest: 0n, parked: [] })] as const
+            }))
+        const first = holder("first", (from, inTransaction) => Effect.zipRight(Deferred.await(secondRead), apply(from, inTransaction, false))).pipe(
+          Effect.tap(() => Deferred.succeed(firstCommitted, undefined))
+        )
+        // Reads the checkpoint (0) while the first holds the partition too, and writes once the first has committed.
+        const second = holder("second", (from, inTransaction) =>
+          Effect.zipRight(Deferred.succeed(secondRead, undefined), Effect.zipRight(Deferred.await(firstCommitted), apply(from, inTransaction, true))))
+        const done = yield* Effect.all([first, second], { concurrency: "unbounded" })
+        expect(done).toEqual(["first", "second"])
+        // Both read 0; the second began after the first committed, found the checkpoint moved, and ran again from 3.
+        expect([...(yield* Ref.get(runs))].sort()).toEqual(["first@0", "second@0", "second@3"])
+        expect(yield* model.rows).toEqual(["p1", "p2", "p3", "p4", "p5", "p6"])
+        expect(Option.map(yield* checkpoints.get(name), (checkpoint) => checkpoint.position)).toEqual(Option.some(6n))
+      }).pipe(Effect.scoped, Effect.provide(layer)), 60_000)
+
+    it.effect("lazy batch transaction: a handler that appends events and reads the log joins the batch's transaction (its append is undone with the batch), on every backend's own statements", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore.EventStore
+        const model = yield* readModel
+        const type = unique("Account")
+        const derived = unique("Derived")
+        const ids = yield* appendDeposits(type, 3)
+        const failedOnce = yield* Ref.make(false)
+        const running = yield* Projection.run(Projection.make({
+          name: unique("appending"),
+          aggregateTypes: [type],
+          batchSize: 3,
+          retry: Schedule.recurs(1),
+          handle: (event) =>
+            Effect.gen(function*() {
+              // First statement of the batch: the store's own append, which begins the transaction.
+              yield* store.append(derived, `${event.eventId}-derived`, [{ eventType: "Derived", data: {} }])
+              yield* store.readEvents({ fromPosition: 0n, limit: 1 })
+              yield* model.insert(event.eventId, amountOf(event.data))
+              if (event.eventId === ids[2] && !(yield* Ref.getAndSet(failedOnce, true))) return yield* Effect.fail("transient failure")
+            })
+        }))
+        yield* running.whenCaughtUp
+        expect(yield* Ref.get(failedOnce)).toBe(true)
+        expect(yield* model.rows).toEqual([...ids].sort())
+        // The failed try's appends were rolled back with it: one derived event per event.
+        expect((yield* store.readEvents({ fromPosition: 0n, limit: 100, aggregateTypes: [derived] })).length).toBe(3)
+      }).pipe(Effect.scoped, Effect.provide(layer)))
 
     it.effect("park: a parked event's retry writes its row once, in the retry's transaction; the rows of the batches around it once each", () =>
       Effect.gen(function*() {

@@ -29,7 +29,9 @@ export const make = (connection: SyncConnection): Effect.Effect<SqlBackend.SqlBa
       query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
         connection.use(() => connection.all(text, params) as ReadonlyArray<Row>),
       append: (request) =>
-        Effect.withFiberRuntime((fiber) => connection.heldBy(fiber) ? appendNow(request) : appendGrouped(request)),
+        Effect.withFiberRuntime((fiber) =>
+          Effect.flatMap(Effect.mapError(connection.heldBy(fiber), appendError), (held) => held ? appendNow(request) : appendGrouped(request))
+        ),
       catchUp: Effect.void
     }
   })

@@ -11,6 +11,7 @@
  * would see, and write into, its uncommitted work.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as LazyTransaction from "@eventuali/sql/LazyTransaction"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import Sqlite from "better-sqlite3"
@@ -36,8 +37,11 @@ export interface SyncConnection {
    * transaction has ended, holding the lock. What `body` throws fails the effect as `SqlError`.
    */
   readonly use: <A>(body: () => A) => Effect.Effect<A, SqlError>
-  /** Whether `fiber` holds a transaction open on this connection through the client. */
-  readonly heldBy: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
+  /**
+   * Whether `fiber` holds a transaction open on this connection through the client (beginning
+   * the fiber's lazy transaction, if it runs in one).
+   */
+  readonly heldBy: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<boolean, SqlError>
 }
 
 /** The connection as `client.ts` builds the application's `SqlClient` on it. */
@@ -116,15 +120,24 @@ export const make = (options: Options): Effect.Effect<Shared, never, Scope.Scope
       )
     )
 
-    const heldBy = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
-      if (transactions === 0) return false
+    // A projection batch's lazy transaction (`LazyTransaction`) stands for this connection once
+    // begun: the store's statements join it, beginning it first, as they would join a transaction
+    // opened through the client.
+    const heldBy = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<boolean, SqlError> => {
       const held = Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)
-      return Option.isSome(held) && held.value[0] === connection
+      if (Option.isNone(held)) return Effect.succeed(false)
+      const lazy = LazyTransaction.underlying(held.value[0])
+      if (Option.isSome(lazy)) return Effect.map(lazy.value, (begun) => begun === connection)
+      return Effect.succeed(transactions > 0 && held.value[0] === connection)
     }
+    const locked = <A>(body: () => A) => semaphore.withPermits(1)(Effect.suspend(() => runNow(body)))
     const use = <A>(body: () => A): Effect.Effect<A, SqlError> =>
-      Effect.withFiberRuntime((fiber) =>
-        transactions === 0 || heldBy(fiber) ? runNow(body) : semaphore.withPermits(1)(Effect.suspend(() => runNow(body)))
-      )
+      Effect.withFiberRuntime((fiber) => {
+        const held = Context.getOption(fiber.currentContext, SqlClient.TransactionConnection)
+        if (Option.isNone(held)) return transactions === 0 ? runNow(body) : locked(body)
+        if (transactions === 0 && held.value[0] === connection) return runNow(body)
+        return Effect.flatMap(heldBy(fiber), (mine) => mine || transactions === 0 ? runNow(body) : locked(body))
+      })
     const sync: SyncConnection = {
       all: (text, params) => {
         const statement = prepare(text)
