@@ -23,10 +23,15 @@
  * drop the lock); it exists on PostgreSQL only, and it cannot say "give this partition to the
  * newcomer". A lease row is the same on SQLite (several processes on one file) and PostgreSQL
  * and its expiry is read from the database's clock only. Leases only spread the work: exactly
- * once does not depend on them. Every batch still runs in a transaction that takes the
- * partition's checkpoint lock (PostgreSQL: a transaction-level advisory lock; SQLite: the write
- * lock) and re-reads the checkpoint, so an instance paused past its lease's expiry that wakes up
- * mid-batch is serialised with the new holder and cannot apply an event twice.
+ * once does not depend on them. Every batch's transaction takes the partition's checkpoint lock
+ * as it begins (PostgreSQL: a transaction-level advisory lock; SQLite: the write lock) and checks
+ * that the checkpoint has not moved since the batch read it, so an instance paused past its
+ * lease's expiry that wakes up mid-batch is serialised with the new holder, rolled back, and
+ * cannot apply an event twice.
+ *
+ * **Lazy transactions.** That transaction begins at the handler's first statement (or at the
+ * commit), not with the batch: a handler that waits on another service holds no connection
+ * meanwhile, so partitions overlap their waits even on SQLite's one connection.
  *
  * Partitions filter in the process: every partition reads the (type-filtered) log and keeps
  * the events whose aggregate hashes to it. That costs N reads of each event, which is small
