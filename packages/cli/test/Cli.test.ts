@@ -485,6 +485,14 @@ const journey = (makeUrl: () => string) => {
     const versioned = await run(["projections", "rebuild", "user-directory", "--url", url])
     expect(versioned.code).toBe(1)
     expectOneLineError(versioned.stderr, /is versioned \(version 2 serves queries\): rebuild it without downtime by running version 3/)
+    const activeByName = await run(["projections", "rebuild", "user-directory@v2", "--url", url])
+    expect(activeByName.code).toBe(1)
+    expectOneLineError(activeByName.stderr, /"user-directory@v2" is the active version of projection "user-directory"/)
+    // A version being built serves no reader: it may start over.
+    await storeCheckpoint(url, "user-directory@v3", BigInt(all[2]!.position as string))
+    const building = await run(["projections", "rebuild", "user-directory@v3", "--url", url])
+    expect(building.code).toBe(0)
+    expect(building.stdout).toMatch(/checkpoint reset from \d+ to 0/)
   })
 }
 
@@ -555,6 +563,16 @@ const projectionCommands = (makeUrl: () => string) =>
     expect(discarded.code).toBe(0)
     expect(discarded.stdout).toMatch(/discarded \(not applied\)/)
     expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/has no parked events/)
+
+    // rebuild resets every partition's checkpoint and removes the parked events, in one transaction.
+    await withStore(url, (store) => store.append("Order", "o3", [{ eventType: "OrderPlaced", data: { total: "2.00", items: [] } }]))
+    await runParkingProjection(url, "orders", { fixed: false })
+    expect(lines((await run(["projections", "parked", "orders", "--url", url, "--json"])).stdout)).toHaveLength(1)
+    const rebuilt = await run(["projections", "rebuild", "orders", "--url", url])
+    expect(rebuilt.code).toBe(0)
+    expect(rebuilt.stdout).toMatch(/checkpoints of its 2 partitions reset from where they were to 0, and its 1 parked event\(s\) removed/)
+    expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/has no parked events/)
+    expect(lines((await run(["projections", "--url", url, "--json"])).stdout)[0]).toMatchObject({ name: "orders", checkpoint: "0", parked: 0 })
   }, 60_000)
 
 /** delete, restore, truncate and retention run on a store of its own: refusals without --yes, then each operation. */

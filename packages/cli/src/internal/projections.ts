@@ -148,7 +148,18 @@ const resetCheckpoint = (name: string) =>
       })
     }
     // A versioned projection is rebuilt beside the model readers use, by its next version:
-    // replaying the active one in place is what versions exist to avoid.
+    // replaying the active one in place is what versions exist to avoid. A version being built
+    // (`NAME@vN`, not active) serves no reader: it may start over.
+    const versioned = /^(.*)@v(\d+)$/.exec(name)
+    if (versioned !== null) {
+      const active = yield* projections.activeVersion(versioned[1]!)
+      if (Option.isSome(active) && active.value === Number(versioned[2])) {
+        return yield* new CliError({
+          message: `${JSON.stringify(name)} is the active version of projection ${JSON.stringify(versioned[1])}: it serves queries, ` +
+            `so it is not replayed in place; run version ${active.value + 1} to rebuild it without downtime. Nothing was changed.`
+        })
+      }
+    }
     const active = yield* projections.activeVersion(name)
     if (Option.isSome(active)) {
       return yield* new CliError({
@@ -157,22 +168,27 @@ const resetCheckpoint = (name: string) =>
           `beside this one and switches readers when it has caught up. Nothing was changed.`
       })
     }
-    yield* keys.reduceRight<Effect.Effect<void, unknown>>(
-      (inner, key) => projections.withCheckpoint(key, () => Effect.as(inner, [undefined, Option.some(0n)] as const)),
-      Effect.void
+    // Its parked events go with the checkpoints, in the same transaction: the replay meets those
+    // events again, so keeping them would apply them twice once retried (as Running.rebuild does).
+    const dropParked = Effect.flatMap(projections.parked(name), (events) =>
+      Effect.as(Effect.forEach(events, (event) => projections.deleteParked(name, event.position), { discard: true }), events.length))
+    const dropped = yield* keys.reduceRight<Effect.Effect<number, unknown>>(
+      (inner, key) => projections.withCheckpoint(key, () => Effect.map(inner, (count) => [count, Option.some(0n)] as const)),
+      dropParked
     )
     const from = Option.match(existing, { onNone: () => "0", onSome: (checkpoint) => checkpoint.position.toString() })
     yield* Console.log(
       `Projection ${JSON.stringify(name)}: checkpoint${keys.length > 1 ? `s of its ${keys.length} partitions` : ""} reset from ${
         keys.length > 1 ? "where they were" : from
-      } to 0. It replays every event when it next runs (a running instance: at its next batch). Its read model was not cleared.`
+      } to 0${dropped > 0 ? `, and its ${dropped} parked event(s) removed (the replay meets them again)` : ""}. ` +
+        `It replays every event when it next runs (a running instance: at its next batch). Its read model was not cleared.`
     )
   })
 
 // `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
 export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) => withParentStore(url, resetCheckpoint(name))).pipe(
   Command.withDescription(
-    "Reset a projection's checkpoints (every partition's) to the beginning so it replays the log. Only the checkpoints: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction). A versioned projection is refused: run its next version, which rebuilds without downtime."
+    "Reset a projection's checkpoints (every partition's) to the beginning so it replays the log, and remove its parked events (the replay meets them again). Only the checkpoints: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction). A versioned projection is refused: run its next version, which rebuilds without downtime."
   )
 )
 

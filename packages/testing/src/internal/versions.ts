@@ -4,7 +4,7 @@
  */
 import { expect } from "@effect/vitest"
 import { Projection, ProjectionStore } from "@eventuali/core"
-import { Cause, Effect, Exit, Option, Ref } from "effect"
+import { Cause, Effect, Exit, Option, Ref, Scope } from "effect"
 import { appendEach, type Test, unique } from "./fixtures.js"
 
 interface Seen {
@@ -68,6 +68,39 @@ export const versions = (test: Test): void => {
       yield* Effect.scoped(Effect.flatMap(Projection.run(again.projection), (running) => running.whenCaughtUp))
       expect(yield* Ref.get(serving)).toBe("v2")
       expect(yield* projections.activeVersion(name)).toEqual(Option.some(2))
+    }).pipe(Effect.scoped))
+
+  test("a partitioned version shared by two instances is activated once every partition has caught up, whichever instance holds it, also partitions without events of their own; then each live event is handled once, not replaying", () =>
+    Effect.gen(function*() {
+      const type = unique("Account")
+      const name = unique("balances")
+      const serving = yield* Ref.make("none")
+      // Three events of three aggregates: at least one of the 4 partitions has no event of its own.
+      const before = yield* appendEach(type, [1, 2, 3])
+      const seen = yield* Ref.make<ReadonlyArray<Seen>>([])
+      const projection = Projection.make({
+        name,
+        version: 2,
+        partitions: 4,
+        aggregateTypes: [type],
+        batchSize: 2,
+        // Outside a SQL transaction an event is handled at least once: the first time counts.
+        handle: (event) =>
+          Ref.update(seen, (all) => all.some((seen) => seen.eventId === event.eventId) ? all : [...all, { eventId: event.eventId, replaying: event.replaying }]),
+        activate: Ref.set(serving, "v2")
+      })
+      const scope = yield* Effect.scope
+      const [a, b] = yield* Effect.all([Projection.run(projection), Projection.run(projection)], { concurrency: "unbounded" }).pipe(Scope.extend(scope))
+      yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+      expect(yield* Ref.get(serving)).toBe("v2")
+      expect(yield* (yield* ProjectionStore.ProjectionStore).activeVersion(name)).toEqual(Option.some(2))
+      expect([...(yield* Ref.get(seen))].map((event) => event.eventId).sort()).toEqual([...before].sort())
+      expect((yield* Ref.get(seen)).every((event) => event.replaying)).toBe(true)
+      const live = yield* appendEach(type, [4, 5])
+      yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+      // Different aggregates, maybe different partitions: in any order.
+      const handledLive = [...(yield* Ref.get(seen)).slice(before.length)].sort((x, y) => x.eventId.localeCompare(y.eventId))
+      expect(handledLive).toEqual([...live].sort().map((eventId) => ({ eventId, replaying: false })))
     }).pipe(Effect.scoped))
 
   test("an unversioned projection is never replaying and activates nothing", () =>
