@@ -400,7 +400,8 @@ export const run = (
               // The call to another service: the batch's transaction has not begun yet.
               yield* Deferred.succeed(waiting, undefined)
               yield* Deferred.await(answer)
-              yield* model.insert(event.eventId, amountOf(event.data))
+              // A transaction of the handler's own nests in the batch's (a savepoint), which it begins.
+              yield* sql.withTransaction(model.insert(event.eventId, amountOf(event.data)))
             })
         }))
         yield* Deferred.await(waiting)
