@@ -573,7 +573,7 @@ const projectionCommands = (makeUrl: () => string) =>
     expect(rebuilt.stdout).toMatch(/checkpoints of its 2 partitions reset from where they were to 0, and its 1 parked event\(s\) removed/)
     expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/has no parked events/)
     expect(lines((await run(["projections", "--url", url, "--json"])).stdout)[0]).toMatchObject({ name: "orders", checkpoint: "0", parked: 0 })
-  }, 60_000)
+  }, 120_000)
 
 /** delete, restore, truncate and retention run on a store of its own: refusals without --yes, then each operation. */
 const lifecycleCommands = (makeUrl: () => string) =>

@@ -140,16 +140,8 @@ const resetCheckpoint = (name: string) =>
     const keys = info === undefined || info.partitions === 1
       ? [name]
       : Array.from({ length: info.partitions }, (_, partition) => `${name}#${partition}`)
-    const existing = yield* projections.get(keys[0]!)
-    if (Option.isNone(existing) && info === undefined) {
-      const known = (yield* projections.list).map((checkpoint) => checkpoint.name)
-      return yield* new CliError({
-        message: `No projection named ${JSON.stringify(name)} (${known.length === 0 ? "none is stored" : `stored: ${known.join(", ")}`})`
-      })
-    }
-    // A versioned projection is rebuilt beside the model readers use, by its next version:
-    // replaying the active one in place is what versions exist to avoid. A version being built
-    // (`NAME@vN`, not active) serves no reader: it may start over.
+    // The active version, named by its checkpoint (`NAME@vN`), serves queries: not replayed in
+    // place. A version being built serves no reader: it may start over.
     const versioned = /^(.*)@v(\d+)$/.exec(name)
     if (versioned !== null) {
       const active = yield* projections.activeVersion(versioned[1]!)
@@ -160,6 +152,15 @@ const resetCheckpoint = (name: string) =>
         })
       }
     }
+    const existing = yield* projections.get(keys[0]!)
+    if (Option.isNone(existing) && info === undefined) {
+      const known = (yield* projections.list).map((checkpoint) => checkpoint.name)
+      return yield* new CliError({
+        message: `No projection named ${JSON.stringify(name)} (${known.length === 0 ? "none is stored" : `stored: ${known.join(", ")}`})`
+      })
+    }
+    // A versioned projection is rebuilt beside the model readers use, by its next version:
+    // replaying the active one in place is what versions exist to avoid.
     const active = yield* projections.activeVersion(name)
     if (Option.isSome(active)) {
       return yield* new CliError({
