@@ -493,7 +493,7 @@ const journey = (makeUrl: () => string) => {
     const building = await run(["projections", "rebuild", "user-directory@v3", "--url", url])
     expect(building.code).toBe(0)
     expect(building.stdout).toMatch(/checkpoint reset from \d+ to 0/)
-  })
+  }, 90_000)
 }
 
 /** The projection operations on a store where a partitioned projection parked an event. */
