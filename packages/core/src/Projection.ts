@@ -512,11 +512,14 @@ export const run = <E, R>(
         Queue.take(pokes.get(partition)!)
       )
 
-    /** Whether every partition's stored checkpoint is at `target` or beyond. */
+    /**
+     * Whether every partition's stored checkpoint is at `target` or beyond. A partition without one
+     * is at 0: a batch that found nothing to read commits nothing (its transaction never began).
+     */
     const everyPartitionAt = (target: bigint) =>
       Effect.map(
         Effect.forEach(Array.from({ length: partitions }, (_, partition) => keyOf(partition)), (key) => checkpoints.get(key)),
-        (stored) => stored.every((checkpoint) => Option.isSome(checkpoint) && checkpoint.value.position >= target)
+        (stored) => stored.every((checkpoint) => Option.match(checkpoint, { onNone: () => 0n, onSome: (found) => found.position }) >= target)
       )
 
     const partitionLoop = (partition: number) =>
