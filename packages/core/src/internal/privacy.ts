@@ -343,6 +343,9 @@ const sealedOf = (data: unknown): ReadonlyArray<Sealed> | undefined => {
   return record[SEALED] as ReadonlyArray<Sealed>
 }
 
+/** Whether a payload is in the sealed form `seal` writes (its personal fields encrypted). */
+export const isSealedPayload = (data: unknown): boolean => sealedOf(data) !== undefined
+
 const isSealed = (value: unknown): value is Sealed => {
   const record = asRecord(value)
   return record !== undefined && typeof record["subject"] === "string" && typeof record["key"] === "string" &&

@@ -55,6 +55,23 @@ export const idempotency = (test: Test): void => {
   )
 
   test(
+    "a retry answers with the events stored by the first append, not with the retry's payloads",
+    (store) => Effect.gen(function*() {
+      const aggregateType = unique("Account")
+      const id = unique("account")
+      const eventId = unique("event")
+      yield* store.append(aggregateType, id, [deposit(5, { eventId })], { expectedVersion: ExpectedVersion.exact(0) })
+
+      const retry = yield* store.append(aggregateType, id, [deposit(7, { eventId })], {
+        expectedVersion: ExpectedVersion.exact(0)
+      })
+      expect(retry.events.map((event) => event.data)).toEqual([{ amount: 5 }])
+      const stored = yield* store.loadEvents(id)
+      expect(stored.map((event) => event.data)).toEqual([{ amount: 5 }])
+    })
+  )
+
+  test(
     "reusing an event id at another version fails with EventStoreError and writes nothing",
     (store) => Effect.gen(function*() {
       const aggregateType = unique("Account")

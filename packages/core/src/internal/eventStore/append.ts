@@ -13,7 +13,7 @@ import * as Metrics from "../../Metrics.js"
 import type * as EventRegistry from "../../EventRegistry.js"
 import type * as Privacy from "../../Privacy.js"
 import * as Observability from "../observability.js"
-import { sealRequest } from "../privacy.js"
+import { isSealedPayload, sealRequest } from "../privacy.js"
 import * as Validate from "../validate.js"
 
 /**
@@ -180,8 +180,12 @@ export const append = (writer: Writer): Service["append"] =>
       (event) => writer.registry.unsafeGet(event.eventType)
     )
     const result = yield* appendEncoded(writer, request)
-    // The caller's payloads, as given: not their sealed form.
-    return { ...result, events: result.events.map((event, i) => ({ ...event, data: encoded[i]!.data })) }
+    // What this append wrote sealed comes back as the caller gave it. A retry answers with the
+    // earlier append's events, read (and opened) from the store: they keep their stored payloads.
+    return {
+      ...result,
+      events: result.events.map((event, i) => isSealedPayload(event.data) ? { ...event, data: encoded[i]!.data } : event)
+    }
   }).pipe(
     Observability.observe(Metrics.saveDuration, aggregateType),
     Observability.span("EventStore.append", {
