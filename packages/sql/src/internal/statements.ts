@@ -68,6 +68,15 @@ export interface Statements {
   /** {@link removeEvents} in the archive. */
   readonly removeArchivedEvents: string
   /**
+   * Refreshes the archive's planner statistics (PostgreSQL's `ANALYZE`; `undefined` on SQLite,
+   * whose planner takes the unique index anyway). Every append checks its ids against the archive
+   * through a prepared statement: planned while the archive was empty, its cached plan scans the
+   * whole archive until statistics say it is large (measured: appends 4x slower right after the
+   * first archiving pass, until autovacuum's ANALYZE). A store runs it whenever the events it
+   * archived doubled.
+   */
+  readonly refreshArchiveStatistics: string | undefined
+  /**
    * The keys of the subjects in a list (param 1, bound with `list`), by subject then generation:
    * `subject_id`, `generation`, `key_id`, `material`. Every read of personal data runs it.
    */
@@ -195,6 +204,7 @@ export const sqlite = (schema: string | undefined): Statements => {
         SELECT position FROM ${t.archive} WHERE aggregate_id = ? AND aggregate_version < ?
         ORDER BY aggregate_version LIMIT ?)
       RETURNING aggregate_version`,
+    refreshArchiveStatistics: undefined,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
       WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, generation`
   }
@@ -272,6 +282,7 @@ export const pg = (schema: string | undefined, conjoined?: boolean): Statements 
         SELECT position FROM ${t.archive} WHERE aggregate_id = $1 AND aggregate_version < $2
         ORDER BY aggregate_version LIMIT $3)
       RETURNING aggregate_version`,
+    refreshArchiveStatistics: `ANALYZE ${t.archive}`,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
       WHERE subject_id = ANY($1::text[]) ORDER BY subject_id, generation`
   }

@@ -84,6 +84,19 @@ export const make = (
     (shape: Statements.ReadShape) => `${shape.aggregateTypes}:${shape.eventTypes}:${shape.limited}`
   )
 
+  // Each time the events this store archived doubled (1, 2, 4, … moved): a plan made while the
+  // archive was small is remade before the archive outgrows it. See `refreshArchiveStatistics`.
+  const refreshText = statements.refreshArchiveStatistics
+  let archivedByThisStore = 0
+  let nextRefreshAt = 1
+  const refreshArchiveStatistics = (moved: number) =>
+    Effect.suspend(() => {
+      archivedByThisStore += moved
+      if (refreshText === undefined || archivedByThisStore < nextRefreshAt) return Effect.void
+      nextRefreshAt = archivedByThisStore * 2
+      return Effect.asVoid(query(refreshText, []))
+    })
+
   const readAll: EventStorage["readAll"] = ({ aggregateTypes, eventTypes, fromPosition, limit }) => {
     const params: Array<unknown> = [fromPosition]
     const shape: Statements.ReadShape = {
@@ -187,6 +200,7 @@ export const make = (
     archiveEvents: (aggregateId, beforeVersion, limit) =>
       query(statements.archiveCopy, [aggregateId, beforeVersion, limit]).pipe(
         Effect.zipRight(query(statements.archiveRemove, [aggregateId, beforeVersion, aggregateId])),
+        Effect.tap((rows) => refreshArchiveStatistics(rows.length)),
         Effect.map((rows) => rows.length),
         Effect.mapError(toDatabaseError("Archiving events"))
       ),
