@@ -621,7 +621,15 @@ export const run = <E, R>(
         yield* whenMetricsEnabled(refreshMetrics.pipe(Effect.ignoreLogged))
         // Retries asked for by the CLI: those of the partitions this instance holds.
         yield* Effect.flatMap(Ref.get(held), (mine) => retryParked({ requestedIn: mine })).pipe(
-          Effect.flatMap((outcomes) => outcomes.length === 0 ? Effect.void : Effect.logInfo("Retried parked events asked for", outcomes)),
+          Effect.flatMap((outcomes) =>
+            outcomes.length === 0 ? Effect.void : Effect.logInfo("Retried parked events asked for").pipe(
+              Effect.annotateLogs({
+                projection: name,
+                applied: outcomes.filter((outcome) => outcome._tag === "Applied").map((outcome) => String(outcome.position)).join(","),
+                failed: outcomes.filter((outcome) => outcome._tag === "Failed").map((outcome) => `${outcome.position}: ${outcome.error}`).join("; ")
+              })
+            )
+          ),
           Effect.ignoreLogged
         )
       }
