@@ -25,8 +25,10 @@ import * as Conjoined from "./internal/conjoined.js"
 import * as Connect from "./internal/connect.js"
 import * as Listen from "./internal/listen.js"
 import * as Move from "./internal/move.js"
+import * as Notifier from "./internal/notifier.js"
 import * as Replicas from "./internal/replicas.js"
 import { SchemaPool } from "./internal/schemaPool.js"
+import * as Statements from "./internal/statements.js"
 import { parseUrl, redact } from "./PgEventStore.js"
 import * as TenantDirectory from "./TenantDirectory.js"
 
@@ -212,6 +214,8 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
           const url = servers.get(name)!
           const server = yield* Connect.connect(Connect.options(url, config))
           const listener = yield* Listen.make(url)
+          // One notification statement per interval for all the server's tenants (`notifier.ts`).
+          const sender = yield* Notifier.sender(Statements.make(server.client, server.pool, { prepared: config.preparedStatements ?? true }))
           const replicas = yield* Replicas.open(server.client, server.pool, (config.replicas?.[name] ?? []).map(urlOf), config)
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
@@ -228,7 +232,7 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
               { discard: true }
             )).pipe(Effect.mapError((error) => new DatabaseError({ message: `Setting row-level security: ${error.message}` })))
           }
-          return { ...server, listener, replicas }
+          return { ...server, listener, replicas, sender }
         }),
       idleTimeToLive
     })
@@ -270,6 +274,7 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
           notifications,
           preparedStatements: config.preparedStatements ?? true,
           conjoined,
+          sender: server.sender,
           // A replica's connections do not carry the tenant row-level security asks for.
           replicas: walled ? undefined : server.replicas
         })

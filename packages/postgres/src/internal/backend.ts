@@ -34,6 +34,8 @@ export interface Options {
   readonly replicas?: Replicas.Replicas | undefined
   /** Whether the schema's tables are one tenant's views of shared tables (`conjoined.ts`). */
   readonly conjoined?: boolean | undefined
+  /** The server's notification sender, shared by its tenants (`notifier.ts`); default: the store's own. */
+  readonly sender?: Notifier.Sender | undefined
 }
 
 /**
@@ -70,7 +72,7 @@ export const make = (
     const statements = SqlBackend.statements("pg", options.schema, { conjoined: options.conjoined })
     const run = Statements.make(sql, pool, { prepared: options.preparedStatements })
     const append = Append.make(sql, run, statements, options.schema)
-    const notifier = yield* Notifier.make(run, options.channel)
+    const notifier = yield* Notifier.make(run, options.channel, options.sender)
     const query = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => retryOnClosedConnection(run<Row>(text, params))
     const catchUp = retryOnClosedConnection(CatchUp.make(sql))
     const replicas = options.replicas
