@@ -3,10 +3,42 @@ import { expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { EventStore, Projection, ProjectionStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Option, Scope } from "effect"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 
 describePg("PostgreSQL projections across instances", () => {
+  it.live("a batch statement cancelled by a stray pg_cancel_backend runs the batch again, committed once", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("cancel")
+      const { client, projections } = yield* PgEventStore.make({ url: serverUrl, schema })
+      const observer = yield* PgEventStore.make({ url: serverUrl, schema })
+      let attempts = 0
+      // What @effect/sql-pg's late cancellation of another fiber's query does to the connection
+      // a batch now holds: cancels the statement it runs.
+      const cancelSleeper = Effect.gen(function*() {
+        for (let i = 0; i < 200; i++) {
+          const rows = yield* observer.client.unsafe<{ readonly cancelled: boolean }>(
+            "SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5) /* batch */%'"
+          )
+          if (rows.some((row) => row.cancelled)) return
+          yield* Effect.sleep("20 millis")
+        }
+      })
+      const result = yield* projections.withBatch("cancelled", (position, inTransaction) =>
+        Effect.gen(function*() {
+          attempts++
+          if (attempts === 1) {
+            yield* Effect.fork(cancelSleeper)
+            yield* inTransaction(client.unsafe("SELECT pg_sleep(5) /* batch */"))
+          }
+          return [position, Option.some({ position: position + 5n, handled: 1, digest: 7n, parked: [] })] as const
+        }))
+      expect(result).toBe(0n)
+      expect(attempts).toBe(2)
+      const stored = yield* projections.get("cancelled")
+      expect(Option.map(stored, (checkpoint) => checkpoint.position)).toEqual(Option.some(5n))
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("three instances of one projection on three pools write each event to the read model exactly once", () =>
     Effect.gen(function*() {
       const schema = freshSchema("proj")

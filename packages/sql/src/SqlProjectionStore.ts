@@ -26,7 +26,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Effect, Exit, Layer, Option, Predicate } from "effect"
 import { failedTransactionAsError } from "./internal/errors.js"
 import { conflictKey } from "./internal/statements.js"
 import * as LazyTransaction from "./LazyTransaction.js"
@@ -125,6 +125,24 @@ const toInfo = (row: InfoRow): ProjectionStore.ProjectionInfo => ({
  * @since 0.1.0
  * @category constructors
  */
+
+/**
+ * A statement cancelled though nothing here asked (PostgreSQL's 57014, "canceling statement due to
+ * user request"). `@effect/sql-pg` cancels an interrupted query with `pg_cancel_backend` sent on
+ * another connection, best effort: when that arrives after the query ended, it cancels whatever
+ * the connection runs next, which after the connection went back to the pool can be another
+ * projection's batch (seen with 50 tenants' projections on one pool). The batch's transaction is
+ * rolled back, so it runs again, as when its checkpoint moved; a few times, not forever.
+ */
+const isStrayCancel = (error: unknown): boolean => {
+  if (!isSqlError(error)) return false
+  const cause: unknown = error.cause
+  return Predicate.hasProperty(cause, "code") && cause.code === "57014" &&
+    Predicate.hasProperty(cause, "message") && typeof cause.message === "string" && cause.message.includes("user request")
+}
+
+const MAX_STRAY_CANCELS = 3
+
 export const make = (
   options: { readonly schema?: string | undefined; readonly conjoined?: boolean | undefined } = {}
 ): Effect.Effect<ProjectionStore.Service, never, SqlClient.SqlClient> =>
@@ -330,9 +348,22 @@ export const make = (
 
     const untilCommitted = <A, E, R>(
       name: string,
-      body: (position: bigint, inTransaction: ProjectionStore.InTransaction) => Effect.Effect<readonly [A, Option.Option<ProjectionStore.BatchCommit>], E, R>
+      body: (position: bigint, inTransaction: ProjectionStore.InTransaction) => Effect.Effect<readonly [A, Option.Option<ProjectionStore.BatchCommit>], E, R>,
+      cancelled = 0
     ): Effect.Effect<A, E | SqlError, R> =>
-      Effect.flatMap(tryBatch(name, body), Option.match({ onNone: () => untilCommitted(name, body), onSome: Effect.succeed }))
+      tryBatch(name, body).pipe(
+        Effect.map((outcome) => ({ outcome, strayCancel: false })),
+        Effect.catchIf(
+          (error: E | SqlError) => cancelled < MAX_STRAY_CANCELS && isStrayCancel(error),
+          () => Effect.succeed({ outcome: Option.none<A>(), strayCancel: true })
+        ),
+        Effect.flatMap(({ outcome, strayCancel }) =>
+          Option.match(outcome, {
+            onNone: () => untilCommitted(name, body, strayCancel ? cancelled + 1 : cancelled),
+            onSome: Effect.succeed
+          })
+        )
+      )
 
     const service: ProjectionStore.Service = {
       withCheckpoint: (name, body) => locked(name, body, (_, position) => setPosition(name, position)),
