@@ -38,12 +38,14 @@ export const noStream: ExpectedVersion = new NoStream()
 export const streamExists: ExpectedVersion = new StreamExists()
 
 /**
- * Append only if the aggregate is exactly at `version` (0: it has no events).
+ * Append only if the aggregate is exactly at `version` (0: it has no events). Any number is
+ * taken here: the store refuses one that is not a non-negative integer with `EventStoreError`, so
+ * a version from a request fails as a typed error instead of throwing where it is built.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const exact = (version: number): ExpectedVersion => new Exact({ version })
+export const exact = (version: number): ExpectedVersion => new Exact({ version }, { disableValidation: true })
 
 /**
  * Whether an aggregate at `actualVersion` (0 when absent) satisfies the expectation.

@@ -106,6 +106,9 @@ const cases: ReadonlyArray<Case> = [
   { name: "an expected version of exact(1.5)", run: appendExpecting({ _tag: "Exact", version: 1.5 }), ...invalid(/exact takes a non-negative integer, got 1\.5/) },
   { name: "an expected version of exact(NaN)", run: appendExpecting({ _tag: "Exact", version: NaN }), ...invalid(/exact takes a non-negative integer, got NaN/) },
   { name: "an expected version of exact(Infinity)", run: appendExpecting({ _tag: "Exact", version: Infinity }), ...invalid(/exact takes a non-negative integer, got Infinity/) },
+  // The constructor itself takes any number, so that a version from a request is refused by the store, not thrown.
+  { name: "ExpectedVersion.exact(-1)", run: (t) => Effect.suspend(() => appendExpecting(ExpectedVersion.exact(-1))(t)), ...invalid(/exact takes a non-negative integer, got -1/) },
+  { name: "ExpectedVersion.exact(1.5)", run: (t) => Effect.suspend(() => appendExpecting(ExpectedVersion.exact(1.5))(t)), ...invalid(/exact takes a non-negative integer, got 1\.5/) },
   { name: "an expected version that is null", run: appendExpecting(null), ...invalid(/expected version must be/) },
   { name: "an expected version that is a number", run: appendExpecting(0), ...invalid(/expected version must be .* got 0/) },
 
