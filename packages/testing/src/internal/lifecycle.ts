@@ -380,6 +380,20 @@ export const lifecycle = (test: Test): void => {
       expect(yield* store.archive({ aggregateType: account.type })).toMatchObject({ archivedStreams: 0, movedEvents: 0 })
     }))
 
+  test("archive moves the older event of an idle two-event stream and keeps a deleted one-event stream whole", (store) =>
+    Effect.gen(function*() {
+      const account = makeAccount()
+      const idle = yield* accountWith(account, 2)
+      const deleted = yield* accountWith(account, 1)
+      yield* store.delete(deleted)
+      yield* TestClock.adjust("40 days")
+      const report = yield* store.archive({ aggregateType: account.type, idleFor: "30 days" })
+      expect(report).toEqual({ aggregateType: account.type, streams: 2, archivedStreams: 1, movedEvents: 1 })
+      expect(versionsOf(yield* inLog(store, account.type, idle))).toEqual([2])
+      expect(versionsOf(yield* inLog(store, account.type, deleted))).toEqual([1, 2])
+      expect(versionsOf(yield* store.loadEvents(idle))).toEqual([1, 2])
+    }))
+
   test("restore, truncate and hard delete reach archived events", (store) =>
     Effect.gen(function*() {
       const account = makeAccount()

@@ -228,9 +228,12 @@ export const archive = (storage: EventStorage): Service["archive"] => (policy, o
         // The newest event stays in the hot table: it holds the stream's version (and tombstone),
         // so appends are checked as before. Of a deleted stream, the event before the tombstone
         // stays too: the head once `restore` removes the tombstone.
-        if (stream.firstVersion >= stream.lastVersion - 1) continue
+        if (stream.firstVersion >= stream.lastVersion) continue
+        const idle = idleBefore !== undefined && stream.lastTimestamp < idleBefore
+        // Of two events, a deleted stream keeps both: only an idle one has one to move.
+        if (stream.firstVersion === stream.lastVersion - 1 && !idle) continue
         const { deleted } = yield* storage.inspect(stream.aggregateId, [])
-        if (!deleted && !(idleBefore !== undefined && stream.lastTimestamp < idleBefore)) continue
+        if (!deleted && !idle) continue
         const keepFrom = deleted ? stream.lastVersion - 1 : stream.lastVersion
         if (stream.firstVersion >= keepFrom) continue
         const moved = yield* inBatches(batchSize, (limit) => storage.archiveEvents(stream.aggregateId, keepFrom, limit))
