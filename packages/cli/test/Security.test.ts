@@ -38,6 +38,12 @@ describe("eventuali never prints a password", () => {
     expectHidden(result)
   })
 
+  it("a password that is also a word of the URL masks the password only: postgresql://postgres:***@…, not ***ql://***:***@…", async () => {
+    const result = await run(["health", "--url", "postgresql://postgres:postgres@127.0.0.1:1/db"])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("Cannot connect to PostgreSQL at postgresql://postgres:***@127.0.0.1:1/db:")
+  })
+
   it.each(commands)("%s with a password in --url or EVENTUALI_URL, for a server that is not there: no password", async (...args) => {
     // Encoded as a URL should be, and raw (a generated password with "@", "/" and "#").
     for (const url of [`postgresql://u:${encoded}@127.0.0.1:1/db`, `postgres://u:${encoded}@127.0.0.1:1/db?sslmode=disable`, `postgresql://u:${secret}@127.0.0.1:1/db`]) {

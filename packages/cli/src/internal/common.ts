@@ -115,13 +115,21 @@ const secretsOf = (url: string): ReadonlyArray<string> => {
   })
 }
 
+/**
+ * The start of a URL whose password is already `***`: left as it is when masking, so that a
+ * password that is also a word of the URL ("postgres") does not turn it into `***ql://***:***@`.
+ */
+const redactedUrlStart = /([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:\*\*\*@)/i
+
 /** The error's first line, with any secret of the connection string masked. */
 export const describeError = (error: unknown, url: Redacted.Redacted<string> | undefined): string => {
-  let message = messageOf(error)
-  if (url !== undefined) {
-    for (const secret of secretsOf(Redacted.value(url))) message = message.replaceAll(secret, "***")
-  }
-  return message
+  const message = messageOf(error)
+  if (url === undefined) return message
+  const secrets = secretsOf(Redacted.value(url))
+  // split with a capturing group: the redacted URL starts are at the odd indices
+  return message.split(redactedUrlStart).map((part, index) =>
+    index % 2 === 1 ? part : secrets.reduce((masked, secret) => masked.replaceAll(secret, "***"), part)
+  ).join("")
 }
 
 /** Fails with a {@link CliError} built from any error, secrets masked. */
