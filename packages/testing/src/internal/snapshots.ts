@@ -106,4 +106,24 @@ export const snapshots = (test: Test): void => {
       expect(loaded.state.balance).toBe(11)
       expect(loaded.version).toBe(3)
     }))
+
+  test("a snapshot policy whose every or version is not a whole number fails the save with EventStoreError, writing nothing", (store) =>
+    Effect.gen(function*() {
+      const policies = [
+        { every: 0, version: 1, message: /snapshot\.every must be a positive integer, got 0/ },
+        { every: 1.5, version: 1, message: /snapshot\.every must be a positive integer, got 1\.5/ },
+        { every: 1, version: 1.5, message: /snapshot\.version must be an integer from 0 to 2147483647, got 1\.5/ },
+        { every: 1, version: -1, message: /snapshot\.version must be an integer from 0 to 2147483647, got -1/ },
+        { every: 1, version: 2 ** 31, message: /snapshot\.version must be an integer from 0 to 2147483647, got 2147483648/ },
+        { every: 1, version: NaN, message: /snapshot\.version must be an integer from 0 to 2147483647, got NaN/ }
+      ]
+      for (const { every, message, version } of policies) {
+        const { definition } = countingAccount(unique("Account"), { every, version })
+        const id = unique("account")
+        const error = yield* Effect.flip(store.save(Aggregate.apply(Aggregate.empty(definition, id), new Opened({ owner: "Ada" }))))
+        expect(error._tag).toBe("EventStoreError")
+        expect(error.message).toMatch(message)
+        expect(yield* store.getAggregateVersion(id)).toEqual(Option.none())
+      }
+    }))
 }

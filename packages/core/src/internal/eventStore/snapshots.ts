@@ -34,6 +34,9 @@ export const usableSnapshot = <State>(
     return Either.isRight(decoded) ? { state: decoded.right as State, version: aggregateVersion } : undefined
   })
 
+/** The largest snapshot schema version: the SQL stores keep it in a 32-bit integer column. */
+const MAX_SNAPSHOT_VERSION = 2_147_483_647
+
 /** The snapshot a save writes: when it crosses a multiple of the policy's `every`. */
 export const snapshotToWrite = <State, Ev extends { readonly _tag: string }>(
   root: Aggregate.Root<State, Ev>
@@ -42,6 +45,13 @@ export const snapshotToWrite = <State, Ev extends { readonly _tag: string }>(
   if (policy === undefined) return Either.right(undefined)
   if (!Number.isSafeInteger(policy.every) || policy.every < 1) {
     return Either.left(new EventStoreError({ message: `${root.type}: snapshot.every must be a positive integer, got ${policy.every}` }))
+  }
+  // Stored in an integer column: PostgreSQL refused 1.5 with a DatabaseError where SQLite and
+  // memory kept it, so the one rule is checked here, before anything is written.
+  if (!Number.isInteger(policy.version) || policy.version < 0 || policy.version > MAX_SNAPSHOT_VERSION) {
+    return Either.left(
+      new EventStoreError({ message: `${root.type}: snapshot.version must be an integer from 0 to ${MAX_SNAPSHOT_VERSION}, got ${policy.version}` })
+    )
   }
   const committed = Aggregate.committedVersion(root)
   if (Math.floor(root.version / policy.every) === Math.floor(committed / policy.every)) return Either.right(undefined)
