@@ -12,8 +12,12 @@ import { median, progress, progressDone, rate, type Row } from "./harness.js"
 
 const TENANTS = 8
 
-/** Each repetition's operations run as this many short rounds of each side. */
-const ROUNDS_PER_REPETITION = 4
+/**
+ * Each repetition's operations run as this many short rounds of each side (of 25 operations or
+ * more, a few milliseconds): the shorter a pair of rounds, the likelier both sides ran under the
+ * same load from the machine's other processes.
+ */
+const ROUNDS_PER_REPETITION = 16
 
 interface Paired {
   readonly ours: number
@@ -101,16 +105,21 @@ const tenancyOf = async (strategy: "schema" | "conjoined", options: {
   ))
   const ids = Array.from({ length: TENANTS }, (_, i) => `tenant${i}`)
   await Effect.runPromise(Effect.forEach(ids, tenants.create, { discard: true }))
-  // As an application does: the tenants are provided once, the tenant's services per request.
-  const runPromise = Runtime.runPromise(Runtime.provideService(Runtime.defaultRuntime, Tenants.Tenants, tenants))
+  // As an application does: the tenants (or the one store) are provided once, and a request's
+  // handler takes `EventStore` from its context — the tenant's, provided per request.
+  const runPromise = Runtime.runPromise(
+    Runtime.defaultRuntime.pipe(Runtime.provideService(Tenants.Tenants, tenants), Runtime.provideService(EventStore.EventStore, store))
+  )
   /** How a request reaches its store: through its tenant's services, or the one store. */
-  type Via = <A, E>(i: number, body: (store: EventStore.Service) => Effect.Effect<A, E>) => Effect.Effect<A, E | Tenants.TenantError, Tenants.Tenants>
-  const viaTenant: Via = (i, body) =>
-    Tenants.provide(ids[i % TENANTS]!)(Effect.flatMap(EventStore.EventStore, body))
-  const viaStore: Via = (_, body) => body(store)
+  type Via = <A, E>(
+    i: number,
+    body: (store: EventStore.Service) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | Tenants.TenantError, Tenants.Tenants | EventStore.EventStore>
+  const viaTenant: Via = (i, body) => Tenants.provide(ids[i % TENANTS]!)(Effect.flatMap(EventStore.EventStore, body))
+  const viaStore: Via = (_, body) => Effect.flatMap(EventStore.EventStore, body)
   // Short rounds, many of them, in alternating order (see `paired`).
-  const roundSaves = Math.max(50, Math.round(options.saves / ROUNDS_PER_REPETITION))
-  const roundLoads = Math.max(50, Math.round(options.loads / ROUNDS_PER_REPETITION))
+  const roundSaves = Math.max(25, Math.round(options.saves / ROUNDS_PER_REPETITION))
+  const roundLoads = Math.max(25, Math.round(options.loads / ROUNDS_PER_REPETITION))
   const saves = (via: Via, label: string) => (round: number) =>
     rate(roundSaves, () => runPromise(Effect.gen(function*() {
       const p = prefix(label, round)

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Either, Layer, Schema, type Scope } from "effect"
+import { Cause, Context, Duration, Effect, Either, FiberRef, Layer, Option, Schema, type Scope } from "effect"
 import { DatabaseError, EventStoreError } from "./Errors.js"
 import * as EventStore from "./EventStore.js"
 import * as InMemoryEventStore from "./InMemoryEventStore.js"
@@ -68,11 +68,20 @@ export interface Service<R = never> {
    * every other user of the tenant, closed after the idle time once no scope holds it.
    */
   readonly context: (tenantId: string) => Effect.Effect<Context.Context<Services | R>, TenantError, Scope.Scope>
-  /** Runs `f` with the services of one tenant, holding the tenant open meanwhile (what {@link provide} uses). */
+  /** Runs `f` with the services of one tenant, holding the tenant open meanwhile. */
   readonly use: <A, E, R2>(
     tenantId: string,
     f: (context: Context.Context<Services | R>) => Effect.Effect<A, E, R2>
   ) => Effect.Effect<A, E | TenantError, R2>
+  /**
+   * Runs `self` as the tenant, holding the tenant open meanwhile: what {@link provide} uses, the
+   * same as `use(tenantId, (context) => Effect.provide(self, context))` but made for the path of
+   * every request.
+   */
+  readonly provide: <A, E, R2>(
+    tenantId: string,
+    self: Effect.Effect<A, E, R2>
+  ) => Effect.Effect<A, E | TenantError, Exclude<R2, Services | R>>
   /**
    * Creates a tenant (its storage, and its place on a server where there are several); creating
    * one that exists does nothing. A tenant must be created before {@link context} opens it, so a
@@ -134,6 +143,9 @@ export const validateId = (tenantId: unknown): Either.Either<string, EventStoreE
  * - `open`: the services of one (validated, existing) tenant, living as long as the scope.
  * - `create`, `list`: see {@link Service}.
  * - `idleTimeToLive`: how long an open tenant nobody uses stays open (default 5 minutes).
+ * - `reopenAfter`: a failure of a tenant's code after which the tenant's open services are
+ *   forgotten, so that the next use opens them again (PostgreSQL: a write refused because the
+ *   tenant moved to another server). Default: none.
  *
  * @since 0.1.0
  * @category models
@@ -145,7 +157,38 @@ export interface Backend<R> {
   readonly create: (tenantId: string) => Effect.Effect<void, DatabaseError>
   readonly list: Effect.Effect<ReadonlyArray<string>, DatabaseError>
   readonly idleTimeToLive?: Duration.DurationInput | undefined
+  readonly reopenAfter?: ((error: unknown) => boolean) | undefined
 }
+
+/**
+ * An open tenant: its services, and the last context they were provided into, merged with them.
+ * Requests from one runtime share their parent context, so the merge is made once, not per
+ * request (and the new context's hash, which setting it computes, once). The last parent stays
+ * referenced until a request from another one, or until the tenant closes.
+ */
+class OpenTenant<R> {
+  private parent: Context.Context<never> | undefined = undefined
+  private merged: Context.Context<never> | undefined = undefined
+  constructor(readonly context: Context.Context<Services | R>) {}
+
+  /** `parent` with the tenant's services added. */
+  within<P>(parent: Context.Context<P>): Context.Context<P | Services | R> {
+    if (this.parent !== parent || this.merged === undefined) {
+      const merged = Context.merge(parent, this.context)
+      this.parent = parent
+      this.merged = merged
+      return merged
+    }
+    // The merge of this very `parent` object (contexts are immutable), made by the branch above.
+    return this.merged as Context.Context<P | Services | R>
+  }
+}
+
+/**
+ * `self`, typed as running with `context`'s services already in its context: {@link make}'s
+ * `provide` sets them on the fiber itself.
+ */
+const runsWith = <A, E, R, S>(self: Effect.Effect<A, E, R>, _context: Context.Context<S>) => self as Effect.Effect<A, E, Exclude<R, S>>
 
 /**
  * The tenants of a backend: ids checked, each tenant opened once and shared while in use, closed
@@ -157,20 +200,69 @@ export interface Backend<R> {
 export const make = <R>(backend: Backend<R>): Effect.Effect<Service<R>, never, Scope.Scope> =>
   Effect.map(
     TenantCache.make(
-      (tenantId) => Effect.map(backend.open(tenantId), (context) => Context.add(context, Tenant, { id: tenantId })),
+      (tenantId) =>
+        Effect.map(backend.open(tenantId), (context) => new OpenTenant<R>(Context.add(context, Tenant, { id: tenantId }))),
       Duration.decode(backend.idleTimeToLive ?? Duration.minutes(5))
     ),
-    (open): Service<R> => ({
-      context: (tenantId) => Effect.flatMap(validateId(tenantId), open.get),
-      use: (tenantId, f) => {
-        // Every request's path: the id checked without an Effect around the answer.
+    (open): Service<R> => {
+      const reopenAfter = backend.reopenAfter
+      /**
+       * After a request, at once: the tenant given back, and forgotten after a failure that asks
+       * for it. The effect closes what must be closed.
+       */
+      const leave = (tenantId: string, entry: TenantCache.Entry<OpenTenant<R>, TenantError>, cause: Cause.Cause<unknown> | undefined) => {
+        const released = open.unsafeRelease(entry)
+        if (cause === undefined || reopenAfter === undefined) return released
+        const failure = Cause.failureOption(cause)
+        return Option.isSome(failure) && reopenAfter(failure.value) ? Effect.zipRight(released, open.evict(tenantId)) : released
+      }
+      /** A request for a tenant that is not open (or not valid): checked, opened, held while `f` runs. */
+      const opening = <A, E, R2>(tenantId: string, f: (tenant: OpenTenant<R>) => Effect.Effect<A, E, R2>) => {
         const valid = validateId(tenantId)
-        return Either.isLeft(valid) ? Effect.fail(valid.left) : open.use(valid.right, f)
-      },
-      create: (tenantId) => Effect.flatMap(validateId(tenantId), backend.create),
-      list: backend.list,
-      evict: open.evict
-    })
+        if (Either.isLeft(valid)) return Effect.fail(valid.left)
+        const used = open.use(valid.right, f)
+        return reopenAfter === undefined
+          ? used
+          : Effect.tapError(used, (error) => reopenAfter(error) ? open.evict(valid.right) : Effect.void)
+      }
+      return {
+        context: (tenantId) => Effect.map(Effect.flatMap(validateId(tenantId), open.get), (tenant) => tenant.context),
+        // Every request's path, measured (docs/performance.md, "Tenancy"): an open tenant is a
+        // map lookup (only ids that were checked are in the map, so it is not checked again).
+        use: (tenantId, f) =>
+          Effect.uninterruptibleMask((restore) => {
+            const held = open.unsafeHold(tenantId)
+            if (held === undefined) return restore(opening(tenantId, (tenant) => f(tenant.context)))
+            const [entry, tenant] = held
+            return Effect.matchCauseEffect(restore(Effect.suspend(() => f(tenant.context))), {
+              onFailure: (cause) => Effect.zipRight(leave(tenantId, entry, cause), Effect.failCause(cause)),
+              onSuccess: (value) => Effect.as(leave(tenantId, entry, undefined), value)
+            })
+          }),
+        // As `use` with `Effect.provide`, in one uninterruptible region instead of three, and with
+        // the merged context reused (`OpenTenant.within`): most of what tenancy cost a load.
+        provide: <A, E, R2>(tenantId: string, self: Effect.Effect<A, E, R2>) =>
+          Effect.uninterruptibleMask((restore) =>
+            Effect.withFiberRuntime<A, E | TenantError, Exclude<R2, Services | R>>((fiber) => {
+              const held = open.unsafeHold(tenantId)
+              if (held === undefined) return restore(opening(tenantId, (tenant) => Effect.provide(self, tenant.context)))
+              const [entry, tenant] = held
+              const parent = fiber.currentContext
+              const restoreParent = FiberRef.set(FiberRef.currentContext, parent)
+              return Effect.zipRight(
+                FiberRef.set(FiberRef.currentContext, tenant.within(parent)),
+                Effect.matchCauseEffect(restore(runsWith(self, tenant.context)), {
+                  onFailure: (cause) => Effect.zipRight(Effect.zipRight(restoreParent, leave(tenantId, entry, cause)), Effect.failCause(cause)),
+                  onSuccess: (value) => Effect.as(Effect.zipRight(restoreParent, leave(tenantId, entry, undefined)), value)
+                })
+              )
+            })
+          ),
+        create: (tenantId) => Effect.flatMap(validateId(tenantId), backend.create),
+        list: backend.list,
+        evict: open.evict
+      }
+    }
   )
 
 /**
@@ -232,7 +324,7 @@ export const store = (tenantId: string): Effect.Effect<EventStore.Service, Tenan
  */
 export const provide = (tenantId: string) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | TenantError, Exclude<R, Services> | Tenants> =>
-  Effect.flatMap(Tenants, (tenants) => tenants.use(tenantId, (context) => Effect.provide(self, context)))
+  Effect.flatMap(Tenants, (tenants) => tenants.provide(tenantId, self))
 
 /**
  * The tenant's services as a layer: e.g. built per request from the request's tenant.

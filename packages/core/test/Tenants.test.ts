@@ -1,6 +1,6 @@
 import { expect, it } from "@effect/vitest"
 import { DatabaseError, EventStore, InMemoryEventStore, ProjectionStore, Tenants } from "@eventuali/core"
-import { Context, Effect, Either, Exit, Fiber } from "effect"
+import { Context, Effect, Either, Exit, Fiber, Option } from "effect"
 
 const append = (n: number) =>
   Effect.flatMap(EventStore.EventStore, (store) => store.append("Counter", "c", [{ eventType: "Ticked", data: { n } }]))
@@ -112,4 +112,62 @@ it.live("requests on an open tenant that fail, die or are interrupted leave it c
     expect(closed).toBe(1)
     yield* Fiber.join(holding)
     expect(closed).toBe(2)
+  }).pipe(Effect.scoped))
+
+class Request extends Context.Tag("test/Request")<Request, string>() {}
+
+it.effect("provide on an open tenant: the caller's services stay visible, the caller's context comes back after success, failure and interruption, and a nested provide is the inner tenant's", () =>
+  Effect.gen(function*() {
+    const tenants = yield* Tenants.Tenants
+    yield* tenants.create("one")
+    yield* tenants.create("two")
+    const seen = Effect.all([Tenants.Tenant, Request, Effect.serviceOption(Tenants.Tenant)])
+    // Twice each, from two parents in turn: the second request of a parent reuses its merged context.
+    for (const request of ["a", "b", "a", "b"]) {
+      const [tenant, inside] = yield* seen.pipe(Tenants.provide("one"), Effect.provideService(Request, request))
+      expect([tenant.id, inside]).toStrictEqual(["one", request])
+      expect(Option.isNone(yield* Effect.serviceOption(Tenants.Tenant))).toBe(true)
+    }
+    expect(yield* Effect.exit(Effect.fail("boom").pipe(Tenants.provide("one")))).toStrictEqual(Exit.fail("boom"))
+    expect(Option.isNone(yield* Effect.serviceOption(Tenants.Tenant))).toBe(true)
+    const nested = Effect.all([Tenants.Tenant, Tenants.Tenant.pipe(Tenants.provide("two")), Tenants.Tenant])
+    const [outer, inner, after] = yield* nested.pipe(Tenants.provide("one"), Effect.provideService(Request, "c"))
+    expect([outer.id, inner.id, after.id]).toStrictEqual(["one", "two", "one"])
+    const hanging = yield* Effect.fork(Effect.never.pipe(Tenants.provide("one")))
+    yield* Effect.yieldNow()
+    yield* Fiber.interrupt(hanging)
+    expect(Option.isNone(yield* Effect.serviceOption(Tenants.Tenant))).toBe(true)
+    // An id that was never opened is checked, however it is spelled.
+    expect(yield* Effect.exit(Tenants.Tenant.pipe(Tenants.provide("One")))).toStrictEqual(
+      Exit.fail(expect.objectContaining({ _tag: "EventStoreError" }))
+    )
+  }).pipe(Effect.provide(Tenants.layerMemory)))
+
+it.effect("reopenAfter: a failure it names makes the next request open the tenant again; other failures do not", () =>
+  Effect.gen(function*() {
+    let opened = 0
+    const tenants = yield* Tenants.make({
+      open: () =>
+        Effect.gen(function*() {
+          opened += 1
+          return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
+            Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
+          )
+        }),
+      create: () => Effect.void,
+      list: Effect.succeed([]),
+      reopenAfter: (error) => error === "moved"
+    })
+    const as = <A, E>(self: Effect.Effect<A, E, Tenants.Services>) =>
+      self.pipe(Tenants.provide("acme"), Effect.provideService(Tenants.Tenants, tenants))
+    yield* as(Effect.void)
+    yield* Effect.exit(as(Effect.fail("other")))
+    yield* as(Effect.void)
+    expect(opened).toBe(1)
+    yield* Effect.exit(as(Effect.fail("moved")))
+    yield* as(Effect.void)
+    expect(opened).toBe(2)
+    yield* Effect.exit(tenants.use("acme", () => Effect.fail("moved")))
+    yield* tenants.use("acme", () => Effect.void)
+    expect(opened).toBe(3)
   }).pipe(Effect.scoped))

@@ -312,7 +312,10 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
       open: openTenant,
       create,
       list: Effect.map(directory.list, (entries) => entries.map((entry) => entry.tenantId)),
-      idleTimeToLive
+      idleTimeToLive,
+      // A write refused because the tenant moved (by another process): the next use opens it
+      // again, on the server the directory now names.
+      reopenAfter: Move.isMoved
     })
     const move = (tenantId: string, to: string, options: MoveOptions = {}) =>
       Effect.gen(function*() {
@@ -343,10 +346,6 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
 
     return {
       ...tenants,
-      // A write refused because the tenant moved (by another process): the next use opens it
-      // again, on the server the directory now names.
-      use: (tenantId, f) =>
-        tenants.use(tenantId, f).pipe(Effect.tapError((error) => Move.isMoved(error) ? tenants.evict(tenantId) : Effect.void)),
       serverOf,
       schemaOf,
       servers: names,
@@ -398,7 +397,7 @@ export const layer = (config: PgTenantsConfig): Layer.Layer<PgTenants | Tenants.
  */
 export const provide = (tenantId: string) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Tenants.TenantError, Exclude<R, Tenants.Services | Sql> | PgTenants> =>
-  Effect.flatMap(PgTenants, (tenants) => tenants.use(tenantId, (context) => Effect.provide(self, context)))
+  Effect.flatMap(PgTenants, (tenants) => tenants.provide(tenantId, self))
 
 /**
  * The tenant's services (with its `SqlClient`) as a layer, e.g. per request.

@@ -11,7 +11,8 @@ import { Clock, Deferred, Duration, Effect, Exit, Option, Schedule, Scope } from
 
 const liveClock = Clock.make()
 
-interface Entry<A, E> {
+/** A key's place in the cache; held by a request from {@link TenantCache.hold} to {@link TenantCache.release}. */
+export interface Entry<A, E> {
   readonly opened: Deferred.Deferred<A, E>
   /** The value once opened: a request for an open entry takes it without awaiting `opened`. */
   value: Option.Option<A>
@@ -25,6 +26,14 @@ interface Entry<A, E> {
 
 /** The cache's operations. */
 export interface TenantCache<A, E> {
+  /**
+   * Holds `key`'s value at once if it is open (the path of every request for an open tenant):
+   * `undefined` when it is not, and nothing is held. Call it where nothing can interrupt between
+   * it and the {@link unsafeRelease} that must follow.
+   */
+  readonly unsafeHold: (key: string) => readonly [Entry<A, E>, A] | undefined
+  /** Gives back at once an entry {@link unsafeHold} held; the effect closes it if it was evicted meanwhile. */
+  readonly unsafeRelease: (entry: Entry<A, E>) => Effect.Effect<void>
   /** Holds `key`'s value (opened if needed) while `use` runs. */
   readonly use: <B, E2, R>(key: string, use: (value: A) => Effect.Effect<B, E2, R>) => Effect.Effect<B, E | E2, R>
   /** Holds `key`'s value for as long as the scope lives. */
@@ -47,6 +56,7 @@ export const make = <A, E>(
         const existing = entries.get(key)
         if (existing !== undefined) {
           existing.users += 1
+          if (Option.isSome(existing.value)) return Effect.succeed([existing, existing.value.value] as const)
           return Effect.map(Deferred.await(existing.opened), (value) => [existing, value] as const).pipe(
             Effect.onError(() => release(existing))
           )
@@ -76,12 +86,12 @@ export const make = <A, E>(
         })
       })
 
-    const release = (entry: Entry<A, E>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        entry.users -= 1
-        entry.lastUsed = Date.now()
-        return entry.users === 0 && entry.evicted ? close(entry) : Effect.void
-      })
+    const unsafeRelease = (entry: Entry<A, E>): Effect.Effect<void> => {
+      entry.users -= 1
+      entry.lastUsed = Date.now()
+      return entry.users === 0 && entry.evicted ? close(entry) : Effect.void
+    }
+    const release = (entry: Entry<A, E>): Effect.Effect<void> => Effect.suspend(() => unsafeRelease(entry))
 
     const sweep = Effect.suspend(() => {
       const now = Date.now()
@@ -117,17 +127,15 @@ export const make = <A, E>(
 
     return {
       // The path of every request for an open tenant, measured (docs/performance.md, "Tenancy"):
-      // counted in and out without awaiting the opening, in one uninterruptible region.
-      use: (key, use) =>
-        Effect.suspend(() => {
-          const entry = entries.get(key)
-          if (entry === undefined || Option.isNone(entry.value)) return acquireAndUse(key, use)
-          const value = entry.value.value
-          return Effect.uninterruptibleMask((restore) => {
-            entry.users += 1
-            return Effect.onExit(restore(use(value)), () => release(entry))
-          })
-        }),
+      // counted in and out without awaiting the opening.
+      unsafeHold: (key) => {
+        const entry = entries.get(key)
+        if (entry === undefined || Option.isNone(entry.value)) return undefined
+        entry.users += 1
+        return [entry, entry.value.value]
+      },
+      unsafeRelease,
+      use: acquireAndUse,
       get: (key) => Effect.map(Effect.acquireRelease(acquire(key), ([entry]) => release(entry)), ([, value]) => value),
       evict: (key) =>
         Effect.suspend(() => {
