@@ -310,12 +310,27 @@ const describeFailure = (cause: Cause.Cause<unknown>): { readonly errorTag: stri
 
 /** Refuses what no store could keep (a name) or the run loop cannot use (a partition count). */
 const validateOptions = (
-  projection: Pick<Projection<unknown, unknown>, "name" | "partitions" | "batchSize" | "version">
+  projection: Pick<
+    Projection<unknown, unknown>,
+    "name" | "partitions" | "batchSize" | "version" | "leaseDuration" | "statusInterval" | "onFailure"
+  >
 ): Effect.Effect<number, ProjectionError> => {
   const refuse = (message: string) => Effect.fail(new ProjectionError({ projection: String(projection.name), message }))
   const name = validate.name("projection name", projection.name)
   if (name._tag === "Left") return refuse(name.left.message)
   if (projection.name.includes("#")) return refuse(`The projection name ${JSON.stringify(projection.name)} contains "#", which names partitions`)
+  // "NAME@vN" is the checkpoint name of version N of NAME: a projection of that name would share them.
+  if (/@v\d+$/.test(projection.name)) {
+    return refuse(`The projection name ${JSON.stringify(projection.name)} ends in "@v" and a number, which names a projection's versions`)
+  }
+  for (const option of ["leaseDuration", "statusInterval"] as const) {
+    if (projection[option] !== undefined && Option.isNone(validate.positiveDuration(projection[option]))) {
+      return refuse(`The ${option} must be a positive duration, got ${String(projection[option])}`)
+    }
+  }
+  if (projection.onFailure !== undefined && projection.onFailure !== "stop" && projection.onFailure !== "park") {
+    return refuse(`The onFailure must be "stop" or "park", got ${JSON.stringify(projection.onFailure)}`)
+  }
   const partitions = projection.partitions ?? 1
   if (typeof partitions !== "number" || !Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
     return refuse(`The partition count must be a whole number from 1 to ${MAX_PARTITIONS}, got ${String(partitions)}`)

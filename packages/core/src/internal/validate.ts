@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import { Duration, Either, Option } from "effect"
 import { EventStoreError, type SerializationError } from "../Errors.js"
 import * as Event from "../Event.js"
 import type * as ExpectedVersion from "../ExpectedVersion.js"
@@ -206,3 +206,7 @@ export const eventIds = (encoded: ReadonlyArray<EncodedEvent>): Either.Either<vo
   }
   return Either.void
 }
+
+/** `value` as a positive, finite duration, if it is one. */
+export const positiveDuration = (value: unknown): Option.Option<Duration.Duration> =>
+  Option.filter(Duration.decodeUnknown(value), (duration) => Duration.isFinite(duration) && Duration.toMillis(duration) > 0)

@@ -257,9 +257,25 @@ export const projectionOperations = (test: Test): void => {
         expect(error.message).toContain("partition count")
         expect((yield* checkpoints.projections).map((info) => info.name)).not.toContain(name)
       }
-      for (const name of ["", "a#1", "x\u0000y"]) {
+      for (const name of ["", "a#1", "x\u0000y", "totals@v2"]) {
         const error = yield* Effect.flip(Effect.scoped(Projection.run(Projection.make({ name, handle: () => Effect.void }))))
         expect(error._tag).toBe("ProjectionError")
+      }
+      // Options the run loop cannot use: a lease or status interval that is not a positive
+      // duration (0 made the status loop spin), an onFailure that is neither "stop" nor "park".
+      const options: ReadonlyArray<readonly [Partial<Projection.Projection<never, never>>, RegExp]> = [
+        [{ leaseDuration: 0 }, /leaseDuration must be a positive duration, got 0/],
+        [{ leaseDuration: -1 }, /leaseDuration must be a positive duration, got -1/],
+        [{ statusInterval: 0 }, /statusInterval must be a positive duration, got 0/],
+        [{ statusInterval: "forever" as Duration.DurationInput }, /statusInterval must be a positive duration, got forever/],
+        [{ onFailure: "ignore" as "stop" }, /onFailure must be "stop" or "park", got "ignore"/]
+      ]
+      for (const [option, message] of options) {
+        const name = unique("bad")
+        const error = yield* Effect.flip(Effect.scoped(Projection.run(Projection.make({ name, handle: () => Effect.void, ...option }))))
+        expect(error._tag).toBe("ProjectionError")
+        expect(error.message).toMatch(message)
+        expect((yield* checkpoints.projections).map((info) => info.name)).not.toContain(name)
       }
       const name = unique("fixed")
       yield* Effect.scoped(Projection.run(Projection.make({ name, partitions: 2, leaseDuration: lease, handle: () => Effect.void })))

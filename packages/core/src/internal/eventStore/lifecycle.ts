@@ -58,12 +58,11 @@ const removeBefore = (storage: EventStorage, aggregateId: string, beforeVersion:
   inBatches(batchSize, (limit) => storage.removeEvents(aggregateId, beforeVersion, limit))
 
 /** A positive, finite duration, or a message saying what it must be. */
-const positiveDuration = (what: string, value: unknown) => {
-  const decoded = Duration.decodeUnknown(value)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) > 0
-    ? Effect.succeed(decoded.value)
-    : Effect.fail(new EventStoreError({ message: `The ${what} must be a positive duration, got ${String(value)}` }))
-}
+const positiveDuration = (what: string, value: unknown) =>
+  Option.match(Validate.positiveDuration(value), {
+    onNone: () => Effect.fail(new EventStoreError({ message: `The ${what} must be a positive duration, got ${String(value)}` })),
+    onSome: Effect.succeed
+  })
 
 /** An event of the store's own, with an empty payload. */
 const ownEvent = (eventType: string, now: Date, metadata: EventMetadataInput | undefined) =>
