@@ -91,6 +91,8 @@ const parseSqlite = (url: string): Either.Either<ConnectionString, DatabaseError
   for (const [key, value] of query) {
     if (key === "synchronous" && (value === "full" || value === "normal")) {
       synchronous = value
+    } else if (key === "synchronous") {
+      return fail(`Invalid SQLite connection string ${shown}: synchronous must be full or normal`)
     } else {
       return fail(
         `Invalid SQLite connection string ${shown}: unsupported option ${JSON.stringify(key)} (supported: synchronous=full|normal)`
