@@ -12,7 +12,7 @@ import * as EventStore from "@eventuali/core/EventStore"
 import * as NodeCipher from "@eventuali/core/NodeCipher"
 import * as Privacy from "@eventuali/core/Privacy"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Scope } from "effect"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
 import type { SqlBackend } from "./SqlBackend.js"
@@ -45,14 +45,21 @@ export interface SqlEventStoreOptions extends EventStore.StoreOptions {
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
-const checkOptions = (options: SqlEventStoreOptions) =>
-  options.schema === undefined || SCHEMA_NAME.test(options.schema)
-    ? Effect.void
-    : Effect.fail(
+const checkOptions = (options: SqlEventStoreOptions) => {
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    return Effect.fail(
       new DatabaseError({
         message: `Invalid schema name ${JSON.stringify(options.schema)}: use letters, digits and _ (not starting with a digit), at most 63 characters`
       })
     )
+  }
+  // An idle subscription re-reads every pollInterval: 0 made each one spin a core.
+  const pollInterval = options.pollInterval === undefined ? undefined : Duration.decodeUnknown(options.pollInterval)
+  if (pollInterval !== undefined && !Option.exists(pollInterval, (duration) => Duration.toMillis(duration) > 0)) {
+    return Effect.fail(new DatabaseError({ message: `Invalid pollInterval ${String(options.pollInterval)}: it must be a positive duration` }))
+  }
+  return Effect.void
+}
 
 /**
  * The SQL storage of a backend (without migrating), for wrapping and for tests.

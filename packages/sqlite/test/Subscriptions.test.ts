@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { EventStore } from "@eventuali/core"
 import { SqliteEventStore } from "@eventuali/sqlite"
-import { Chunk, Context, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Context, type Duration, Effect, Fiber, Layer, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -10,6 +10,17 @@ import * as Path from "node:path"
 const freshFile = () => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-sub-")), "events.db")
 
 describe("SQLite live subscriptions", () => {
+  it.live("a pollInterval that is not a positive duration fails the layer with DatabaseError (0 made every idle subscriber spin)", () =>
+    Effect.gen(function*() {
+      for (const pollInterval of [0, -5, "soon"]) {
+        const error = yield* Effect.flip(
+          Layer.build(SqliteEventStore.layer({ filename: ":memory:", pollInterval: pollInterval as Duration.DurationInput }))
+        )
+        expect(error._tag).toBe("DatabaseError")
+        expect(error.message).toBe(`Invalid pollInterval ${pollInterval}: it must be a positive duration`)
+      }
+    }).pipe(Effect.scoped))
+
   it.live("events written by another store on the same file reach a subscriber by polling", () =>
     Effect.gen(function*() {
       const filename = freshFile()
