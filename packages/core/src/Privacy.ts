@@ -12,7 +12,7 @@
  */
 import { Context, Effect, Layer, Option, type Schema, SchemaAST } from "effect"
 import { EventStoreError, KeyStoreError } from "./Errors.js"
-import { cachingKeyStore, memoizedCipher } from "./internal/privacyCache.js"
+import { cachingKeyStore, makeOpenedCache, openedCaches } from "./internal/privacyCache.js"
 
 /**
  * The annotation key of {@link personal}.
@@ -215,8 +215,10 @@ export interface CacheOptions {
  * @category constructors
  */
 export const make = (keyStore: KeyStore, cipher: Cipher, options: CacheOptions = {}): Service => {
-  const memoized = memoizedCipher(cipher, options.openedCapacity ?? 10_000)
-  return makeService(cachingKeyStore(keyStore, options.currentKeyMillis ?? 1_000, memoized.clear), memoized)
+  const opened = makeOpenedCache(options.openedCapacity ?? 10_000)
+  const service = makeService(cachingKeyStore(keyStore, options.currentKeyMillis ?? 1_000, opened.clear), cipher)
+  openedCaches.set(service, opened)
+  return service
 }
 
 const makeService = (keyStore: KeyStore, cipher: Cipher): Service => ({

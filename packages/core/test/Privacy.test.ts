@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Schema, TestClock } from "effect"
 import { Aggregate, EventStore, InMemoryEventStore, Privacy } from "../src/index.js"
+import { makeOpenedCache } from "../src/internal/privacyCache.js"
 import * as NodeCipher from "../src/NodeCipher.js"
 
 class Registered extends Schema.TaggedClass<Registered>()("Registered", {
@@ -91,13 +92,22 @@ describe("Privacy", () => {
       expect(yield* emails("user-2")).toEqual(["erased@invalid", "erased@invalid", "user-2@new.example"])
     }))
 
-  it("the remembered decryptions answer only for the same ciphertext, associated data and key", () => {
+  it("the remembered openings answer only for the same ciphertext, subject, key id, fields and key bytes", () => {
     const key = Privacy.makeKeyMaterial(32)
-    const service = Privacy.make(Privacy.failingKeyStore("unused"), NodeCipher.aes256gcm)
-    const ciphertext = service.cipher.encrypt(key, "secret", "subject-1")
-    for (let i = 0; i < 2; i++) expect(service.cipher.decrypt(key, ciphertext, "subject-1")).toBe("secret")
-    expect(service.cipher.decrypt(Privacy.makeKeyMaterial(32), ciphertext, "subject-1")).toBeUndefined()
-    expect(service.cipher.decrypt(key, ciphertext, "subject-2")).toBeUndefined()
+    const cache = makeOpenedCache(10)
+    cache.set("ciphertext", "subject-1", "key-1", ["email"], key, { email: "secret" })
+    expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], key)).toEqual({ email: "secret" })
+    // The same bytes in another array (a key store that reads its keys afresh) still match.
+    expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], Uint8Array.from(key))).toEqual({ email: "secret" })
+    expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], Privacy.makeKeyMaterial(32))).toBeUndefined()
+    expect(cache.get("ciphertext", "subject-2", "key-1", ["email"], key)).toBeUndefined()
+    expect(cache.get("ciphertext", "subject-1", "key-2", ["email"], key)).toBeUndefined()
+    expect(cache.get("ciphertext", "subject-1", "key-1", ["name"], key)).toBeUndefined()
+    // A key store that wipes a destroyed key's bytes makes what it opened unusable.
+    key.fill(0)
+    expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], Privacy.makeKeyMaterial(32))).toBeUndefined()
+    cache.clear()
+    expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], key)).toBeUndefined()
   })
 
   it("the cipher: round trip; another key, other associated data or a changed byte do not decrypt", () => {

@@ -24,6 +24,7 @@ export const names = {
   parked: "eventuali_parked_events",
   archive: "eventuali_events_archive",
   keys: "eventuali_subject_keys",
+  keyChanges: "eventuali_subject_key_changes",
   projectionVersions: "eventuali_projection_versions"
 } as const
 
@@ -52,6 +53,11 @@ export interface Tables {
   readonly archive: string
   /** The data subjects' keys (`Privacy`): destroyed by `forget`. @since 0.2.0 */
   readonly keys: string
+  /**
+   * How many key rows were removed or changed (SQLite only, kept by triggers): what lets a store
+   * remember keys between reads and still see another process's `forget` at its next read. @since 0.2.0
+   */
+  readonly keyChanges: string
   /** The active version of each versioned projection. @since 0.2.0 */
   readonly projectionVersions: string
 }
@@ -68,6 +74,7 @@ const mapTables = (f: (name: string) => string): Tables => ({
   parked: f(names.parked),
   archive: f(names.archive),
   keys: f(names.keys),
+  keyChanges: f(names.keyChanges),
   projectionVersions: f(names.projectionVersions)
 })
 

@@ -16,6 +16,7 @@ describe("Tables", () => {
       parked: "\"eventuali_parked_events\"",
       archive: "\"eventuali_events_archive\"",
       keys: "\"eventuali_subject_keys\"",
+      keyChanges: "\"eventuali_subject_key_changes\"",
       projectionVersions: "\"eventuali_projection_versions\""
     })
   })

@@ -73,3 +73,34 @@ describe("SqliteEventStore: nothing left behind after forget", () => {
       expect(Option.getOrThrow(yield* store.load(User, "user-other")).state.name).toBe("Other Person")
     }).pipe(Effect.provide(Layer.fresh(SqliteEventStore.layer({ filename: Path.join(directory, "scan.db") })))))
 })
+
+describe("SqliteEventStore: the keys a store remembers between reads", () => {
+  it.scoped("another connection's rotation and forget, and a key changed by hand, show at this store's next read", () =>
+    Effect.gen(function*() {
+      const filename = Path.join(directory, "remembered.db")
+      // Two stores on one file: `elsewhere` stands for another process.
+      const here = yield* SqliteEventStore.make({ filename })
+      const elsewhere = yield* SqliteEventStore.make({ filename })
+      const state = (id: string) => Effect.map(here.store.load(User, id), (root) => Option.getOrThrow(root).state)
+      yield* here.store.save(Aggregate.apply(Aggregate.empty(User, "user-1"), new Registered({ name: "Ada", email: "ada@example.org" })))
+      yield* here.store.save(Aggregate.apply(Aggregate.empty(User, "user-2"), new Registered({ name: "Bob", email: "bob@example.org" })))
+      // Read twice: the second read is answered from the remembered keys and openings.
+      for (let i = 0; i < 2; i++) expect((yield* state("user-1")).name).toBe("Ada")
+
+      // A key added elsewhere (a rotation) opens what was sealed under it here.
+      yield* elsewhere.privacy.rotate("user-1")
+      const root = Option.getOrThrow(yield* elsewhere.store.load(User, "user-1"))
+      yield* elsewhere.store.save(Aggregate.apply(root, new Registered({ name: "Ada L.", email: "ada@example.org" })))
+      expect(yield* state("user-1")).toEqual({ name: "Ada L.", email: "ada@example.org", count: 2 })
+
+      // A forget elsewhere: the next read here shows the replacements.
+      expect(yield* elsewhere.privacy.forget("user-1")).toBe(true)
+      expect(yield* state("user-1")).toEqual({ name: "[erased]", email: "erased@invalid", count: 2 })
+      expect((yield* state("user-2")).name).toBe("Bob")
+
+      // A key row changed by hand: the next read does not decrypt (never the remembered plaintext).
+      yield* here.client.unsafe("UPDATE eventuali_subject_keys SET material = randomblob(32) WHERE subject_id = 'user-2'")
+      const changed = yield* Effect.either(state("user-2"))
+      expect(changed._tag === "Left" && changed.left._tag).toBe("SerializationError")
+    }))
+})

@@ -13,6 +13,7 @@ import { EventStoreError, KeyStoreError, PersonalDataErasedError, SerializationE
 import type { AppendRequest, EncodedEvent, EventStorage, StoredEvent, StoredSnapshot } from "../EventStorage.js"
 import * as Privacy from "../Privacy.js"
 import { toJson } from "./codec.js"
+import { type OpenedCache, openedCaches } from "./privacyCache.js"
 
 /** The payload key under which a payload keeps its sealed fields. No schema may use it. */
 export const SEALED = "$personal"
@@ -356,42 +357,63 @@ const isSealed = (value: unknown): value is Sealed => {
 
 type RevealError = KeyStoreError | PersonalDataErasedError | SerializationError
 
+/** The fields sealed in `part`, opened with `key` (remembered in `cache`), or `undefined` when they do not decrypt with it. */
+const openPart = (
+  cipher: Privacy.Cipher,
+  cache: OpenedCache | undefined,
+  part: Sealed,
+  key: Uint8Array
+): Readonly<Record<string, unknown>> | undefined => {
+  const known = cache?.get(part.ciphertext, part.subject, part.key, part.fields, key)
+  if (known !== undefined) return known
+  const plaintext = cipher.decrypt(key, part.ciphertext, associatedData(part.subject, part.key, part.fields))
+  const fields = plaintext === undefined ? undefined : asRecord(JSON.parse(plaintext))
+  if (fields !== undefined) cache?.set(part.ciphertext, part.subject, part.key, part.fields, key, fields)
+  return fields
+}
+
 /**
- * Opens the sealed parts of payloads: `payloads[i]` of `labels[i]`. `onErased` says what a
- * payload whose subject was forgotten becomes: its declared replacements (events), or nothing
- * at all (a snapshot, which is then not used).
+ * Opens the sealed parts of `items` (payload `dataOf(item)`, event type `labelOf(item)`).
+ * `replace` says what a payload whose subject was forgotten becomes: its declared replacements
+ * (events), or nothing at all (a snapshot, which is then not used). Payloads without sealed parts
+ * come back as they are.
  */
-const openAll = (
+const openAll = <A>(
   privacy: Privacy.Service | undefined,
-  labels: ReadonlyArray<string>,
-  payloads: ReadonlyArray<unknown>,
+  items: ReadonlyArray<A>,
+  labelOf: (item: A) => string,
+  dataOf: (item: A) => unknown,
   replace: boolean
 ): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
   let subjects: Set<string> | undefined
-  for (let i = 0; i < payloads.length; i++) {
-    const sealed = sealedOf(payloads[i])
+  const sealedParts: Array<ReadonlyArray<Sealed> | undefined> = new Array(items.length)
+  for (let i = 0; i < items.length; i++) {
+    const sealed = sealedOf(dataOf(items[i]!))
     if (sealed === undefined) continue
     if (!Array.isArray(sealed) || !sealed.every(isSealed)) {
-      return Effect.fail(new SerializationError({ eventType: labels[i]!, message: `${labels[i]}: stored personal data is not in the form the store writes` }))
+      const label = labelOf(items[i]!)
+      return Effect.fail(new SerializationError({ eventType: label, message: `${label}: stored personal data is not in the form the store writes` }))
     }
+    sealedParts[i] = sealed
     subjects ??= new Set()
     for (const part of sealed) subjects.add(part.subject)
   }
-  if (subjects === undefined) return Effect.succeed(payloads)
+  if (subjects === undefined) return Effect.succeed(items.map(dataOf))
   if (privacy === undefined) {
     return Effect.fail(new KeyStoreError({ message: "Stored events hold personal data, but this store has no key store to read them with" }))
   }
+  const cache = openedCaches.get(privacy)
   return Effect.flatMap(privacy.keyStore.keysOf([...subjects]), (keys): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
-    const opened: Array<unknown> = new Array(payloads.length)
-    for (let i = 0; i < payloads.length; i++) {
-      const sealed = sealedOf(payloads[i])
+    const opened: Array<unknown> = new Array(items.length)
+    for (let i = 0; i < items.length; i++) {
+      const sealed = sealedParts[i]
+      const record = dataOf(items[i]!) as Record<string, unknown>
       if (sealed === undefined) {
-        opened[i] = payloads[i]
+        opened[i] = record
         continue
       }
       // Built without `delete`, which would turn the object into a slow dictionary that the
       // decoding then copies slowly (see codec.ts): measured, half of a load.
-      const record = asRecord(payloads[i])!
       const data: Record<string, unknown> = {}
       for (const key in record) if (key !== SEALED) data[key] = record[key]
       for (const part of sealed) {
@@ -400,28 +422,31 @@ const openAll = (
           if (!replace) return Effect.succeed(undefined)
           const missing = part.fields.filter((field) => part.erased === undefined || !(field in part.erased))
           if (missing.length > 0) {
-            return Effect.fail(new PersonalDataErasedError({ subjectId: part.subject, eventType: labels[i]!, fields: missing }))
+            return Effect.fail(new PersonalDataErasedError({ subjectId: part.subject, eventType: labelOf(items[i]!), fields: missing }))
           }
           for (const field of part.fields) data[field] = part.erased![field]
           continue
         }
-        const plaintext = privacy.cipher.decrypt(key.material, part.ciphertext, associatedData(part.subject, part.key, part.fields))
-        const fields = plaintext === undefined ? undefined : asRecord(JSON.parse(plaintext))
+        const fields = openPart(privacy.cipher, cache, part, key.material)
         if (fields === undefined) {
+          const label = labelOf(items[i]!)
           return Effect.fail(
             new SerializationError({
-              eventType: labels[i]!,
-              message: `${labels[i]}: the personal data of subject ${JSON.stringify(part.subject)} does not decrypt with its key (changed since written)`
+              eventType: label,
+              message: `${label}: the personal data of subject ${JSON.stringify(part.subject)} does not decrypt with its key (changed since written)`
             })
           )
         }
-        Object.assign(data, fields)
+        for (const field in fields) data[field] = fields[field]
       }
       opened[i] = data
     }
     return Effect.succeed(opened)
   })
 }
+
+const labelOfEvent = (event: StoredEvent): string => event.eventType
+const dataOfEvent = (event: StoredEvent): unknown => event.data
 
 /** The events with their personal fields opened (or replaced, for forgotten subjects). */
 export const revealEvents = (
@@ -437,7 +462,7 @@ export const revealEvents = (
   }
   if (!sealed) return Effect.succeed(events)
   return Effect.map(
-    openAll(privacy, events.map((event) => event.eventType), events.map((event) => event.data), true),
+    openAll(privacy, events, labelOfEvent, dataOfEvent, true),
     (opened) => events.map((event, i) => opened![i] === event.data ? event : { ...event, data: opened![i] })
   )
 }
@@ -449,7 +474,7 @@ export const revealSnapshot = (
 ): Effect.Effect<Option.Option<StoredSnapshot>, RevealError> => {
   if (Option.isNone(snapshot) || sealedOf(snapshot.value.state) === undefined) return Effect.succeed(snapshot)
   return Effect.map(
-    openAll(privacy, [snapshot.value.aggregateType], [snapshot.value.state], false),
+    openAll(privacy, [snapshot.value], (stored) => stored.aggregateType, (stored) => stored.state, false),
     (opened) => opened === undefined ? Option.none() : Option.some({ ...snapshot.value, state: opened[0] })
   )
 }

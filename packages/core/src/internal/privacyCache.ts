@@ -3,7 +3,7 @@
  * statement off the common reads and saves (docs/performance.md, "Personal data"), without
  * changing what any read returns:
  *
- * - {@link memoizedCipher}: `decrypt` is a pure function of (key, ciphertext, associated data),
+ * - {@link makeOpenedCache}: opening is a pure function of (key, ciphertext, associated data),
  *   so its results are remembered, keyed by all three (the key compared byte for byte). A read
  *   still looks its subjects' keys up in the key store every time and decrypts only with a key
  *   the key store returned, so a subject forgotten by any process reads as erased at once: a
@@ -13,49 +13,82 @@
  *   `forget` and `rotate` drop it at once.
  */
 import { Clock, Effect } from "effect"
-import type { Cipher, KeyStore, SubjectKey } from "../Privacy.js"
+import type { KeyStore, SubjectKey } from "../Privacy.js"
 
 interface Opened {
   readonly key: Uint8Array
-  readonly associatedData: string
-  readonly plaintext: string
+  readonly subject: string
+  readonly keyId: string
+  readonly fields: ReadonlyArray<string>
+  readonly opened: Readonly<Record<string, unknown>>
 }
 
 const sameBytes = (left: Uint8Array, right: Uint8Array): boolean => {
+  if (left === right) return true
   if (left.length !== right.length) return false
   for (let i = 0; i < left.length; i++) if (left[i] !== right[i]) return false
   return true
 }
 
-/** The cipher with its decryptions remembered (at most `capacity`, the oldest dropped first), and a way to forget them. */
-export const memoizedCipher = (cipher: Cipher, capacity: number): Cipher & { readonly clear: () => void } => {
-  const opened = new Map<string, Opened>()
+const sameNames = (left: ReadonlyArray<string>, right: ReadonlyArray<string>): boolean => {
+  if (left.length !== right.length) return false
+  for (let i = 0; i < left.length; i++) if (left[i] !== right[i]) return false
+  return true
+}
+
+/**
+ * Opened ciphertexts: the fields each one held, as the object they were parsed into, so that a
+ * read of a payload opened before costs neither the cipher, nor building its associated data, nor
+ * parsing its plaintext (measured: most of what opening cost after the key lookup).
+ */
+export interface OpenedCache {
+  /** The fields of `ciphertext` if it was opened before with the same subject, key id, field names and key bytes. */
+  readonly get: (
+    ciphertext: string,
+    subject: string,
+    keyId: string,
+    fields: ReadonlyArray<string>,
+    key: Uint8Array
+  ) => Readonly<Record<string, unknown>> | undefined
+  readonly set: (
+    ciphertext: string,
+    subject: string,
+    keyId: string,
+    fields: ReadonlyArray<string>,
+    key: Uint8Array,
+    opened: Readonly<Record<string, unknown>>
+  ) => void
+  /** Forgets every opened ciphertext. */
+  readonly clear: () => void
+}
+
+/** Remembers at most `capacity` opened ciphertexts, the oldest dropped first (0: none). */
+export const makeOpenedCache = (capacity: number): OpenedCache => {
+  const entries = new Map<string, Opened>()
   return {
-    algorithm: cipher.algorithm,
-    keyLength: cipher.keyLength,
-    encrypt: cipher.encrypt,
-    decrypt: (key, ciphertext, associatedData) => {
-      if (capacity <= 0) return cipher.decrypt(key, ciphertext, associatedData)
-      // Keyed by the ciphertext (its random IV makes it unique), checked against the associated
-      // data (subject, key id, fields) and the key: a ciphertext copied onto another event, or
-      // asked with another key, is decrypted, and fails, as it would be uncached.
-      const known = opened.get(ciphertext)
-      if (known !== undefined && known.associatedData === associatedData && sameBytes(known.key, key)) return known.plaintext
-      const plaintext = cipher.decrypt(key, ciphertext, associatedData)
-      if (plaintext !== undefined) {
-        if (opened.size >= capacity) opened.delete(opened.keys().next().value!)
-        // A copy: a key store may wipe the bytes it handed out when the key is destroyed.
-        opened.set(ciphertext, { key: Uint8Array.from(key), associatedData, plaintext })
-      }
-      return plaintext
+    // Keyed by the ciphertext (its random IV makes it unique), checked against what it is bound
+    // to (subject, key id, fields: its associated data) and the key: a ciphertext copied onto
+    // another event, or asked with another key, is decrypted, and fails, as it would be uncached.
+    get: (ciphertext, subject, keyId, fields, key) => {
+      const known = entries.get(ciphertext)
+      return known !== undefined && known.subject === subject && known.keyId === keyId && sameNames(known.fields, fields) &&
+          sameBytes(known.key, key)
+        ? known.opened
+        : undefined
     },
-    // The copies of the keys are wiped, not only dropped: a forgotten key should not linger in memory.
-    clear: () => {
-      for (const entry of opened.values()) entry.key.fill(0)
-      opened.clear()
-    }
+    set: (ciphertext, subject, keyId, fields, key, opened) => {
+      if (capacity <= 0) return
+      if (entries.size >= capacity) entries.delete(entries.keys().next().value!)
+      // The key store's own bytes, not a copy: one that wipes a destroyed key's bytes makes its
+      // entries unusable at once, and the common case compares by identity.
+      entries.set(ciphertext, { key, subject, keyId, fields, opened: Object.freeze(opened) })
+    },
+    clear: () => entries.clear()
   }
 }
+
+/** The opened cache of each service `Privacy.make` built (a service built otherwise has none). */
+export const openedCaches = new WeakMap<object, OpenedCache>()
 
 /**
  * The key store with each subject's current key remembered for `ttlMillis` (0: not at all).

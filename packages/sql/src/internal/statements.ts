@@ -81,6 +81,15 @@ export interface Statements {
    * `subject_id`, `generation`, `key_id`, `material`. Every read of personal data runs it.
    */
   readonly subjectKeys: string
+  /**
+   * How many key rows were ever removed or changed (`removed`, counted by triggers) and the
+   * highest key row (`last`), in one row: what tells a key store that keys it remembers are still
+   * the keys (`SqlKeyStore`). `undefined` where the store has no such count (PostgreSQL: a key
+   * lookup is one round trip either way, so it looks the keys up on every read).
+   */
+  readonly subjectKeyChanges: string | undefined
+  /** The key rows after a row (param 1), as {@link subjectKeys} with `row`; with {@link subjectKeyChanges}. */
+  readonly subjectKeysAdded: string | undefined
 }
 
 /**
@@ -206,7 +215,9 @@ export const sqlite = (schema: string | undefined): Statements => {
       RETURNING aggregate_version`,
     refreshArchiveStatistics: undefined,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
-      WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, generation`
+      WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, generation`,
+    subjectKeyChanges: `SELECT removed, (SELECT coalesce(max(rowid), 0) FROM ${t.keys}) AS last FROM ${t.keyChanges}`,
+    subjectKeysAdded: `SELECT rowid AS row, subject_id, generation, key_id, material FROM ${t.keys} WHERE rowid > ? ORDER BY rowid`
   }
 }
 
@@ -284,6 +295,8 @@ export const pg = (schema: string | undefined, conjoined?: boolean): Statements 
       RETURNING aggregate_version`,
     refreshArchiveStatistics: `ANALYZE ${t.archive}`,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
-      WHERE subject_id = ANY($1::text[]) ORDER BY subject_id, generation`
+      WHERE subject_id = ANY($1::text[]) ORDER BY subject_id, generation`,
+    subjectKeyChanges: undefined,
+    subjectKeysAdded: undefined
   }
 }
