@@ -60,4 +60,48 @@ describePg("PostgreSQL statements", () => {
       yield* client.withTransaction(store.append("Counter", "in-tx", [{ eventType: "Counted", data: { n: 2 } }]))
       expect((yield* store.loadEvents("in-tx")).map((event) => event.data)).toEqual([{ n: 2 }])
     }))
+
+  it.scoped("archiving refreshes the archive's planner statistics each time the events it moved double, not on every pass", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("stats")
+      const { client, store } = yield* PgEventStore.make({ url: serverUrl, schema })
+      // Closed streams of three events: archiving moves two of each (the newest stays, with the tombstone).
+      let next = 0
+      const closeStreams = (count: number) =>
+        Effect.forEach(Array.from({ length: count }, () => `closed-${next++}`), (id) =>
+          Effect.zipRight(
+            store.save(Aggregate.applyAll(Aggregate.empty(Counter, id), [new Counted({ n: 1 }), new Counted({ n: 2 }), new Counted({ n: 3 })])),
+            store.delete(id)
+          ), { discard: true })
+      const archive = Effect.map(store.archive({ aggregateType: "Counter" }, { batchSize: 1000 }), (report) => report.movedEvents)
+      // Manual ANALYZEs only (autovacuum's count as autoanalyze_count): the store's, and nothing else's.
+      // ANALYZE of a table this small reads every row, so reltuples is the exact count.
+      const statistics = Effect.map(
+        client<{ readonly analyzes: string; readonly estimate: number; readonly rows: string }>`
+          SELECT s.analyze_count::text AS analyzes, c.reltuples AS estimate,
+            (SELECT count(*) FROM ${client(`${schema}.eventuali_events_archive`)})::text AS rows
+          FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+          WHERE s.schemaname = ${schema} AND s.relname = 'eventuali_events_archive'`,
+        ([row]) => ({ analyzes: Number(row!.analyzes), estimate: Number(row!.estimate), rows: Number(row!.rows) })
+      )
+
+      yield* closeStreams(1)
+      expect(yield* archive).toBe(2)
+      const first = yield* statistics
+      expect(first.analyzes).toBeGreaterThanOrEqual(1)
+      expect(first.estimate).toBe(2)
+
+      // 2 -> 12 archived: refreshed on the way (at 4 and 8), so the estimate is at least half the rows.
+      yield* closeStreams(5)
+      expect(yield* archive).toBe(10)
+      const doubled = yield* statistics
+      expect(doubled.rows).toBe(12)
+      expect(doubled.analyzes).toBeGreaterThan(first.analyzes)
+      expect(doubled.estimate).toBeGreaterThanOrEqual(doubled.rows / 2)
+
+      // 12 -> 14: not doubled since the last refresh, so no ANALYZE (its cost stays logarithmic in the archive's size).
+      yield* closeStreams(1)
+      expect(yield* archive).toBe(2)
+      expect((yield* statistics).analyzes).toBe(doubled.analyzes)
+    }))
 })
