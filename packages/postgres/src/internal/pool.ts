@@ -10,9 +10,13 @@
  * refuses every request still waiting (and every later one), so each such step ends, with an
  * error, and closing finishes: at once for the store's own fibers, by the deadline for fibers
  * closed before the store whose connection is held elsewhere.
+ *
+ * It also answers `@effect/sql-pg`'s cancel of an interrupted statement, which that library runs
+ * through the pool, with a cancel request that needs no pooled connection (`cancel.ts`).
  */
 import { Effect, type Scope } from "effect"
 import * as Pg from "pg"
+import * as Cancel from "./cancel.js"
 
 /** How the pool is made. */
 export interface Options {
@@ -36,11 +40,39 @@ export const promised = (connect: (callback: ConnectCallback) => void): Promise<
 
 const noRelease = () => {}
 
+/**
+ * A pool that answers `@effect/sql-pg`'s cancel of an interrupted statement
+ * (`SELECT pg_cancel_backend(PID)`, run through the pool's `query`) with a cancel request that needs
+ * no pooled connection and has reached the backend before the connection goes back to the pool
+ * (see `cancel.ts`). Every other query runs as node-postgres runs it.
+ */
+export abstract class CancellingPool extends Pg.Pool {
+  override query<T extends Pg.Submittable>(queryStream: T): T
+  override query<R extends Pg.QueryResultRow>(text: string | Pg.QueryConfig, values?: Array<unknown>): Promise<Pg.QueryResult<R>>
+  override query<R extends Pg.QueryResultRow>(text: string | Pg.QueryConfig, callback: (error: Error, result: Pg.QueryResult<R>) => void): void
+  override query<R extends Pg.QueryResultRow>(
+    text: string,
+    values: Array<unknown>,
+    callback: (error: Error, result: Pg.QueryResult<R>) => void
+  ): void
+  override query(text: unknown, values?: unknown, callback?: unknown): unknown {
+    const pid = Cancel.cancelledPid(text)
+    if (pid !== undefined && typeof values === "function") return this.cancelBackend(pid, () => values())
+    return Reflect.apply(Pg.Pool.prototype.query, this, [text, values, callback])
+  }
+
+  /** Cancels the statement that the connection to backend `pid` runs; `done` once the server has the cancel. */
+  abstract cancelBackend(pid: number, done: () => void): void
+}
+
 /** The pool, and `refuseWaiters` to run before it ends. */
-export class StorePool extends Pg.Pool {
+export class StorePool extends CancellingPool {
   private closing = false
   private readonly waiting = new Set<(error: Error) => void>()
   private readonly waitTimeoutMillis: number
+  private readonly connectTimeoutMillis: number
+  /** The pool's connections by backend pid, for cancel requests (`cancel.ts`). */
+  private readonly backends = new Map<number, Pg.Client>()
 
   constructor(options: Options) {
     // A pool's `connectionTimeoutMillis` would apply to waiting for a free connection too, and
@@ -54,6 +86,23 @@ export class StorePool extends Pg.Pool {
     }
     super({ connectionString: options.url, max: options.max, application_name: options.applicationName, Client: Connection })
     this.waitTimeoutMillis = options.waitTimeoutMillis
+    this.connectTimeoutMillis = options.connectTimeoutMillis
+    this.on("connect", (client) => {
+      const key = Cancel.keyOf(client)
+      if (key !== undefined) this.backends.set(key.pid, client)
+    })
+    this.on("remove", (client) => {
+      const key = Cancel.keyOf(client)
+      if (key !== undefined && this.backends.get(key.pid) === client) this.backends.delete(key.pid)
+    })
+  }
+
+  /** Cancels the statement the pool's connection to backend `pid` runs; `done` once the server has it. */
+  override cancelBackend(pid: number, done: () => void): void {
+    const client = this.backends.get(pid)
+    const key = client === undefined ? undefined : Cancel.keyOf(client)
+    if (client === undefined || key === undefined) return done()
+    Cancel.cancel(client, key, this.connectTimeoutMillis, done)
   }
 
   override connect(): Promise<Pg.PoolClient>

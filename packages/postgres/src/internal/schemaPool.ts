@@ -11,7 +11,7 @@
  */
 import * as Pg from "pg"
 import { TENANT_SETTING } from "./conjoined.js"
-import { type ConnectCallback, promised, type StorePool } from "./pool.js"
+import { CancellingPool, type ConnectCallback, promised, type StorePool } from "./pool.js"
 
 /** The search path each pooled connection was last given by a tenant's pool. */
 const pathOf = new WeakMap<Pg.PoolClient, string>()
@@ -19,7 +19,7 @@ const pathOf = new WeakMap<Pg.PoolClient, string>()
 const noRelease = () => {}
 
 /** Hands out `server`'s connections with the search path set to `schema`. */
-export class SchemaPool extends Pg.Pool {
+export class SchemaPool extends CancellingPool {
   private readonly setPath: string
 
   /** `tenantId`: a conjoined tenant's id, which its connections also carry for row-level security. */
@@ -49,6 +49,11 @@ export class SchemaPool extends Pg.Pool {
         callback(undefined, client, release)
       })
     })
+  }
+
+  /** The connections are the server pool's, and so is the cancel of their statements. */
+  override cancelBackend(pid: number, done: () => void): void {
+    this.server.cancelBackend(pid, done)
   }
 
   /** Ends nothing: the connections belong to the server's pool. */
