@@ -18,6 +18,25 @@ import { Predicate } from "effect"
 export const isSqlError = (value: unknown): value is SqlError => Predicate.isTagged(value, "SqlError")
 
 /**
+ * Whether a statement was cancelled although its caller asked for nothing: PostgreSQL's 57014
+ * with "canceling statement due to user request", the answer to `pg_cancel_backend` or to a
+ * protocol cancel request. A caller whose own fiber was interrupted never sees its statement's
+ * answer, so such an error reaching a caller comes from elsewhere: an operator, or a cancel meant
+ * for a statement that ran earlier on the same connection. Not a statement that hit
+ * `statement_timeout` (57014 too, "due to statement timeout"): that limit was the caller's
+ * setting, and running the statement again would only hit it again.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isStrayCancel = (error: unknown): boolean => {
+  if (!isSqlError(error)) return false
+  const cause: unknown = error.cause
+  return Predicate.hasProperty(cause, "code") && cause.code === "57014" &&
+    Predicate.hasProperty(cause, "message") && typeof cause.message === "string" && cause.message.endsWith("due to user request")
+}
+
+/**
  * What an error says: its message, the messages of an `AggregateError`'s errors (node-postgres
  * reports one per address tried), its tag, or the value as text.
  *

@@ -26,11 +26,11 @@ import { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import type { DatabaseError } from "@eventuali/core/Errors"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
-import { Effect, Exit, Layer, Option, Predicate } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 import { failedTransactionAsError } from "./internal/errors.js"
 import { conflictKey } from "./internal/statements.js"
 import * as LazyTransaction from "./LazyTransaction.js"
-import { isSqlError, toDatabaseError } from "./SqlErrors.js"
+import { isSqlError, isStrayCancel, toDatabaseError } from "./SqlErrors.js"
 import * as Tables from "./Tables.js"
 
 /** A fixed namespace for the advisory locks of projection checkpoints on PostgreSQL. */
@@ -119,30 +119,20 @@ const toInfo = (row: InfoRow): ProjectionStore.ProjectionInfo => ({
 })
 
 /**
+ * A batch whose statement was cancelled though nothing here asked (`SqlErrors.isStrayCancel`: an
+ * operator's `pg_cancel_backend`, or a cancel meant for an earlier statement of the connection,
+ * which the PostgreSQL driver's pools no longer let arrive late) runs again, as when its checkpoint
+ * moved: its transaction was rolled back. A few times, not forever.
+ */
+const MAX_STRAY_CANCELS = 3
+
+/**
  * The projection store on the current `SqlClient` (tables in `schema` on PostgreSQL; `conjoined`:
  * they are one tenant's views of tables shared by tenants, see `SqlBackend.statements`).
  *
  * @since 0.1.0
  * @category constructors
  */
-
-/**
- * A statement cancelled though nothing here asked (PostgreSQL's 57014, "canceling statement due to
- * user request"). `@effect/sql-pg` cancels an interrupted query with `pg_cancel_backend` sent on
- * another connection, best effort: when that arrives after the query ended, it cancels whatever
- * the connection runs next, which after the connection went back to the pool can be another
- * projection's batch (seen with 50 tenants' projections on one pool). The batch's transaction is
- * rolled back, so it runs again, as when its checkpoint moved; a few times, not forever.
- */
-const isStrayCancel = (error: unknown): boolean => {
-  if (!isSqlError(error)) return false
-  const cause: unknown = error.cause
-  return Predicate.hasProperty(cause, "code") && cause.code === "57014" &&
-    Predicate.hasProperty(cause, "message") && typeof cause.message === "string" && cause.message.includes("user request")
-}
-
-const MAX_STRAY_CANCELS = 3
-
 export const make = (
   options: { readonly schema?: string | undefined; readonly conjoined?: boolean | undefined } = {}
 ): Effect.Effect<ProjectionStore.Service, never, SqlClient.SqlClient> =>

@@ -2,8 +2,9 @@
  * The PostgreSQL backend of the shared SQL store: the store's statements go through the
  * `@effect/sql-pg` client (its pool), appends are one conditional statement (`append.ts`) and
  * wake other processes' subscribers after they commit (`notifier.ts`, `listen.ts`), and one-shot
- * reads first wait for transactions in flight (`catchUp.ts`). Every statement is tried once more
- * when the server had closed its connection (`reconnect.ts`). With replicas, the reads of events
+ * reads first wait for transactions in flight (`catchUp.ts`). Every statement is tried again
+ * when the server had closed its connection, or a cancel its caller did not ask for stopped it
+ * (`reconnect.ts`). With replicas, the reads of events
  * and snapshots may run on one of them (`replicas.ts`).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -16,7 +17,7 @@ import * as Append from "./append.js"
 import * as CatchUp from "./catchUp.js"
 import * as Notifier from "./notifier.js"
 import type * as Replicas from "./replicas.js"
-import { retryOnClosedConnection } from "./reconnect.js"
+import { retryOnClosedOrCancelled } from "./reconnect.js"
 import * as Statements from "./statements.js"
 
 const appendError = SqlErrors.toDatabaseError("Appending events")
@@ -73,8 +74,8 @@ export const make = (
     const run = Statements.make(sql, pool, { prepared: options.preparedStatements })
     const append = Append.make(sql, run, statements, options.schema)
     const notifier = yield* Notifier.make(run, options.channel, options.sender)
-    const query = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => retryOnClosedConnection(run<Row>(text, params))
-    const catchUp = retryOnClosedConnection(CatchUp.make(sql))
+    const query = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => retryOnClosedOrCancelled(run<Row>(text, params))
+    const catchUp = retryOnClosedOrCancelled(CatchUp.make(sql))
     const replicas = options.replicas
     if (replicas === undefined) {
       return { statements, query, catchUp, notifications: options.notifications, append: appendOn(append, notifier) }
@@ -87,7 +88,7 @@ export const make = (
     return {
       statements,
       query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
-        onReplica.has(text) ? route((target) => retryOnClosedConnection(target.run<Row>(text, params)), query<Row>(text, params)) : query<Row>(text, params),
+        onReplica.has(text) ? route((target) => retryOnClosedOrCancelled(target.run<Row>(text, params)), query<Row>(text, params)) : query<Row>(text, params),
       catchUp: route((target) => target.catchUp, catchUp),
       notifications: options.notifications === undefined ? undefined : replicas.wakeUps(options.notifications),
       append: (request) =>
@@ -103,7 +104,7 @@ export const make = (
 const appendOn = (append: ReturnType<typeof Append.make>, notifier: Notifier.Notifier): SqlBackend.SqlBackend["append"] => (request) =>
   Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
     const inTransaction = Option.isSome(transaction)
-    return Effect.tap(retryOnClosedConnection(append(request, inTransaction)), (outcome) =>
+    return Effect.tap(retryOnClosedOrCancelled(append(request, inTransaction)), (outcome) =>
       Option.isNone(outcome) ? Effect.void : inTransaction ? notifier.onCommit : notifier.afterCommit).pipe(
         Effect.mapError(appendError)
       )

@@ -12,7 +12,7 @@
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Duration, Effect, Queue, type Scope } from "effect"
-import { retryOnClosedConnection } from "./reconnect.js"
+import { retryOnClosedOrCancelled } from "./reconnect.js"
 import type { Run } from "./statements.js"
 
 /** The least time between two notifications of a busy store. */
@@ -53,7 +53,7 @@ export const sender = (run: Run): Effect.Effect<Sender, never, Scope.Scope> =>
       const batch = Array.from(channels)
       channels.clear()
       if (batch.length === 0) return Effect.void
-      return Effect.asVoid(retryOnClosedConnection(batch.length === 1 ? run(notifyOne, batch) : run(notifyMany, [batch])))
+      return Effect.asVoid(retryOnClosedOrCancelled(batch.length === 1 ? run(notifyOne, batch) : run(notifyMany, [batch])))
     })
     yield* Queue.take(pending).pipe(
       Effect.zipRight(send),

@@ -13,11 +13,21 @@
  * holds, or its event ids are stored: the statement inserts nothing), and the store's refusal
  * path (`inspect`) recognises the request's own events and answers with them: stored once.
  *
- * Never inside a caller's transaction: the transaction died with its connection, and what it did
- * before is gone; only the caller can start it again.
+ * A statement cancelled though its caller asked for nothing (57014 "canceling statement due to
+ * user request", `SqlErrors.isStrayCancel`) is tried again the same way: an operator's
+ * `pg_cancel_backend`, or a cancel that reached the connection after the statement it was meant
+ * for (our pools make that impossible for the cancels `@effect/sql-pg` sends, see `cancel.ts`; a
+ * `pg_cancel_backend` of the application's own stays possible). A fiber that was interrupted never
+ * sees its statement's answer, so this is never the caller's own cancel. Not a statement that hit
+ * `statement_timeout` (57014 "due to statement timeout"): the caller's limit, which another attempt
+ * would hit again.
+ *
+ * Never inside a caller's transaction: the transaction died with its connection (or was aborted
+ * by the cancel), and what it did before is gone; only the caller can start it again.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import { isStrayCancel } from "@eventuali/sql/SqlErrors"
 import { Effect, Option, Predicate } from "effect"
 
 /** SQLSTATEs of a connection the server ended: class 08, and 57P01–57P05 (shutdown, idle timeout). */
@@ -44,12 +54,19 @@ export const isClosedConnection = (error: SqlError): boolean => {
   return lostConnectionMessages.has(message)
 }
 
-/** Runs `operation`, and again when its connection turned out closed (outside a caller's transaction). */
-export const retryOnClosedConnection = <A, R>(operation: Effect.Effect<A, SqlError, R>): Effect.Effect<A, SqlError, R> =>
-  Effect.catchIf(operation, isClosedConnection, (error) =>
+/** Whether another attempt of a statement outside a caller's transaction is safe and may succeed. */
+export const isRetryable = (error: SqlError): boolean => isClosedConnection(error) || isStrayCancel(error)
+
+/**
+ * Runs `operation`, and again when its connection turned out closed or its statement was cancelled
+ * by a stray cancel (outside a caller's transaction).
+ */
+export const retryOnClosedOrCancelled = <A, R>(operation: Effect.Effect<A, SqlError, R>): Effect.Effect<A, SqlError, R> =>
+  Effect.catchIf(operation, isRetryable, (error) =>
     Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
       if (Option.isSome(transaction)) return Effect.fail(error)
       // Three more attempts at most: the first now (after the pause), two retries.
-      const later = Effect.retry(Effect.delay(operation, "10 millis"), { times: 2, while: isClosedConnection })
-      return Effect.zipRight(Effect.logDebug("eventuali: a connection was closed by the server, retrying", error.cause), later)
+      const later = Effect.retry(Effect.delay(operation, "10 millis"), { times: 2, while: isRetryable })
+      const what = isStrayCancel(error) ? "a statement was cancelled by a stray cancel" : "a connection was closed by the server"
+      return Effect.zipRight(Effect.logDebug(`eventuali: ${what}, retrying`, error.cause), later)
     }))

@@ -31,7 +31,7 @@ import { Clock, Duration, Effect, FiberRef, Option, Schedule, type Scope, Stream
 import * as CatchUp from "./catchUp.js"
 import * as Connect from "./connect.js"
 import * as Pool from "./pool.js"
-import { retryOnClosedConnection } from "./reconnect.js"
+import { retryOnClosedOrCancelled } from "./reconnect.js"
 import * as Statements from "./statements.js"
 import type { Run } from "./statements.js"
 
@@ -170,7 +170,7 @@ export const make = (
     }
 
     const xminOf = (replica: Replica) =>
-      Effect.map(retryOnClosedConnection(replica.run<XminRow>(XMIN, [])), ([row]) => {
+      Effect.map(retryOnClosedOrCancelled(replica.run<XminRow>(XMIN, [])), ([row]) => {
         const xmin = BigInt(row?.xmin ?? 0)
         if (xmin > replica.ended) replica.ended = xmin
         return replica.ended
