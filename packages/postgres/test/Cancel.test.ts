@@ -36,6 +36,20 @@ const storeAndObserver = (maxConnections: number, url = serverUrl) =>
     return { opened, observer, schema, events, waitingForLock, running }
   })
 
+/** Holds a lock on `table` in another transaction until the returned effect lets it go. */
+const holdLock = (client: SqlClient.SqlClient, table: string, mode: string) =>
+  Effect.gen(function*() {
+    const locked = yield* Deferred.make<void>()
+    const unlock = yield* Deferred.make<void>()
+    const locker = yield* Effect.fork(client.withTransaction(Effect.gen(function*() {
+      yield* client.unsafe(`LOCK TABLE ${table} IN ${mode} MODE`)
+      yield* Deferred.succeed(locked, undefined)
+      yield* Deferred.await(unlock)
+    })))
+    yield* Deferred.await(locked)
+    return Effect.zipRight(Deferred.succeed(unlock, undefined), Fiber.join(locker))
+  })
+
 describePg("PostgreSQL: cancels of interrupted statements", () => {
   /**
    * One connection runs a long statement, a transaction holds the other; the long statement's fiber
@@ -96,14 +110,7 @@ describePg("PostgreSQL: cancels of interrupted statements", () => {
       const { opened, observer, events, waitingForLock } = yield* storeAndObserver(2)
       yield* opened.store.append("Counter", "c", [{ eventType: "Ticked", data: { n: 1 } }]) // the tables exist
       // The append waits for a lock the test holds, the test cancels it, and lets it through.
-      const locked = yield* Deferred.make<void>()
-      const unlock = yield* Deferred.make<void>()
-      const locker = yield* Effect.fork(observer.client.withTransaction(Effect.gen(function*() {
-        yield* observer.client.unsafe(`LOCK TABLE ${events} IN SHARE MODE`)
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(unlock)
-      })))
-      yield* Deferred.await(locked)
+      const unlock = yield* holdLock(observer.client, events, "SHARE")
       const eventId = crypto.randomUUID()
       const append = yield* Effect.fork(
         opened.store.append("Counter", "c", [{ eventType: "Ticked", data: { n: 2 }, eventId }], { expectedVersion: ExpectedVersion.exact(1) })
@@ -114,8 +121,7 @@ describePg("PostgreSQL: cancels of interrupted statements", () => {
       expect(cancelled?.ok).toBe(true)
       // Tried again: it waits for the lock once more (the same backend, or another).
       yield* waitUntil(Effect.map(waitingForLock, (rows) => rows.length === 1), "10 seconds", "the append's second attempt")
-      yield* Deferred.succeed(unlock, undefined)
-      yield* Fiber.join(locker)
+      yield* unlock
       const result = yield* Fiber.join(append)
       expect(result.events.map((event) => event.eventId)).toEqual([eventId])
       const stored = yield* observer.client<{ readonly n: number }>`
@@ -128,21 +134,13 @@ describePg("PostgreSQL: cancels of interrupted statements", () => {
     Effect.gen(function*() {
       const { opened, observer, events, waitingForLock } = yield* storeAndObserver(2)
       yield* opened.store.append("Counter", "c", [{ eventType: "Ticked", data: { n: 1 } }, { eventType: "Ticked", data: { n: 2 } }])
-      const locked = yield* Deferred.make<void>()
-      const unlock = yield* Deferred.make<void>()
-      const locker = yield* Effect.fork(observer.client.withTransaction(Effect.gen(function*() {
-        yield* observer.client.unsafe(`LOCK TABLE ${events} IN ACCESS EXCLUSIVE MODE`)
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(unlock)
-      })))
-      yield* Deferred.await(locked)
+      const unlock = yield* holdLock(observer.client, events, "ACCESS EXCLUSIVE")
       const load = yield* Effect.fork(opened.store.load(Counter, "c"))
       yield* waitUntil(Effect.map(waitingForLock, (rows) => rows.length === 1), "10 seconds", "the load to wait for the lock")
       const [blocked] = yield* waitingForLock
       yield* observer.client`SELECT pg_cancel_backend(${blocked!.pid})`
       yield* waitUntil(Effect.map(waitingForLock, (rows) => rows.length === 1), "10 seconds", "the load's second attempt")
-      yield* Deferred.succeed(unlock, undefined)
-      yield* Fiber.join(locker)
+      yield* unlock
       const loaded = yield* Fiber.join(load)
       expect(loaded._tag).toBe("Some")
       if (loaded._tag === "Some") expect(loaded.value.version).toBe(2)
@@ -153,18 +151,10 @@ describePg("PostgreSQL: cancels of interrupted statements", () => {
       const url = `${serverUrl}?options=${encodeURIComponent("-c statement_timeout=300")}`
       const { opened, observer, events } = yield* storeAndObserver(2, url)
       yield* opened.store.append("Counter", "c", [{ eventType: "Ticked", data: { n: 1 } }])
-      const unlock = yield* Deferred.make<void>()
-      const locked = yield* Deferred.make<void>()
-      const locker = yield* Effect.fork(observer.client.withTransaction(Effect.gen(function*() {
-        yield* observer.client.unsafe(`LOCK TABLE ${events} IN SHARE MODE`)
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(unlock)
-      })))
-      yield* Deferred.await(locked)
+      const unlock = yield* holdLock(observer.client, events, "SHARE")
       const eventId = crypto.randomUUID()
       const failed = yield* Effect.exit(opened.store.append("Counter", "c", [{ eventType: "Ticked", data: { n: 2 }, eventId }]))
-      yield* Deferred.succeed(unlock, undefined)
-      yield* Fiber.join(locker)
+      yield* unlock
       expect(Exit.isFailure(failed)).toBe(true)
       if (Exit.isFailure(failed)) expect(String(failed.cause)).toContain("canceling statement due to statement timeout")
       // Not tried again after the lock went: the event is not stored.
