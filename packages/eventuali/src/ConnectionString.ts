@@ -92,7 +92,7 @@ const parseSqlite = (url: string): Either.Either<ConnectionString, DatabaseError
     if (key === "synchronous" && (value === "full" || value === "normal")) {
       synchronous = value
     } else if (key === "synchronous") {
-      return fail(`Invalid SQLite connection string ${shown}: synchronous must be full or normal`)
+      return fail(`Invalid SQLite connection string ${shown}: unsupported value of "synchronous" (supported: synchronous=full|normal)`)
     } else {
       return fail(
         `Invalid SQLite connection string ${shown}: unsupported option ${JSON.stringify(key)} (supported: synchronous=full|normal)`

@@ -83,6 +83,8 @@ export declare namespace EventStore {
   export type AppendResult = Core.AppendResult
   /** Options of the streaming reads. */
   export type StreamOptions = Core.StreamOptions
+  /** Options of `streamAll`: the streaming reads' and the type filters. */
+  export type StreamAllOptions = Core.StreamAllOptions
   /** Options of `subscribe`. */
   export type SubscribeOptions = Core.SubscribeOptions
   /** Where a subscription starts: `"beginning"`, `"end"` or a checkpoint. */
@@ -97,6 +99,26 @@ export declare namespace EventStore {
   export type WriteError = Core.WriteError
   /** Errors a read may fail with. */
   export type ReadError = Core.ReadError
+  /** Options of `delete`. */
+  export type DeleteOptions = Core.DeleteOptions
+  /** What `delete` returns. */
+  export type DeleteResult = Core.DeleteResult
+  /** What `truncate` returns. */
+  export type TruncateResult = Core.TruncateResult
+  /** Errors of `delete`, `restore` and `truncate`. */
+  export type LifecycleError = Core.LifecycleError
+  /** What `applyRetention` keeps of an aggregate type's streams. */
+  export type RetentionPolicy = Core.RetentionPolicy
+  /** Options of `applyRetention` and `archive`. */
+  export type RetentionOptions = Core.RetentionOptions
+  /** What `applyRetention` did. */
+  export type RetentionReport = Core.RetentionReport
+  /** Which of an aggregate type's streams `archive` closes. */
+  export type ArchivePolicy = Core.ArchivePolicy
+  /** What `archive` did. */
+  export type ArchiveReport = Core.ArchiveReport
+  /** A handler `registerInline` runs in every append's transaction. */
+  export type InlineHandler = Core.InlineHandler
 }
 
 /**

@@ -44,7 +44,7 @@ describe("EventStore.layer with a bad connection string", () => {
     ["the root directory", "sqlite:///", /Cannot open SQLite database/],
     ["a NUL in the path", "sqlite://ev\u0000ents.db", /contains a NUL/],
     ["an unknown SQLite option with a secret value", "sqlite://x.db?key=s3cret", /unsupported option "key"/],
-    ["a synchronous setting that is neither full nor normal", "sqlite://x.db?synchronous=s3cret", /"sqlite:\/\/x\.db": synchronous must be full or normal$/],
+    ["a synchronous setting that is neither full nor normal", "sqlite://x.db?synchronous=s3cret", /"sqlite:\/\/x\.db": unsupported value of "synchronous" \(supported: synchronous=full\|normal\)$/],
     ["an unknown scheme", "mongodb://bob:s3cret@host/db", /the scheme "mongodb:" is not supported; supported schemes: sqlite:\/\/, postgresql:\/\/, postgres:\/\//],
     ["a file URL", "file:///tmp/events.db", /the scheme "file:" is not supported/],
     ["a scheme only", "postgresql:", /Cannot connect to PostgreSQL|Unsupported|Invalid/],
