@@ -91,7 +91,13 @@ const main = async () => {
     if (wants("snapshots")) rows.push(...await snapshotWorkload(directory, repetitions))
     if (wants("privacy")) {
       const { privacyWorkload } = await import("./privacy.js")
-      rows.push(...await privacyWorkload(directory, repetitions, quick ? 400 : 2000, quick ? 1000 : 5000))
+      rows.push(...await privacyWorkload(
+        "SQLite file, WAL, synchronous=NORMAL",
+        (name) => SqliteEventStore.make({ filename: Path.join(directory, `privacy-${name}.db`), synchronous: "normal" }),
+        repetitions,
+        quick ? 400 : 2000,
+        quick ? 1000 : 5000
+      ))
     }
     if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
     if (wants("peers-sqlite")) {
@@ -110,7 +116,7 @@ const main = async () => {
       }))
     }
     const needsPg = wants("postgres") || wants("latency") || wants("peers-postgres") || wants("ui") || wants("tenancy") ||
-      wantsProjections("postgres") || wants("lifecycle")
+      wantsProjections("postgres") || wants("lifecycle") || wants("privacy")
     const embedded = needsPg && process.env.EVENTUALI_PG_URL === undefined ? await startEmbedded() : undefined
     const pgUrl = process.env.EVENTUALI_PG_URL ?? embedded?.url
     try {
@@ -128,6 +134,17 @@ const main = async () => {
           events: projectionEvents,
           repetitions
         }))
+      }
+      if (wants("privacy")) {
+        const { privacyWorkload } = await import("./privacy.js")
+        const run = Date.now()
+        rows.push(...await privacyWorkload(
+          "PostgreSQL (pool of 10)",
+          (name) => PgEventStore.make({ url: pgUrl!, schema: `bench_privacy_${name}_${run}` }),
+          repetitions,
+          quick ? 300 : 1500,
+          quick ? 500 : 3000
+        ))
       }
       if (wants("latency")) rows.push(...await latencyRows(directory, pgUrl!, quick ? 50 : 200))
       if (wants("replicas")) {

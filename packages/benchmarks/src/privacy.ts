@@ -1,13 +1,13 @@
 /**
  * Personal data (`Privacy`): saves and loads of events with three fields marked
- * `Privacy.personal` against the same events unmarked, on two SQLite files with the same
- * settings. Both columns are ours: the ratio is what sealing and opening costs.
+ * `Privacy.personal` against the same events unmarked, in two stores with the same settings (two
+ * SQLite files, or two PostgreSQL schemas). Both columns are ours: the ratio is what sealing and
+ * opening costs.
  */
 import { Aggregate, Privacy } from "@eventuali/core"
 import type * as EventStore from "@eventuali/core/EventStore"
-import { SqliteEventStore } from "@eventuali/sqlite"
+import type { DatabaseError } from "@eventuali/core/Errors"
 import { Effect, Exit, Schema, Scope } from "effect"
-import * as Path from "node:path"
 import { compare, median, rate, type Row } from "./harness.js"
 import { evolve, prefix, type State } from "./domain.js"
 
@@ -44,9 +44,12 @@ const fields = (i: number) => ({
   note: "benchmark"
 })
 
-const open = async (filename: string) => {
+/** Opens one of the two stores compared, by name. */
+export type OpenStore = (name: "plain" | "sealed") => Effect.Effect<{ readonly store: EventStore.Service }, DatabaseError, Scope.Scope>
+
+const open = async (openStore: OpenStore, name: "plain" | "sealed") => {
   const scope = Effect.runSync(Scope.make())
-  const { store } = await Effect.runPromise(Scope.extend(SqliteEventStore.make({ filename, synchronous: "normal" }), scope))
+  const { store } = await Effect.runPromise(Scope.extend(openStore(name), scope))
   return { store, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
@@ -100,14 +103,14 @@ const cpuRow = (
 }
 
 export const privacyWorkload = async (
-  directory: string,
+  backend: string,
+  openStore: OpenStore,
   repetitions: number,
   saves: number,
   loads: number
 ): Promise<ReadonlyArray<Row>> => {
-  const plain = await open(Path.join(directory, "privacy-plain.db"))
-  const sealed = await open(Path.join(directory, "privacy-sealed.db"))
-  const backend = "SQLite file, WAL, synchronous=NORMAL"
+  const plain = await open(openStore, "plain")
+  const sealed = await open(openStore, "sealed")
   try {
     const cpu = { sealedSaves: [] as Array<number>, plainSaves: [] as Array<number>, sealedLoads: [] as Array<number>, plainLoads: [] as Array<number> }
     const saving = (store: EventStore.Service, definition: Definition, label: string) => (rep: number) =>
@@ -120,7 +123,7 @@ export const privacyWorkload = async (
     // The customers' keys exist before timing, as they would in a running application.
     await Effect.runPromise(Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) =>
       saveEvents(sealed.store, PersonalAccount, `warm-${i}`, 1, i), { discard: true }))
-    const s = await compare("privacy: save 1 event, 3 personal fields", repetitions, saving(sealed.store, PersonalAccount, "ps"), saving(plain.store, PlainAccount, "pp"))
+    const s = await compare(`privacy: save 1 event, 3 personal fields (${backend})`, repetitions, saving(sealed.store, PersonalAccount, "ps"), saving(plain.store, PlainAccount, "pp"))
 
     const ids = Array.from({ length: 200 }, (_, i) => `load-${i}`)
     for (const [store, definition] of [[plain.store, PlainAccount], [sealed.store, PersonalAccount]] as const) {
@@ -135,7 +138,7 @@ export const privacyWorkload = async (
               if (loaded._tag === "None" || loaded.value.version !== 10) return yield* Effect.die("bad load")
             }
           }))))
-    const l = await compare("privacy: load 10-event aggregate, 3 personal fields", repetitions, loading(sealed.store, PersonalAccount), loading(plain.store, PlainAccount))
+    const l = await compare(`privacy: load 10-event aggregate, 3 personal fields (${backend})`, repetitions, loading(sealed.store, PersonalAccount), loading(plain.store, PlainAccount))
     return [
       {
         backend,

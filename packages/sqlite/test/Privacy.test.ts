@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import { Aggregate, EventStore, Privacy } from "@eventuali/core"
 import { PrivacyConformance } from "@eventuali/testing/vitest"
+import Database from "better-sqlite3"
 import { Effect, Layer, Option, Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -102,5 +103,22 @@ describe("SqliteEventStore: the keys a store remembers between reads", () => {
       yield* here.client.unsafe("UPDATE eventuali_subject_keys SET material = randomblob(32) WHERE subject_id = 'user-2'")
       const changed = yield* Effect.either(state("user-2"))
       expect(changed._tag === "Left" && changed.left._tag).toBe("SerializationError")
+    }))
+
+  it.scoped("a database without the count (made before it, opened read-only) looks the keys up on every read", () =>
+    Effect.gen(function*() {
+      const filename = Path.join(directory, "without-count.db")
+      yield* Effect.scoped(Effect.flatMap(SqliteEventStore.make({ filename }), ({ store }) =>
+        store.save(Aggregate.apply(Aggregate.empty(User, "user-1"), new Registered({ name: "Ada", email: "ada@example.org" })))))
+      const raw = new Database(filename)
+      raw.exec(`DROP TRIGGER eventuali_subject_keys_removed; DROP TRIGGER eventuali_subject_keys_changed;
+        DROP TABLE eventuali_subject_key_changes; DELETE FROM eventuali_migrations WHERE id = 10`)
+      const reader = yield* SqliteEventStore.make({ filename, readonly: true })
+      const name = Effect.map(reader.store.load(User, "user-1"), (root) => Option.getOrThrow(root).state.name)
+      for (let i = 0; i < 2; i++) expect(yield* name).toBe("Ada")
+      // Another process forgets (as a version without the count would): the next read shows it.
+      raw.exec("DELETE FROM eventuali_subject_keys WHERE subject_id = 'user-1'")
+      raw.close()
+      expect(yield* name).toBe("[erased]")
     }))
 })
