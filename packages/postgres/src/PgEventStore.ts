@@ -113,6 +113,7 @@ export const make = (
   Effect.gen(function*() {
     const parsed = parseUrl(Connect.textOf(config.url))
     const schema = config.schema ?? parsed.schema
+    yield* Connect.checkSettings(config)
     const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
     const notifications = listen.wakeUps(yield* listen.make(parsed.url), channel)

@@ -89,6 +89,22 @@ const silentServer = Effect.acquireRelease(
     })
 )
 
+describe("PgEventStore options", () => {
+  it.live.each([
+    [{ maxConnections: 0 }, "Invalid maxConnections 0: it must be a positive integer"],
+    [{ maxConnections: 1.5 }, "Invalid maxConnections 1.5: it must be a positive integer"],
+    [{ connectTimeout: 0 }, "Invalid connectTimeout 0: it must be a positive duration"],
+    [{ connectTimeout: "soon" }, "Invalid connectTimeout soon: it must be a positive duration"],
+    [{ connectionWaitTimeout: -1 }, "Invalid connectionWaitTimeout -1: it must be a positive duration"]
+  ] as const)("%o: DatabaseError before anything is opened", ([option, message]) =>
+    Effect.gen(function*() {
+      // A closed port: had the options been taken, the error would be a failed connection.
+      const config = { url: "postgresql://u:s3cret@127.0.0.1:1/db", ...option } as PgEventStore.PgEventStoreConfig
+      const { exit } = yield* buildLayer(config)
+      expect(databaseErrorOf(exit).message).toBe(message)
+    }))
+})
+
 describe("PgEventStore when the server cannot be reached", () => {
   it.live("a closed port: DatabaseError at once, and the password shows nowhere (message, String, JSON, Cause.pretty, logs)", () =>
     Effect.gen(function*() {

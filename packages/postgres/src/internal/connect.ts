@@ -8,7 +8,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@eventuali/core/Errors"
 import * as Redaction from "@eventuali/core/Redaction"
 import * as SqlErrors from "@eventuali/sql/SqlErrors"
-import { Duration, Effect, Redacted, type Scope } from "effect"
+import { Duration, Effect, Option, Redacted, type Scope } from "effect"
 import type * as Pg from "pg"
 import * as Pool from "./pool.js"
 
@@ -34,6 +34,24 @@ export interface Settings {
 
 /** A configured URL as text. */
 export const textOf = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
+
+/**
+ * The pool settings refused before anything is opened: a pool of 0 or 1.5 connections, or a
+ * timeout that is not a positive duration (a text such as "soon" made `options` throw).
+ */
+export const checkSettings = (settings: Settings): Effect.Effect<void, DatabaseError> => {
+  const { maxConnections } = settings
+  if (maxConnections !== undefined && !(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
+    return Effect.fail(new DatabaseError({ message: `Invalid maxConnections ${String(maxConnections)}: it must be a positive integer` }))
+  }
+  for (const name of ["connectTimeout", "connectionWaitTimeout"] as const) {
+    const value = settings[name]
+    if (value !== undefined && !Option.exists(Duration.decodeUnknown(value), (d) => Duration.isFinite(d) && Duration.toMillis(d) > 0)) {
+      return Effect.fail(new DatabaseError({ message: `Invalid ${name} ${String(value)}: it must be a positive duration` }))
+    }
+  }
+  return Effect.void
+}
 
 /** The settings, with their documented defaults. */
 export const options = (url: string, settings: Settings): Options => ({
