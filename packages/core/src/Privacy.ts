@@ -115,6 +115,12 @@ export interface SubjectKey {
   /** Recorded with each ciphertext: which of the subject's keys decrypts it. */
   readonly keyId: string
   readonly material: Uint8Array
+  /**
+   * Set by a key store on a key it returns from inside a transaction that may still roll back
+   * (the SQL stores, in a caller's `withTransaction`): the key is used for that save, but not
+   * remembered as the subject's current key, which a rollback could leave pointing at no key.
+   */
+  readonly provisional?: boolean | undefined
 }
 
 /**

@@ -110,4 +110,16 @@ describePg("PostgreSQL", () => {
       expect(yield* Context.get(elsewhere, Privacy.Privacy).forget("user-ada")).toBe(true)
       expect(Option.getOrThrow(yield* store.load(User, "user-ada")).state).toEqual({ name: "[erased]", email: "erased@invalid", count: 1 })
     }).pipe(Effect.scoped), 60_000)
+
+  it.scoped("a key made in a transaction that rolls back is not remembered: the subject's next save makes a key that exists", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("rolled_back")
+      const here = yield* PgEventStore.make({ url: serverUrl, schema })
+      const elsewhere = yield* PgEventStore.make({ url: serverUrl, schema })
+      const register = () =>
+        here.store.save(Aggregate.apply(Aggregate.empty(User, "user-3"), new Registered({ name: "Cy", email: "cy@example.org" })))
+      expect(yield* Effect.flip(here.client.withTransaction(Effect.zipRight(register(), Effect.fail("roll back" as const))))).toBe("roll back")
+      yield* register()
+      for (const store of [here.store, elsewhere.store]) expect(Option.getOrThrow(yield* store.load(User, "user-3")).state.name).toBe("Cy")
+    }), 60_000)
 })

@@ -19,7 +19,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { DatabaseError, KeyStoreError } from "@eventuali/core/Errors"
 import * as Privacy from "@eventuali/core/Privacy"
-import { Effect, Schedule } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import { driverMessageOf, isSqlError } from "./SqlErrors.js"
 import type { SqlBackend } from "./SqlBackend.js"
 import * as Tables from "./Tables.js"
@@ -137,7 +137,12 @@ export const make = (options: SqlKeyStoreOptions): Effect.Effect<Privacy.KeyStor
         if (missing.length > 0) {
           return yield* new KeyStoreError({ message: `The key of subject ${JSON.stringify(missing[0])} was destroyed each time it was made` })
         }
-        return new Map(subjectIds.map((subjectId) => [subjectId, held.get(subjectId)!.at(-1)!] as const))
+        // In a caller's transaction the key may be one this transaction made, gone if it rolls back.
+        const provisional = yield* inTransaction
+        return new Map(subjectIds.map((subjectId) => {
+          const key = held.get(subjectId)!.at(-1)!
+          return [subjectId, provisional ? { ...key, provisional } : key] as const
+        }))
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(keyStoreError("Reading or making subject keys")(error))))
 
     const wipe = sql.onDialectOrElse({
@@ -187,6 +192,9 @@ export const make = (options: SqlKeyStoreOptions): Effect.Effect<Privacy.KeyStor
       rotate
     } satisfies Privacy.KeyStore
   })
+
+/** Whether the fiber runs in a caller's transaction (whose statements see its own uncommitted rows). */
+const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
 
 /** How many subjects' keys a store remembers between reads, the least recently looked up dropped first. */
 const REMEMBERED_SUBJECTS = 10_000
@@ -246,7 +254,7 @@ const rememberingKeys = (
       }
     }
 
-    const keysOf = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
+    const fromRemembered = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
       Effect.flatMap(query<{ readonly removed: number; readonly last: number }>(changes, []), ([counts]) => {
         const removed = Number(counts?.removed ?? 0)
         const last = Number(counts?.last ?? 0)
@@ -286,6 +294,12 @@ const rememberingKeys = (
           })
         })
       })
+
+    // In a caller's transaction the statements see its uncommitted rows, which a rollback can take
+    // back without any count moving (a key it made, whose row number a later key then reuses):
+    // nothing read there is remembered, nor answered from what is.
+    const keysOf = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
+      Effect.flatMap(inTransaction, (inside) => inside ? lookUp(subjectIds) : fromRemembered(subjectIds))
 
     return { keysOf, drop: () => (remembered = undefined) }
   })

@@ -121,4 +121,27 @@ describe("SqliteEventStore: the keys a store remembers between reads", () => {
       raw.close()
       expect(yield* name).toBe("[erased]")
     }))
+
+  it.scoped("a key made in a transaction that rolls back is not remembered: the subject's next save makes a key that exists", () =>
+    Effect.gen(function*() {
+      const filename = Path.join(directory, "rolled-back.db")
+      const here = yield* SqliteEventStore.make({ filename })
+      const elsewhere = yield* SqliteEventStore.make({ filename })
+      const register = (store: EventStore.Service, id: string) =>
+        store.save(Aggregate.apply(Aggregate.empty(User, id), new Registered({ name: "Cy", email: "cy@example.org" })))
+      // The first save of user-3 makes its key inside the transaction, and the rollback takes it back.
+      const rolledBack = here.client.withTransaction(Effect.zipRight(register(here.store, "user-3"), Effect.fail("roll back" as const)))
+      expect(yield* Effect.flip(rolledBack)).toBe("roll back")
+      // A read inside a transaction that made a key of user-4 must not leave it remembered either.
+      const readInside = here.client.withTransaction(
+        Effect.zipRight(Effect.zipRight(register(here.store, "user-4"), here.store.load(User, "user-4")), Effect.fail("roll back" as const))
+      )
+      expect(yield* Effect.flip(readInside)).toBe("roll back")
+      for (const id of ["user-3", "user-4"]) {
+        yield* register(here.store, id)
+        for (const store of [here.store, elsewhere.store]) {
+          expect(Option.getOrThrow(yield* store.load(User, id)).state.name).toBe("Cy")
+        }
+      }
+    }))
 })

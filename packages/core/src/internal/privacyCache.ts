@@ -113,7 +113,7 @@ export const cachingKeyStore = (keyStore: KeyStore, ttlMillis: number, onForget:
       return Effect.map(keyStore.currentKeys(missing), (keys) => {
         for (const [subjectId, key] of keys) {
           found.set(subjectId, key)
-          if (epoch === forgets) current.set(subjectId, { key, until: now + ttlMillis })
+          if (epoch === forgets && key.provisional !== true) current.set(subjectId, { key, until: now + ttlMillis })
         }
         return found
       })
