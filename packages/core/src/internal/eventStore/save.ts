@@ -49,6 +49,20 @@ const needsSealing = (definition: Aggregate.Definition<any, any>): boolean => {
   return Either.isLeft(plan) || plan.right !== undefined
 }
 
+/**
+ * Expectations of the versions most saves are made at, made once: they are immutable values, so
+ * saves share them. Measured hot path: constructing a `Schema.TaggedClass` instance (even without
+ * validation) took about 4 µs here, a tenth of the client CPU of a one-event PostgreSQL save.
+ */
+const sharedExact: Array<ExpectedVersion.Exact> = []
+const SHARED_EXACT_BELOW = 1024
+
+/** The expectation of a save of an aggregate loaded at `version` (computed, so valid: not validated again). */
+const exactAt = (version: number): ExpectedVersion.Exact => {
+  if (!(Number.isInteger(version) && version >= 0 && version < SHARED_EXACT_BELOW)) return new ExpectedVersion.Exact({ version }, true)
+  return sharedExact[version] ??= new ExpectedVersion.Exact({ version }, true)
+}
+
 /** What a save appends: its uncommitted events encoded, checked, with ids and metadata. */
 export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(
   root: Aggregate.Root<State, Ev>,
@@ -95,8 +109,7 @@ export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(
   return Either.map(snapshotToWrite(root), (snapshot): AppendRequest => ({
     aggregateId: root.id,
     aggregateType: root.type,
-    // Computed, so valid: built without validating it again.
-    expectedVersion: new ExpectedVersion.Exact({ version: Aggregate.committedVersion(root) }, true),
+    expectedVersion: exactAt(Aggregate.committedVersion(root)),
     events: encoded,
     snapshot
   }))
