@@ -278,11 +278,11 @@ export const migrations: ReadonlyArray<Migration> = [
     ]
   },
   {
-    // SQLite: a count of the key rows ever removed or changed, kept by triggers (so also for a
-    // forget by an older version, or a row deleted by hand), and read with the highest key row in
-    // one cheap statement: while neither moved, the keys a store remembers are the keys, and a
-    // read of personal data need not look them up again (`SqlKeyStore`; the lookup was the larger
-    // part of what opening cost). PostgreSQL looks them up on every read: nothing to do.
+    // SQLite: counts of the key rows ever removed or changed and added, kept by triggers (so also
+    // for a forget by an older version, or a row changed by hand) and read in one cheap
+    // statement: while neither moved, the keys a store remembers are the keys, and a read of
+    // personal data need not look them up again (`SqlKeyStore`; the lookup was the larger part of
+    // what opening cost). PostgreSQL looks them up on every read: nothing to do.
     id: 10,
     name: "subject key changes",
     // Without it a store looks the keys up on every read, as before.
@@ -290,9 +290,12 @@ export const migrations: ReadonlyArray<Migration> = [
     sqlite: (t) => [
       `CREATE TABLE IF NOT EXISTS ${t.keyChanges} (
         id INTEGER PRIMARY KEY CHECK (id = 1),
-        removed INTEGER NOT NULL
+        removed INTEGER NOT NULL,
+        added INTEGER NOT NULL
       )`,
-      `INSERT OR IGNORE INTO ${t.keyChanges} (id, removed) VALUES (1, 0)`,
+      `INSERT OR IGNORE INTO ${t.keyChanges} (id, removed, added) VALUES (1, 0, 0)`,
+      `CREATE TRIGGER IF NOT EXISTS eventuali_subject_keys_added AFTER INSERT ON ${t.keys}
+        BEGIN UPDATE ${t.keyChanges} SET added = added + 1; END`,
       `CREATE TRIGGER IF NOT EXISTS eventuali_subject_keys_removed AFTER DELETE ON ${t.keys}
         BEGIN UPDATE ${t.keyChanges} SET removed = removed + 1; END`,
       `CREATE TRIGGER IF NOT EXISTS eventuali_subject_keys_changed AFTER UPDATE ON ${t.keys}

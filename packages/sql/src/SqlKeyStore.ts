@@ -19,7 +19,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { DatabaseError, KeyStoreError } from "@eventuali/core/Errors"
 import * as Privacy from "@eventuali/core/Privacy"
-import { Effect, Option, Schedule } from "effect"
+import { Context, Effect, Option, Schedule } from "effect"
 import { driverMessageOf, isSqlError } from "./SqlErrors.js"
 import type { SqlBackend } from "./SqlBackend.js"
 import * as Tables from "./Tables.js"
@@ -196,30 +196,27 @@ export const make = (options: SqlKeyStoreOptions): Effect.Effect<Privacy.KeyStor
 /** Whether the fiber runs in a caller's transaction (whose statements see its own uncommitted rows). */
 const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
 
-/** How many subjects' keys a store remembers between reads, the least recently looked up dropped first. */
+/** How many subjects' keys a store remembers between reads, the longest remembered dropped first. */
 const REMEMBERED_SUBJECTS = 10_000
 
-interface AddedRow extends KeyRow {
-  readonly row: number
-}
-
-/** The keys remembered under one count of removals: `last` is the highest key row they include. */
+/** The keys remembered under the counts of key rows removed (or changed) and added. */
 interface Remembered {
   readonly removed: number
-  last: number
+  readonly added: number
   readonly keys: Map<string, ReadonlyArray<GenerationKey>>
 }
 
 /**
  * Subjects' keys remembered between reads, where the backend can tell cheaply that they are still
  * the keys (`statements.subjectKeyChanges`: SQLite; `undefined` elsewhere). Every read still runs
- * one statement: it reads how many key rows were ever removed or changed (a trigger counts them,
- * whoever removes them) and the highest key row. A removal since — any process's `forget` — drops
- * everything remembered, so that read looks the keys up, as every read did before; keys added
- * since (a rotation, a new subject) are read by row and added. So a read returns exactly the keys
- * the table holds when its statement runs, as a lookup would, without looking up what it knows:
- * measured, the lookup of ten subjects' keys was about a third of a 10-event load of sealed events.
- * A subject without keys is remembered too (its events read as erased without a lookup).
+ * one statement: it reads how many key rows were ever removed or changed and how many were added
+ * (triggers count them, whoever writes). While neither count moved, the keys remembered are the
+ * keys; once one did — any process's `forget`, rotation or new subject — everything remembered is
+ * dropped and the read looks the keys up, as every read did before. So a read returns the keys the
+ * table holds when its statement runs, as a lookup would, without looking up what it knows:
+ * measured, the lookup of ten subjects' keys was about a third of what a 10-event load of sealed
+ * events cost more. A subject without keys is remembered too (its events read as erased without a
+ * lookup). Counts, not row numbers: a VACUUM may renumber the key table's rows.
  */
 const rememberingKeys = (
   backend: SqlBackend,
@@ -228,44 +225,22 @@ const rememberingKeys = (
   Effect.gen(function*() {
     const { query, statements } = backend
     const changes = statements.subjectKeyChanges
-    const added = statements.subjectKeysAdded
-    if (changes === undefined || added === undefined) return undefined
-    // A database without the count (opened read-only, made by an older version): no remembering.
+    if (changes === undefined) return undefined
+    // A database without the counts (opened read-only, made by an older version): no remembering.
     const available = yield* Effect.match(query(changes, []), { onFailure: () => false, onSuccess: (rows) => rows.length === 1 })
     if (!available) return undefined
 
     let remembered: Remembered | undefined
 
-    const remember = (state: Remembered, subjectId: string, keys: ReadonlyArray<GenerationKey>) => {
-      if (!state.keys.has(subjectId) && state.keys.size >= REMEMBERED_SUBJECTS) state.keys.delete(state.keys.keys().next().value!)
-      state.keys.set(subjectId, keys)
-    }
-
-    /** Adds the key rows after `state.last` to the subjects remembered (the others are looked up when asked). */
-    const addRows = (state: Remembered, rows: ReadonlyArray<AddedRow>) => {
-      for (const row of rows) {
-        state.last = Math.max(state.last, Number(row.row))
-        const held = state.keys.get(row.subject_id)
-        // A subject looked up after the row was written has it already.
-        if (held === undefined || held.some((key) => key.keyId === row.key_id)) continue
-        const key = toKey(row)
-        // A new array: a read in flight keeps the list it was given.
-        state.keys.set(row.subject_id, [...held, key].sort((left, right) => left.generation - right.generation))
-      }
-    }
-
     const fromRemembered = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
-      Effect.flatMap(query<{ readonly removed: number; readonly last: number }>(changes, []), ([counts]) => {
+      Effect.flatMap(query<{ readonly removed: number; readonly added: number }>(changes, []), ([counts]) => {
         const removed = Number(counts?.removed ?? 0)
-        const last = Number(counts?.last ?? 0)
+        const added = Number(counts?.added ?? 0)
         let state = remembered
-        if (state === undefined || state.removed !== removed) {
-          // Nothing remembered yet: every subject is looked up, which reads every row up to now.
-          state = { removed, last, keys: new Map() }
+        if (state === undefined || state.removed !== removed || state.added !== added) {
+          state = { removed, added, keys: new Map() }
           remembered = state
         }
-        // Filled only into the state read under this count: a fiber that saw a later count has
-        // replaced it, and what this one looked up (perhaps before that removal) is dropped with it.
         const current = state
         const answer = (found: ReadonlyMap<string, ReadonlyArray<GenerationKey>> | undefined) => {
           const keys = new Map<string, ReadonlyArray<Privacy.SubjectKey>>()
@@ -275,31 +250,30 @@ const rememberingKeys = (
           }
           return keys
         }
-        const missing = last > current.last ? undefined : subjectIds.filter((subjectId) => !current.keys.has(subjectId))
-        // The common read: every subject remembered, no key added since.
-        if (missing !== undefined && missing.length === 0) return Effect.succeed(answer(undefined))
-        const refresh = last > current.last
-          ? Effect.map(query<AddedRow>(added, [current.last]), (rows) => addRows(current, rows))
-          : Effect.void
-        return Effect.flatMap(refresh, () => {
-          const missing = subjectIds.filter((subjectId) => !current.keys.has(subjectId))
-          // Rows up to `current.last` were committed before the lookup runs, so it sees them; the
-          // rows after are added by a later refresh, but only to subjects remembered by then. If
-          // a refresh ran while the lookup did, its rows may be missing from the lookup and were
-          // not added to these subjects: what it found is used, not remembered.
-          const lastBefore = current.last
-          return Effect.map(lookUp(missing), (found) => {
-            if (current.last === lastBefore) for (const subjectId of missing) remember(current, subjectId, found.get(subjectId) ?? [])
-            return answer(found)
-          })
+        const missing = subjectIds.filter((subjectId) => !current.keys.has(subjectId))
+        if (missing.length === 0) return Effect.succeed(answer(undefined))
+        // Remembered under the counts read before the lookup: a change committed in between is
+        // seen by the next read's counts, which then drop it.
+        return Effect.map(lookUp(missing), (found) => {
+          for (const subjectId of missing) {
+            if (!current.keys.has(subjectId) && current.keys.size >= REMEMBERED_SUBJECTS) {
+              current.keys.delete(current.keys.keys().next().value!)
+            }
+            current.keys.set(subjectId, found.get(subjectId) ?? [])
+          }
+          return answer(found)
         })
       })
 
-    // In a caller's transaction the statements see its uncommitted rows, which a rollback can take
-    // back without any count moving (a key it made, whose row number a later key then reuses):
-    // nothing read there is remembered, nor answered from what is.
+    // In a caller's transaction the statements see its uncommitted rows, which a rollback takes
+    // back without any count having moved: nothing read there is remembered, nor answered from
+    // what is.
     const keysOf = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
-      Effect.flatMap(inTransaction, (inside) => inside ? lookUp(subjectIds) : fromRemembered(subjectIds))
+      Effect.withFiberRuntime((fiber) =>
+        Option.isSome(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection))
+          ? lookUp(subjectIds)
+          : fromRemembered(subjectIds)
+      )
 
     return { keysOf, drop: () => (remembered = undefined) }
   })

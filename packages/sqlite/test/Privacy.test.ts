@@ -111,7 +111,7 @@ describe("SqliteEventStore: the keys a store remembers between reads", () => {
       yield* Effect.scoped(Effect.flatMap(SqliteEventStore.make({ filename }), ({ store }) =>
         store.save(Aggregate.apply(Aggregate.empty(User, "user-1"), new Registered({ name: "Ada", email: "ada@example.org" })))))
       const raw = new Database(filename)
-      raw.exec(`DROP TRIGGER eventuali_subject_keys_removed; DROP TRIGGER eventuali_subject_keys_changed;
+      raw.exec(`DROP TRIGGER eventuali_subject_keys_added; DROP TRIGGER eventuali_subject_keys_removed; DROP TRIGGER eventuali_subject_keys_changed;
         DROP TABLE eventuali_subject_key_changes; DELETE FROM eventuali_migrations WHERE id = 10`)
       const reader = yield* SqliteEventStore.make({ filename, readonly: true })
       const name = Effect.map(reader.store.load(User, "user-1"), (root) => Option.getOrThrow(root).state.name)

@@ -82,14 +82,12 @@ export interface Statements {
    */
   readonly subjectKeys: string
   /**
-   * How many key rows were ever removed or changed (`removed`, counted by triggers) and the
-   * highest key row (`last`), in one row: what tells a key store that keys it remembers are still
-   * the keys (`SqlKeyStore`). `undefined` where the store has no such count (PostgreSQL: a key
-   * lookup is one round trip either way, so it looks the keys up on every read).
+   * How many key rows were ever removed or changed (`removed`) and added (`added`), counted by
+   * triggers, in one row: what tells a key store that keys it remembers are still the keys
+   * (`SqlKeyStore`). `undefined` where the store has no such count (PostgreSQL: a key lookup is
+   * one round trip either way, so it looks the keys up on every read).
    */
   readonly subjectKeyChanges: string | undefined
-  /** The key rows after a row (param 1), as {@link subjectKeys} with `row`; with {@link subjectKeyChanges}. */
-  readonly subjectKeysAdded: string | undefined
 }
 
 /**
@@ -216,8 +214,7 @@ export const sqlite = (schema: string | undefined): Statements => {
     refreshArchiveStatistics: undefined,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
       WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, generation`,
-    subjectKeyChanges: `SELECT removed, (SELECT coalesce(max(rowid), 0) FROM ${t.keys}) AS last FROM ${t.keyChanges}`,
-    subjectKeysAdded: `SELECT rowid AS row, subject_id, generation, key_id, material FROM ${t.keys} WHERE rowid > ? ORDER BY rowid`
+    subjectKeyChanges: `SELECT removed, added FROM ${t.keyChanges}`
   }
 }
 
@@ -296,7 +293,6 @@ export const pg = (schema: string | undefined, conjoined?: boolean): Statements 
     refreshArchiveStatistics: `ANALYZE ${t.archive}`,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
       WHERE subject_id = ANY($1::text[]) ORDER BY subject_id, generation`,
-    subjectKeyChanges: undefined,
-    subjectKeysAdded: undefined
+    subjectKeyChanges: undefined
   }
 }
