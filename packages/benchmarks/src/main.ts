@@ -21,7 +21,7 @@ import * as Esbuild from "esbuild"
 import { execFileSync } from "node:child_process"
 import { startEmbedded } from "../../postgres/test/support/embedded.js"
 import { progress, progressDone, type Row, table } from "./harness.js"
-import { type Latency, measureLatency } from "./latency.js"
+import { latencyRow, measureLatency } from "./latency.js"
 import { type PeerRow, peerTable } from "./peers.js"
 import { postgresWorkloads } from "./postgres.js"
 import { projectionWorkloads } from "./projections.js"
@@ -222,16 +222,6 @@ function streamWorkload(directory: string, count: number): ReadonlyArray<Row> {
 
 /** Live subscription latency: same process on SQLite, across store instances on PostgreSQL (LISTEN/NOTIFY). */
 async function latencyRows(directory: string, pgUrl: string, samples: number): Promise<ReadonlyArray<Row>> {
-  const row = (backend: string, what: string, latency: Latency): Row => ({
-    backend,
-    workload: `live delivery latency, ${what} (p50; p99 ${latency.p99.toFixed(1)} ms)`,
-    unit: "ms",
-    ours: latency.p50,
-    raw: undefined,
-    ratio: undefined,
-    target: "< 50 ms",
-    met: latency.p99 < 50
-  })
   progress("latency", 0, 2)
   const sqlite = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const { store } = yield* SqliteEventStore.make({ filename: Path.join(directory, "latency.db") })
@@ -246,7 +236,10 @@ async function latencyRows(directory: string, pgUrl: string, samples: number): P
   })))
   progress("latency", 2, 2)
   progressDone()
-  return [row("SQLite file", "the store's own appends", sqlite), row("PostgreSQL", "another store instance (NOTIFY, polling off)", pg)]
+  return [
+    latencyRow("SQLite file", "the store's own appends", sqlite),
+    latencyRow("PostgreSQL", "another store instance (NOTIFY, polling off)", pg)
+  ]
 }
 
 main().catch((error) => {

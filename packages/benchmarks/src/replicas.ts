@@ -16,7 +16,7 @@ import { Effect, Exit, Scope } from "effect"
 import { startReplicated } from "../../postgres/test/support/replica.js"
 import { Account, deposit, prefix } from "./domain.js"
 import { compare, progress, progressDone, rate, type Row } from "./harness.js"
-import { type Latency, measureLatency } from "./latency.js"
+import { latencyRow, measureLatency } from "./latency.js"
 
 export const replicaWorkloads = async (options: {
   readonly repetitions: number
@@ -36,16 +36,6 @@ export const replicaWorkloads = async (options: {
     // A schema per measurement: the latency workload reuses its aggregate ids.
     const latencyOn = async (schema: string, extra: Partial<PgEventStore.PgEventStoreConfig>) =>
       Effect.runPromise(measureLatency(await open(schema, { ...extra, pollInterval: "1 hour" }), await open(schema, {}), options.samples))
-    const latencyRow = (what: string, latency: Latency): Row => ({
-      backend,
-      workload: `live delivery latency, subscriber ${what} (p50; p99 ${latency.p99.toFixed(1)} ms)`,
-      unit: "ms",
-      ours: latency.p50,
-      raw: undefined,
-      ratio: undefined,
-      target: "< 50 ms",
-      met: latency.p99 < 50
-    })
     progress("replica latency", 0, 2)
     const primaryLatency = await latencyOn("lp", {})
     progress("replica latency", 1, 2)
@@ -67,8 +57,8 @@ export const replicaWorkloads = async (options: {
     const onReplica = await open("ryw", { replicas: [servers.replicaUrl] })
     const ryw = await compare("replica save+load", options.repetitions, saveThenLoad(onReplica, "rr"), saveThenLoad(onPrimary, "rp"))
     return [
-      latencyRow("on the primary (NOTIFY, polling off)", primaryLatency),
-      latencyRow("on the replica (primary's NOTIFY, then the replica's replay)", replicaLatency),
+      latencyRow(backend, "subscriber on the primary (NOTIFY, polling off)", primaryLatency),
+      latencyRow(backend, "subscriber on the replica (primary's NOTIFY, then the replica's replay)", replicaLatency),
       {
         backend,
         workload: "(r3) save then load the same aggregate, loads on the replica (read-your-writes)",

@@ -2,25 +2,19 @@
  * `--replica`: the reading commands read on a streaming replica of the server of `--url`
  * (a real primary and hot standby, `postgres/test/support/replica.ts`).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { query, replicaCaughtUp, type ReplicatedServers, startReplicated } from "../../postgres/test/support/replica.js"
+import { describe, expect, it } from "vitest"
+import { query, replicaCaughtUp } from "../../postgres/test/support/replica.js"
+import { replicatedServers } from "../../postgres/test/support/replicaFixture.js"
 import { run } from "./support/cli.js"
 import { append, seed } from "./support/seed.js"
 
-let servers: ReplicatedServers
-
-beforeAll(async () => {
-  servers = await startReplicated()
-}, 120_000)
-
-afterAll(async () => {
-  await servers?.dispose()
-})
+const started = replicatedServers()
 
 const lines = (stdout: string) => stdout.split("\n").filter((line) => line !== "")
 
 describe("eventuali --replica", () => {
   it("events reads on the replica (export and tail open the store the same way); --replica needs PostgreSQL", async () => {
+    const servers = started()
     const url = `${servers.primaryUrl}?schema=cli_replica`
     await seed(url)
     await replicaCaughtUp(servers)

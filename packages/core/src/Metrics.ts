@@ -132,6 +132,31 @@ export const catchUpTimeouts: Metric.Metric.Counter<number> = Metric.counter("ev
 })
 
 /**
+ * The label (tag) of {@link replicaFallbacks}: why a read meant for a replica ran on the primary.
+ *
+ * - `"error"`: the replica failed the read (stopped, restarting, a recovery conflict);
+ * - `"lag"`: it had not replayed the reading fiber's own writes within `replicaWaitTimeout`;
+ * - `"unavailable"`: every replica was set aside (for a second) after one of those.
+ *
+ * @since 0.2.0
+ * @category labels
+ */
+export const fallbackReasonLabel = "eventuali.replica.fallback_reason"
+
+/**
+ * Reads meant for a read replica (PostgreSQL `replicas`) that ran on the primary instead,
+ * labelled with {@link fallbackReasonLabel}. A steady count means the replicas do not keep up
+ * (or are down) and the primary carries their reads.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const replicaFallbacks: Metric.Metric.Counter<number> = Metric.counter("eventuali.read.replica_fallbacks", {
+  description: "Reads meant for a replica that ran on the primary, by reason",
+  incremental: true
+})
+
+/**
  * The labels (tags) of the projection metrics: the projection's name and the partition (0 for a
  * projection without partitions).
  *

@@ -59,8 +59,9 @@ export interface PgEventStoreConfig {
    * store's schema is the same there). Loads, reads of the log, subscriptions and projections'
    * reads run on them (round robin) as `readFrom` and `ReadPreference` say; appends, command
    * handling, the data lifecycle and personal data keys stay on the primary. A fiber reads its
-   * own appends (see `replicaWaitTimeout`). A replica that fails a read is left alone for a second
-   * while reads run on the primary. Default: none.
+   * own appends and removals (see `replicaWaitTimeout`). A replica that fails a read is left alone
+   * for a second while reads run on the primary (`Metrics.replicaFallbacks` counts the reads that
+   * ran there instead). Default: none.
    */
   readonly replicas?: ReadonlyArray<string | Redacted.Redacted<string>> | undefined
   /**
@@ -70,8 +71,8 @@ export interface PgEventStoreConfig {
   readonly readFrom?: "replica" | "primary" | undefined
   /**
    * Read-your-writes: how long a read on a replica waits for the replica to replay the fiber's own
-   * latest append before it runs on the primary instead (default 500 ms). The replica is then left
-   * alone for a second.
+   * latest write (an append, or a removal of the data lifecycle) before it runs on the primary
+   * instead (default 500 ms). The replica is then left alone for a second.
    */
   readonly replicaWaitTimeout?: Duration.DurationInput | undefined
 }

@@ -5,37 +5,34 @@
  * appends never reach the replica; a subscription on the replica receives every event once and
  * in order while writers append on the primary, also across a restart of the replica.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Aggregate, CommandHandler, EventStore, Projection, ProjectionStore, ReadPreference } from "@eventuali/core"
+import { Aggregate, CommandHandler, EventStore, Metrics, Projection, ProjectionStore, ReadPreference } from "@eventuali/core"
 import { PgEventStore, PgTenants } from "@eventuali/postgres"
-import { Context, Effect, Fiber, Option, Ref, Schedule, Stream } from "effect"
+import { Context, Effect, Fiber, Metric, Option, Ref, Schedule, Stream } from "effect"
 import { freshSchema } from "./support/pg.js"
 import { freshPrefix } from "./support/tenants.js"
-import { query, replicaCaughtUp, type ReplicatedServers, startReplicated } from "./support/replica.js"
+import { query, replicaCaughtUp } from "./support/replica.js"
+import { replicatedServers } from "./support/replicaFixture.js"
 import { Counter, startWriters, Ticked, waitUntil, within } from "./support/writers.js"
 
-let servers: ReplicatedServers
-
-beforeAll(async () => {
-  servers = await startReplicated()
-}, 120_000)
-
-afterAll(async () => {
-  await servers?.dispose()
-})
+const servers = replicatedServers()
 
 /** A store on the primary, reading on the replica unless told otherwise. */
 const open = (schema: string, extra: Partial<PgEventStore.PgEventStoreConfig> = {}) =>
-  PgEventStore.make({ url: servers.primaryUrl, schema, replicas: [servers.replicaUrl], ...extra })
+  PgEventStore.make({ url: servers().primaryUrl, schema, replicas: [servers().replicaUrl], ...extra })
 
 /** A store on the primary alone. */
-const openPrimary = (schema: string) => PgEventStore.make({ url: servers.primaryUrl, schema })
+const openPrimary = (schema: string) => PgEventStore.make({ url: servers().primaryUrl, schema })
 
 /** Waits until the replica has replayed what the primary wrote so far (the tenant's schema). */
-const replicaCaughtUpEffect = Effect.promise(() => replicaCaughtUp(servers))
+const replicaCaughtUpEffect = Effect.promise(() => replicaCaughtUp(servers()))
 
-const onReplica = (text: string) => Effect.promise(() => query(servers.replicaUrl, text))
+const onReplica = (text: string) => Effect.promise(() => query(servers().replicaUrl, text))
+
+/** How many reads meant for a replica ran on the primary, for this reason, in this process so far. */
+const fallbacks = (reason: "error" | "lag" | "unavailable") =>
+  Effect.map(Metric.value(Metrics.replicaFallbacks.pipe(Metric.tagged(Metrics.fallbackReasonLabel, reason))), (state) => state.count)
 
 /** Pauses the replica's replay for the scope: it keeps receiving WAL but applies none. */
 const pausedReplay = Effect.acquireRelease(
@@ -114,8 +111,19 @@ describe("PgEventStore with a read replica", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         yield* pausedReplay
         yield* writer.store.save(Aggregate.apply(Aggregate.empty(Counter, "lagging"), new Ticked({ n: 1 })))
-        // The writer waited for the replica, then read on the primary.
+        const lagBefore = yield* fallbacks("lag")
+        // The writer waited for the replica, then read on the primary: counted.
         expect(yield* versionOf(writer.store, "lagging")).toEqual(Option.some(1))
+        expect(yield* fallbacks("lag")).toBe(lagBefore + 1)
+        // For a second, the writer's store reads on the primary without asking the replica
+        // ("unavailable"; on a machine slow enough to let the second pass, it waits again: "lag").
+        // Counted unless the program turned the store's metrics off.
+        const bothNow = Effect.map(Effect.all([fallbacks("lag"), fallbacks("unavailable")]), ([lag, unavailable]) => lag + unavailable)
+        const before = yield* bothNow
+        yield* versionOf(writer.store, "lagging").pipe(Effect.provideService(Metrics.Enabled, false))
+        expect(yield* bothNow).toBe(before)
+        yield* versionOf(writer.store, "lagging")
+        expect(yield* bothNow).toBe(before + 1)
         // A store that did not write reads the paused replica: the event is not there yet...
         expect(yield* versionOf(reader.store, "lagging")).toEqual(Option.none())
         expect(yield* reader.store.readEvents({ fromPosition: 0n })).toHaveLength(0)
@@ -126,6 +134,58 @@ describe("PgEventStore with a read replica", () => {
         expect(yield* ReadPreference.replica(versionOf(onPrimary.store, "lagging"))).toEqual(Option.none())
       }))
       yield* waitUntil(Effect.map(versionOf(reader.store, "lagging"), Option.isSome), "20 seconds", "the replica to replay")
+    }), 60_000)
+
+  it.scopedLive("a fiber reads its own removals: truncate, a hard delete, retention and archive, while the replica lags", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("rm")
+      const { store } = yield* open(schema)
+      const reader = yield* open(schema)
+      const appendN = (type: string, id: string, count: number) =>
+        store.append(type, id, Array.from({ length: count }, (_, n) => ({ eventType: "Ticked", data: { n } })))
+      yield* appendN("Counter", "truncated", 5)
+      yield* appendN("Counter", "inTransaction", 5)
+      yield* appendN("Counter", "gone", 3)
+      yield* store.delete("gone")
+      yield* appendN("Kept", "kept", 3)
+      yield* appendN("Closed", "closed", 4)
+      yield* store.delete("closed")
+      yield* replicaCaughtUpEffect
+      const versions = (from: EventStore.Service, id: string) =>
+        Effect.map(from.loadEvents(id), (events) => events.map((event) => event.aggregateVersion))
+      const logOf = (from: EventStore.Service, id: string) =>
+        Effect.map(from.readEvents({ fromPosition: 0n }), (events) => events.filter((event) => event.aggregateId === id).length)
+      // A store of its own per removal: a replica that kept a store waiting is skipped by that
+      // store for a while, which would hide whether the next removal was recorded.
+      const writerOf = Effect.map(open(schema, { replicaWaitTimeout: "200 millis" }), (opened) => opened.store)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pausedReplay
+        // Each removal alone, nothing appended after it in that store: only the removal's own
+        // transaction can send the store's next read to the primary.
+        const truncating = yield* writerOf
+        yield* truncating.truncate("truncated", 4)
+        expect(yield* versions(truncating, "truncated")).toEqual([4, 5])
+        const deleting = yield* writerOf
+        yield* deleting.delete("gone", { hard: true })
+        expect(yield* logOf(deleting, "gone")).toBe(1)
+        const retaining = yield* writerOf
+        yield* retaining.applyRetention({ aggregateType: "Kept", maxCount: 1 })
+        expect(yield* versions(retaining, "kept")).toEqual([3])
+        const archiving = yield* writerOf
+        yield* archiving.archive({ aggregateType: "Closed" })
+        expect(yield* logOf(archiving, "closed")).toBe(2)
+        // In the application's transaction: the transaction's own id is recorded.
+        const transacting = yield* open(schema, { replicaWaitTimeout: "200 millis" })
+        yield* transacting.client.withTransaction(transacting.store.truncate("inTransaction", 3))
+        expect(yield* versions(transacting.store, "inTransaction")).toEqual([3, 4, 5])
+        // The paused replica has none of it: a store that removed nothing still reads the old rows there.
+        expect(yield* versions(reader.store, "truncated")).toEqual([1, 2, 3, 4, 5])
+        expect(yield* versions(reader.store, "inTransaction")).toEqual([1, 2, 3, 4, 5])
+        expect(yield* logOf(reader.store, "gone")).toBe(4)
+        expect(yield* versions(reader.store, "kept")).toEqual([1, 2, 3])
+        expect(yield* logOf(reader.store, "closed")).toBe(5)
+      }))
+      yield* waitUntil(Effect.map(versions(reader.store, "truncated"), (seen) => seen.length === 2), "20 seconds", "the replica to replay")
     }), 60_000)
 
   it.scopedLive("appends and command handling go to the primary, also while the replica lags", () =>
@@ -187,10 +247,10 @@ describe("PgEventStore with a read replica", () => {
   it.scopedLive("tenants on a server with a replica read there, and read their own writes", () =>
     Effect.gen(function*() {
       const config = (replicated: boolean): PgTenants.PgTenantsConfig => ({
-        servers: { main: servers.primaryUrl },
+        servers: { main: servers().primaryUrl },
         directory: "schemas",
         schemaPrefix: prefix,
-        ...(replicated ? { replicas: { main: [servers.replicaUrl] } } : {})
+        ...(replicated ? { replicas: { main: [servers().replicaUrl] } } : {})
       })
       const prefix = freshPrefix()
       const writer = yield* PgTenants.make(config(true))
@@ -207,7 +267,7 @@ describe("PgEventStore with a read replica", () => {
         expect(yield* ReadPreference.primary(inTenant(reader, (store) => versionOf(store, "t1")))).toEqual(Option.some(1))
       }))
       yield* waitUntil(Effect.map(inTenant(reader, (store) => versionOf(store, "t1")), Option.isSome), "20 seconds", "the replica to replay")
-      const refused = yield* Effect.flip(PgTenants.make({ ...config(false), replicas: { elsewhere: [servers.replicaUrl] } }))
+      const refused = yield* Effect.flip(PgTenants.make({ ...config(false), replicas: { elsewhere: [servers().replicaUrl] } }))
       expect(refused.message).toContain("\"elsewhere\"")
     }), 60_000)
 
@@ -237,12 +297,15 @@ describe("PgEventStore with a read replica", () => {
       const { store } = yield* open(schema)
       const seen = yield* collect(store)
       const writers = yield* startWriters(primary.store, 3, "20 millis")
+      const errorsBefore = yield* fallbacks("error")
       yield* Effect.sleep("500 millis")
-      yield* Effect.promise(() => servers.stopReplica())
+      yield* Effect.promise(() => servers().stopReplica())
       yield* Effect.sleep("700 millis")
-      yield* Effect.promise(() => servers.startReplica()).pipe(within("60 seconds", "restarting the replica"), Effect.orDie)
+      yield* Effect.promise(() => servers().startReplica()).pipe(within("60 seconds", "restarting the replica"), Effect.orDie)
       yield* Effect.sleep("700 millis")
       yield* writers.stop
+      // The subscriber's reads that the stopped replica failed ran on the primary, counted.
+      expect(yield* fallbacks("error")).toBeGreaterThan(errorsBefore)
       const expected = yield* logOnPrimary(primary.store)
       yield* waitUntil(Effect.map(Ref.get(seen), (all) => all.length >= expected.length), "20 seconds", "the subscriber")
       expectSameLog(yield* Ref.get(seen), expected)

@@ -63,6 +63,20 @@ const replicaReads = (statements: SqlBackend.Statements): ReadonlySet<string> =>
   return texts
 }
 
+/**
+ * The statements that remove what a replica read could still return (the data lifecycle's), each
+ * with whether it returns a row per removed row (then one that returned none changed nothing).
+ * Not `archiveCopy`: the `archiveRemove` that follows it is what changes the reads.
+ */
+const removals = (statements: SqlBackend.Statements): ReadonlyMap<string, boolean> =>
+  new Map([
+    [statements.removeEvents, true],
+    [statements.removeArchivedEvents, true],
+    [statements.archiveRemove, true],
+    [statements.removeTombstone, true],
+    [statements.removeSnapshot, false]
+  ])
+
 /** The backend on the client; its notifier lives as long as the scope. */
 export const make = (
   sql: SqlClient.SqlClient,
@@ -81,14 +95,24 @@ export const make = (
       return { statements, query, catchUp, notifications: options.notifications, append: appendOn(append, notifier) }
     }
     const onReplica = replicaReads(statements)
+    const removing = removals(statements)
     // A caller's transaction reads on its own connection, on the primary.
     const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
     const route = <A>(onReplicaRun: (target: Replicas.Target) => Effect.Effect<A, SqlError>, onPrimary: Effect.Effect<A, SqlError>) =>
       Effect.flatMap(inTransaction, (held) => held ? onPrimary : replicas.read(onReplicaRun, onPrimary))
+    /** A removal, then (if it removed anything) its transaction recorded for read-your-writes. */
+    const removal = <Row extends object>(text: string, params: ReadonlyArray<unknown>, reportsRows: boolean) =>
+      Effect.tap(query<Row>(text, params), (rows) =>
+        reportsRows && rows.length === 0
+          ? Effect.void
+          : Effect.flatMap(inTransaction, (held) => replicas.removed(held)))
     return {
       statements,
-      query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
-        onReplica.has(text) ? route((target) => retryOnClosedOrCancelled(target.run<Row>(text, params)), query<Row>(text, params)) : query<Row>(text, params),
+      query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) => {
+        if (onReplica.has(text)) return route((target) => retryOnClosedOrCancelled(target.run<Row>(text, params)), query<Row>(text, params))
+        const reportsRows = removing.get(text)
+        return reportsRows === undefined ? query<Row>(text, params) : removal<Row>(text, params, reportsRows)
+      },
       catchUp: route((target) => target.catchUp, catchUp),
       notifications: options.notifications === undefined ? undefined : replicas.wakeUps(options.notifications),
       append: (request) =>

@@ -17,17 +17,23 @@
  *   positions) in a `FiberRef` of the store; a read on a replica first waits until the replica's
  *   xmin is past it — every transaction up to the fiber's own has ended there — for at most
  *   `replicaWaitTimeout`, then runs on the primary. No round trip is added to appends, and a
- *   fiber that has not written pays nothing.
+ *   fiber that has not written pays nothing. The data lifecycle's removals (delete, truncate,
+ *   retention, archive) have no position to tell their transaction: each one that removed
+ *   something asks the primary (one round trip, on a cold path) for its transaction id inside a
+ *   caller's transaction, else for the next id to be assigned (the removal's is below it; waiting
+ *   for every lower one to end may also wait for transactions that began meanwhile), and records
+ *   it the same way.
  * - A replica that fails a read (stopped, restarting, a recovery conflict) is left alone for
  *   `RETRY_AFTER` and the read runs on the primary: positions are the same on both servers and
  *   each returns a gap-free prefix of the log, so a subscription may move between them.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Metrics from "@eventuali/core/Metrics"
 import * as ReadPreference from "@eventuali/core/ReadPreference"
 import * as Redaction from "@eventuali/core/Redaction"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
-import { Clock, Duration, Effect, FiberRef, Option, Schedule, type Scope, Stream } from "effect"
+import { Clock, Duration, Effect, FiberRef, Metric, Option, Schedule, type Scope, Stream } from "effect"
 import * as CatchUp from "./catchUp.js"
 import * as Connect from "./connect.js"
 import * as Pool from "./pool.js"
@@ -42,6 +48,19 @@ const RETRY_AFTER = Duration.seconds(1)
 const WAKE_UP_WAIT = Duration.seconds(1)
 
 const liveClock = Clock.make()
+
+/** Why a replica read ran on the primary (`Metrics.fallbackReasonLabel`). */
+type FallbackReason = "error" | "lag" | "unavailable"
+
+const fallbacks = {
+  error: Metrics.replicaFallbacks.pipe(Metric.tagged(Metrics.fallbackReasonLabel, "error")),
+  lag: Metrics.replicaFallbacks.pipe(Metric.tagged(Metrics.fallbackReasonLabel, "lag")),
+  unavailable: Metrics.replicaFallbacks.pipe(Metric.tagged(Metrics.fallbackReasonLabel, "unavailable"))
+}
+
+/** Counts a fallback to the primary, when the store's metrics are on. */
+const countFallback = (reason: FallbackReason) =>
+  Effect.flatMap(Metrics.Enabled, (enabled) => enabled ? Metric.increment(fallbacks[reason]) : Effect.void)
 
 /** How the replicas are opened and used. */
 export interface Options {
@@ -72,6 +91,11 @@ export interface Replicas {
   readonly read: <A>(onReplica: (replica: Target) => Effect.Effect<A, SqlError>, onPrimary: Effect.Effect<A, SqlError>) => Effect.Effect<A, SqlError>
   /** Records that the fiber appended at `position` (read-your-writes). */
   readonly wrote: (position: bigint) => Effect.Effect<void>
+  /**
+   * Records that the fiber has just removed events or a snapshot on the primary (read-your-writes),
+   * in the caller's transaction when `inTransaction`.
+   */
+  readonly removed: (inTransaction: boolean) => Effect.Effect<void, SqlError>
   /** The primary's wake-ups, each passed on once the replicas replayed what it announced. */
   readonly wakeUps: (primary: Stream.Stream<void>) => Stream.Stream<void>
   /** Refuses every request waiting for a replica connection, and every later one (see `pool.ts`). */
@@ -89,6 +113,15 @@ interface XminRow {
 }
 
 const XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin"
+
+interface RemovalRow {
+  /** The transaction's own id, if it has one (it wrote). */
+  readonly own: string | null
+  /** The next transaction id to be assigned. */
+  readonly next: string
+}
+
+const REMOVAL = "SELECT pg_current_xact_id_if_assigned()::text AS own, pg_snapshot_xmax(pg_current_snapshot())::text AS next"
 
 /** The replica settings of the public configurations (`PgEventStoreConfig`, `PgTenantsConfig`). */
 export interface Settings extends Connect.Settings {
@@ -194,17 +227,22 @@ export const make = (
         const from = preference === "store" ? options.readFrom : preference
         if (from === "primary") return yield* onPrimary
         const replica = pick(yield* now)
-        if (replica === undefined) return yield* onPrimary
+        if (replica === undefined) {
+          yield* countFallback("unavailable")
+          return yield* onPrimary
+        }
         const written = yield* FiberRef.get(lastWrite)
         const outcome = yield* Effect.either(
           Effect.flatMap(caughtUp(replica, written), (ready) => ready ? Effect.map(onReplica(replica), Option.some) : Effect.succeedNone)
         )
         if (outcome._tag === "Left") {
           yield* skip(replica, "failed a read", outcome.left.cause)
+          yield* countFallback("error")
           return yield* onPrimary
         }
         if (Option.isNone(outcome.right)) {
-          yield* skip(replica, `had not replayed this fiber's own append within ${Duration.format(options.waitTimeout)}`)
+          yield* skip(replica, `had not replayed this fiber's own writes within ${Duration.format(options.waitTimeout)}`)
+          yield* countFallback("lag")
           return yield* onPrimary
         }
         return outcome.right.value
@@ -229,12 +267,18 @@ export const make = (
       )
     }).pipe(Effect.ignore, Effect.withClock(liveClock))
 
+    const recordTransaction = (id: bigint) => FiberRef.update(lastWrite, (last) => id > last ? id : last)
+
     return {
       read,
-      wrote: (position) =>
-        FiberRef.update(lastWrite, (last) => {
-          const id = position >> BigInt(SqlBackend.POSITION_SHIFT)
-          return id > last ? id : last
+      wrote: (position) => recordTransaction(position >> BigInt(SqlBackend.POSITION_SHIFT)),
+      removed: (inTransaction) =>
+        Effect.flatMap(retryOnClosedOrCancelled(options.primary<RemovalRow>(REMOVAL, [])), ([row]) => {
+          if (row === undefined) return Effect.void
+          // In a caller's transaction: its own id (none if it wrote nothing). Outside, the removal
+          // has committed with an id below the next one, which is as far as the primary can say.
+          if (inTransaction) return row.own === null ? Effect.void : recordTransaction(BigInt(row.own))
+          return recordTransaction(BigInt(row.next) - 1n)
         }),
       // Replicas get no notifications (NOTIFY is not replayed on a standby): the primary's wake
       // them, once the replicas have what woke them, or a subscriber would re-read too early and
