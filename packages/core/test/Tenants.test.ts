@@ -6,6 +6,12 @@ const append = (n: number) =>
   Effect.flatMap(EventStore.EventStore, (store) => store.append("Counter", "c", [{ eventType: "Ticked", data: { n } }]))
 const events = Effect.flatMap(EventStore.EventStore, (store) => store.loadEvents("c"))
 
+/** A tenant's services in memory, as a backend's `open` gives them. */
+const memoryServices = Effect.map(
+  Effect.all([InMemoryEventStore.make, ProjectionStore.makeMemory]),
+  ([store, projections]) => Context.make(EventStore.EventStore, store).pipe(Context.add(ProjectionStore.ProjectionStore, projections))
+)
+
 it.effect("validateId accepts 1 to 48 lowercase letters, digits and _ and refuses everything else", () =>
   Effect.sync(() => {
     for (const valid of ["a", "0", "acme", "acme_eu_1", "x".repeat(48)]) expect(Tenants.validateId(valid)).toStrictEqual(Either.right(valid))
@@ -48,9 +54,7 @@ it.live("a tenant opens once for concurrent first uses, stays open while used, c
           yield* Effect.addFinalizer(() => Effect.sync(() => void (closed += 1)))
           // A fiber of the tenant's (as a listener is): closing the tenant interrupts it.
           yield* Effect.forkScoped(Effect.never)
-          return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
-            Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
-          )
+          return yield* memoryServices
         }),
       create: () => Effect.void,
       list: Effect.succeed([]),
@@ -84,9 +88,7 @@ it.live("requests on an open tenant that fail, die or are interrupted leave it c
       open: () =>
         Effect.gen(function*() {
           yield* Effect.addFinalizer(() => Effect.sync(() => void (closed += 1)))
-          return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
-            Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
-          )
+          return yield* memoryServices
         }),
       create: () => Effect.void,
       list: Effect.succeed([]),
@@ -150,9 +152,7 @@ it.effect("reopenAfter: a failure it names makes the next request open the tenan
       open: () =>
         Effect.gen(function*() {
           opened += 1
-          return Context.make(EventStore.EventStore, yield* InMemoryEventStore.make).pipe(
-            Context.add(ProjectionStore.ProjectionStore, yield* ProjectionStore.makeMemory)
-          )
+          return yield* memoryServices
         }),
       create: () => Effect.void,
       list: Effect.succeed([]),
