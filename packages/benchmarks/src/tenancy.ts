@@ -72,6 +72,52 @@ const paired = async (
   }
 }
 
+/** Requests per round of the plumbing row: enough for a stable CPU time per request. */
+const PLUMBING_REQUESTS = 20_000
+
+/**
+ * (t0) What a request pays to run as its tenant, without the database: CPU time per request of an
+ * empty handler that takes `EventStore` from its context, through `Tenants.provide` (8 tenants
+ * round-robin) and on the one store, in alternating rounds. The client side of the loads' gap.
+ */
+const plumbing = async <R>(
+  backend: string,
+  runPromise: <A, E>(effect: Effect.Effect<A, E, R>) => Promise<A>,
+  viaTenant: <A, E>(i: number, body: (store: EventStore.Service) => Effect.Effect<A, E>) => Effect.Effect<A, E | Tenants.TenantError, R>,
+  viaStore: <A, E>(i: number, body: (store: EventStore.Service) => Effect.Effect<A, E>) => Effect.Effect<A, E | Tenants.TenantError, R>
+): Promise<Row> => {
+  const cpuPerRequest = async (via: typeof viaTenant) => {
+    const before = process.cpuUsage()
+    await runPromise(Effect.gen(function*() {
+      for (let i = 0; i < PLUMBING_REQUESTS; i++) yield* via(i, () => Effect.void)
+    }))
+    const used = process.cpuUsage(before)
+    return (used.user + used.system) / PLUMBING_REQUESTS
+  }
+  const tenant: Array<number> = []
+  const one: Array<number> = []
+  for (let round = 0; round < 7; round++) {
+    progress("tenancy plumbing", round, 7)
+    tenant.push(await cpuPerRequest(viaTenant))
+    one.push(await cpuPerRequest(viaStore))
+  }
+  progress("tenancy plumbing", 7, 7)
+  progressDone()
+  const ours = median(tenant)
+  const raw = median(one)
+  return {
+    backend,
+    workload: "(t0) per-request plumbing: an empty handler run as its tenant (Tenants.provide), no database",
+    unit: "µs CPU/request",
+    ours,
+    raw,
+    ratio: undefined,
+    target: "report (a load costs 100–200 µs)",
+    met: undefined,
+    note: `raw column = the same handler on the one store; medians of 7 rounds of ${PLUMBING_REQUESTS.toLocaleString("en-US")} requests`
+  }
+}
+
 export const tenancyWorkloads = async (options: {
   readonly url: string
   readonly repetitions: number
@@ -148,6 +194,7 @@ const tenancyOf = async (strategy: "schema" | "conjoined", options: {
   })
   const rows: Array<Row> = []
   try {
+    if (strategy === "schema") rows.push(await plumbing(backend, runPromise, viaTenant, viaStore))
     const rounds = options.repetitions * ROUNDS_PER_REPETITION
     const save = await paired(`tenancy (${strategy}) save 1 event`, rounds, roundSaves, saves(viaTenant, "ta"), saves(viaStore, "na"))
     rows.push(rowOf("(t1) save 1 event per request, tenants round-robin", "saves/s", save))
