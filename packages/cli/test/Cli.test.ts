@@ -343,7 +343,7 @@ const journey = (makeUrl: () => string) => {
     expect(events.map((event) => `${event.aggregateId}:${event.eventType}`)).toEqual(["u3:UserRegistered"])
   })
 
-  it("tail --from a checkpoint replays from there; a malformed checkpoint is an error", async () => {
+  it("tail --from a checkpoint replays from there; a malformed checkpoint is a usage error", async () => {
     const all = lines((await run(["events", "--url", url, "--json"])).stdout)
     const tail = start(["tail", "--url", url, "--from", all[3]!.position as string, "--event-type", "UserRegistered"])
     const output = collect(tail)
@@ -353,9 +353,10 @@ const journey = (makeUrl: () => string) => {
     expect(result.code).toBe(0)
     expect(result.stdout.trim().split("\n")).toHaveLength(1)
 
+    // A malformed value is a usage error, as docs/guides/cli.md's exit codes say: exit 2, the problem, then the help.
     const bad = await run(["tail", "--url", url, "--from", "yesterday"])
-    expect(bad.code).toBe(1)
-    expectOneLineError(bad.stderr, "\"yesterday\" is not a checkpoint")
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/^Error: --from expects end, beginning or a checkpoint \(a position, a whole number\), got "yesterday"\n\nUSAGE\n  eventuali tail /)
   })
 
   it("ui serves the store's UI until SIGTERM: read-only, no password; another host than loopback needs a token", async () => {

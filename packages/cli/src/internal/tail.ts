@@ -6,14 +6,20 @@ import * as Options from "@effect/cli/Options"
 import * as Checkpoint from "@eventuali/core/Checkpoint"
 import { EventStore } from "@eventuali/core/EventStore"
 import { Console, Effect, Stream } from "effect"
-import { json, replicas, url, withStore } from "./common.js"
+import { invalidValue, json, replicas, url, withStore } from "./common.js"
 import { Database } from "./database.js"
 import { aggregateTypes, eventTypes } from "./events.js"
 import * as Ndjson from "./ndjson.js"
 import * as Output from "./output.js"
 
+// A malformed value is a usage error (exit 2), as for every other option: checked as it is parsed.
 const from = Options.text("from").pipe(
   Options.withPseudoName("end|beginning|CHECKPOINT"),
+  Options.mapEffect((text) =>
+    text === "end" || text === "beginning" || /^\d+$/.test(text)
+      ? Effect.succeed(text)
+      : invalidValue(`--from expects end, beginning or a checkpoint (a position, a whole number), got ${JSON.stringify(text)}`)
+  ),
   Options.withDefault("end"),
   Options.withDescription("Where to start: end (only new events; the default), beginning, or a checkpoint (a position)")
 )
