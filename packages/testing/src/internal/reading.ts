@@ -69,6 +69,15 @@ export const reading = (test: Test): void => {
   )
 
   test(
+    "readEvents called without options (an untyped caller) reads the first page, as readEvents({}) does",
+    (store) => Effect.gen(function*() {
+      yield* store.append(unique("Account"), unique("account"), [deposit(1)])
+      const withoutOptions = store.readEvents as (options?: EventStore.ReadEventsOptions) => ReturnType<EventStore.Service["readEvents"]>
+      expect(idsOf(yield* Effect.suspend(() => withoutOptions()))).toEqual(idsOf(yield* store.readEvents({})))
+    })
+  )
+
+  test(
     "loadEvents of a missing aggregate is empty",
     (store) => Effect.gen(function*() {
       expect(yield* store.loadEvents(unique("missing"))).toEqual([])

@@ -115,7 +115,8 @@ export const loadEventsByType = (storage: EventStorage, registry: EventRegistry.
   )
 
 export const readEvents = (storage: EventStorage, registry: EventRegistry.EventRegistry): Service["readEvents"] =>
-(readOptions) =>
+// Without options (an untyped caller) it is the first page, not a TypeError thrown from here.
+(readOptions = {}) =>
   Effect.gen(function*() {
     const limit = readOptions.limit ?? DEFAULT_READ_EVENTS_LIMIT
     yield* Validate.positiveInt("limit", limit)
