@@ -10,6 +10,7 @@ import { Effect, Schedule, type Scope } from "effect"
 import type { DatabaseError, EventStoreError, SerializationError } from "./Errors.js"
 import { EventStore, type RetentionOptions, type RetentionPolicy, type RetentionReport } from "./EventStore.js"
 import { validPolicy } from "./internal/eventStore/lifecycle.js"
+import * as Validate from "./internal/validate.js"
 
 /**
  * How and when {@link run} applies its policies.
@@ -35,7 +36,7 @@ export const runOnce = (
   Effect.flatMap(EventStore, (store) => Effect.forEach(policies, (policy) => store.applyRetention(policy, options)))
 
 /**
- * Checks the policies (failing at once with `EventStoreError` on a bad one), then forks a fiber
+ * Checks the policies and the batch size (failing at once with `EventStoreError` on a bad one), then forks a fiber
  * in the current scope that runs {@link runOnce} now and then on `options.schedule`. A pass that
  * fails (the database is away) is logged and the next one runs on schedule; closing the scope
  * interrupts it between two statements, and the next run carries on where it stopped: removals
@@ -50,6 +51,7 @@ export const run = (
 ): Effect.Effect<void, EventStoreError, EventStore | Scope.Scope> =>
   Effect.gen(function*() {
     for (const policy of policies) yield* validPolicy(policy)
+    if (options.batchSize !== undefined) yield* Validate.positiveInt("retention batch size", options.batchSize)
     const pass = runOnce(policies, options).pipe(
       Effect.tap((reports) =>
         Effect.forEach(reports, (report) =>

@@ -35,6 +35,11 @@ describe("Retention.run", () => {
         const failure = yield* Effect.flip(Retention.run([{ aggregateType: "Account", maxCount: 1 }, policy]))
         expect(failure._tag).toBe("EventStoreError")
       }
+      // A batch size no pass can use is refused at once too, not by every pass in the background.
+      for (const batchSize of [0, -1, 1.5]) {
+        const failure = yield* Effect.flip(Retention.run([{ aggregateType: "Account", maxCount: 1 }], { batchSize }))
+        expect(failure.message).toBe(`The retention batch size must be a positive integer, got ${batchSize}`)
+      }
       yield* TestClock.adjust("2 hours")
       expect(yield* versions(store, "a")).toEqual([1, 2, 3])
     }).pipe(Effect.provide(InMemoryEventStore.layer)))
