@@ -25,6 +25,25 @@ const balances = (aggregateType: string, model: Ref.Ref<ReadonlyMap<string, numb
   }) satisfies InlineProjection.InlineProjection<string>
 
 export const inline = (test: Test): void => {
+  test("an inline projection with an empty name or an invalid filter is refused with EventStoreError, and nothing is registered", (store) =>
+    Effect.gen(function*() {
+      const account = makeAccount()
+      const model = yield* Ref.make<ReadonlyMap<string, number>>(new Map())
+      const valid = balances(account.type, model)
+      const cases = [
+        [{ ...valid, name: "" }, /inline projection name must not be empty/],
+        [{ ...valid, aggregateTypes: [""] }, /aggregate type must not be empty/],
+        [{ ...valid, eventTypes: "Deposited" as unknown as Array<string> }, /event type filter must be an array/]
+      ] as const
+      for (const [projection, message] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(InlineProjection.layer(projection))))
+        expect(error._tag).toBe("EventStoreError")
+        expect(error.message).toMatch(message)
+      }
+      yield* store.append(account.type, unique("account"), [{ eventType: "Deposited", data: { amount: 1 } }])
+      expect((yield* Ref.get(model)).size).toBe(0)
+    }))
+
   test("a save whose inline handler fails fails with InlineProjectionError and stores nothing", (store) =>
     Effect.gen(function*() {
       const account = makeAccount()

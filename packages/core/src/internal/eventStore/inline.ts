@@ -12,7 +12,9 @@ import type { AppendOutcome, AppendRequest, EventStorage, StoredEvent } from "..
 import type { InlineHandler, WriteError } from "../../EventStore.js"
 import type * as Privacy from "../../Privacy.js"
 import { revealEvents } from "../privacy.js"
+import * as Validate from "../validate.js"
 import { decodeEnvelopes } from "./envelopes.js"
+import { validateFilters } from "./logReads.js"
 
 /** The store's registered inline handlers and the append that runs them. */
 export interface Inline {
@@ -75,10 +77,15 @@ export const make = (
   const register = (handler: InlineHandler) =>
     transaction === undefined
       ? Effect.fail(new EventStoreError({ message: `Inline projection ${JSON.stringify(handler.name)}: this store's backend has no transactions to run it in` }))
-      : Effect.asVoid(Effect.acquireRelease(
-        Effect.sync(() => handlers.push(handler)),
-        () => Effect.sync(() => handlers.splice(handlers.indexOf(handler), 1))
-      ))
+      : Validate.name("inline projection name", handler.name).pipe(
+        // A filter the log reads would refuse must not silently match nothing here.
+        Effect.zipRight(validateFilters(handler)),
+        Effect.zipRight(Effect.acquireRelease(
+          Effect.sync(() => handlers.push(handler)),
+          () => Effect.sync(() => handlers.splice(handlers.indexOf(handler), 1))
+        )),
+        Effect.asVoid
+      )
 
   return { append, register }
 }
