@@ -312,7 +312,7 @@ const describeFailure = (cause: Cause.Cause<unknown>): { readonly errorTag: stri
 const validateOptions = (
   projection: Pick<
     Projection<unknown, unknown>,
-    "name" | "partitions" | "batchSize" | "version" | "leaseDuration" | "statusInterval" | "onFailure"
+    "name" | "partitions" | "batchSize" | "version" | "leaseDuration" | "statusInterval" | "onFailure" | "aggregateTypes" | "eventTypes"
   >
 ): Effect.Effect<number, ProjectionError> => {
   const refuse = (message: string) => Effect.fail(new ProjectionError({ projection: String(projection.name), message }))
@@ -330,6 +330,11 @@ const validateOptions = (
   }
   if (projection.onFailure !== undefined && projection.onFailure !== "stop" && projection.onFailure !== "park") {
     return refuse(`The onFailure must be "stop" or "park", got ${JSON.stringify(projection.onFailure)}`)
+  }
+  // Refused here as ProjectionError, the error `run` declares, not by the reads as EventStoreError.
+  for (const [kind, filter] of [["aggregate type", projection.aggregateTypes], ["event type", projection.eventTypes]] as const) {
+    const problem = validate.filter(kind, filter)
+    if (problem._tag === "Left") return refuse(problem.left.message)
   }
   const partitions = projection.partitions ?? 1
   if (typeof partitions !== "number" || !Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {

@@ -268,7 +268,9 @@ export const projectionOperations = (test: Test): void => {
         [{ leaseDuration: -1 }, /leaseDuration must be a positive duration, got -1/],
         [{ statusInterval: 0 }, /statusInterval must be a positive duration, got 0/],
         [{ statusInterval: "forever" as Duration.DurationInput }, /statusInterval must be a positive duration, got forever/],
-        [{ onFailure: "ignore" as "stop" }, /onFailure must be "stop" or "park", got "ignore"/]
+        [{ onFailure: "ignore" as "stop" }, /onFailure must be "stop" or "park", got "ignore"/],
+        [{ aggregateTypes: [""] }, /aggregate type must not be empty/],
+        [{ eventTypes: "Deposited" as unknown as Array<string> }, /event type filter must be an array/]
       ]
       for (const [option, message] of options) {
         const name = unique("bad")
