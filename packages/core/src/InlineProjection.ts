@@ -47,6 +47,8 @@ export interface InlineProjection<E = never, R = never> {
   readonly eventTypes?: ReadonlyArray<string> | undefined
   /** Applies one event to the read model; `replaying` is always false. */
   readonly handle: (event: ProjectionEvent) => Effect.Effect<void, E, R>
+  /** Its handler's `event.build` says this version (default 1), generation 0. @since 0.2.0 */
+  readonly version?: number | undefined
 }
 
 /**
@@ -61,10 +63,11 @@ export const layer = <E, R>(projection: InlineProjection<E, R>): Layer.Layer<nev
   Layer.scopedDiscard(Effect.gen(function*() {
     const store = yield* EventStore
     const context = yield* Effect.context<R>()
+    const build = { version: projection.version ?? 1, generation: 0 }
     yield* store.registerInline({
       name: projection.name,
       aggregateTypes: projection.aggregateTypes,
       eventTypes: projection.eventTypes,
-      handle: (event) => Effect.provide(projection.handle({ ...event, replaying: false }), context)
+      handle: (event) => Effect.provide(projection.handle({ ...event, replaying: false, build }), context)
     })
   }))

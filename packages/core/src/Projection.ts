@@ -75,9 +75,14 @@ import * as Metrics from "./Metrics.js"
 import { addDigests, eventIdHash, partitionOf } from "./internal/projection/hashing.js"
 import * as Inspection from "./internal/projection/inspection.js"
 import * as Observability from "./internal/observability.js"
+import * as Generations from "./internal/projection/generations.js"
 import * as ProjectionVersion from "./internal/projectionVersion.js"
 import * as validate from "./internal/validate.js"
-import { type ParkedEvent, ProjectionStore, type ProjectionInfo } from "./ProjectionStore.js"
+import * as ProjectionStore from "./ProjectionStore.js"
+
+type ParkedEvent = ProjectionStore.ParkedEvent
+type ProjectionInfo = ProjectionStore.ProjectionInfo
+const ProjectionStoreTag = ProjectionStore.ProjectionStore
 
 /**
  * An event as a projection's handler receives it.
@@ -93,7 +98,23 @@ export interface ProjectionEvent<A = unknown> extends SubscriptionEvent<A> {
    * must happen once, such as e-mails, are skipped when it is true.
    */
   readonly replaying: boolean
+  /**
+   * The build of the read model this event is applied to: the projection's version (1 without
+   * one) and the rebuild generation (0 until the first rebuild without downtime). A projection
+   * that can be rebuilt writes to the build's own tables (`VersionedTables.name(table, event.build)`).
+   *
+   * @since 0.2.0
+   */
+  readonly build: Build
 }
+
+/**
+ * One copy of a projection's read model: a version and a rebuild generation of it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Build = ProjectionStore.Build
 
 /**
  * @since 0.1.0
@@ -123,11 +144,27 @@ export interface Projection<E = never, R = never> {
   readonly version?: number | undefined
   /**
    * Switches readers to this version's read model (e.g. `VersionedTables.activate` re-points
-   * views), in the transaction that records the version as active. Runs once per version.
+   * views), in the transaction that records the version as active. Runs once per build.
+   *
+   * As a function of the build, it makes the projection **rebuildable without downtime**
+   * (`Running.rebuild`, `eventuali projections rebuild`): a rebuild builds the next generation
+   * of the active version beside it, into the build's own tables, and this switches readers to
+   * them once it has caught up. The handler must then write to `event.build`'s tables, and
+   * `prepare` create them. An unversioned projection with it counts as version 1.
    *
    * @since 0.2.0
    */
-  readonly activate?: Effect.Effect<void, E | ReadError | DatabaseError, R> | undefined
+  readonly activate?:
+    | Effect.Effect<void, E | ReadError | DatabaseError, R>
+    | ((build: Build) => Effect.Effect<void, E | ReadError | DatabaseError, R>)
+    | undefined
+  /**
+   * Creates a build's read model (its tables: `CREATE TABLE IF NOT EXISTS`), before the build's
+   * first batch, whenever an instance starts running a build (each instance, one at a time).
+   *
+   * @since 0.2.0
+   */
+  readonly prepare?: ((build: Build) => Effect.Effect<void, E | ReadError | DatabaseError, R>) | undefined
   /** Events handled per batch (and per transaction), about as many with partitions. Default 100. */
   readonly batchSize?: number | undefined
   /**
@@ -219,6 +256,8 @@ export type PartitionVerification = Inspection.PartitionVerification
 export interface RunningStatus extends Status {
   readonly instance: string
   readonly held: ReadonlyArray<number>
+  /** A rebuild without downtime in progress in this instance: the status of the build it builds. @since 0.2.0 */
+  readonly rebuilding?: RunningStatus | undefined
 }
 
 /**
@@ -242,7 +281,20 @@ export interface Running<E> {
   readonly name: string
   /** Waits until every event committed before the call has been processed (by whichever instance holds each partition). */
   readonly whenCaughtUp: Effect.Effect<void, E | ReadError | DatabaseError>
-  /** Runs `reset` and sets every checkpoint back to the beginning (atomically); the projection replays. Parked events are dropped. */
+  /**
+   * Rebuilds the read model from the beginning of the log.
+   *
+   * A rebuildable projection (its `activate` takes the build) is rebuilt **without downtime**:
+   * the next generation of the active build is asked for (as `eventuali projections rebuild`
+   * does; idempotent while one is in progress) and built beside it by every running instance,
+   * then activated in one transaction; the old generation keeps serving and following live
+   * events until then. `whenCaughtUp` waits for the switch. A build that does not serve yet is
+   * started over in place.
+   *
+   * Any other projection is rebuilt **in place**: `reset` runs and every checkpoint is set back
+   * to the beginning, atomically; queries see the model empty, then half built, until it has
+   * caught up. Parked events are dropped.
+   */
   readonly rebuild: Effect.Effect<void, E | ReadError | DatabaseError>
   /** The lowest checkpoint over the partitions, as this instance last saw them (-1 before it has seen each). */
   readonly position: Effect.Effect<bigint>
@@ -352,7 +404,7 @@ const validateOptions = (
 /** Records the projection; another partition count than the stored one is refused. */
 const registerPartitions = (info: ProjectionInfo) =>
   Effect.gen(function*() {
-    const stored = yield* (yield* ProjectionStore).register(info)
+    const stored = yield* (yield* ProjectionStoreTag).register(info)
     if (stored.partitions !== info.partitions) {
       return yield* new ProjectionError({
         projection: info.name,
@@ -375,10 +427,17 @@ const liveSleep = (duration: Duration.Duration) => Effect.withClock(Effect.sleep
 
 const whenMetricsEnabled = (effect: Effect.Effect<void>) => Effect.whenEffect(effect, Metrics.Enabled).pipe(Effect.asVoid)
 
+/** Whether the projection can be rebuilt without downtime: its `activate` takes the build. */
+const isRebuildable = (projection: Pick<Projection<unknown, unknown>, "activate">): boolean =>
+  projection.activate !== undefined && !Effect.isEffect(projection.activate)
+
+const activateOf = <E, R>(projection: Projection<E, R>, build: Build): Effect.Effect<void, E | ReadError | DatabaseError, R> =>
+  projection.activate === undefined ? Effect.void : Effect.isEffect(projection.activate) ? projection.activate : projection.activate(build)
+
 /**
  * Starts a projection in the current scope: it takes its share of the partitions, catches each
  * up from its checkpoint, then follows new events until the scope closes (and gives its
- * partitions up).
+ * partitions up). A rebuildable projection (see `activate`) also builds the rebuilds asked for.
  *
  * Fails with `ProjectionError` for invalid options or a partition count other than the one
  * stored for the projection.
@@ -388,23 +447,39 @@ const whenMetricsEnabled = (effect: Effect.Effect<void>) => Effect.whenEffect(ef
  */
 export const run = <E, R>(
   projection: Projection<E, R>
-): Effect.Effect<Running<E>, ProjectionError | DatabaseError, EventStore | ProjectionStore | R | Scope.Scope> =>
+): Effect.Effect<Running<E>, ProjectionError | DatabaseError, EventStore | ProjectionStore.ProjectionStore | R | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* validateOptions(projection)
+    if (isRebuildable(projection)) return yield* Generations.run(projection, runBuild)
+    return yield* runBuild(projection, projection.version === undefined ? undefined : { version: projection.version, generation: 0 })
+  })
+
+/**
+ * Runs one build of a projection (`undefined`: an unversioned, not rebuildable projection, with
+ * the projection's own name and no activation).
+ */
+const runBuild = <E, R>(
+  projection: Projection<E, R>,
+  build: Build | undefined
+): Effect.Effect<Running<E>, ProjectionError | DatabaseError, EventStore | ProjectionStore.ProjectionStore | R | Scope.Scope> =>
   Effect.gen(function*() {
     const partitions = yield* validateOptions(projection)
     const store = yield* EventStore
-    const checkpoints = yield* ProjectionStore
-    // Each version of a versioned projection keeps its own checkpoints, partitions and parked events.
-    const name = ProjectionVersion.checkpointName(projection.name, projection.version)
-    const version = yield* ProjectionVersion.make(checkpoints, projection.name, projection.version)
-    /** A new version is caught up once every partition has read the log as it was at the start. */
-    const startHead = projection.version === undefined ? 0n : yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition).pipe(
+    const checkpoints = yield* ProjectionStoreTag
+    // Each build of a versioned projection keeps its own checkpoints, partitions and parked events.
+    const name = build === undefined ? projection.name : ProjectionVersion.buildName(projection.name, build)
+    const version = yield* ProjectionVersion.make(checkpoints, projection.name, build)
+    const eventBuild: Build = build ?? { version: 1, generation: 0 }
+    /** A new build is caught up once every partition has read the log as it was at the start. */
+    const startHead = build === undefined ? 0n : yield* Effect.flatMap(store.currentCheckpoint, Checkpoint.toPosition).pipe(
       Effect.mapError((error) => error._tag === "DatabaseError" ? error : new ProjectionError({ projection: name, message: error.message }))
     )
     const info: ProjectionInfo = {
       name,
       partitions,
       aggregateTypes: projection.aggregateTypes ?? [],
-      eventTypes: projection.eventTypes ?? []
+      eventTypes: projection.eventTypes ?? [],
+      rebuildable: isRebuildable(projection)
     }
     yield* registerPartitions(info)
     const batchSize = projection.batchSize ?? DEFAULT_BATCH_SIZE
@@ -480,7 +555,7 @@ export const run = <E, R>(
                 })
                 more = true
               } else {
-                yield* inTransaction(projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying })).pipe(
+                yield* inTransaction(projection.handle({ ...event, checkpoint: Checkpoint.fromPosition(event.position), replaying, build: eventBuild })).pipe(
                   Effect.tapErrorCause((cause) => Ref.set(failedAt, Option.some({ position: event.position, cause })))
                 )
               }
@@ -542,6 +617,40 @@ export const run = <E, R>(
         (stored) => stored.every((checkpoint) => Option.match(checkpoint, { onNone: () => 0n, onSome: (found) => found.position }) >= target)
       )
 
+    /**
+     * For a rebuild (a later generation of the serving build's version): whether the serving
+     * build has handled every event this one handled (both split the log alike). Only then is it
+     * activated, so that no event this build replayed is left for the serving build to meet
+     * after the switch, as replayed too: its live side effects would be lost. An event the
+     * serving build handled beyond this one's checkpoint is handled live again after the switch
+     * (side effects are at least once). Both run in the same instances, so the serving one gets
+     * there.
+     */
+    const servingHandedOver = Effect.gen(function*() {
+      if (build === undefined || build.generation === 0) return true
+      const builds = yield* checkpoints.builds(projection.name)
+      if (Option.isNone(builds)) return true
+      const active = builds.value.active
+      if (active.version !== build.version || active.generation >= build.generation) return true
+      const servingName = ProjectionVersion.buildName(projection.name, active)
+      const positionOf = (key: string) => Effect.map(checkpoints.get(key), Option.match({ onNone: () => 0n, onSome: (found) => found.position }))
+      const mine = yield* Effect.forEach(Array.from({ length: partitions }, (_, partition) => keyOf(partition)), positionOf)
+      const theirs = yield* Effect.forEach(
+        Array.from({ length: partitions }, (_, partition) => Inspection.checkpointName(servingName, partition, partitions)),
+        positionOf
+      )
+      const behind = theirs.map((position, partition) => position < mine[partition]!)
+      if (!behind.some(Boolean)) return true
+      // A partition without events of its own between the two checkpoints is not behind.
+      const high = mine.reduce((highest, position) => position > highest ? position : highest, 0n)
+      const low = theirs.reduce((lowest, position, partition) => behind[partition] && position < lowest ? position : lowest, high)
+      let handedOver = true
+      yield* Inspection.scanLog(info, low, high, (event, partition) => {
+        if (event.position > theirs[partition]! && event.position <= mine[partition]!) handedOver = false
+      }).pipe(Effect.provideService(EventStore, store))
+      return handedOver
+    })
+
     const partitionLoop = (partition: number) =>
       Effect.gen(function*() {
         // A partition given up (to a joining instance) ends after its batch: no batch is cut short.
@@ -553,7 +662,10 @@ export const run = <E, R>(
             Metric.incrementBy(Metrics.projectionEventsParked, parked)
           ))
           // Caught up: a new version becomes the active one before anyone is told it caught up.
-          if (!more) yield* Effect.retry(version.caughtUp(everyPartitionAt(startHead), projection.activate ?? Effect.void), retry)
+          if (!more) yield* Effect.retry(version.caughtUp(
+            Effect.flatMap(everyPartitionAt(startHead), (caughtUp) => caughtUp ? servingHandedOver : Effect.succeed(false)),
+            activateOf(projection, eventBuild)
+          ), retry)
           if ((yield* Ref.get(epoch)) === startedIn) yield* see(partition, reached)
           // Waiting reads the database too (a server restart fails it): it retries like a batch.
           if (!more) yield* Effect.retry(waitForMore(partition, reached), retry)
@@ -591,7 +703,7 @@ export const run = <E, R>(
             return yield* new ProjectionError({ projection: name, message: `The parked event at position ${event.position} (${event.eventId}) is no longer in the log` })
           }
           const replaying = yield* version.replaying
-          yield* projection.handle({ ...stored, checkpoint: Checkpoint.fromPosition(stored.position), replaying }).pipe(
+          yield* projection.handle({ ...stored, checkpoint: Checkpoint.fromPosition(stored.position), replaying, build: eventBuild }).pipe(
             Effect.catchAllCause((cause) => Effect.fail(new HandlerFailure(cause, event.position)))
           )
           yield* checkpoints.deleteParked(name, event.position)
@@ -611,7 +723,7 @@ export const run = <E, R>(
       if (mine.length === 0) return
       const status = yield* Inspection.status(info).pipe(
         Effect.provideService(EventStore, store),
-        Effect.provideService(ProjectionStore, checkpoints)
+        Effect.provideService(ProjectionStoreTag, checkpoints)
       )
       for (const partition of status.partitionStatus) {
         if (!mine.includes(partition.partition)) continue
@@ -655,7 +767,14 @@ export const run = <E, R>(
       }
     })
 
-    yield* Effect.raceFirst(Effect.zipRight(coordinate, Effect.never), Deferred.await(stopped)).pipe(
+    // The build's tables, one instance at a time (under partition 0's checkpoint lock: concurrent
+    // `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL), before any batch writes to them.
+    const prepare = projection.prepare === undefined ? Effect.void : Effect.retry(
+      checkpoints.withCheckpoint(keyOf(0), () => Effect.as(projection.prepare!(eventBuild), [undefined, Option.none<bigint>()] as const)),
+      retry
+    )
+
+    yield* Effect.raceFirst(Effect.zipRight(Effect.zipRight(prepare, coordinate), Effect.never), Deferred.await(stopped)).pipe(
       Effect.raceFirst(Effect.zipRight(housekeeping, Effect.never)),
       // Failures and defects alike stop the projection and are reported to its waiters.
       Effect.catchAllCause((cause) => Deferred.failCause(stopped, cause)),
@@ -731,17 +850,17 @@ export const run = <E, R>(
         return lowest ?? -1n
       }),
       await: Deferred.await(stopped),
-      activeVersion: version.active,
+      activeVersion: Effect.map(version.active, Option.map((active) => active.version)),
       status: Effect.map(
         Effect.zip(Inspection.status(info), Ref.get(held)),
         ([status, mine]): RunningStatus => ({ ...status, instance, held: mine })
-      ).pipe(Effect.provideService(EventStore, store), Effect.provideService(ProjectionStore, checkpoints)),
+      ).pipe(Effect.provideService(EventStore, store), Effect.provideService(ProjectionStoreTag, checkpoints)),
       parked: checkpoints.parked(name),
       retryParked: (options) => retryParked({ position: options?.position }),
-      discardParked: (position) => Effect.provideService(discardParked(name, position), ProjectionStore, checkpoints),
+      discardParked: (position) => Effect.provideService(discardParked(name, position), ProjectionStoreTag, checkpoints),
       verify: Effect.flatMap(Inspection.registered(name), Inspection.verify).pipe(
         Effect.provideService(EventStore, store),
-        Effect.provideService(ProjectionStore, checkpoints)
+        Effect.provideService(ProjectionStoreTag, checkpoints)
       )
     }
     return running
@@ -763,7 +882,7 @@ const notParked = (name: string, position: bigint, parked: ReadonlyArray<ParkedE
  * @since 0.2.0
  * @category inspecting
  */
-export const status = (name: string): Effect.Effect<Status, ProjectionError | ReadError | DatabaseError, EventStore | ProjectionStore> =>
+export const status = (name: string): Effect.Effect<Status, ProjectionError | ReadError | DatabaseError, EventStore | ProjectionStore.ProjectionStore> =>
   Effect.flatMap(Inspection.registered(name), Inspection.status)
 
 /**
@@ -775,7 +894,7 @@ export const status = (name: string): Effect.Effect<Status, ProjectionError | Re
  * @since 0.2.0
  * @category inspecting
  */
-export const verify = (name: string): Effect.Effect<Verification, ProjectionError | ReadError | DatabaseError, EventStore | ProjectionStore> =>
+export const verify = (name: string): Effect.Effect<Verification, ProjectionError | ReadError | DatabaseError, EventStore | ProjectionStore.ProjectionStore> =>
   Effect.flatMap(Inspection.registered(name), Inspection.verify)
 
 /**
@@ -784,8 +903,8 @@ export const verify = (name: string): Effect.Effect<Verification, ProjectionErro
  * @since 0.2.0
  * @category parking
  */
-export const parked = (name: string): Effect.Effect<ReadonlyArray<ParkedEvent>, ProjectionError | DatabaseError, ProjectionStore> =>
-  Effect.zipRight(Inspection.registered(name), Effect.flatMap(ProjectionStore, (store) => store.parked(name)))
+export const parked = (name: string): Effect.Effect<ReadonlyArray<ParkedEvent>, ProjectionError | DatabaseError, ProjectionStore.ProjectionStore> =>
+  Effect.zipRight(Inspection.registered(name), Effect.flatMap(ProjectionStoreTag, (store) => store.parked(name)))
 
 /**
  * Asks the instance holding each partition to retry its parked events (all, or the one at
@@ -799,10 +918,10 @@ export const parked = (name: string): Effect.Effect<ReadonlyArray<ParkedEvent>, 
 export const requestRetry = (
   name: string,
   options: { readonly position?: bigint | undefined } = {}
-): Effect.Effect<ReadonlyArray<ParkedEvent>, ProjectionError | DatabaseError, ProjectionStore> =>
+): Effect.Effect<ReadonlyArray<ParkedEvent>, ProjectionError | DatabaseError, ProjectionStore.ProjectionStore> =>
   Effect.gen(function*() {
     yield* Inspection.registered(name)
-    const store = yield* ProjectionStore
+    const store = yield* ProjectionStoreTag
     const all = yield* store.parked(name)
     const chosen = all.filter((event) => options.position === undefined || event.position === options.position)
     if (options.position !== undefined && chosen.length === 0) return yield* notParked(name, options.position, all)
@@ -821,10 +940,10 @@ export const requestRetry = (
 export const discardParked = (
   name: string,
   position: bigint
-): Effect.Effect<ParkedEvent, ProjectionError | DatabaseError, ProjectionStore> =>
+): Effect.Effect<ParkedEvent, ProjectionError | DatabaseError, ProjectionStore.ProjectionStore> =>
   Effect.gen(function*() {
     const info = yield* Inspection.registered(name)
-    const store = yield* ProjectionStore
+    const store = yield* ProjectionStoreTag
     const all = yield* store.parked(name)
     const event = all.find((parked) => parked.position === position)
     if (event === undefined) return yield* notParked(name, position, all)
@@ -834,4 +953,75 @@ export const discardParked = (
     )
     if (!removed) return yield* notParked(name, position, yield* store.parked(name))
     return event
+  })
+
+/**
+ * What {@link requestRebuild} asked for: the build the running instances build beside the
+ * active one (`name` is its checkpoint name, as `eventuali projections` lists it).
+ *
+ * @since 0.2.0
+ * @category rebuilding
+ */
+export interface RebuildRequest {
+  readonly projection: string
+  readonly name: string
+  readonly active: Build
+  readonly build: Build
+  /** A rebuild was in progress already: this is that one (nothing new was asked for). */
+  readonly alreadyRequested: boolean
+}
+
+/**
+ * Asks the running instances of a rebuildable projection (its `activate` takes the build) to
+ * rebuild its read model without downtime: they build the next generation of the active build
+ * beside it from the beginning of the log (noticing within a heartbeat, a third of
+ * `leaseDuration`), and activate it once caught up; the active one serves until then. For
+ * tools that cannot run the handler, like the CLI; {@link Running.rebuild} does the same.
+ *
+ * `name` is the projection's name or a build's checkpoint name (`balances@v2`). Idempotent
+ * while a rebuild is in progress (`alreadyRequested`). Fails with `ProjectionError`, changing
+ * nothing, for a projection that never ran here, one that is not rebuildable (rebuild it in
+ * place, or deploy its next version), and one whose first build has not been activated yet.
+ *
+ * @since 0.2.0
+ * @category rebuilding
+ */
+export const requestRebuild = (
+  name: string
+): Effect.Effect<RebuildRequest, ProjectionError | DatabaseError, ProjectionStore.ProjectionStore> =>
+  Effect.gen(function*() {
+    const store = yield* ProjectionStoreTag
+    const { projection } = ProjectionVersion.parseName(name)
+    const registered = yield* store.projections
+    const refuse = (message: string) => Effect.fail(new ProjectionError({ projection, message: `${message} Nothing was changed.` }))
+    const own = registered.filter((info) => ProjectionVersion.parseName(info.name).projection === projection)
+    if (own.length === 0) yield* Inspection.registered(name)
+    const builds = yield* store.builds(projection)
+    if (Option.isNone(builds)) {
+      return yield* refuse(
+        `Projection ${JSON.stringify(projection)} has no active build: it is ${
+          own.some((info) => info.rebuildable === true) ? "still building its first one (nothing serves queries yet)" : "not versioned"
+        }, so there is nothing to rebuild beside. Rebuild it in place (Running.rebuild, or eventuali projections rebuild --in-place).`
+      )
+    }
+    const active = builds.value.active
+    const activeName = ProjectionVersion.buildName(projection, active)
+    const serving = own.find((info) => info.name === activeName)
+    if (serving?.rebuildable !== true) {
+      return yield* refuse(
+        `Projection ${JSON.stringify(projection)} cannot be rebuilt without downtime: the code that runs its active build (${activeName}) ` +
+          `does not say how to build a copy beside it (its activate does not take the build). Make it rebuildable ` +
+          `(activate: (build) => VersionedTables.activate(tables, build), writing to VersionedTables.name(table, event.build)), ` +
+          `or deploy version ${active.version + 1}, which builds beside this one.`
+      )
+    }
+    const requested = yield* store.requestRebuild(projection)
+    if (Option.isNone(requested)) return yield* refuse(`Projection ${JSON.stringify(projection)} has no active build.`)
+    return {
+      projection,
+      name: ProjectionVersion.buildName(projection, requested.value.build),
+      active,
+      build: requested.value.build,
+      alreadyRequested: requested.value.alreadyRequested
+    }
   })

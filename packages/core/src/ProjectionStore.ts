@@ -39,6 +39,13 @@ export interface ProjectionInfo {
   readonly partitions: number
   readonly aggregateTypes: ReadonlyArray<string>
   readonly eventTypes: ReadonlyArray<string>
+  /**
+   * Whether the code that registered it can be rebuilt without downtime (its `activate` takes
+   * the build): what `eventuali projections rebuild` decides by.
+   *
+   * @since 0.2.0
+   */
+  readonly rebuildable?: boolean | undefined
 }
 
 /**
@@ -117,6 +124,41 @@ export interface BatchCommit {
 export interface InTransaction {
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
 }
+
+/**
+ * One copy of a projection's read model: a `version` (the code's `Projection.version`; 1 for an
+ * unversioned projection) and a rebuild `generation` of it (0 for the version's first build; each
+ * rebuild without downtime builds the next one beside the active one).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Build {
+  readonly version: number
+  readonly generation: number
+}
+
+/**
+ * Which build of a projection serves queries, and the rebuild asked for, if any.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Builds {
+  /** The build whose read model serves queries. */
+  readonly active: Build
+  /** A later generation of the active version asked for (`requestRebuild`) and not yet active. */
+  readonly requested: Option.Option<number>
+}
+
+/**
+ * Whether `a` is a later build than `b` (a later version, or a later generation of the same one).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const isLater = (a: Build, b: Build): boolean =>
+  a.version > b.version || (a.version === b.version && a.generation > b.generation)
 
 /**
  * @since 0.1.0
@@ -207,6 +249,32 @@ export interface Service {
    * @since 0.2.0
    */
   readonly activate: <E, R>(name: string, version: number, body: Effect.Effect<void, E, R>) => Effect.Effect<number, E | DatabaseError, R>
+  /**
+   * The active build of a projection and the rebuild asked for (`None` before a build was
+   * activated).
+   *
+   * @since 0.2.0
+   */
+  readonly builds: (name: string) => Effect.Effect<Option.Option<Builds>, DatabaseError>
+  /**
+   * {@link Service.activate} for a build: makes `build` the active one and runs `body` in one
+   * transaction, unless the active build is `build` or a later one. Activating a new version
+   * drops a rebuild asked for of the old one. Succeeds with the active build after the call.
+   *
+   * @since 0.2.0
+   */
+  readonly activateBuild: <E, R>(name: string, build: Build, body: Effect.Effect<void, E, R>) => Effect.Effect<Build, E | DatabaseError, R>
+  /**
+   * Asks for a rebuild without downtime: records the next generation of the active version,
+   * which the running instances build beside the active one and activate once it has caught up.
+   * Idempotent while one is in progress: succeeds with the generation asked for and whether it
+   * was asked for before. `None` when no build is active yet (nothing serves queries).
+   *
+   * @since 0.2.0
+   */
+  readonly requestRebuild: (
+    name: string
+  ) => Effect.Effect<Option.Option<{ readonly build: Build; readonly alreadyRequested: boolean }>, DatabaseError>
 }
 
 /**
@@ -226,6 +294,17 @@ export class ProjectionStore extends Context.Tag("eventuali/ProjectionStore")<Pr
  */
 export const fairShare = (partitions: number, instances: number): number => Math.ceil(partitions / Math.max(1, instances))
 
+/**
+ * The builds a stored row says: the active build and the highest generation asked for.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const toBuilds = (row: { readonly active: Build; readonly requested: number }): Builds => ({
+  active: row.active,
+  requested: row.requested > row.active.generation ? Option.some(row.requested) : Option.none()
+})
+
 const identity: InTransaction = (effect) => effect
 
 const byPosition = (a: { readonly position: bigint }, b: { readonly position: bigint }) =>
@@ -241,7 +320,7 @@ const byPosition = (a: { readonly position: bigint }, b: { readonly position: bi
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   const checkpoints = new Map<string, ProjectionCheckpoint>()
-  const versions = new Map<string, number>()
+  const versions = new Map<string, { readonly active: Build; readonly requested: number }>()
   const versionLock = Effect.unsafeMakeSemaphore(1)
   const ranges = new Map<string, Array<HandledRange>>()
   const parked = new Map<string, Map<bigint, ParkedEvent>>()
@@ -354,12 +433,25 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
         if (events?.has(event.position)) events.set(event.position, event)
       }),
     deleteParked: (name, position) => Effect.sync(() => parked.get(name)?.delete(position) ?? false),
-    activeVersion: (name) => Effect.sync(() => Option.fromNullable(versions.get(name))),
+    activeVersion: (name) => Effect.sync(() => Option.map(Option.fromNullable(versions.get(name)), (row) => row.active.version)),
     activate: (name, version, body) =>
+      Effect.map(service.activateBuild(name, { version, generation: 0 }, body), (active) => active.version),
+    builds: (name) => Effect.sync(() => Option.map(Option.fromNullable(versions.get(name)), toBuilds)),
+    activateBuild: (name, build, body) =>
       versionLock.withPermits(1)(Effect.suspend(() => {
-        const active = versions.get(name) ?? 0
-        if (active >= version) return Effect.succeed(active)
-        return Effect.as(Effect.zipRight(body, Effect.sync(() => versions.set(name, version))), version)
+        const row = versions.get(name)
+        if (row !== undefined && !isLater(build, row.active)) return Effect.succeed(row.active)
+        const requested = row !== undefined && row.active.version === build.version ? Math.max(row.requested, build.generation) : build.generation
+        return Effect.as(Effect.zipRight(body, Effect.sync(() => versions.set(name, { active: build, requested }))), build)
+      })),
+    requestRebuild: (name) =>
+      versionLock.withPermits(1)(Effect.sync(() => {
+        const row = versions.get(name)
+        if (row === undefined) return Option.none()
+        const alreadyRequested = row.requested > row.active.generation
+        const generation = alreadyRequested ? row.requested : row.active.generation + 1
+        versions.set(name, { ...row, requested: generation })
+        return Option.some({ build: { version: row.active.version, generation }, alreadyRequested })
       }))
   }
   return service

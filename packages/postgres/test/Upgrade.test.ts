@@ -10,7 +10,7 @@
 import { expect, it } from "@effect/vitest"
 import { Aggregate, Event, EventStore, ProjectionStore } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
-import { Migrations } from "@eventuali/sql"
+import { Migrations, Tables } from "@eventuali/sql"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import Pg from "pg"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
@@ -228,5 +228,42 @@ describePg("PgEventStore on a database made by 0.1.0", () => {
       const loaded = Option.getOrThrow(yield* store.load(Counter, "c-1"))
       yield* store.save(Aggregate.apply(loaded, new Ticked({ n: 10 })))
       expect((yield* store.loadEventsByType("Counter")).map((event) => event.aggregateVersion)).toEqual([1, 2, 3])
+    }))
+
+  it.scopedLive("a database from before rebuild generations (migrations 1 to 10, a versioned projection active) keeps its active version, gains the columns once, and can be asked for a rebuild", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("v09")
+      yield* Effect.promise(async () => {
+        const client = new Pg.Client({ connectionString: serverUrl })
+        await client.connect()
+        try {
+          await client.query(`CREATE SCHEMA "${schema}"`)
+          await client.query(`CREATE TABLE "${schema}".eventuali_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`)
+          for (const migration of Migrations.migrations.filter((migration) => migration.id < 11)) {
+            for (const statement of migration.pg(Tables.quoted(schema))) await client.query(statement)
+            await client.query(`INSERT INTO "${schema}".eventuali_migrations (id, name, applied_at) VALUES ($1, $2, $3)`, [
+              migration.id,
+              migration.name,
+              new Date().toISOString()
+            ])
+          }
+          await client.query(`INSERT INTO "${schema}".eventuali_projection_versions (name, version, activated_at) VALUES ('balances', 2, 0)`)
+          await client.query(
+            `INSERT INTO "${schema}".eventuali_projections (name, partitions, aggregate_types, event_types, created_at) VALUES ('balances@v2', 1, '[]', '[]', 0)`
+          )
+        } finally {
+          await client.end()
+        }
+      })
+      const { projections } = yield* open(schema)
+      expect(yield* appliedMigrations(schema)).toEqual(everyMigrationOnce)
+      expect(yield* projections.builds("balances")).toEqual(Option.some({ active: { version: 2, generation: 0 }, requested: Option.none() }))
+      expect((yield* projections.projections).map((info) => [info.name, info.rebuildable])).toEqual([["balances@v2", false]])
+      expect(yield* projections.requestRebuild("balances")).toEqual(
+        Option.some({ build: { version: 2, generation: 1 }, alreadyRequested: false })
+      )
+      expect(yield* projections.requestRebuild("balances")).toEqual(
+        Option.some({ build: { version: 2, generation: 1 }, alreadyRequested: true })
+      )
     }))
 })

@@ -302,8 +302,32 @@ export const migrations: ReadonlyArray<Migration> = [
         BEGIN UPDATE ${t.keyChanges} SET removed = removed + 1; END`
     ],
     pg: () => []
+  },
+  {
+    // Rebuilds without downtime: the active build's generation and the generation asked for
+    // (`ProjectionStore.requestRebuild`), and whether the code that registered a projection can
+    // be rebuilt so (what `eventuali projections rebuild` decides by). SQLite has no
+    // `ADD COLUMN IF NOT EXISTS`: the bookkeeping row, in the same transaction, makes it run once.
+    id: 11,
+    name: "projection rebuild generations",
+    neededToRead: false,
+    sqlite: (t) => [
+      `ALTER TABLE ${t.projectionVersions} ADD COLUMN generation INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${t.projectionVersions} ADD COLUMN requested_generation INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${t.projections} ADD COLUMN rebuildable INTEGER NOT NULL DEFAULT 0`
+    ],
+    pg: (t) => rebuildColumns(t)
   }
 ]
+
+/** Migration 11's columns on PostgreSQL (also the conjoined tenants' shared tables). @since 0.2.0 */
+export function rebuildColumns(t: Tables.Tables): ReadonlyArray<string> {
+  return [
+    `ALTER TABLE ${t.projectionVersions} ADD COLUMN IF NOT EXISTS generation integer NOT NULL DEFAULT 0,
+      ADD COLUMN IF NOT EXISTS requested_generation integer NOT NULL DEFAULT 0`,
+    `ALTER TABLE ${t.projections} ADD COLUMN IF NOT EXISTS rebuildable integer NOT NULL DEFAULT 0`
+  ]
+}
 
 function projectionTables(
   t: Tables.Tables,

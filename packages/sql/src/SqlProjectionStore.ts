@@ -100,6 +100,7 @@ interface InfoRow {
   readonly partitions: Integer
   readonly aggregate_types: string
   readonly event_types: string
+  readonly rebuildable: Integer
 }
 
 const parseNames = (json: string): ReadonlyArray<string> => {
@@ -115,7 +116,8 @@ const toInfo = (row: InfoRow): ProjectionStore.ProjectionInfo => ({
   name: row.name,
   partitions: Number(row.partitions),
   aggregateTypes: parseNames(row.aggregate_types),
-  eventTypes: parseNames(row.event_types)
+  eventTypes: parseNames(row.event_types),
+  rebuildable: Number(row.rebuildable) !== 0
 })
 
 /**
@@ -189,20 +191,53 @@ export const make = (
         pg: () => sql`SELECT pg_advisory_xact_lock(${VERSION_LOCK_CLASS}, hashtext(${name}))`,
         orElse: () => sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, 0, ${nowMillis}) ON CONFLICT (${key("name")}) DO NOTHING`
       })
-    const readVersion = (name: string) =>
+    interface VersionRow {
+      readonly version: Integer
+      readonly generation: Integer
+      readonly requested_generation: Integer
+    }
+    /** The stored row (version 0 stands for none yet: SQLite's lock writes it). */
+    const readBuilds = (name: string) =>
       Effect.map(
-        sql<{ readonly version: number | string }>`SELECT version FROM ${versions} WHERE name = ${name}`,
-        ([row]) => Number(row?.version ?? 0)
+        sql<VersionRow>`SELECT version, generation, requested_generation FROM ${versions} WHERE name = ${name}`,
+        ([row]) =>
+          row === undefined || Number(row.version) === 0 ? Option.none() : Option.some({
+            active: { version: Number(row.version), generation: Number(row.generation) },
+            requested: Number(row.requested_generation)
+          })
       )
-    const activate = <E, R>(name: string, version: number, body: Effect.Effect<void, E, R>): Effect.Effect<number, E | DatabaseError, R> =>
+    const writeBuilds = (name: string, active: ProjectionStore.Build, requested: number) =>
+      sql`INSERT INTO ${versions} (name, version, generation, requested_generation, activated_at)
+        VALUES (${name}, ${active.version}, ${active.generation}, ${requested}, ${nowMillis})
+        ON CONFLICT (${key("name")}) DO UPDATE SET version = excluded.version, generation = excluded.generation,
+          requested_generation = excluded.requested_generation, activated_at = excluded.activated_at`
+    const activateBuild = <E, R>(
+      name: string,
+      build: ProjectionStore.Build,
+      body: Effect.Effect<void, E, R>
+    ): Effect.Effect<ProjectionStore.Build, E | DatabaseError, R> =>
       asDatabaseError(sql.withTransaction(Effect.gen(function*() {
         yield* versionLock(name)
-        const active = yield* readVersion(name)
-        if (active >= version) return active
+        const stored = yield* readBuilds(name)
+        if (Option.isSome(stored) && !ProjectionStore.isLater(build, stored.value.active)) return stored.value.active
         yield* body
-        yield* sql`INSERT INTO ${versions} (name, version, activated_at) VALUES (${name}, ${version}, ${nowMillis})
-          ON CONFLICT (${key("name")}) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at`
-        return version
+        // A new version drops a rebuild asked for of the old one; a generation keeps a later one asked for.
+        const requested = Option.isSome(stored) && stored.value.active.version === build.version
+          ? Math.max(stored.value.requested, build.generation)
+          : build.generation
+        yield* writeBuilds(name, build, requested)
+        return build
+      })))
+    const requestRebuild = (name: string) =>
+      asDatabaseError(sql.withTransaction(Effect.gen(function*() {
+        yield* versionLock(name)
+        const stored = yield* readBuilds(name)
+        if (Option.isNone(stored)) return Option.none()
+        const { active, requested } = stored.value
+        const alreadyRequested = requested > active.generation
+        const generation = alreadyRequested ? requested : active.generation + 1
+        if (!alreadyRequested) yield* sql`UPDATE ${versions} SET requested_generation = ${generation} WHERE name = ${name}`
+        return Option.some({ build: { version: active.version, generation }, alreadyRequested })
       })))
 
     const locked = <A, B, E, R>(
@@ -371,14 +406,16 @@ export const make = (
         Effect.gen(function*() {
           const aggregateTypes = JSON.stringify(info.aggregateTypes)
           const eventTypes = JSON.stringify(info.eventTypes)
-          yield* sql`INSERT INTO ${registry} (name, partitions, aggregate_types, event_types, created_at)
-            VALUES (${info.name}, ${info.partitions}, ${aggregateTypes}, ${eventTypes}, ${nowMillis})
-            ON CONFLICT (${key("name")}) DO UPDATE SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+          const rebuildable = info.rebuildable === true ? 1 : 0
+          yield* sql`INSERT INTO ${registry} (name, partitions, aggregate_types, event_types, rebuildable, created_at)
+            VALUES (${info.name}, ${info.partitions}, ${aggregateTypes}, ${eventTypes}, ${rebuildable}, ${nowMillis})
+            ON CONFLICT (${key("name")}) DO UPDATE SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types,
+              rebuildable = excluded.rebuildable
             WHERE ${registry}.partitions = excluded.partitions`
-          const [row] = yield* sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types FROM ${registry} WHERE name = ${info.name}`
+          const [row] = yield* sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types, rebuildable FROM ${registry} WHERE name = ${info.name}`
           return row === undefined ? info : toInfo(row)
         }).pipe(asDatabaseError),
-      projections: sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types FROM ${registry} ORDER BY name`.pipe(
+      projections: sql<InfoRow>`SELECT name, partitions, aggregate_types, event_types, rebuildable FROM ${registry} ORDER BY name`.pipe(
         Effect.map((rows) => rows.map(toInfo)),
         Effect.mapError(databaseError)
       ),
@@ -420,9 +457,11 @@ export const make = (
       deleteParked: (name, position) =>
         sql<{ readonly position: Integer }>`DELETE FROM ${parked} WHERE name = ${name} AND position = ${position.toString()} RETURNING position`
           .pipe(Effect.map((rows) => rows.length > 0), asDatabaseError),
-      activeVersion: (name) =>
-        readVersion(name).pipe(Effect.map((version) => version === 0 ? Option.none() : Option.some(version)), asDatabaseError),
-      activate
+      activeVersion: (name) => readBuilds(name).pipe(Effect.map(Option.map((row) => row.active.version)), asDatabaseError),
+      activate: (name, version, body) => Effect.map(activateBuild(name, { version, generation: 0 }, body), (active) => active.version),
+      builds: (name) => readBuilds(name).pipe(Effect.map(Option.map(ProjectionStore.toBuilds)), asDatabaseError),
+      activateBuild,
+      requestRebuild
     }
     return service
   })

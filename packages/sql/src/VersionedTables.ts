@@ -11,6 +11,11 @@
  * for its commit; SQLite's single writer does the same in-process). The old version's tables
  * stay until {@link drop} removes them.
  *
+ * A rebuild without downtime (`Running.rebuild`, `eventuali projections rebuild`) builds another
+ * generation of the active version the same way: a rebuildable projection names its tables by
+ * the build its events are applied to (`name(table, event.build)`: `balances_v2_g1`), creates
+ * them in its `prepare` and re-points the views in its `activate` (`activate(tables, build)`).
+ *
  * Why views rather than a schema per version or renaming tables: a view is one name readers
  * already use, re-pointed by two statements in the activation's transaction; a schema per
  * version does not exist on SQLite, and renaming tables would swap names under the old version
@@ -20,7 +25,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { type DatabaseError, EventStoreError } from "@eventuali/core/Errors"
-import { ProjectionStore } from "@eventuali/core/ProjectionStore"
+import { type Build, isLater, ProjectionStore } from "@eventuali/core/ProjectionStore"
 import { Effect, Option } from "effect"
 import { failedTransactionAsError } from "./internal/errors.js"
 import { toDatabaseError } from "./SqlErrors.js"
@@ -36,31 +41,47 @@ const checkName = (table: string): Effect.Effect<void, EventStoreError> =>
       })
     )
 
-const checkVersion = (version: number): Effect.Effect<void, EventStoreError> =>
-  Number.isSafeInteger(version) && version >= 1
-    ? Effect.void
-    : Effect.fail(new EventStoreError({ message: `A read model version must be a positive integer, got ${String(version)}` }))
+const buildOf = (version: number | Build): Build => typeof version === "number" ? { version, generation: 0 } : version
+
+const checkVersion = (version: number | Build): Effect.Effect<Build, EventStoreError> => {
+  const build = buildOf(version)
+  return Number.isSafeInteger(build.version) && build.version >= 1 && Number.isSafeInteger(build.generation) && build.generation >= 0
+    ? Effect.succeed(build)
+    : Effect.fail(
+      new EventStoreError({
+        message: `A read model version must be a positive integer (and a generation a non-negative one), got ${JSON.stringify(version)}`
+      })
+    )
+}
+
+const describe = (build: Build) => build.generation === 0 ? `version ${build.version}` : `version ${build.version} generation ${build.generation}`
 
 /**
- * The name of `table`'s version `version`: `${table}_v${version}`.
+ * The name of `table`'s version `version`: `${table}_v${version}`; of a build (`event.build`, a
+ * version and rebuild generation): the same for generation 0, `${table}_v${version}_g${generation}`
+ * for a rebuild.
  *
  * @since 0.1.0
  * @category names
  */
-export const name = (table: string, version: number): string => `${table}_v${version}`
+export const name = (table: string, version: number | Build): string => {
+  const build = buildOf(version)
+  return build.generation === 0 ? `${table}_v${build.version}` : `${table}_v${build.version}_g${build.generation}`
+}
 
 /**
  * Points the view `table` at `name(table, version)` for each of `tables` (dropping the view
  * first, so the new version may have other columns). Meant as a projection's `activate`, which
  * runs it in the transaction that records the version as active; outside a transaction it makes
- * one.
+ * one. Given a build (`activate: (build) => VersionedTables.activate(tables, build)`), the
+ * projection is rebuildable without downtime.
  *
  * @since 0.1.0
  * @category activation
  */
 export const activate = (
   tables: ReadonlyArray<string>,
-  version: number
+  version: number | Build
 ): Effect.Effect<void, EventStoreError | DatabaseError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     yield* checkVersion(version)
@@ -74,10 +95,11 @@ export const activate = (
   })
 
 /**
- * Drops the tables of `version` of projection `projection` — refused (`EventStoreError`,
- * nothing dropped) unless a later version is active, so the tables readers query are never
- * dropped. Stop the old version's instances first: their handlers would fail on the missing
- * tables.
+ * Drops the tables of `version` (or of a build: a version and rebuild generation) of projection
+ * `projection` — refused (`EventStoreError`, nothing dropped) unless a later build is active, so
+ * the tables readers query are never dropped. Stop the old version's instances first: their
+ * handlers would fail on the missing tables (after a rebuild, the instances stop the replaced
+ * generation themselves within a heartbeat).
  *
  * @since 0.1.0
  * @category cleanup
@@ -85,20 +107,21 @@ export const activate = (
 export const drop = (
   projection: string,
   tables: ReadonlyArray<string>,
-  version: number
+  version: number | Build
 ): Effect.Effect<void, EventStoreError | DatabaseError, SqlClient.SqlClient | ProjectionStore> =>
   Effect.gen(function*() {
-    yield* checkVersion(version)
+    const build = yield* checkVersion(version)
     yield* Effect.forEach(tables, checkName, { discard: true })
-    const active = Option.getOrElse(yield* (yield* ProjectionStore).activeVersion(projection), () => 0)
-    if (active <= version) {
+    const builds = yield* (yield* ProjectionStore).builds(projection)
+    const active = Option.map(builds, (stored) => stored.active)
+    if (Option.isNone(active) || !isLater(active.value, build)) {
       return yield* new EventStoreError({
-        message: `Projection ${JSON.stringify(projection)}: version ${version} cannot be dropped while version ${
-          active === 0 ? "none" : active
-        } is active; only versions older than the active one can`
+        message: `Projection ${JSON.stringify(projection)}: ${describe(build)} cannot be dropped while ${
+          Option.match(active, { onNone: () => "no version", onSome: describe })
+        } is active; only builds older than the active one can`
       })
     }
     const sql = yield* SqlClient.SqlClient
-    yield* sql.withTransaction(Effect.forEach(tables, (table) => sql`DROP TABLE IF EXISTS ${sql(name(table, version))}`, { discard: true }))
+    yield* sql.withTransaction(Effect.forEach(tables, (table) => sql`DROP TABLE IF EXISTS ${sql(name(table, build))}`, { discard: true }))
       .pipe(failedTransactionAsError, Effect.mapError(toDatabaseError("Dropping an old read model version")))
   })

@@ -77,6 +77,31 @@ const versionedBalances = (name: string, table: string, aggregateType: string, v
     })
   })
 
+/**
+ * A rebuildable balances projection (its `activate` takes the build): each build writes its own
+ * table, which records the generation that wrote it; live receipts are collected in `sent`.
+ */
+const rebuildableBalances = (name: string, table: string, aggregateType: string, sent: Ref.Ref<ReadonlySet<string>>) =>
+  Effect.map(SqlClient.SqlClient, (sql) =>
+    Projection.make({
+      name,
+      partitions: 8,
+      aggregateTypes: [aggregateType],
+      batchSize: 2,
+      leaseDuration: "600 millis",
+      prepare: (build) =>
+        sql`CREATE TABLE IF NOT EXISTS ${sql(VersionedTables.name(table, build))}
+          (account_id TEXT PRIMARY KEY, balance INTEGER NOT NULL, generation INTEGER NOT NULL)`,
+      handle: (event) =>
+        Effect.gen(function*() {
+          const own = sql(VersionedTables.name(table, event.build))
+          yield* sql`INSERT INTO ${own} (account_id, balance, generation) VALUES (${event.aggregateId}, ${amountOf(event.data)}, ${event.build.generation})
+            ON CONFLICT (account_id) DO UPDATE SET balance = ${own}.balance + excluded.balance`
+          if (!event.replaying) yield* Ref.update(sent, (all) => new Set(all).add(`g${event.build.generation}:${event.eventId}`))
+        }),
+      activate: (build) => VersionedTables.activate([table], build)
+    }))
+
 /** A balance per account, upserted by an inline projection; amounts over `limit` are refused after writing. */
 const inlineBalances = (aggregateType: string, limit = Infinity) =>
   Effect.gen(function*() {
@@ -282,6 +307,80 @@ export const run = (
         expect(Exit.isFailure(yield* Effect.exit(sql.unsafe(`SELECT * FROM ${VersionedTables.name(table, 1)}`)))).toBe(true)
         expect(yield* observe).toEqual({ rows: accounts.length, versions: [2], total, built: 67 })
       }).pipe(Effect.scoped, Effect.provide(layer)))
+
+    it.effect("rebuild without downtime: a rebuild asked for as the CLI does is built by two instances of 8 partitions beside the active build while a reader queries it in a loop: never an empty or partial model, the rebuilt one after the switch, no live side effect repeated, the old generation's tables droppable", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* EventStore.EventStore
+        const type = unique("Account")
+        const name = unique("balances")
+        const table = unique("bal")
+        const accounts = Array.from({ length: 6 }, () => unique("account"))
+        const deposit = (i: number) =>
+          Effect.map(store.append(type, accounts[i % accounts.length]!, [{ eventType: "Deposited", data: { amount: i + 1 } }]), (result) => result.events[0]!.eventId)
+        yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), deposit, { discard: true })
+        const sent = yield* Ref.make<ReadonlySet<string>>(new Set())
+        const projection = yield* rebuildableBalances(name, table, type, sent)
+        const [a, b] = yield* Effect.all([Projection.run(projection), Projection.run(projection)], { concurrency: "unbounded" })
+        yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+
+        const observe = Effect.map(
+          sql<{ readonly balance: number | string; readonly generation: number | string }>`SELECT balance, generation FROM ${sql(table)}`,
+          (rows) => ({
+            rows: rows.length,
+            generations: [...new Set(rows.map((row) => Number(row.generation)))],
+            total: rows.reduce((sum, row) => sum + Number(row.balance), 0)
+          })
+        )
+        const building = Effect.map(
+          Effect.exit(sql<{ readonly n: number | string | null }>`SELECT sum(balance) AS n FROM ${sql(VersionedTables.name(table, { version: 1, generation: 1 }))}`),
+          (exit) => Exit.isSuccess(exit) ? Number(exit.value[0]?.n ?? 0) : 0
+        )
+        const observations = yield* Ref.make<ReadonlyArray<{ readonly rows: number; readonly generations: ReadonlyArray<number>; readonly total: number; readonly built: number }>>([])
+        const reader = yield* Effect.fork(Effect.forever(Effect.zipRight(
+          Effect.flatMap(Effect.zipWith(observe, building, (observation, built) => ({ ...observation, built })), (observation) =>
+            Ref.update(observations, (all) => [...all, observation])),
+          Effect.yieldNow()
+        )))
+
+        const request = yield* Projection.requestRebuild(name)
+        expect(request).toMatchObject({ projection: name, name: `${name}@v1.g1`, active: { version: 1, generation: 0 }, build: { version: 1, generation: 1 }, alreadyRequested: false })
+        // Asked again while it is in progress: the same rebuild.
+        expect((yield* Projection.requestRebuild(name)).alreadyRequested).toBe(true)
+        const live = yield* Effect.forEach(Array.from({ length: 6 }, (_, i) => 60 + i), deposit)
+        yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+        const projections = yield* ProjectionStore.ProjectionStore
+        expect(yield* projections.builds(name)).toEqual(Option.some({ active: { version: 1, generation: 1 }, requested: Option.none() }))
+        const last = yield* deposit(66)
+        yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+        yield* Fiber.interrupt(reader)
+
+        const total = Array.from({ length: 67 }, (_, i) => i + 1).reduce((sum, amount) => sum + amount, 0)
+        expect(yield* observe).toEqual({ rows: accounts.length, generations: [1], total })
+        const seen = yield* Ref.get(observations)
+        // The reader ran during the rebuild: it read generation 0 while generation 1 was half built.
+        expect(seen.some((observation) => observation.generations[0] === 0 && observation.built > 0 && observation.built < total)).toBe(true)
+        for (const observation of seen) {
+          expect(observation.rows).toBe(accounts.length)
+          expect(observation.generations.length).toBe(1)
+        }
+        const generationsSeen = seen.map((observation) => observation.generations[0])
+        expect(generationsSeen.slice(generationsSeen.indexOf(1)).every((generation) => generation === 1)).toBe(true)
+        // Receipts: each live event's (by the serving generation, or by the new one once it serves), the one
+        // after the switch by the new one, none of a replayed event.
+        const receipts = [...(yield* Ref.get(sent))]
+        expect([...new Set(receipts.map((receipt) => receipt.slice(3)))].sort()).toEqual([...live, last].sort())
+        expect(receipts.filter((receipt) => receipt.endsWith(last))).toEqual([`g1:${last}`])
+        // Exactly once per partition in the new build.
+        expect((yield* Projection.verify(`${name}@v1.g1`)).complete).toBe(true)
+
+        // The active build's tables cannot be dropped; the replaced generation's can.
+        const refused = yield* Effect.exit(VersionedTables.drop(name, [table], { version: 1, generation: 1 }))
+        expect(Exit.isFailure(refused) && refused.cause._tag === "Fail" ? refused.cause.error._tag : undefined).toBe("EventStoreError")
+        yield* VersionedTables.drop(name, [table], 1)
+        expect(Exit.isFailure(yield* Effect.exit(sql.unsafe(`SELECT * FROM ${VersionedTables.name(table, 1)}`)))).toBe(true)
+        expect(yield* observe).toEqual({ rows: accounts.length, generations: [1], total })
+      }).pipe(Effect.scoped, Effect.provide(layer)), 60_000)
 
     it.effect("inline: a save whose handler fails on its third event stores neither its events nor the rows written for the first two", () =>
       Effect.gen(function*() {

@@ -49,7 +49,9 @@ const INTRODUCED_BY: Readonly<Record<number, ReadonlyArray<keyof Tables.Tables>>
   5: ["projections", "leases", "instances", "ranges", "parked"],
   6: ["keys"],
   7: ["archive"],
-  8: ["projectionVersions"]
+  8: ["projectionVersions"],
+  // Not a new table: migration 11 adds columns, and a view's `*` was expanded when it was made.
+  11: ["projections", "projectionVersions"]
 }
 
 /** The session setting row-level security reads. */
@@ -73,7 +75,7 @@ const EVENT_COLUMNS = `event_id text NOT NULL,
         timestamp timestamptz NOT NULL,
         tenant_id text NOT NULL`
 
-/** The shared tables, by the store's migration ids; `tenant_id` is every table's last column. */
+/** The shared tables, by the store's migration ids; `tenant_id` is every table's last column as created (migration 11 adds columns after it). */
 const sharedDdl = (t: Tables.Tables): Readonly<Record<number, ReadonlyArray<string>>> => ({
   1: [
     `CREATE TABLE IF NOT EXISTS ${t.events} (
@@ -192,7 +194,8 @@ const sharedDdl = (t: Tables.Tables): Readonly<Record<number, ReadonlyArray<stri
       )`,
     ...wall(t.projectionVersions)
   ],
-  9: [`CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_event_id ON ${t.archive} (tenant_id, event_id)`]
+  9: [`CREATE UNIQUE INDEX IF NOT EXISTS eventuali_events_archive_event_id ON ${t.archive} (tenant_id, event_id)`],
+  11: Migrations.rebuildColumns(t)
 })
 
 /** The store's migration ids and names, with other statements (given the names in the migrated schema). */

@@ -117,6 +117,87 @@ export const versions = (test: Test): void => {
       expect(yield* (yield* ProjectionStore.ProjectionStore).activeVersion(name)).toEqual(Option.none())
     }).pipe(Effect.scoped))
 
+  test("a rebuildable projection (activate takes the build) rebuilds without downtime: Running.rebuild builds the next generation beside the active one, replaying, in both instances; it is activated once caught up and the replaced generation stops", () =>
+    Effect.gen(function*() {
+      const type = unique("Account")
+      const name = unique("rebuilt")
+      const serving = yield* Ref.make("none")
+      const prepared = yield* Ref.make<ReadonlyArray<string>>([])
+      const seen = yield* Ref.make<ReadonlyArray<Seen & { readonly generation: number }>>([])
+      const before = yield* appendEach(type, [1, 2, 3])
+      const projection = Projection.make({
+        name,
+        version: 2,
+        partitions: 2,
+        aggregateTypes: [type],
+        batchSize: 2,
+        leaseDuration: "600 millis",
+        prepare: (build) => Ref.update(prepared, (all) => [...all, `v${build.version}.g${build.generation}`]),
+        handle: (event) =>
+          Ref.update(seen, (all) =>
+            all.some((one) => one.eventId === event.eventId && one.generation === event.build.generation)
+              ? all
+              : [...all, { eventId: event.eventId, replaying: event.replaying, generation: event.build.generation }]),
+        activate: (build) => Ref.set(serving, `v${build.version}.g${build.generation}`)
+      })
+      const scope = yield* Effect.scope
+      const [a, b] = yield* Effect.all([Projection.run(projection), Projection.run(projection)], { concurrency: "unbounded" }).pipe(Scope.extend(scope))
+      yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+      expect(yield* Ref.get(serving)).toBe("v2.g0")
+      const projections = yield* ProjectionStore.ProjectionStore
+      expect((yield* projections.projections).find((info) => info.name === `${name}@v2`)?.rebuildable).toBe(true)
+
+      yield* a.rebuild
+      // Asked for again while in progress: the same rebuild (idempotent).
+      yield* b.rebuild
+      expect(Option.map(yield* projections.builds(name), (builds) => builds.requested)).toEqual(Option.some(Option.some(1)))
+      const live = yield* appendEach(type, [4])
+      yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+      expect(yield* Ref.get(serving)).toBe("v2.g1")
+      expect(yield* projections.builds(name)).toEqual(Option.some({ active: { version: 2, generation: 1 }, requested: Option.none() }))
+      expect((yield* Ref.get(prepared)).filter((build) => build === "v2.g1").length).toBeGreaterThanOrEqual(1)
+      const rebuilt = (yield* Ref.get(seen)).filter((one) => one.generation === 1)
+      // The rebuild replayed the whole log.
+      expect(rebuilt.map((one) => one.eventId).sort()).toEqual([...before, ...live].sort())
+      expect(rebuilt.filter((one) => before.includes(one.eventId)).every((one) => one.replaying)).toBe(true)
+      // The live event was handled as live once: by the serving generation, or by the new one if
+      // it was appended after the switch.
+      expect((yield* Ref.get(seen)).filter((one) => one.eventId === live[0] && !one.replaying).length).toBe(1)
+      expect(Option.isSome(yield* projections.get(`${name}@v2.g1#0`))).toBe(true)
+
+      // After the switch: the new generation serves live events; the old one stopped in both instances.
+      const after = yield* appendEach(type, [5])
+      yield* Effect.all([a.whenCaughtUp, b.whenCaughtUp], { concurrency: "unbounded", discard: true })
+      expect((yield* Ref.get(seen)).filter((one) => one.eventId === after[0])).toEqual([{ eventId: after[0], replaying: false, generation: 1 }])
+      expect(yield* projections.leases(`${name}@v2`)).toEqual([])
+      const status = yield* a.status
+      expect([status.name, status.rebuilding]).toEqual([`${name}@v2.g1`, undefined])
+    }).pipe(Effect.scoped))
+
+  test("asking for a rebuild without downtime: an unknown name, an unversioned projection, and a versioned one whose activate does not take the build are refused with ProjectionError, nothing asked for", () =>
+    Effect.gen(function*() {
+      const type = unique("Account")
+      const projections = yield* ProjectionStore.ProjectionStore
+      const tagOf = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E, ProjectionStore.ProjectionStore>) =>
+        Effect.map(Effect.flip(effect), (error) => error._tag)
+      expect(yield* tagOf(Projection.requestRebuild(unique("nothing")))).toBe("ProjectionError")
+      yield* appendEach(type, [1])
+      const serving = yield* Ref.make("none")
+      const plainName = unique("plain")
+      const plain = yield* recording(plainName, type, undefined, serving)
+      const versionedName = unique("versioned")
+      const versioned = yield* recording(versionedName, type, 2, serving)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const running = yield* Effect.all([Projection.run(plain.projection), Projection.run(versioned.projection)])
+        yield* Effect.forEach(running, (one) => one.whenCaughtUp, { discard: true })
+      }))
+      expect(yield* tagOf(Projection.requestRebuild(plainName))).toBe("ProjectionError")
+      expect(yield* tagOf(Projection.requestRebuild(versionedName))).toBe("ProjectionError")
+      expect(yield* tagOf(Projection.requestRebuild(`${versionedName}@v2`))).toBe("ProjectionError")
+      expect(yield* projections.builds(plainName)).toEqual(Option.none())
+      expect(yield* projections.builds(versionedName)).toEqual(Option.some({ active: { version: 2, generation: 0 }, requested: Option.none() }))
+    }))
+
   for (const version of [0, -1, 1.5, Number.NaN, 2 ** 60]) {
     test(`version ${version} is refused with ProjectionError, and nothing is stored`, () =>
       Effect.gen(function*() {
