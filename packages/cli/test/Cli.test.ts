@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import { Migrations } from "@eventuali/sql"
 import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
 import { collect, lines, run, runOnTerminal, sqliteUrl, start, tempDir, waitForStderr } from "./support/cli.js"
-import { activateVersion, append, runParkingProjection, seed, storeCheckpoint, withStore } from "./support/seed.js"
+import { activateVersion, append, runParkingProjection, runRebuildable, seed, storeCheckpoint, withStore } from "./support/seed.js"
 
 const commands = [
   "init",
@@ -452,7 +452,7 @@ const journey = (makeUrl: () => string) => {
     expectOneLineError(result.stderr, /Line 1 \(aggregate "u1", version 1\): Aggregate "u1": expected version 0, but its version is 2/)
   })
 
-  it("projections lists checkpoints with their lag; rebuild resets one to the beginning", async () => {
+  it("projections lists checkpoints with their lag; rebuild --in-place resets one to the beginning", async () => {
     expect((await run(["projections", "--url", url])).stdout.trim()).toBe("No projection checkpoints stored.")
     const all = lines((await run(["events", "--url", url, "--json"])).stdout)
     await storeCheckpoint(url, "order-totals", BigInt(all[3]!.position as string))
@@ -466,32 +466,39 @@ const journey = (makeUrl: () => string) => {
     const table = await run(["projections", "--url", url])
     expect(table.stdout).toMatch(/order-totals\s+\d+\s+2\s+\d{4}-/)
 
-    const rebuilt = await run(["projections", "rebuild", "order-totals", "--url", url])
+    // Without downtime, a projection whose code says how to build a copy is needed: not a bare checkpoint.
+    const refused = await run(["projections", "rebuild", "order-totals", "--url", url])
+    expect(refused.code).toBe(1)
+    expectOneLineError(refused.stderr, /run: eventuali projections rebuild order-totals --in-place$/)
+    const rebuilt = await run(["projections", "rebuild", "order-totals", "--in-place", "--url", url])
     expect(rebuilt.code).toBe(0)
     expect(rebuilt.stdout).toMatch(/checkpoint reset from \d+ to 0/)
+    expect(rebuilt.stderr).toMatch(/^Warning: rebuilt in place/)
     expect(lines((await run(["projections", "--url", url, "--json"])).stdout)[0]).toMatchObject({
       name: "order-totals",
       checkpoint: "0",
       lag: 6
     })
     // The URL may also come before the subcommand.
-    expect((await run(["projections", "--url", url, "rebuild", "user-directory"])).code).toBe(0)
+    expect((await run(["projections", "--url", url, "rebuild", "user-directory", "--in-place"])).code).toBe(0)
 
-    const unknown = await run(["projections", "rebuild", "nope", "--url", url])
-    expect(unknown.code).toBe(1)
-    expectOneLineError(unknown.stderr, "No projection named \"nope\" (stored: order-totals, user-directory)")
+    for (const args of [["rebuild", "nope"], ["rebuild", "nope", "--in-place"]]) {
+      const unknown = await run(["projections", ...args, "--url", url])
+      expect(unknown.code).toBe(1)
+      expectOneLineError(unknown.stderr, "No projection named \"nope\" (stored: order-totals, user-directory)")
+    }
 
     // A versioned projection is rebuilt by its next version, beside the model readers use: not in place.
     await activateVersion(url, "user-directory", 2)
-    const versioned = await run(["projections", "rebuild", "user-directory", "--url", url])
+    const versioned = await run(["projections", "rebuild", "user-directory", "--in-place", "--url", url])
     expect(versioned.code).toBe(1)
     expectOneLineError(versioned.stderr, /is versioned \(version 2 serves queries\): rebuild it without downtime by running version 3/)
-    const activeByName = await run(["projections", "rebuild", "user-directory@v2", "--url", url])
+    const activeByName = await run(["projections", "rebuild", "user-directory@v2", "--in-place", "--url", url])
     expect(activeByName.code).toBe(1)
     expectOneLineError(activeByName.stderr, /"user-directory@v2" is the active version of projection "user-directory"/)
     // A version being built serves no reader: it may start over.
     await storeCheckpoint(url, "user-directory@v3", BigInt(all[2]!.position as string))
-    const building = await run(["projections", "rebuild", "user-directory@v3", "--url", url])
+    const building = await run(["projections", "rebuild", "user-directory@v3", "--in-place", "--url", url])
     expect(building.code).toBe(0)
     expect(building.stdout).toMatch(/checkpoint reset from \d+ to 0/)
   }, 90_000)
@@ -569,11 +576,47 @@ const projectionCommands = (makeUrl: () => string) =>
     await withStore(url, (store) => store.append("Order", "o3", [{ eventType: "OrderPlaced", data: { total: "2.00", items: [] } }]))
     await runParkingProjection(url, "orders", { fixed: false })
     expect(lines((await run(["projections", "parked", "orders", "--url", url, "--json"])).stdout)).toHaveLength(1)
-    const rebuilt = await run(["projections", "rebuild", "orders", "--url", url])
+    const rebuilt = await run(["projections", "rebuild", "orders", "--in-place", "--url", url])
     expect(rebuilt.code).toBe(0)
     expect(rebuilt.stdout).toMatch(/checkpoints of its 2 partitions reset from where they were to 0, and its 1 parked event\(s\) removed/)
     expect((await run(["projections", "parked", "orders", "--url", url])).stdout).toMatch(/has no parked events/)
     expect(lines((await run(["projections", "--url", url, "--json"])).stdout)[0]).toMatchObject({ name: "orders", checkpoint: "0", parked: 0 })
+  }, 120_000)
+
+/** `projections rebuild` without downtime, asked for while an instance of a rebuildable projection runs, and while none does. */
+const rebuildCommand = (makeUrl: () => string) =>
+  it("projections rebuild: a rebuildable projection is rebuilt without downtime by its running instance (event.replaying), shown as serving / replaced; asked twice while none runs, one rebuild, built by the next to start", async () => {
+    const url = makeUrl()
+    expect((await run(["init", "--url", url])).code).toBe(0)
+    await seed(url)
+    const ids = lines((await run(["events", "--url", url, "--json"])).stdout).map((event) => event.eventId as string)
+
+    let asked = ""
+    const first = await runRebuildable(url, "directory", async () => {
+      const result = await run(["projections", "rebuild", "directory", "--url", url])
+      expect(result.code).toBe(0)
+      asked = result.stdout
+    })
+    expect(asked).toMatch(/rebuild without downtime asked for\. The running instances build version 1 generation 1 \(checkpoints directory@v1\.g1\)/)
+    expect(first.serving).toBe("v1.g1")
+    const rebuilt = first.handled.filter((one) => one.generation === 1)
+    expect(rebuilt.map((one) => one.eventId).sort()).toEqual([...ids].sort())
+    expect(rebuilt.every((one) => one.replaying)).toBe(true)
+    const listed = lines((await run(["projections", "--url", url, "--json"])).stdout)
+    expect(listed.map((row) => [row.name, row.build])).toEqual([
+      ["directory", { projection: "directory", version: 1, generation: 0, role: "replaced", rebuilding: null }],
+      ["directory@v1.g1", { projection: "directory", version: 1, generation: 1, role: "serving", rebuilding: null }]
+    ])
+    expect((await run(["projections", "--url", url])).stdout).toMatch(/directory@v1\.g1 .* v1\.g1 serving/)
+
+    // No instance runs: asked twice, the second is the same rebuild; the next instance builds it.
+    const again = await run(["projections", "rebuild", "directory", "--url", url])
+    expect(again.stdout).toMatch(/version 1 generation 2 \(checkpoints directory@v1\.g2\)/)
+    const twice = await run(["projections", "rebuild", "directory@v1.g1", "--url", url])
+    expect(twice.code).toBe(0)
+    expect(twice.stdout).toMatch(/a rebuild is already in progress \(version 1 generation 2, checkpoints directory@v1\.g2\); nothing new was asked for/)
+    expect((await run(["projections", "--url", url])).stdout).toMatch(/v1\.g1 serving \(rebuild: directory@v1\.g2\)/)
+    expect((await runRebuildable(url, "directory")).serving).toBe("v1.g2")
   }, 120_000)
 
 /** delete, restore, truncate and retention run on a store of its own: refusals without --yes, then each operation. */
@@ -684,6 +727,7 @@ describe("eventuali on SQLite", () => {
   journey(() => sqliteUrl("journey"))
   lifecycleCommands(() => sqliteUrl("lifecycle"))
   projectionCommands(() => sqliteUrl("projections"))
+  rebuildCommand(() => sqliteUrl("rebuild"))
   benchmark(() => sqliteUrl("bench"))
 })
 
@@ -691,6 +735,7 @@ describePg("eventuali on PostgreSQL", () => {
   journey(() => freshUrl("cli"))
   lifecycleCommands(() => freshUrl("lifecycle"))
   projectionCommands(() => freshUrl("projections"))
+  rebuildCommand(() => freshUrl("rebuild"))
   benchmark(() => freshUrl("bench"))
 
   it("wrong credentials: one line, password hidden, exit 1", async () => {

@@ -231,6 +231,15 @@ export type Status = Inspection.Status
 export type PartitionStatus = Inspection.PartitionStatus
 
 /**
+ * Which build of a versioned or rebuildable projection a status is of: serving, building or
+ * replaced, and for the serving one the rebuild of it in progress.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type BuildStatus = Inspection.BuildStatus
+
+/**
  * What {@link verify} found.
  *
  * @since 0.2.0

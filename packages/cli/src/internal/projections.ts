@@ -1,8 +1,9 @@
 /**
  * `eventuali projections`: every projection of the store with its status (partitions held,
- * checkpoint, lag, parked events), and the operations on one: `rebuild`, `parked`, `retry`,
- * `discard`, `verify`. The CLI cannot run a projection's handler: `retry` asks the running
- * instances to retry (they do at their next status interval); the rest work on the store alone.
+ * checkpoint, lag, parked events, the build it is), and the operations on one: `rebuild`,
+ * `parked`, `retry`, `discard`, `verify`. The CLI cannot run a projection's handler: `rebuild`
+ * and `retry` ask the running instances (they notice within a heartbeat, or at their next status
+ * interval); the rest work on the store alone.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -61,6 +62,14 @@ const projectionRows = Effect.gen(function*() {
   return { head, rows: [...statuses, ...bare].sort((a, b) => a.name.localeCompare(b.name)) }
 })
 
+/** `v2 serving (rebuilding: NAME@v2.g1)`, `v2.g1 building`, `v1 replaced`; `n/a` for an unversioned projection. */
+const buildText = (build: Projection.BuildStatus | undefined) =>
+  build === undefined
+    ? "n/a"
+    : `v${build.version}${build.generation === 0 ? "" : `.g${build.generation}`} ${build.role}${
+      build.rebuilding === undefined ? "" : ` (rebuild: ${build.rebuilding})`
+    }`
+
 const lagTime = (status: Projection.Status) => {
   const millis = status.partitionStatus.reduce((high, partition) => Math.max(high, partition.lagMillis), 0)
   return millis === 0 ? "0" : `${(millis / 1000).toFixed(1)} s`
@@ -85,7 +94,8 @@ const list = Command.make("projections", { url, json }, ({ json, url }) =>
                 held: row.status.partitionStatus.filter((partition) => partition.holder !== undefined).length,
                 parked: row.status.parked,
                 lagMillis: row.status.partitionStatus.reduce((high, partition) => Math.max(high, partition.lagMillis), 0),
-                partitionStatus: row.status.partitionStatus.map((partition) => ({ ...partition, holder: partition.holder ?? null }))
+                partitionStatus: row.status.partitionStatus.map((partition) => ({ ...partition, holder: partition.holder ?? null })),
+                build: row.status.build === undefined ? null : { ...row.status.build, rebuilding: row.status.build.rebuilding ?? null }
               })
             })
           ).join("\n"))
@@ -97,7 +107,7 @@ const list = Command.make("projections", { url, json }, ({ json, url }) =>
         `Head position: ${head}`,
         "",
         Output.table(
-          ["Projection", "Checkpoint", "Lag (events)", "Updated", "Partitions held", "Lag (time)", "Parked"],
+          ["Projection", "Checkpoint", "Lag (events)", "Updated", "Partitions held", "Lag (time)", "Parked", "Build"],
           rows.map((row) => [
             row.name,
             row.checkpoint.toString(),
@@ -107,12 +117,14 @@ const list = Command.make("projections", { url, json }, ({ json, url }) =>
               ? "n/a"
               : `${row.status.partitionStatus.filter((partition) => partition.holder !== undefined).length}/${row.status.partitions}`,
             row.status === undefined ? "n/a" : lagTime(row.status),
-            row.status === undefined ? "n/a" : Output.count(row.status.parked)
+            row.status === undefined ? "n/a" : Output.count(row.status.parked),
+            buildText(row.status?.build)
           ]),
-          ["left", "right", "right", "left", "right", "right", "right"]
+          ["left", "right", "right", "left", "right", "right", "right", "left"]
         ),
         "",
-        "Checkpoint: the lowest over the partitions. Lag: events after it (a projection's own, per partition; all events for a checkpoint written before 0.2.0)."
+        "Checkpoint: the lowest over the partitions. Lag: events after it (a projection's own, per partition; all events for a checkpoint written before 0.2.0).",
+        "Build: of a versioned or rebuildable projection, which copy of its read model (version, rebuild generation) and whether it serves queries, is being built (a rebuild: lag is how far it has to go) or was replaced."
       ].join("\n"))
     })
   )).pipe(
@@ -132,14 +144,56 @@ const withParentStore = <A, E, R>(own: Target, body: Effect.Effect<A, E, R>) =>
       body
     ))
 
-/** Sets every checkpoint of the projection back to 0 under their locks, as its own batches take them, in one transaction. */
-const resetCheckpoint = (name: string) =>
+/** A projection's checkpoints are stored or it is registered; otherwise a `CliError` naming the stored checkpoints. */
+const existing = (name: string) =>
   Effect.gen(function*() {
     const projections = yield* ProjectionStore
     const info = (yield* projections.projections).find((projection) => projection.name === name)
     const keys = info === undefined || info.partitions === 1
       ? [name]
       : Array.from({ length: info.partitions }, (_, partition) => `${name}#${partition}`)
+    const first = yield* projections.get(keys[0]!)
+    if (Option.isNone(first) && info === undefined && Option.isNone(yield* projections.builds(name))) {
+      const known = (yield* projections.list).map((checkpoint) => checkpoint.name)
+      return yield* new CliError({
+        message: `No projection named ${JSON.stringify(name)} (${known.length === 0 ? "none is stored" : `stored: ${known.join(", ")}`})`
+      })
+    }
+    return { keys, first }
+  })
+
+/**
+ * Asks the running instances to build the next generation of the active build beside it
+ * (`Projection.requestRebuild`); what cannot be rebuilt so is refused, pointing at `--in-place`.
+ */
+const rebuildWithoutDowntime = (name: string) =>
+  Effect.gen(function*() {
+    yield* existing(name)
+    const request = yield* Projection.requestRebuild(name).pipe(
+      Effect.catchTag("ProjectionError", (error) =>
+        Effect.fail(
+          new CliError({
+            message: `${error.message} To rebuild it in place instead (queries see its model empty, then half built, until it has caught up), ` +
+              `run: eventuali projections rebuild ${name} --in-place`
+          })
+        ))
+    )
+    const build = (build: Projection.Build) => `version ${build.version} generation ${build.generation}`
+    yield* Console.log(
+      request.alreadyRequested
+        ? `Projection ${JSON.stringify(request.projection)}: a rebuild is already in progress (${build(request.build)}, checkpoints ${request.name}); ` +
+          `nothing new was asked for. Follow it with: eventuali projections`
+        : `Projection ${JSON.stringify(request.projection)}: rebuild without downtime asked for. The running instances build ${build(request.build)} ` +
+          `(checkpoints ${request.name}) from the beginning of the log beside ${build(request.active)}, which keeps serving queries and ` +
+          `following live events, and switch readers to it in one transaction once it has caught up (instances notice within a heartbeat, ` +
+          `a third of leaseDuration; with none running, the next to start builds it). Follow it with: eventuali projections`
+    )
+  })
+
+/** Sets every checkpoint of the projection back to 0 under their locks, as its own batches take them, in one transaction. */
+const rebuildInPlace = (name: string) =>
+  Effect.gen(function*() {
+    const projections = yield* ProjectionStore
     // The active version, named by its checkpoint (`NAME@vN`), serves queries: not replayed in
     // place. A version being built serves no reader: it may start over.
     const versioned = /^(.*)@v(\d+)$/.exec(name)
@@ -152,13 +206,7 @@ const resetCheckpoint = (name: string) =>
         })
       }
     }
-    const existing = yield* projections.get(keys[0]!)
-    if (Option.isNone(existing) && info === undefined) {
-      const known = (yield* projections.list).map((checkpoint) => checkpoint.name)
-      return yield* new CliError({
-        message: `No projection named ${JSON.stringify(name)} (${known.length === 0 ? "none is stored" : `stored: ${known.join(", ")}`})`
-      })
-    }
+    const { first, keys } = yield* existing(name)
     // A versioned projection is rebuilt beside the model readers use, by its next version:
     // replaying the active one in place is what versions exist to avoid.
     const active = yield* projections.activeVersion(name)
@@ -177,21 +225,31 @@ const resetCheckpoint = (name: string) =>
       (inner, key) => projections.withCheckpoint(key, () => Effect.map(inner, (count) => [count, Option.some(0n)] as const)),
       dropParked
     )
-    const from = Option.match(existing, { onNone: () => "0", onSome: (checkpoint) => checkpoint.position.toString() })
+    const from = Option.match(first, { onNone: () => "0", onSome: (checkpoint) => checkpoint.position.toString() })
     yield* Console.log(
       `Projection ${JSON.stringify(name)}: checkpoint${keys.length > 1 ? `s of its ${keys.length} partitions` : ""} reset from ${
         keys.length > 1 ? "where they were" : from
       } to 0${dropped > 0 ? `, and its ${dropped} parked event(s) removed (the replay meets them again)` : ""}. ` +
         `It replays every event when it next runs (a running instance: at its next batch). Its read model was not cleared.`
     )
+    yield* Console.error(
+      `Warning: rebuilt in place: until it has caught up, queries see its read model as it was (the CLI cannot run its reset), then half rebuilt.`
+    )
   })
 
-// `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
-export const rebuild = Command.make("rebuild", { url, name }, ({ name, url }) => withParentStore(url, resetCheckpoint(name))).pipe(
-  Command.withDescription(
-    "Reset a projection's checkpoints (every partition's) to the beginning so it replays the log, and remove its parked events (the replay meets them again). Only the checkpoints: the CLI cannot run your projection's reset, so clear its read model yourself (or call Running.rebuild in your app, which does both in one transaction). A versioned projection is refused: run its next version, which rebuilds without downtime."
+const inPlace = Options.boolean("in-place").pipe(
+  Options.withDescription(
+    "Reset the checkpoints to the beginning instead, in place: queries see the read model as it was, then half rebuilt, until it has caught up. Only the checkpoints, and the parked events (the replay meets them again): the CLI cannot run your projection's reset, so clear its read model yourself. Refused for the build that serves a versioned projection."
   )
 )
+
+// `projections rebuild NAME --url URL` or `projections --url URL rebuild NAME`.
+export const rebuild = Command.make("rebuild", { url, name, inPlace }, ({ inPlace, name, url }) =>
+  withParentStore(url, inPlace ? rebuildInPlace(name) : rebuildWithoutDowntime(name))).pipe(
+    Command.withDescription(
+      "Rebuild a projection's read model without downtime: the running instances build a new copy from the beginning of the log beside the one that serves queries (which keeps following live events) and switch readers to it in one transaction once it has caught up; event.replaying is true meanwhile. Needs a rebuildable projection (its activate takes the build; see the projections guide); idempotent while a rebuild is in progress. Anything else is refused, unless --in-place."
+    )
+  )
 
 export const parked = Command.make("parked", { url, json, name }, ({ json, name, url }) =>
   withParentStore(

@@ -71,3 +71,38 @@ export const runParkingProjection = (
         )
       }
     })))
+
+/** What a rebuildable projection's handler saw: each event's id, its build's generation, and whether it was replayed. */
+export interface Handled {
+  readonly eventId: string
+  readonly generation: number
+  readonly replaying: boolean
+}
+
+/**
+ * Runs a rebuildable projection (its `activate` takes the build) with a read model in memory
+ * until it has caught up (also with any rebuild asked for), running `during` (CLI commands) while
+ * it runs; succeeds with what its handler saw and the build it activated last.
+ */
+export const runRebuildable = (url: string, name: string, during: () => Promise<void> = async () => {}) =>
+  withStore(url, () =>
+    Effect.scoped(Effect.gen(function*() {
+      const handled: Array<Handled> = []
+      let serving = "none"
+      const running = yield* Projection.run(Projection.make({
+        name,
+        partitions: 2,
+        leaseDuration: "600 millis",
+        handle: (event) =>
+          Effect.sync(() => {
+            if (!handled.some((one) => one.eventId === event.eventId && one.generation === event.build.generation)) {
+              handled.push({ eventId: event.eventId, generation: event.build.generation, replaying: event.replaying })
+            }
+          }),
+        activate: (build) => Effect.sync(() => { serving = `v${build.version}.g${build.generation}` })
+      }))
+      yield* running.whenCaughtUp
+      yield* Effect.promise(during)
+      yield* running.whenCaughtUp
+      return { handled, serving }
+    })))

@@ -8,7 +8,8 @@ import * as Checkpoint from "../../Checkpoint.js"
 import { type DatabaseError, ProjectionError } from "../../Errors.js"
 import type { EventEnvelope } from "../../Event.js"
 import { EventStore, type ReadError } from "../../EventStore.js"
-import { type HandledRange, ProjectionStore, type ProjectionInfo } from "../../ProjectionStore.js"
+import { type HandledRange, isLater, ProjectionStore, type ProjectionInfo } from "../../ProjectionStore.js"
+import * as ProjectionVersion from "../projectionVersion.js"
 import { addDigests, eventIdHash, partitionOf } from "./hashing.js"
 
 /** The checkpoint of one partition: the projection's own name without partitions (as before partitions existed). */
@@ -81,6 +82,20 @@ export interface PartitionStatus {
 }
 
 /**
+ * Which build of a versioned or rebuildable projection a status is of, and its part.
+ */
+export interface BuildStatus {
+  /** The projection's name (without `@v…`). */
+  readonly projection: string
+  readonly version: number
+  readonly generation: number
+  /** Serving queries (the active build), being built (a later one, not active yet), or replaced by a later one. */
+  readonly role: "serving" | "building" | "replaced"
+  /** For the serving build: the checkpoint name of a rebuild of it asked for and not yet active. */
+  readonly rebuilding: string | undefined
+}
+
+/**
  * A projection's status.
  */
 export interface Status {
@@ -95,7 +110,27 @@ export interface Status {
   /** Whether the lag count stopped at {@link LAG_LIMIT} events: the real lag is larger. */
   readonly lagCapped: boolean
   readonly partitionStatus: ReadonlyArray<PartitionStatus>
+  /** Which build this is (a versioned or rebuildable projection; `undefined` for any other). */
+  readonly build: BuildStatus | undefined
 }
+
+/** The build a registered projection is, from its name and the stored builds. */
+const buildStatus = (name: string): Effect.Effect<BuildStatus | undefined, DatabaseError, ProjectionStore> =>
+  Effect.gen(function*() {
+    const { build, projection } = ProjectionVersion.parseName(name)
+    const builds = yield* (yield* ProjectionStore).builds(projection)
+    if (Option.isNone(builds)) return projection === name ? undefined : { projection, ...build, role: "building", rebuilding: undefined }
+    const { active, requested } = builds.value
+    const serving = active.version === build.version && active.generation === build.generation
+    return {
+      projection,
+      ...build,
+      role: serving ? "serving" : isLater(build, active) ? "building" : "replaced",
+      rebuilding: serving && Option.isSome(requested)
+        ? ProjectionVersion.buildName(projection, { version: active.version, generation: requested.value })
+        : undefined
+    }
+  })
 
 /** How many events a status reads at most to count the lag: a status must stay cheap however far a projection is behind. */
 export const LAG_LIMIT = 100_000
@@ -129,7 +164,9 @@ export const status = (info: ProjectionInfo): Effect.Effect<Status, ReadError | 
       entry.oldest = Math.min(entry.oldest, event.timestamp.getTime())
     }, LAG_LIMIT)
     const now = yield* Clock.currentTimeMillis
+    const build = yield* buildStatus(info.name)
     return {
+      build,
       name: info.name,
       partitions: info.partitions,
       aggregateTypes: info.aggregateTypes,
