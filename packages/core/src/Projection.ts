@@ -895,6 +895,16 @@ export const status = (name: string): Effect.Effect<Status, ProjectionError | Re
   Effect.flatMap(Inspection.registered(name), Inspection.status)
 
 /**
+ * Which build of a versioned or rebuildable projection the registered name `name` (a build's
+ * checkpoint name, `balances@v2.g1`) is, and its part; `undefined` for any other projection.
+ *
+ * @since 0.2.0
+ * @category inspecting
+ */
+export const buildStatus = (name: string): Effect.Effect<BuildStatus | undefined, DatabaseError, ProjectionStore.ProjectionStore> =>
+  Inspection.buildStatus(name)
+
+/**
  * Recomputes, from the log, how many events each partition of a projection should have handled
  * up to its checkpoint and the digest of their ids, and compares with what its batches
  * recorded: `complete`, or the positions missing or handled twice. A checkpoint stored by a

@@ -110,6 +110,19 @@ export interface ProjectionStatusView {
     readonly parked: number
   }>
   readonly parked: ReadonlyArray<ParkedView>
+  readonly build: {
+    readonly projection: string
+    readonly version: number
+    readonly generation: number
+    readonly role: "serving" | "building" | "replaced"
+    readonly rebuilding: string | null
+  } | null
+  readonly rebuildable: boolean
+}
+
+export interface RebuildView extends ProjectionView {
+  readonly inPlace: boolean
+  readonly alreadyRequested: boolean
 }
 
 export class ApiError extends Error {
@@ -145,7 +158,7 @@ export const aggregateState = (id: string, version: number) =>
 export const causation = (eventId: string) => call<Causation>(`api/causation${query({ eventId })}`)
 export const projections = () => call<ReadonlyArray<ProjectionView>>("api/projections")
 export const rebuild = (name: string) =>
-  call<ProjectionView>(`api/projections/rebuild${query({ name })}`, { method: "POST", headers: { "x-eventuali-ui": "1" } })
+  call<RebuildView>(`api/projections/rebuild${query({ name })}`, { method: "POST", headers: { "x-eventuali-ui": "1" } })
 export const projectionStatus = () => call<ReadonlyArray<ProjectionStatusView>>("api/projections/status")
 const write = { method: "POST", headers: { "x-eventuali-ui": "1" } } as const
 export const retryParked = (name: string, position: string) =>

@@ -516,24 +516,39 @@ export const projections: Page = (main) =>
           "aria-describedby": overview.allowWrites ? undefined : "read-only-note",
           onclick
         }, text)
-      const rebuildButton = (name: string) =>
+      const rebuilt = (result: Api.RebuildView) =>
+        result.inPlace
+          ? `Projection ${result.name} reset to position 0.`
+          : result.alreadyRequested
+          ? `A rebuild is already in progress: ${result.name}.`
+          : `Rebuild without downtime asked for: the running instances build ${result.name} and switch readers to it once it has caught up.`
+      const rebuildButton = (name: string, rebuildable = false) =>
         writeButton("Rebuild", `Rebuild ${name}`, () =>
           void act(
-            `Rebuild projection “${name}”? Its checkpoint goes back to 0 and it replays the whole log at its next batch. Its read model is not cleared by the UI.`,
-            async () => `Projection ${(await Api.rebuild(name)).name} reset to position 0.`
+            rebuildable
+              ? `Rebuild projection “${name}” without downtime? The running instances build a new copy of its read model from the beginning of the log beside the one serving queries, and switch readers to it once it has caught up.`
+              : `Rebuild projection “${name}”? Its checkpoint goes back to 0 and it replays the whole log at its next batch. Its read model is not cleared by the UI.`,
+            async () => rebuilt(await Api.rebuild(name))
           ), true)
+      const buildNote = (build: Api.ProjectionStatusView["build"]) =>
+        build === null
+          ? ""
+          : ` · build v${build.version}${build.generation === 0 ? "" : `.g${build.generation}`} ${build.role}${
+            build.rebuilding === null ? "" : ` (rebuild in progress: ${build.rebuilding})`
+          }`
       const projectionSection = (projection: Api.ProjectionStatusView) =>
         h(
           "section",
           { "aria-labelledby": `projection-${projection.name}` },
-          h("h2", { id: `projection-${projection.name}` }, projection.name, " ", rebuildButton(projection.name)),
+          h("h2", { id: `projection-${projection.name}` }, projection.name, " ", rebuildButton(projection.name, projection.rebuildable)),
           h(
             "p",
             { class: "note" },
             `${projection.partitions} partition${projection.partitions === 1 ? "" : "s"}`,
             projection.aggregateTypes.length === 0 ? "" : ` · aggregate types ${projection.aggregateTypes.join(", ")}`,
             projection.eventTypes.length === 0 ? "" : ` · event types ${projection.eventTypes.join(", ")}`,
-            ` · head ${projection.head}`
+            ` · head ${projection.head}`,
+            buildNote(projection.build)
           ),
           table(
             `Partitions of ${projection.name}`,

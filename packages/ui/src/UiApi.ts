@@ -94,6 +94,34 @@ export class ProjectionView extends Schema.Class<ProjectionView>("ProjectionView
 }) {}
 
 /**
+ * What a rebuild did: asked the running instances for a rebuild without downtime (`name` is the
+ * build they build, from position 0), or, for a projection that cannot be rebuilt so, reset its
+ * checkpoints in place (`inPlace`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export class RebuildView extends ProjectionView.extend<RebuildView>("RebuildView")({
+  inPlace: Schema.Boolean,
+  /** A rebuild without downtime was in progress already: `name` is that one. */
+  alreadyRequested: Schema.Boolean
+}) {}
+
+/**
+ * Which build of a versioned or rebuildable projection a status is of (`Projection.BuildStatus`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const BuildView = Schema.Struct({
+  projection: Schema.String,
+  version: Schema.Number,
+  generation: Schema.Number,
+  role: Schema.Literal("serving", "building", "replaced"),
+  rebuilding: Schema.NullOr(Schema.String)
+})
+
+/**
  * An event a projection's handler could not apply and set aside (`onFailure: "park"`).
  *
  * @since 0.1.0
@@ -136,7 +164,11 @@ export class ProjectionStatusView extends Schema.Class<ProjectionStatusView>("Pr
     lagMillis: Schema.Number,
     parked: Schema.Number
   })),
-  parked: Schema.Array(ParkedView)
+  parked: Schema.Array(ParkedView),
+  /** Which build this is, for a versioned or rebuildable projection. @since 0.2.0 */
+  build: Schema.NullOr(BuildView),
+  /** Whether its rebuild is without downtime (its code's `activate` takes the build). @since 0.2.0 */
+  rebuildable: Schema.Boolean
 }) {}
 
 const Count = Schema.Struct({ name: Schema.String, events: Schema.Number })
@@ -352,7 +384,7 @@ export class Group extends HttpApiGroup.make("ui")
   .add(
     HttpApiEndpoint.post("rebuild", "/api/projections/rebuild")
       .setUrlParams(Schema.Struct({ name: name("name") }))
-      .addSuccess(ProjectionView)
+      .addSuccess(RebuildView)
       .addError(UiNotFound)
       .addError(UiReadOnly)
   )

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { EventStore } from "eventuali"
+import { EventStore, Projection } from "eventuali"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -201,6 +201,39 @@ describe("with a token and writes allowed", () => {
       headers: { authorization: `Bearer ${token}`, "x-eventuali-ui": "1" }
     })
     expect(missing.status).toBe(404)
+  })
+
+  it("rebuild of a rebuildable projection is without downtime: the running instance builds the next generation and switches; the status shows each build's part", async () => {
+    const post = (path: string) =>
+      Effect.promise(async () => {
+        const response = await fetch(new URL(path, guarded.url), { method: "POST", headers: { authorization: `Bearer ${token}`, "x-eventuali-ui": "1" } })
+        return { status: response.status, body: await response.json() }
+      })
+    const statusOf = Effect.promise(async () => {
+      const response = await fetch(new URL("api/projections/status", guarded.url), { headers: { authorization: `Bearer ${token}` } })
+      const all: ReadonlyArray<{ readonly name: string; readonly build: unknown; readonly rebuildable: boolean }> = await response.json()
+      return all.filter((projection) => projection.name.startsWith("customer-directory")).map(({ build, name, rebuildable }) => ({ name, build, rebuildable }))
+    })
+    const outcome = await guarded.run(Effect.scoped(Effect.gen(function*() {
+      let serving = "none"
+      const running = yield* Projection.run(Projection.make({
+        name: "customer-directory",
+        aggregateTypes: ["Customer"],
+        leaseDuration: "600 millis",
+        handle: () => Effect.void,
+        activate: (build) => Effect.sync(() => { serving = `v${build.version}.g${build.generation}` })
+      }))
+      yield* running.whenCaughtUp
+      const asked = yield* post("api/projections/rebuild?name=customer-directory")
+      yield* running.whenCaughtUp
+      return { asked, serving, status: yield* statusOf }
+    })))
+    expect(outcome.asked).toMatchObject({ status: 200, body: { name: "customer-directory@v1.g1", position: "0", inPlace: false, alreadyRequested: false } })
+    expect(outcome.serving).toBe("v1.g1")
+    expect(outcome.status).toEqual([
+      { name: "customer-directory", rebuildable: true, build: { projection: "customer-directory", version: 1, generation: 0, role: "replaced", rebuilding: null } },
+      { name: "customer-directory@v1.g1", rebuildable: true, build: { projection: "customer-directory", version: 1, generation: 1, role: "serving", rebuilding: null } }
+    ])
   })
 })
 

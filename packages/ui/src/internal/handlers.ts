@@ -274,7 +274,12 @@ export const layer = (settings: Settings) =>
               head: top,
               lagCapped: partitionStatus.some((partition) => partition.capped),
               partitionStatus: partitionStatus.map(({ capped: _, ...partition }) => partition),
-              parked: parked.map(parkedView)
+              parked: parked.map(parkedView),
+              build: yield* Effect.map(
+                Projection.buildStatus(info.name).pipe(Effect.provideService(ProjectionStore, projectionStore)),
+                (build) => build === undefined ? null : { ...build, rebuilding: build.rebuilding ?? null }
+              ),
+              rebuildable: info.rebuildable === true
             })
           }))
       }).pipe(Effect.mapError(storeFailure))
@@ -312,9 +317,32 @@ export const layer = (settings: Settings) =>
             : Array.from({ length: info.partitions }, (_, partition) => `${name}#${partition}`)
         })
 
+      /**
+       * A rebuildable projection is rebuilt without downtime, as `eventuali projections rebuild`
+       * does; any other in place (the UI's confirmation says which).
+       */
       const rebuild = (name: string) =>
         Effect.gen(function*() {
           if (!settings.allowWrites) return yield* readOnly("rebuild projections")
+          const request = yield* Projection.requestRebuild(name).pipe(
+            Effect.provideService(ProjectionStore, projectionStore),
+            Effect.map(Option.some),
+            Effect.catchTag("ProjectionError", () => Effect.succeed(Option.none())),
+            Effect.mapError(storeFailure)
+          )
+          if (Option.isSome(request)) {
+            yield* Effect.logInfo(`Eventuali UI: rebuild without downtime of ${JSON.stringify(request.value.projection)} asked for (${request.value.name})`)
+            const lag = yield* Queries.eventsAfter(sql, 0n, yield* head, LAG_LIMIT + 1).pipe(Effect.mapError(storeFailure))
+            return new UiApi.RebuildView({
+              name: request.value.name,
+              position: 0n,
+              updatedAt: new Date(),
+              lag: Math.min(lag, LAG_LIMIT),
+              lagAtLeast: lag > LAG_LIMIT,
+              inPlace: false,
+              alreadyRequested: request.value.alreadyRequested
+            })
+          }
           const checkpoints = yield* checkpointsOf(name).pipe(Effect.mapError(storeFailure))
           const existing = yield* Effect.forEach(checkpoints, (checkpoint) => projectionStore.get(checkpoint)).pipe(Effect.mapError(storeFailure))
           if (existing.every(Option.isNone)) return yield* new UiApi.UiNotFound({ message: `No projection named ${JSON.stringify(name)}` })
@@ -330,12 +358,14 @@ export const layer = (settings: Settings) =>
           const top = yield* head
           const lag = yield* Queries.eventsAfter(sql, 0n, top, LAG_LIMIT + 1).pipe(Effect.mapError(storeFailure))
           const updated = yield* projectionStore.get(checkpoints[0]!).pipe(Effect.mapError(storeFailure))
-          return new UiApi.ProjectionView({
+          return new UiApi.RebuildView({
             name,
             position: 0n,
             updatedAt: Option.match(updated, { onNone: () => new Date(), onSome: (checkpoint) => checkpoint.updatedAt }),
             lag: Math.min(lag, LAG_LIMIT),
-            lagAtLeast: lag > LAG_LIMIT
+            lagAtLeast: lag > LAG_LIMIT,
+            inPlace: true,
+            alreadyRequested: false
           })
         })
 

@@ -115,7 +115,7 @@ export interface Status {
 }
 
 /** The build a registered projection is, from its name and the stored builds. */
-const buildStatus = (name: string): Effect.Effect<BuildStatus | undefined, DatabaseError, ProjectionStore> =>
+export const buildStatus = (name: string): Effect.Effect<BuildStatus | undefined, DatabaseError, ProjectionStore> =>
   Effect.gen(function*() {
     const { build, projection } = ProjectionVersion.parseName(name)
     const builds = yield* (yield* ProjectionStore).builds(projection)
