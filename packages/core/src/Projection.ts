@@ -436,6 +436,13 @@ const liveSleep = (duration: Duration.Duration) => Effect.withClock(Effect.sleep
 
 const whenMetricsEnabled = (effect: Effect.Effect<void>) => Effect.whenEffect(effect, Metrics.Enabled).pipe(Effect.asVoid)
 
+const leaseMillisOf = (projection: Pick<Projection<unknown, unknown>, "leaseDuration">) =>
+  Math.max(1, Duration.toMillis(projection.leaseDuration ?? DEFAULT_LEASE))
+
+/** How often an instance renews its leases (and looks for rebuilds asked for): a third of the lease. */
+const heartbeatOf = (projection: Pick<Projection<unknown, unknown>, "leaseDuration">) =>
+  Duration.millis(Math.max(1, Math.floor(leaseMillisOf(projection) / 3)))
+
 /** Whether the projection can be rebuilt without downtime: its `activate` takes the build. */
 const isRebuildable = (projection: Pick<Projection<unknown, unknown>, "activate">): boolean =>
   projection.activate !== undefined && !Effect.isEffect(projection.activate)
@@ -459,7 +466,7 @@ export const run = <E, R>(
 ): Effect.Effect<Running<E>, ProjectionError | DatabaseError, EventStore | ProjectionStore.ProjectionStore | R | Scope.Scope> =>
   Effect.gen(function*() {
     yield* validateOptions(projection)
-    if (isRebuildable(projection)) return yield* Generations.run(projection, runBuild)
+    if (isRebuildable(projection)) return yield* Generations.run(projection, runBuild, heartbeatOf(projection))
     return yield* runBuild(projection, projection.version === undefined ? undefined : { version: projection.version, generation: 0 })
   })
 
@@ -497,8 +504,8 @@ const runBuild = <E, R>(
     const pageSize = Math.min(batchSize * partitions, Math.max(batchSize, MAX_PAGE))
     const retry = projection.retry ?? defaultRetry
     const park = projection.onFailure === "park"
-    const leaseMillis = Math.max(1, Duration.toMillis(projection.leaseDuration ?? DEFAULT_LEASE))
-    const heartbeat = Duration.millis(Math.max(1, Math.floor(leaseMillis / 3)))
+    const leaseMillis = leaseMillisOf(projection)
+    const heartbeat = heartbeatOf(projection)
     const statusInterval = Duration.decode(projection.statusInterval ?? DEFAULT_STATUS_INTERVAL)
     const filters = { aggregateTypes: projection.aggregateTypes, eventTypes: projection.eventTypes }
     const keyOf = (partition: number) => Inspection.checkpointName(name, partition, partitions)

@@ -36,11 +36,10 @@ const wanted = (stored: Option.Option<Builds>, version: number, running: Readonl
   return [stored.value.active.generation, ...Option.toArray(stored.value.requested)]
 }
 
-const DEFAULT_LEASE = Duration.seconds(10)
-
 export const run = <E, R>(
   projection: Projection<E, R>,
-  runBuild: RunBuild
+  runBuild: RunBuild,
+  heartbeat: Duration.Duration
 ): Effect.Effect<Running<E>, ProjectionError | DatabaseError, EventStore | ProjectionStore | R | Scope.Scope> =>
   Effect.gen(function*() {
     const checkpoints = yield* ProjectionStore
@@ -50,7 +49,6 @@ export const run = <E, R>(
     const stopped = yield* Deferred.make<never, E | ReadError | DatabaseError>()
     const runners = yield* Ref.make<ReadonlyMap<number, Runner<E>>>(new Map())
     const lock = yield* Effect.makeSemaphore(1)
-    const heartbeat = Duration.millis(Math.max(1, Math.floor(Duration.toMillis(projection.leaseDuration ?? DEFAULT_LEASE) / 3)))
 
     const start = (generation: number) =>
       Effect.gen(function*() {
@@ -59,7 +57,7 @@ export const run = <E, R>(
           Scope.extend(child),
           Effect.onError(() => Scope.close(child, Exit.void))
         )
-        // A build that stops on an error stops the projection, as a single run does.
+        // A build that stops on an error fails the projection's `await`, as a single run's does.
         yield* Effect.forkIn(Effect.catchAllCause(running.await, (cause) => Deferred.failCause(stopped, cause)), child)
         yield* Ref.update(runners, (map) => new Map(map).set(generation, { running, scope: child }))
       })
