@@ -380,9 +380,12 @@ const validateOptions = (
   const name = validate.name("projection name", projection.name)
   if (name._tag === "Left") return refuse(name.left.message)
   if (projection.name.includes("#")) return refuse(`The projection name ${JSON.stringify(projection.name)} contains "#", which names partitions`)
-  // "NAME@vN" is the checkpoint name of version N of NAME: a projection of that name would share them.
-  if (/@v\d+$/.test(projection.name)) {
-    return refuse(`The projection name ${JSON.stringify(projection.name)} ends in "@v" and a number, which names a projection's versions`)
+  // "NAME@vN" and "NAME@vN.gG" are the checkpoint names of version N of NAME and of its rebuilds:
+  // a projection of that name would share them.
+  if (/@v\d+(\.g\d+)?$/.test(projection.name)) {
+    return refuse(
+      `The projection name ${JSON.stringify(projection.name)} ends in "@v" and a number (and ".g" and a number), which names a projection's versions and rebuilds`
+    )
   }
   for (const option of ["leaseDuration", "statusInterval"] as const) {
     if (projection[option] !== undefined && Option.isNone(validate.positiveDuration(projection[option]))) {

@@ -257,7 +257,7 @@ export const projectionOperations = (test: Test): void => {
         expect(error.message).toContain("partition count")
         expect((yield* checkpoints.projections).map((info) => info.name)).not.toContain(name)
       }
-      for (const name of ["", "a#1", "x\u0000y", "totals@v2"]) {
+      for (const name of ["", "a#1", "x\u0000y", "totals@v2", "totals@v2.g1"]) {
         const error = yield* Effect.flip(Effect.scoped(Projection.run(Projection.make({ name, handle: () => Effect.void }))))
         expect(error._tag).toBe("ProjectionError")
       }
