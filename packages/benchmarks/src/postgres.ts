@@ -29,7 +29,9 @@ const openRaw = async (url: string, schema: string) => {
       data.push(depositJson(seed + k)); metadata.push(METADATA); ms.push(now)
     }
     const result = await client.query(appendText, [aggregateId, "Account", 0, 0, ids, types, versions, data, metadata, ms])
-    if (result.rows.length !== count) throw new Error("raw append refused")
+    // The statement answers one row: how many events it inserted (none when the expected version did not hold).
+    const [answer] = result.rows as Array<{ inserted: number }>
+    if (answer?.inserted !== count) throw new Error("raw append refused")
   }
   const load = async (aggregateId: string): Promise<State> => {
     let state: State = { balance: 0, count: 0 }
