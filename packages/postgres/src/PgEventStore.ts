@@ -114,7 +114,9 @@ export const make = (
   Effect.gen(function*() {
     const parsed = parseUrl(Connect.textOf(config.url))
     const schema = config.schema ?? parsed.schema
-    yield* Connect.checkSettings(config)
+    // Bad values are reported as themselves, not as what opening with them did.
+    yield* Replicas.checkSettings(config)
+    yield* SqlEventStore.checkOptions({ schema, pollInterval: config.pollInterval })
     const { client, pool } = yield* Connect.connect(Connect.options(parsed.url, config))
     const channel = Tables.channel(schema)
     const notifications = listen.wakeUps(yield* listen.make(parsed.url), channel)

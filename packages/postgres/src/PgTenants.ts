@@ -195,6 +195,9 @@ export const make = (config: PgTenantsConfig): Effect.Effect<Service, DatabaseEr
     if (config.rowLevelSecurity === true && strategy !== "conjoined") {
       return yield* invalid("PgTenants: rowLevelSecurity needs strategy \"conjoined\"")
     }
+    yield* Replicas.checkSettings(config)
+    yield* SqlEventStore.checkOptions({ pollInterval: config.pollInterval })
+    yield* Connect.checkDuration("idleTimeToLive", config.idleTimeToLive, { infinite: true })
     const servers = yield* serversOf(config)
     const names = Array.from(servers.keys())
     const unknownReplicated = Object.keys(config.replicas ?? {}).filter((name) => !servers.has(name))

@@ -7,9 +7,9 @@
 import { expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Aggregate, DatabaseError, EventStore } from "@eventuali/core"
-import { PgEventStore } from "@eventuali/postgres"
+import { PgEventStore, PgTenants } from "@eventuali/postgres"
 import { Migrations } from "@eventuali/sql"
-import { Cause, Clock, Context, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Logger, LogLevel, Option } from "effect"
 import * as Net from "node:net"
 import { describe, vi } from "vitest"
 import { freePort, startEmbedded } from "./support/embedded.js"
@@ -89,19 +89,62 @@ const silentServer = Effect.acquireRelease(
     })
 )
 
+/** Settings both `PgEventStore` and `PgTenants` refuse, with the message they refuse them with. */
+const badSettings = [
+  [{ maxConnections: Number.NaN }, "Invalid maxConnections NaN: it must be a positive integer"],
+  [{ connectTimeout: Number.NaN }, "Invalid connectTimeout NaN: it must be a positive duration"],
+  [{ connectionWaitTimeout: Infinity }, "Invalid connectionWaitTimeout Infinity: it must be a positive duration"],
+  [{ pollInterval: "soon" }, "Invalid pollInterval soon: it must be a positive duration"],
+  [{ pollInterval: 0 }, "Invalid pollInterval 0: it must be a positive duration"],
+  [{ readFrom: "nearest" }, "Invalid readFrom \"nearest\": it must be \"replica\" or \"primary\""],
+  [{ replicaWaitTimeout: -1 }, "Invalid replicaWaitTimeout -1: it must be a positive duration"],
+  [{ replicaWaitTimeout: "a while" }, "Invalid replicaWaitTimeout a while: it must be a positive duration"]
+] as const
+
 describe("PgEventStore options", () => {
   it.live.each([
     [{ maxConnections: 0 }, "Invalid maxConnections 0: it must be a positive integer"],
     [{ maxConnections: 1.5 }, "Invalid maxConnections 1.5: it must be a positive integer"],
     [{ connectTimeout: 0 }, "Invalid connectTimeout 0: it must be a positive duration"],
     [{ connectTimeout: "soon" }, "Invalid connectTimeout soon: it must be a positive duration"],
-    [{ connectionWaitTimeout: -1 }, "Invalid connectionWaitTimeout -1: it must be a positive duration"]
+    [{ connectionWaitTimeout: -1 }, "Invalid connectionWaitTimeout -1: it must be a positive duration"],
+    ...badSettings
   ] as const)("%o: DatabaseError before anything is opened", ([option, message]) =>
     Effect.gen(function*() {
       // A closed port: had the options been taken, the error would be a failed connection.
       const config = { url: "postgresql://u:s3cret@127.0.0.1:1/db", ...option } as PgEventStore.PgEventStoreConfig
       const { exit } = yield* buildLayer(config)
       expect(databaseErrorOf(exit).message).toBe(message)
+    }))
+
+  it.live("a schema name that is not an identifier: DatabaseError before connecting", () =>
+    Effect.gen(function*() {
+      const { exit } = yield* buildLayer({ url: "postgresql://u:s3cret@127.0.0.1:1/db", schema: "no-dashes" })
+      expect(databaseErrorOf(exit).message).toMatch(/^Invalid schema name "no-dashes"/)
+    }))
+})
+
+describe("PgTenants options", () => {
+  it.live.each([
+    ...badSettings,
+    [{ maxConnections: -3 }, "Invalid maxConnections -3: it must be a positive integer"],
+    [{ connectTimeout: "soon" }, "Invalid connectTimeout soon: it must be a positive duration"],
+    [{ connectionWaitTimeout: 0 }, "Invalid connectionWaitTimeout 0: it must be a positive duration"],
+    [{ idleTimeToLive: 0 }, "Invalid idleTimeToLive 0: it must be a positive duration"],
+    [{ idleTimeToLive: -1 }, "Invalid idleTimeToLive -1: it must be a positive duration"],
+    [{ idleTimeToLive: "later" }, "Invalid idleTimeToLive later: it must be a positive duration"]
+  ] as const)("%o: DatabaseError when the layer is built, before anything is opened", ([option, message]) =>
+    Effect.gen(function*() {
+      const config = { servers: { one: "postgresql://u:s3cret@127.0.0.1:1/db" }, ...option } as PgTenants.PgTenantsConfig
+      const exit = yield* Effect.scoped(Layer.build(PgTenants.layer(config))).pipe(within("20 seconds", "building the layer"), Effect.exit)
+      expect(databaseErrorOf(exit).message).toBe(message)
+    }))
+
+  it.live("an infinite idleTimeToLive is taken (tenants stay open): the error is then the closed port's", () =>
+    Effect.gen(function*() {
+      const config: PgTenants.PgTenantsConfig = { servers: { one: "postgresql://u:s3cret@127.0.0.1:1/db" }, idleTimeToLive: Duration.infinity }
+      const exit = yield* Effect.scoped(Layer.build(PgTenants.layer(config))).pipe(within("20 seconds", "building the layer"), Effect.exit)
+      expect(databaseErrorOf(exit).message).toMatch(/^Cannot connect to PostgreSQL/)
     }))
 })
 

@@ -45,7 +45,15 @@ export interface SqlEventStoreOptions extends EventStore.StoreOptions {
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
-const checkOptions = (options: SqlEventStoreOptions) => {
+/**
+ * The options refused before anything is opened: a schema name that is not a plain identifier, a
+ * `pollInterval` that is not a positive duration. `open` and `make` check them; a driver checks
+ * them first, so a bad value is reported as itself, not as a failed connection.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkOptions = (options: Pick<SqlEventStoreOptions, "schema" | "pollInterval">): Effect.Effect<void, DatabaseError> => {
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
     return Effect.fail(
       new DatabaseError({

@@ -36,6 +36,23 @@ export interface Settings {
 export const textOf = (url: string | Redacted.Redacted<string>): string => Redacted.isRedacted(url) ? Redacted.value(url) : url
 
 /**
+ * A duration option refused unless it is finite and above zero (`infinite`: or infinite). Checked
+ * before use: `Duration.decode` throws on a text such as "soon", and reads -1 or NaN as zero.
+ */
+export const checkDuration = (
+  name: string,
+  value: Duration.DurationInput | undefined,
+  allow: { readonly infinite?: boolean } = {}
+): Effect.Effect<void, DatabaseError> => {
+  if (value === undefined) return Effect.void
+  const valid = Option.exists(
+    Duration.decodeUnknown(value),
+    (duration) => Duration.isFinite(duration) ? Duration.toMillis(duration) > 0 : allow.infinite === true
+  )
+  return valid ? Effect.void : Effect.fail(new DatabaseError({ message: `Invalid ${name} ${String(value)}: it must be a positive duration` }))
+}
+
+/**
  * The pool settings refused before anything is opened: a pool of 0 or 1.5 connections, or a
  * timeout that is not a positive duration (a text such as "soon" made `options` throw).
  */
@@ -44,13 +61,10 @@ export const checkSettings = (settings: Settings): Effect.Effect<void, DatabaseE
   if (maxConnections !== undefined && !(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
     return Effect.fail(new DatabaseError({ message: `Invalid maxConnections ${String(maxConnections)}: it must be a positive integer` }))
   }
-  for (const name of ["connectTimeout", "connectionWaitTimeout"] as const) {
-    const value = settings[name]
-    if (value !== undefined && !Option.exists(Duration.decodeUnknown(value), (d) => Duration.isFinite(d) && Duration.toMillis(d) > 0)) {
-      return Effect.fail(new DatabaseError({ message: `Invalid ${name} ${String(value)}: it must be a positive duration` }))
-    }
-  }
-  return Effect.void
+  return Effect.zipRight(
+    checkDuration("connectTimeout", settings.connectTimeout),
+    checkDuration("connectionWaitTimeout", settings.connectionWaitTimeout)
+  )
 }
 
 /** The settings, with their documented defaults. */

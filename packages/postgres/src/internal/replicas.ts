@@ -29,6 +29,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import { DatabaseError } from "@eventuali/core/Errors"
 import * as Metrics from "@eventuali/core/Metrics"
 import * as ReadPreference from "@eventuali/core/ReadPreference"
 import * as Redaction from "@eventuali/core/Redaction"
@@ -128,6 +129,19 @@ export interface Settings extends Connect.Settings {
   readonly readFrom?: "replica" | "primary" | undefined
   readonly replicaWaitTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * The settings refused before anything is opened: the pool's (`Connect.checkSettings`), a
+ * `readFrom` other than "replica" or "primary", a `replicaWaitTimeout` that is not a positive
+ * duration.
+ */
+export const checkSettings = (settings: Settings): Effect.Effect<void, DatabaseError> =>
+  Effect.zipRight(
+    Connect.checkSettings(settings),
+    settings.readFrom === undefined || settings.readFrom === "replica" || settings.readFrom === "primary"
+      ? Connect.checkDuration("replicaWaitTimeout", settings.replicaWaitTimeout)
+      : Effect.fail(new DatabaseError({ message: `Invalid readFrom ${JSON.stringify(settings.readFrom)}: it must be "replica" or "primary"` }))
+  )
 
 /**
  * The replicas of a primary (`sql` and `pool`) at `urls` (without `?schema=`), with the documented
