@@ -26,7 +26,7 @@ import { stats } from "./internal/stats.js"
 import { tail } from "./internal/tail.js"
 import { ui } from "./internal/ui.js"
 import { create as createTenant, move as moveTenant, tenants } from "./internal/tenants.js"
-import { leftoverProblem, validationProblem } from "./internal/usageError.js"
+import { emptyValueProblem, leftoverProblem, validationProblem } from "./internal/usageError.js"
 
 /**
  * The version the CLI reports (`--version`).
@@ -125,6 +125,8 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
   return Effect.gen(function*() {
     // Bare `eventuali` shows the help.
     if (args.length === 0) return yield* Effect.as(showHelp(path), 0)
+    const empty = emptyValueProblem(path, args)
+    if (empty !== undefined) return yield* usageError(empty, path)
     const parsed = yield* Effect.either(Descriptor.parse(command.descriptor, [commands.name, ...args], Help.cliConfig))
     if (Either.isLeft(parsed)) return yield* usageError(validationProblem(parsed.left, path, rest), path)
     const directive = parsed.right

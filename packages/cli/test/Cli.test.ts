@@ -182,7 +182,17 @@ describe("eventuali's help and usage errors read well", () => {
     [["stat"], "Unknown command \"stat\" (did you mean stats?)", "eventuali <command>"],
     [["frobnicate"], "Unknown command \"frobnicate\"", "eventuali <command>"],
     [["projections", "frob"], "Unknown command \"frob\"", "eventuali projections"],
-    [["projections", "rebuild"], "Missing argument <name>", "eventuali projections rebuild"]
+    [["projections", "rebuild"], "Missing argument <name>", "eventuali projections rebuild"],
+    // Empty values (an unset shell variable) name nothing; @effect/cli alone would drop an empty
+    // --type and show every type.
+    [["events", "--aggregate", "", "--url", "memory://"], "--aggregate needs a value, got an empty one: --aggregate ID", "eventuali events"],
+    [["events", "--type", "Account", "--type", ""], "--type needs a value, got an empty one: --type TYPE", "eventuali events"],
+    [["tail", "-e", ""], "-e needs a value, got an empty one: -e TYPE", "eventuali tail"],
+    [["stats", "--url", ""], "--url needs a value, got an empty one: --url URL", "eventuali stats"],
+    [["projections", "--url", "memory://", "rebuild", "x", "--tenant", ""], "--tenant needs a value, got an empty one: --tenant TENANT", "eventuali projections rebuild"],
+    [["delete", "", "--url", "memory://", "--yes"], "<aggregate-id> expects an aggregate id, got \"\"", "eventuali delete"],
+    [["forget", "", "--url", "memory://", "--yes"], "<subject-id> expects a subject id, got \"\"", "eventuali forget"],
+    [["ui", "--token", "short", "--url", "memory://"], "--token must be at least 16 characters long", "eventuali ui"]
   ])("%j: says what is wrong in plain English, then that command's help; exit 2", async (args, problem, usage) => {
     const result = await run(args)
     expect(result.code).toBe(2)
@@ -397,6 +407,10 @@ const journey = (makeUrl: () => string) => {
     const open = await run(["ui", "--url", url, "--host", "0.0.0.0"])
     expect(open.code).toBe(1)
     expectOneLineError(open.stderr, "give a token (--token TOKEN or EVENTUALI_UI_TOKEN)")
+    // A short token from the environment is no usage error (nothing on the line is wrong): exit 1.
+    const short = await run(["ui", "--url", url, "--port", "0"], { env: { EVENTUALI_UI_TOKEN: "short" } })
+    expect(short.code).toBe(1)
+    expectOneLineError(short.stderr, "EVENTUALI_UI_TOKEN must be at least 16 characters long")
   })
 
   it("export writes NDJSON to stdout or a file; import appends it elsewhere; re-importing appends nothing", async () => {

@@ -2,6 +2,7 @@
  * What every command shares: the `--url` and `--json` options, the one error a command fails
  * with, and running a command's body against the opened store.
  */
+import * as Args from "@effect/cli/Args"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
@@ -14,6 +15,17 @@ import { count } from "./output.js"
 
 /** A command failed: `message` is the one line shown to the user (no stack, no password). */
 export class CliError extends Schema.TaggedError<CliError>()("CliError", { message: Schema.String }) {}
+
+export const invalidValue = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/**
+ * The positional `<NAME>`, refused when empty: an empty id names nothing (typically an unset shell
+ * variable, `delete "$ID"`), so it is a usage error, not a failed command.
+ */
+export const nonEmptyArgument = (name: string, what: string) =>
+  Args.text({ name }).pipe(
+    Args.mapEffect((text) => text === "" ? Effect.fail(HelpDoc.p(`<${name}> expects ${what}, got ""`)) : Effect.succeed(text))
+  )
 
 /** `--url`, optional here: {@link withStore} falls back to `EVENTUALI_URL`. */
 export const urlOnly = Options.redacted("url").pipe(
@@ -62,8 +74,6 @@ const urlFromConfig = Config.redacted("EVENTUALI_URL").pipe(
 )
 
 export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON, one value per line, instead of text for people"))
-
-export const invalidValue = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
 
 /**
  * `--NAME N`: a whole number from `min` (to `max`). Checked here rather than by `Options.integer`

@@ -7,10 +7,10 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Privacy from "@eventuali/core/Privacy"
 import { Console, Effect } from "effect"
-import { confirm, json, url, withStore, yes } from "./common.js"
+import { confirm, json, nonEmptyArgument, url, withStore, yes } from "./common.js"
 import * as Output from "./output.js"
 
-const subject = Args.text({ name: "subject-id" }).pipe(Args.withDescription("The data subject's id (as the schemas' Privacy.personal subject says)"))
+const subject = nonEmptyArgument("subject-id", "a subject id").pipe(Args.withDescription("The data subject's id (as the schemas' Privacy.personal subject says)"))
 
 
 export const forget = Command.make("forget", { url, json, subject, yes }, (options) =>

@@ -10,10 +10,10 @@ import * as Options from "@effect/cli/Options"
 import { EventStore } from "@eventuali/core/EventStore"
 import * as ExpectedVersion from "@eventuali/core/ExpectedVersion"
 import { Console, Duration, Effect, Option } from "effect"
-import { CliError, confirm, invalidValue, json, url, wholeNumber, withStore, yes } from "./common.js"
+import { CliError, confirm, invalidValue, json, nonEmptyArgument, url, wholeNumber, withStore, yes } from "./common.js"
 import * as Output from "./output.js"
 
-const aggregateId = Args.text({ name: "aggregate-id" }).pipe(Args.withDescription("The aggregate's id"))
+const aggregateId = nonEmptyArgument("aggregate-id", "an aggregate id").pipe(Args.withDescription("The aggregate's id"))
 
 
 /** Prints a result for people, or as one JSON line. */

@@ -13,7 +13,7 @@ import { EventStore } from "@eventuali/core/EventStore"
 import * as Projection from "@eventuali/core/Projection"
 import { type ProjectionCheckpoint, ProjectionStore } from "@eventuali/core/ProjectionStore"
 import { Console, Effect, Option } from "effect"
-import { CliError, json, position, type Target, url, withStore } from "./common.js"
+import { CliError, json, nonEmptyArgument, position, type Target, url, withStore } from "./common.js"
 import { Database, eventsAfter } from "./database.js"
 import * as Output from "./output.js"
 
@@ -133,7 +133,7 @@ const list = Command.make("projections", { url, json }, ({ json, url }) =>
     )
   )
 
-const name = Args.text({ name: "name" }).pipe(Args.withDescription("The projection's name (as `projections` lists it)"))
+const name = nonEmptyArgument("name", "a projection name").pipe(Args.withDescription("The projection's name (as `projections` lists it)"))
 
 /** A subcommand's store: its own `--url` and `--tenant`, or those given before it (`projections --url URL rebuild NAME`). */
 const withParentStore = <A, E, R>(own: Target, body: Effect.Effect<A, E, R>) =>

@@ -11,7 +11,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { EventualiUi } from "@eventuali/ui"
 import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
 import { createServer } from "node:http"
-import { CliError, url, wholeNumber, withStore } from "./common.js"
+import { CliError, invalidValue, url, wholeNumber, withStore } from "./common.js"
 import { Database } from "./database.js"
 
 const port = wholeNumber("port", { min: 0, max: 65_535 }).pipe(
@@ -25,7 +25,15 @@ const host = Options.text("host").pipe(
   Options.withDescription("The address to listen on (default: 127.0.0.1). Any other than a loopback address needs a token")
 )
 
+/** Shorter tokens are guessable by trying: refused however they are given. */
+const MIN_TOKEN_LENGTH = 16
+
+const tooShort = (token: Redacted.Redacted<string>) => Redacted.value(token).length < MIN_TOKEN_LENGTH
+
 const token = Options.redacted("token").pipe(
+  Options.mapEffect((token) =>
+    tooShort(token) ? invalidValue(`--token must be at least ${MIN_TOKEN_LENGTH} characters long`) : Effect.succeed(token)
+  ),
   Options.withPseudoName("TOKEN"),
   Options.optional,
   Options.withDescription("Require this token on every request (default: $EVENTUALI_UI_TOKEN). The printed address carries it once; the browser keeps it in a cookie")
@@ -57,8 +65,8 @@ export const ui = Command.make("ui", { url, port, host, token, allowWrites }, (o
       })
     }
     const token = Option.getOrUndefined(configured)
-    if (token !== undefined && Redacted.value(token).length < 16) {
-      return yield* new CliError({ message: "The token must be at least 16 characters long" })
+    if (token !== undefined && tooShort(token)) {
+      return yield* new CliError({ message: `EVENTUALI_UI_TOKEN must be at least ${MIN_TOKEN_LENGTH} characters long` })
     }
     return yield* withStore(
       options.url,

@@ -52,6 +52,22 @@ export const leftoverProblem = (command: CommandTree, leftover: readonly [string
 }
 
 /**
+ * An option of a command of `path` given an empty value (`--type ""`, typically an unset shell
+ * variable): @effect/cli drops an empty value of a repeatable option without a word, so
+ * `events --type "$T"` would show every type. Nothing takes an empty value.
+ */
+export const emptyValueProblem = (path: CommandPath, args: ReadonlyArray<string>): string | undefined => {
+  const options = path.flatMap(optionsOf).filter((option) => Option.isSome(option.value))
+  for (let index = 0; index + 1 < args.length; index++) {
+    const option = findOption(options, args[index]!)
+    if (Option.isSome(option) && !args[index]!.includes("=") && args[index + 1] === "") {
+      return `${args[index]} needs a value, got an empty one: ${args[index]} ${Option.getOrElse(option.value.value, () => "VALUE")}`
+    }
+  }
+  return undefined
+}
+
+/**
  * @effect/cli refused the command line with `error`; `path` is the commands named in it and
  * `rest` the arguments after the last of them.
  */
