@@ -89,6 +89,9 @@ const parseSqlite = (url: string): Either.Either<ConnectionString, DatabaseError
   if (path.includes("\u0000")) return fail(`Invalid SQLite connection string: the path contains a NUL character`)
   let synchronous: "full" | "normal" | undefined
   for (const [key, value] of query) {
+    if (query.getAll(key).length > 1) {
+      return fail(`Invalid SQLite connection string ${shown}: ${JSON.stringify(key)} is given ${query.getAll(key).length} times; give it once`)
+    }
     if (key === "synchronous" && (value === "full" || value === "normal")) {
       synchronous = value
     } else if (key === "synchronous") {

@@ -52,7 +52,10 @@ describe("EventStore.layer with a bad connection string", () => {
     ["a port out of range", "postgresql://bob:s3cret@127.0.0.1:70000/db", /Cannot connect to PostgreSQL/],
     ["an unterminated IPv6 host", "postgresql://bob:s3cret@[::1/db", /Cannot connect to PostgreSQL/],
     ["a closed port", "postgres://bob:s3cret@127.0.0.1:1/db", /Cannot connect to PostgreSQL at postgres:\/\/bob:\*\*\*@127\.0\.0\.1:1\/db/],
-    ["an invalid schema name", "postgresql://bob:s3cret@127.0.0.1:1/db?schema=x%22%3B%20drop", /Invalid schema name|Cannot connect/]
+    ["an invalid schema name", "postgresql://bob:s3cret@127.0.0.1:1/db?schema=x%22%3B%20drop", /Invalid schema name "x\\"; drop"/],
+    // Which of two values was meant cannot be known: one would otherwise silently win.
+    ["a repeated SQLite option", "sqlite://x.db?synchronous=full&synchronous=normal", /"sqlite:\/\/x\.db": "synchronous" is given 2 times; give it once$/],
+    ["a repeated ?schema=", "postgresql://bob:s3cret@127.0.0.1:1/db?schema=a&schema=b", /^Invalid connection string postgresql:\/\/bob:\*\*\*@127\.0\.0\.1:1\/db\?schema=a&schema=b: \?schema= is given 2 times; give it once$/]
   ] as const)("%s: DatabaseError saying so, the password hidden", ([, url, message]) =>
     Effect.gen(function*() {
       const failure = yield* failureOf(url)

@@ -112,6 +112,7 @@ export const make = (
   config: PgEventStoreConfig
 ): Effect.Effect<SqlEventStore.OpenStore<PgClient.PgClient>, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* Connect.checkSchemaParameter(Connect.textOf(config.url))
     const parsed = parseUrl(Connect.textOf(config.url))
     const schema = config.schema ?? parsed.schema
     // Bad values are reported as themselves, not as what opening with them did.

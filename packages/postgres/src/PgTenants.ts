@@ -370,7 +370,9 @@ const directoryClient = (config: PgTenantsConfig, url: string) =>
 /** The directory table on the control database. */
 const controlDirectory = (config: PgTenantsConfig, firstServer: string) =>
   Effect.gen(function*() {
-    const { schema, url } = parseUrl(config.control === undefined ? firstServer : urlOf(config.control))
+    const control = config.control === undefined ? firstServer : urlOf(config.control)
+    yield* Connect.checkSchemaParameter(control)
+    const { schema, url } = parseUrl(control)
     const client = yield* directoryClient(config, url)
     return yield* Effect.provideService(TenantDirectory.table({ schema }), SqlClient.SqlClient, client)
   })

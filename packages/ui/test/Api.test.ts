@@ -138,6 +138,13 @@ describe("the API on SQLite", () => {
       expect(response.body.length, path).toBeGreaterThan(0)
     }
     expect(JSON.parse((await get("api/events?limit=100000")).body).message).toContain("limit must be from 1 to 500")
+    // A parameter given twice: which value was meant cannot be known, whatever the endpoint.
+    for (const path of ["api/events?aggregateType=Order&aggregateType=Customer", "api/events?limit=5&limit=6", "api/aggregate?aggregateId=a&aggregateId=b", "api/live?eventType=a&eventType=a", "api/events?schema=a&schema=b", "?token=a&token=b"]) {
+      const response = await get(path)
+      expect(response.status, path).toBe(400)
+      const name = /[?&]([a-zA-Z]+)=/.exec(path)![1]
+      expect(JSON.parse(response.body), path).toEqual({ _tag: "UiBadRequest", message: `The query parameter "${name}" is given 2 times: give it once` })
+    }
     const crafted = await get(`api/aggregate?aggregateId=${"x".repeat(300)}`)
     expect(crafted.status).toBe(400)
     expect(crafted.body).toContain("at most 200 characters")
@@ -178,6 +185,8 @@ describe("with a token and writes allowed", () => {
       expect((await fetch(new URL(path, guarded.url))).status, path).toBe(401)
     }
     expect((await fetch(new URL("api/overview", guarded.url), { headers: { authorization: "Bearer wrong" } })).status).toBe(401)
+    // Two tokens in the address: refused, whichever is right (neither is taken silently).
+    expect((await fetch(new URL(`api/overview?token=${token}&token=wrong`, guarded.url))).status).toBe(400)
     expect((await fetch(new URL("api/overview", guarded.url), { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
     const visit = await fetch(new URL(`?token=${token}`, guarded.url), { redirect: "manual" })
     expect(visit.status).toBe(303)

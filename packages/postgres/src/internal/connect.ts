@@ -67,6 +67,20 @@ export const checkSettings = (settings: Settings): Effect.Effect<void, DatabaseE
   )
 }
 
+/**
+ * Refuses a URL that gives `?schema=` more than once: which one was meant cannot be known, and
+ * `parseUrl` would silently take the first.
+ */
+export const checkSchemaParameter = (url: string): Effect.Effect<void, DatabaseError> => {
+  const queryStart = url.indexOf("?")
+  const count = queryStart === -1 ? 0 : new URLSearchParams(url.slice(queryStart + 1)).getAll("schema").length
+  return count > 1
+    ? Effect.fail(
+      new DatabaseError({ message: `Invalid connection string ${Redaction.redactUrl(url)}: ?schema= is given ${count} times; give it once` })
+    )
+    : Effect.void
+}
+
 /** The settings, with their documented defaults. */
 export const options = (url: string, settings: Settings): Options => ({
   url,

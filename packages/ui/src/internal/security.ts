@@ -41,8 +41,22 @@ const hostnameOf = (host: string | undefined): string | undefined => {
   }
 }
 
-const refuse = (status: number, message: string) =>
-  HttpServerResponse.unsafeJson({ _tag: status === 401 ? "UiUnauthorized" : "UiForbidden", message }, { status })
+const TAGS: Record<number, string> = { 400: "UiBadRequest", 401: "UiUnauthorized", 403: "UiForbidden" }
+
+const refuse = (status: 400 | 401 | 403, message: string) => HttpServerResponse.unsafeJson({ _tag: TAGS[status], message }, { status })
+
+/**
+ * The first query parameter given more than once, with its count. Every parameter of the UI
+ * (`token` included) takes one value: the API's schemas would refuse the others with a message
+ * about arrays, and `token` would be taken from the first silently.
+ */
+const repeatedParameter = (url: URL): readonly [name: string, count: number] | undefined => {
+  for (const name of new Set(url.searchParams.keys())) {
+    const count = url.searchParams.getAll(name).length
+    if (count > 1) return [name, count]
+  }
+  return undefined
+}
 
 /** Headers of every response: nothing loads from elsewhere, nothing is framed, nothing is cached. */
 const secured = (response: HttpServerResponse.HttpServerResponse) =>
@@ -66,6 +80,10 @@ export const guard = (settings: Guard) => <E, R>(app: HttpApp.Default<E, R>): Ht
       }
     }
     const url = new URL(request.url, "http://ui.invalid")
+    const repeated = repeatedParameter(url)
+    if (repeated !== undefined) {
+      return secured(refuse(400, `The query parameter ${JSON.stringify(repeated[0])} is given ${repeated[1]} times: give it once`))
+    }
     if (settings.token !== undefined) {
       const fromQuery = url.searchParams.get("token")
       const presented = bearerOf(request.headers["authorization"]) ?? request.cookies[COOKIE] ?? fromQuery ?? undefined
