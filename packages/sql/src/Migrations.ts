@@ -2,8 +2,9 @@
  * The schema of the event store, as numbered migrations applied once per database.
  *
  * Each migration is idempotent DDL (`IF NOT EXISTS`, or an `ALTER` to what is already there),
- * applied in one transaction with its bookkeeping row; on PostgreSQL the transaction first takes
- * an advisory lock, so processes starting at once apply each migration exactly once.
+ * applied in one transaction with its bookkeeping row. That transaction first takes a lock (on
+ * PostgreSQL an advisory lock, on SQLite the file's write lock) and only then reads which
+ * migrations are applied, so processes starting at once apply each migration exactly once.
  *
  * Why not `@effect/sql`'s `Migrator`, which does the same bookkeeping: on PostgreSQL it creates
  * its table outside its transaction and lock (two processes starting at once both try, and one
@@ -432,20 +433,12 @@ export const run = (
     const { schema } = options
     const bookkeeping = sql(Tables.identifiers(schema).migrations)
     const ddl = Tables.quoted(schema)
-    yield* sql.withTransaction(Effect.gen(function*() {
-      yield* sql.onDialectOrElse({
-        pg: () =>
-          Effect.gen(function*() {
-            yield* sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext(${schema ?? ""}))`
-            if (schema !== undefined) yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
-          }),
-        orElse: () => Effect.void
-      })
-      yield* sql`CREATE TABLE IF NOT EXISTS ${bookkeeping} (
+    const createBookkeeping = sql`CREATE TABLE IF NOT EXISTS ${bookkeeping} (
         id integer PRIMARY KEY,
         name text NOT NULL,
         applied_at text NOT NULL
       )`
+    const apply = Effect.gen(function*() {
       const applied = yield* sql<{ readonly id: number }>`SELECT id FROM ${bookkeeping}`
       const done = new Set(applied.map((row) => Number(row.id)))
       for (const migration of options.migrations ?? migrations) {
@@ -456,7 +449,28 @@ export const run = (
           sql.insert({ id: migration.id, name: migration.name, applied_at: new Date().toISOString() })
         }`
       }
-    })).pipe(
+    })
+    yield* sql.onDialectOrElse({
+      pg: () =>
+        sql.withTransaction(Effect.gen(function*() {
+          yield* sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_CLASS}, hashtext(${schema ?? ""}))`
+          if (schema !== undefined) yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`
+          yield* createBookkeeping
+          yield* apply
+        })),
+      // SQLite: the transaction takes the file's write lock before it reads anything, so that a
+      // process migrating at the same moment waits for it (busy timeout) and then reads what it
+      // applied. A transaction that read first could not wait: SQLite refuses its first write at
+      // once (SQLITE_BUSY, or SQLITE_BUSY_SNAPSHOT once the other committed), and both would
+      // have seen a migration as missing (an `ADD COLUMN`, which has no `IF NOT EXISTS`, fails
+      // the second time). The no-op `UPDATE` takes the lock; it needs the table, created
+      // (idempotently: the loser of a race waits, then finds it) just before, in its own commit.
+      orElse: () =>
+        Effect.zipRight(
+          createBookkeeping,
+          sql.withTransaction(Effect.zipRight(sql`UPDATE ${bookkeeping} SET id = id WHERE 0`, apply))
+        )
+    }).pipe(
       Effect.mapError(toDatabaseError("Migrating the event store schema")),
       Effect.withSpan("EventStore.migrate")
     )

@@ -142,13 +142,14 @@ export const make = (
     const { filename } = config
     const readonly = config.readonly === true
     if (!readonly) yield* ensureDirectory(filename)
-    const { client, connection } = yield* Client.make({ filename, readonly }).pipe(
+    const busyTimeout = Math.max(0, Math.trunc(config.busyTimeout ?? 5000))
+    const { client, connection } = yield* Client.make({ filename, readonly, busyTimeout }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((defect) => Effect.fail(openError(filename, SqlErrors.messageOf(defect), defect)))
     )
     const synchronous = config.synchronous ?? "full"
     yield* client.unsafe(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`).pipe(
-      Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(config.busyTimeout ?? 5000))}`)),
+      Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${busyTimeout}`)),
       // Deleted rows are overwritten with zeros, not only unlinked: a key `Privacy.forget`
       // destroys (or an event deleted for good) leaves no bytes behind in the file. An
       // append-only store deletes little, so it costs little.

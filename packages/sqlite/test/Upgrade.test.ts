@@ -6,13 +6,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Aggregate, Event, EventStore, ProjectionStore } from "@eventuali/core"
-import { Migrations, Tables } from "@eventuali/sql"
+import { Migrations } from "@eventuali/sql"
 import { SqliteEventStore } from "@eventuali/sqlite"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { makeDatabaseBefore } from "./fixtures/databaseBefore.js"
 
 /**
  * 0.1.0's migrations, verbatim, by id: a frozen copy of
@@ -160,19 +161,11 @@ describe("SqliteEventStore on a database made by 0.1.0", () => {
   it.scoped("a database from before rebuild generations (migrations 1 to 10, a versioned projection active) keeps its active version, gains the columns once, and can be asked for a rebuild", () =>
     Effect.gen(function*() {
       const filename = yield* tempFile
-      const db = new Database(filename)
-      try {
-        db.exec(`CREATE TABLE eventuali_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)`)
-        for (const migration of Migrations.migrations.filter((migration) => migration.id < 11)) {
-          for (const statement of migration.sqlite(Tables.quoted(undefined))) db.exec(statement)
-          db.prepare(`INSERT INTO eventuali_migrations (id, name, applied_at) VALUES (?, ?, ?)`).run(migration.id, migration.name, new Date().toISOString())
-        }
+      makeDatabaseBefore(filename, 10, (db) => {
         db.prepare(`INSERT INTO eventuali_projection_versions (name, version, activated_at) VALUES ('balances', 2, ?)`).run(Date.now())
         db.prepare(`INSERT INTO eventuali_projections (name, partitions, aggregate_types, event_types, created_at) VALUES ('balances@v2', 1, '[]', '[]', ?)`)
           .run(Date.now())
-      } finally {
-        db.close()
-      }
+      })
       const { projections } = yield* open({ filename })
       expect(appliedMigrations(filename)).toEqual(everyMigrationOnce)
       expect(yield* projections.activeVersion("balances")).toEqual(Option.some(2))

@@ -15,7 +15,7 @@ import * as LazyTransaction from "@eventuali/sql/LazyTransaction"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, type Fiber, Option, Scope, Stream } from "effect"
+import { Context, Duration, Effect, type Fiber, Option, Schedule, Scope, Stream } from "effect"
 
 /**
  * The connection, used synchronously: a synchronous body cannot interleave with another fiber,
@@ -54,10 +54,14 @@ export interface Shared {
   readonly transactionAcquirer: SqlConnection.Connection.Acquirer
 }
 
-/** The file (or `":memory:"`) and whether it is opened read-only. */
+/**
+ * The file (or `":memory:"`), whether it is opened read-only, and how many milliseconds opening
+ * waits for another process that is switching the same new file to WAL.
+ */
 export interface Options {
   readonly filename: string
   readonly readonly: boolean
+  readonly busyTimeout: number
 }
 
 /**
@@ -91,13 +95,29 @@ const statementCache = (db: Sqlite.Database) => {
   }
 }
 
+/**
+ * Puts the file in WAL mode. Two processes opening a new file at once can both hold its read lock
+ * while each wants to write WAL into its header: SQLite fails one of them at once with
+ * `SQLITE_BUSY` (waiting out its busy timeout could not help: neither would let go). Tried again,
+ * it finds the file in WAL mode already.
+ */
+const switchToWal = (db: Sqlite.Database, busyTimeout: number): Effect.Effect<void> =>
+  Effect.try({ try: () => db.pragma("journal_mode = WAL"), catch: (cause) => cause }).pipe(
+    Effect.retry({
+      schedule: Schedule.spaced("10 millis").pipe(Schedule.upTo(Duration.millis(busyTimeout))),
+      while: (cause) => cause instanceof Sqlite.SqliteError && cause.code === "SQLITE_BUSY"
+    }),
+    Effect.asVoid,
+    Effect.orDie
+  )
+
 /** Opens the connection (closed with the scope) and its lock. */
 export const make = (options: Options): Effect.Effect<Shared, never, Scope.Scope> =>
   Effect.gen(function*() {
     const db = new Sqlite(options.filename, { readonly: options.readonly })
     yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
     // Read-only: the journal mode is the file's own (setting WAL would be a write).
-    if (!options.readonly) db.pragma("journal_mode = WAL")
+    if (!options.readonly) yield* switchToWal(db, options.busyTimeout)
     const prepare = statementCache(db)
     const connection = makeConnection(db, prepare)
 
