@@ -129,6 +129,31 @@ const refuseWrites = (store: EventStore.Service, filename: string): EventStore.S
 }
 
 /**
+ * The options, checked before the file is touched (so a bad value creates no file): a `busyTimeout` of NaN or
+ * Infinity reached `PRAGMA busy_timeout` as text SQLite refused, after the file was created,
+ * and a negative one silently meant 0.
+ */
+const checkConfig = (config: SqliteEventStoreConfig) => {
+  const busyTimeout = config.busyTimeout ?? 5000
+  if (typeof busyTimeout !== "number" || !Number.isSafeInteger(busyTimeout) || busyTimeout < 0) {
+    return Effect.fail(
+      new DatabaseError({
+        message: `Invalid busyTimeout ${String(config.busyTimeout)}: it must be a whole number of milliseconds, 0 or more`
+      })
+    )
+  }
+  const synchronous = config.synchronous ?? "full"
+  if (synchronous !== "full" && synchronous !== "normal") {
+    return Effect.fail(
+      new DatabaseError({ message: `Invalid synchronous ${JSON.stringify(config.synchronous)}: use "full" or "normal"` })
+    )
+  }
+  return SqlEventStore.checkOptions({ pollInterval: config.pollInterval }).pipe(
+    Effect.as({ busyTimeout, synchronous })
+  )
+}
+
+/**
  * Opens (creating if needed) the database, migrates it and builds the store and its projection
  * checkpoints. The client is returned too, for read models that live in the same database.
  *
@@ -140,14 +165,13 @@ export const make = (
 ): Effect.Effect<SqlEventStore.OpenStore<SqlClient.SqlClient>, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const { filename } = config
+    const { busyTimeout, synchronous } = yield* checkConfig(config)
     const readonly = config.readonly === true
     if (!readonly) yield* ensureDirectory(filename)
-    const busyTimeout = Math.max(0, Math.trunc(config.busyTimeout ?? 5000))
     const { client, connection } = yield* Client.make({ filename, readonly, busyTimeout }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.catchAllDefect((defect) => Effect.fail(openError(filename, SqlErrors.messageOf(defect), defect)))
     )
-    const synchronous = config.synchronous ?? "full"
     yield* client.unsafe(`PRAGMA synchronous = ${synchronous === "normal" ? "NORMAL" : "FULL"}`).pipe(
       Effect.zipRight(client.unsafe(`PRAGMA busy_timeout = ${busyTimeout}`)),
       // Deleted rows are overwritten with zeros, not only unlinked: a key `Privacy.forget`

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { EventStore } from "@eventuali/core"
 import { SqliteEventStore } from "@eventuali/sqlite"
-import { Chunk, Context, type Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Context, type Duration, Effect, Fiber, Layer, Option, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -19,6 +19,28 @@ describe("SQLite live subscriptions", () => {
         expect(error._tag).toBe("DatabaseError")
         expect(error.message).toBe(`Invalid pollInterval ${pollInterval}: it must be a positive duration`)
       }
+    }).pipe(Effect.scoped))
+
+  it.live("a busyTimeout or synchronous out of range fails the layer with DatabaseError naming it, and creates no file", () =>
+    Effect.gen(function*() {
+      const directory = Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventuali-opt-"))
+      const filename = Path.join(directory, "sub", "events.db")
+      const cases: ReadonlyArray<readonly [Partial<SqliteEventStore.SqliteEventStoreConfig>, string]> = [
+        [{ busyTimeout: -1 }, "Invalid busyTimeout -1: it must be a whole number of milliseconds, 0 or more"],
+        [{ busyTimeout: Number.NaN }, "Invalid busyTimeout NaN: it must be a whole number of milliseconds, 0 or more"],
+        [{ busyTimeout: Infinity }, "Invalid busyTimeout Infinity: it must be a whole number of milliseconds, 0 or more"],
+        [{ busyTimeout: 1.5 }, "Invalid busyTimeout 1.5: it must be a whole number of milliseconds, 0 or more"],
+        [{ synchronous: "off" as "full" }, `Invalid synchronous "off": use "full" or "normal"`],
+        [{ pollInterval: 0 }, "Invalid pollInterval 0: it must be a positive duration"]
+      ]
+      for (const [options, message] of cases) {
+        const error = yield* Effect.flip(Layer.build(SqliteEventStore.layer({ filename, ...options })))
+        expect(error._tag).toBe("DatabaseError")
+        expect(error.message).toBe(message)
+      }
+      expect(Fs.existsSync(Path.join(directory, "sub"))).toBe(false)
+      const context = yield* Layer.build(SqliteEventStore.layer({ filename, busyTimeout: 0, synchronous: "normal" }))
+      expect(yield* Context.get(context, EventStore.EventStore).getAggregateVersion("none")).toStrictEqual(Option.none())
     }).pipe(Effect.scoped))
 
   it.live("events written by another store on the same file reach a subscriber by polling", () =>
