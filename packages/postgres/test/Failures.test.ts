@@ -280,6 +280,23 @@ describePg("PgEventStore schemas", () => {
       }
     }))
 
+  it.scopedLive("options=-c search_path=SCHEMA in the URL puts read models' unqualified tables in the store's schema (the PostgreSQL guide)", () =>
+    Effect.gen(function*() {
+      const schemas = [freshSchema("rmleft"), freshSchema("rmright")]
+      for (const schema of schemas) {
+        const url = `${serverUrl}${serverUrl.includes("?") ? "&" : "?"}schema=${schema}&options=${encodeURIComponent(`-c search_path=${schema}`)}`
+        const context = yield* Layer.build(PgEventStore.layer({ url }))
+        const sql = Context.get(context, SqlClient.SqlClient)
+        // The same unqualified name in both stores: two tables, one per schema.
+        yield* sql`CREATE TABLE totals (id TEXT PRIMARY KEY)`
+        yield* sql`INSERT INTO totals (id) VALUES (${schema})`
+      }
+      const { sql } = yield* openStore(schemas[0]!)
+      for (const schema of schemas) {
+        expect(yield* sql<{ readonly id: string }>`SELECT id FROM ${sql(schema)}.totals`).toEqual([{ id: schema }])
+      }
+    }))
+
   it.scopedLive("two schemas of one database are isolated: same ids, different events, neither sees the other's", () =>
     Effect.gen(function*() {
       const left = (yield* openStore(freshSchema("left"))).store
