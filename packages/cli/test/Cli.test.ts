@@ -695,6 +695,9 @@ const lifecycleCommands = (makeUrl: () => string) =>
     const hard = await run(["delete", "a2", "--hard", "--expected-version", "4", "--url", url, "--yes", "--json"])
     expect(lines(hard.stdout)).toEqual([{ aggregateId: "a2", version: 5, hard: true, removedEvents: 2 }])
     expect(await versionsOf("a2")).toEqual([[5, "$deleted"]])
+    await append(url, "Other", "a9", events(2))
+    const one = await run(["truncate", "a9", "--before", "2", "--url", url, "-y"])
+    expect(one.stdout).toContain(`Truncated "a9" before version 2: 1 event removed.`)
 
     // Bad input: usage errors (exit 2) before anything is opened, or the store's refusal (exit 1).
     expect((await run(["truncate", "a1", "--before", "0", "--url", url, "--yes"])).code).toBe(2)

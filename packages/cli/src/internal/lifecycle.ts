@@ -50,7 +50,7 @@ export const deleteCommand = Command.make("delete", { url, json, aggregateId, ha
         options.json,
         { aggregateId: options.aggregateId, version: result.version, hard: options.hard, removedEvents: result.removedEvents },
         `Deleted ${JSON.stringify(options.aggregateId)}: tombstone at version ${result.version}${
-          options.hard ? `, ${Output.count(result.removedEvents)} events removed` : " (restore with: eventuali restore ID)"
+          options.hard ? `, ${Output.counted(result.removedEvents, "event")} removed` : " (restore with: eventuali restore ID)"
         }.`
       )
     })
@@ -90,7 +90,7 @@ export const truncateCommand = Command.make("truncate", { url, json, aggregateId
       yield* report(
         options.json,
         { aggregateId: options.aggregateId, before: options.before, removedEvents: result.removedEvents },
-        `Truncated ${JSON.stringify(options.aggregateId)} before version ${options.before}: ${Output.count(result.removedEvents)} events removed.`
+        `Truncated ${JSON.stringify(options.aggregateId)} before version ${options.before}: ${Output.counted(result.removedEvents, "event")} removed.`
       )
     })
   )).pipe(
@@ -154,9 +154,9 @@ const retentionRun = Command.make("run", { url, json, aggregateType, maxAge, max
       yield* report(
         options.json,
         { ...result },
-        `Retention of ${JSON.stringify(result.aggregateType)}: ${Output.count(result.streams)} streams looked at, ${
+        `Retention of ${JSON.stringify(result.aggregateType)}: ${Output.counted(result.streams, "stream")} looked at, ${
           Output.count(result.truncatedStreams)
-        } truncated, ${Output.count(result.removedEvents)} events removed.`
+        } truncated, ${Output.counted(result.removedEvents, "event")} removed.`
       )
     })
   )).pipe(
@@ -193,9 +193,9 @@ export const archiveCommand = Command.make("archive", { url, json, aggregateType
       yield* report(
         options.json,
         { ...result },
-        `Archive of ${JSON.stringify(result.aggregateType)}: ${Output.count(result.streams)} streams looked at, ${
+        `Archive of ${JSON.stringify(result.aggregateType)}: ${Output.counted(result.streams, "stream")} looked at, ${
           Output.count(result.archivedStreams)
-        } archived, ${Output.count(result.movedEvents)} events moved.`
+        } archived, ${Output.counted(result.movedEvents, "event")} moved.`
       )
     })
   )).pipe(

@@ -31,6 +31,9 @@ export const keyValues = (pairs: ReadonlyArray<readonly [string, string]>): stri
 /** `12,345` */
 export const count = (n: number): string => n.toLocaleString("en-US")
 
+/** `n` and a noun, in the singular for one: "1 event", "2 events". */
+export const counted = (n: number, noun: string): string => `${count(n)} ${n === 1 ? noun : `${noun}s`}`
+
 /** `1.23 s` */
 export const seconds = (duration: Duration.Duration): string => `${(Duration.toMillis(duration) / 1000).toFixed(2)} s`
 
