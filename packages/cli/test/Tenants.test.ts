@@ -125,3 +125,18 @@ describePg("eventuali tenants on two servers", () => {
     expect(badServer.code).toBe(1)
   }, 120_000)
 })
+
+it("tenants refuses a URL that is not PostgreSQL's, naming the option (tenants live on PostgreSQL only)", async () => {
+  for (
+    const [args, option] of [
+      [["tenants", "create", "acme", "--url", "sqlite://tenants.db"], "--url"],
+      [["tenants", "--url", "memory://"], "--url"],
+      [["tenants", "--server", "one=sqlite://one.db"], "--server one"],
+      [["tenants", "--server", "one=postgresql://u:s3cret@127.0.0.1:1/db", "--control", "sqlite://control.db"], "--control"]
+    ] as const
+  ) {
+    const result = await run(args)
+    expect(result.code, args.join(" ")).toBe(1)
+    expect(result.stderr, args.join(" ")).toMatch(new RegExp(`^Error: ${option} needs a PostgreSQL server \\(postgresql://…\\), not [a-z]+://`))
+  }
+})

@@ -10,7 +10,8 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as PgTenants from "@eventuali/postgres/PgTenants"
-import { Console, Duration, Effect, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Either, Option, Redacted } from "effect"
+import { ConnectionString } from "eventuali"
 import { CliError, json, toCliError, urlOf, urlOnly } from "./common.js"
 import { tenantSettings } from "./database.js"
 import * as Output from "./output.js"
@@ -37,12 +38,27 @@ type Deployment = {
 
 const SERVER_NAME = /^[A-Za-z0-9_-]{1,63}$/
 
+/**
+ * `url`, refused unless it is a PostgreSQL one: tenants live only there, and a `sqlite://` URL
+ * handed to the PostgreSQL driver failed as "Cannot connect to PostgreSQL at sqlite://…".
+ */
+const postgresOnly = (option: string, url: Redacted.Redacted<string>) =>
+  Either.match(ConnectionString.parse(Redacted.value(url)), {
+    onLeft: (error) => Effect.fail(new CliError({ message: error.message })),
+    onRight: (parsed) =>
+      parsed._tag === "Postgres"
+        ? Effect.succeed(url)
+        : Effect.fail(new CliError({
+          message: `${option} needs a PostgreSQL server (postgresql://…), not ${ConnectionString.redact(Redacted.value(url))}: tenants live on PostgreSQL only`
+        }))
+  })
+
 /** The tenants of the deployment the options describe, for as long as the scope lives. */
 const openTenants = (options: Deployment) =>
   Effect.gen(function*() {
     const settings = yield* tenantSettings.pipe(Effect.mapError((error) => new CliError({ message: error.message })))
     if (options.servers.length === 0) {
-      const url = yield* urlOf(options.url)
+      const url = yield* Effect.flatMap(urlOf(options.url), (url) => postgresOnly("--url", url))
       return yield* PgTenants.make({ servers: { server: url }, directory: "schemas", ...settings }).pipe(Effect.mapError(toCliError(url)))
     }
     const configured: Record<string, Redacted.Redacted<string>> = {}
@@ -53,8 +69,9 @@ const openTenants = (options: Deployment) =>
         return yield* new CliError({ message: `--server expects NAME=URL with a name of letters, digits, _ and -, got ${JSON.stringify(name)}` })
       }
       if (Object.hasOwn(configured, name)) return yield* new CliError({ message: `--server ${name} is given twice` })
-      configured[name] = Redacted.make(server.slice(equals + 1))
+      configured[name] = yield* postgresOnly(`--server ${name}`, Redacted.make(server.slice(equals + 1)))
     }
+    if (Option.isSome(options.control)) yield* postgresOnly("--control", options.control.value)
     return yield* PgTenants.make({ servers: configured, control: Option.getOrUndefined(options.control), ...settings }).pipe(
       Effect.mapError((error) => new CliError({ message: error.message }))
     )
