@@ -86,6 +86,16 @@ export const conflictKey: (columns: string, conjoined: boolean | undefined) => s
 export const memoized: <A>(build: (arg: A) => string) => (arg: A) => string = internal.memoized
 
 /**
+ * The columns every read of events (`readStream`, `readArchived`, `readAll`) selects, in this
+ * order: a driver that gets a row's values as an array (as PostgreSQL sends them) can name them
+ * by position.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const EVENT_COLUMNS: ReadonlyArray<string> = internal.EVENT_COLUMNS
+
+/**
  * Most events in one append (PostgreSQL's position scheme leaves 20 bits per transaction).
  *
  * @since 0.1.0

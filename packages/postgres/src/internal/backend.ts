@@ -45,15 +45,18 @@ export interface Options {
  * the data lifecycle decide on them), nor the key lookups (a forgotten subject must read as
  * forgotten at once).
  */
-const replicaReads = (statements: SqlBackend.Statements): ReadonlySet<string> => {
-  const texts = new Set([
-    statements.readStream,
-    statements.readArchived,
+const replicaReads = (statements: SqlBackend.Statements): ReadonlySet<string> =>
+  new Set([
+    ...eventReads(statements),
     statements.readSnapshot,
     statements.logHead,
     statements.listStreams,
     statements.firstVersionSince
   ])
+
+/** The statements that read events (their rows: `SqlBackend.EVENT_COLUMNS`), run by `Run.events`. */
+const eventReads = (statements: SqlBackend.Statements): ReadonlySet<string> => {
+  const texts = new Set([statements.readStream, statements.readArchived])
   const shapes = ["none", "one", "many"] as const
   for (const aggregateTypes of shapes) {
     for (const eventTypes of shapes) {
@@ -88,7 +91,10 @@ export const make = (
     const run = Statements.make(sql, pool, { prepared: options.preparedStatements })
     const append = Append.make(sql, run, statements, options.schema)
     const notifier = yield* Notifier.make(run, options.channel, options.sender)
-    const query = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => retryOnClosedOrCancelled(run<Row>(text, params))
+    const readsEvents = eventReads(statements)
+    const runOn = (target: Statements.Run) => <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
+      retryOnClosedOrCancelled(readsEvents.has(text) ? target.events<Row>(text, params) : target<Row>(text, params))
+    const query = runOn(run)
     const catchUp = retryOnClosedOrCancelled(CatchUp.make(sql))
     const replicas = options.replicas
     if (replicas === undefined) {
@@ -109,7 +115,7 @@ export const make = (
     return {
       statements,
       query: <Row extends object>(text: string, params: ReadonlyArray<unknown>) => {
-        if (onReplica.has(text)) return route((target) => retryOnClosedOrCancelled(target.run<Row>(text, params)), query<Row>(text, params))
+        if (onReplica.has(text)) return route((target) => runOn(target.run)<Row>(text, params), query<Row>(text, params))
         const reportsRows = removing.get(text)
         return reportsRows === undefined ? query<Row>(text, params) : removal<Row>(text, params, reportsRows)
       },

@@ -13,11 +13,20 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import { Effect, Option } from "effect"
 import * as Pg from "pg"
 
 /** Runs one of the store's statements, in the caller's transaction when it holds one. */
-export type Run = <Row extends object>(text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, SqlError>
+export interface Run {
+  <Row extends object>(text: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<Row>, SqlError>
+  /**
+   * Runs one of the reads of events (`SqlBackend.EVENT_COLUMNS`): outside a transaction each
+   * column's value is the text the server sent (see {@link EventsQuery}), which the store's row
+   * checks read as they read the driver's values.
+   */
+  readonly events: <Row extends object>(text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, SqlError>
+}
 
 /**
  * One name per text for the process's life: a connection prepares a name once and reuses it.
@@ -53,6 +62,57 @@ class StoreQuery<Row extends object> extends Pg.Query<Row> {
   }
 }
 
+/** What node-postgres hands a query for each row: the columns' values, as text (NULL as null). */
+interface DataRow {
+  readonly fields: ReadonlyArray<string | null>
+}
+
+const column = (name: string): number => SqlBackend.EVENT_COLUMNS.indexOf(name)
+const POSITION = column("position")
+const EVENT_ID = column("event_id")
+const EVENT_TYPE = column("event_type")
+const EVENT_VERSION = column("event_version")
+const AGGREGATE_ID = column("aggregate_id")
+const AGGREGATE_TYPE = column("aggregate_type")
+const AGGREGATE_VERSION = column("aggregate_version")
+const DATA = column("data")
+const METADATA = column("metadata")
+const TIMESTAMP = column("timestamp")
+
+/**
+ * A read of events whose rows are made straight from the values the server sent, as text.
+ *
+ * Measured hot path (every load and read; docs/performance.md, "PostgreSQL loads"): node-postgres
+ * looks up a type parser per column on every statement's row description, then builds each row by
+ * copying an empty row object and storing each column under its name through its parser — for a
+ * 10-event load, more client CPU than the row checks and the fold together. The store's row checks
+ * take integers as text (`packages/sql/src/internal/rows.ts`), and the reads select their columns
+ * in the order `SqlBackend.EVENT_COLUMNS` names (JSON and timestamps already as text), so a row is
+ * one object literal of the sent values. node-postgres calls these two methods of a query for each
+ * row description and row (as it does for `pg-cursor`'s).
+ */
+class EventsQuery<Row extends object> extends StoreQuery<Row> {
+  readonly events: Array<Row> = []
+  handleRowDescription(): void {}
+  handleDataRow(row: DataRow): void {
+    const fields = row.fields
+    // The shape the store's row checks read (`EventRow` there); `Row` is what the caller reads it as.
+    const event = {
+      position: fields[POSITION],
+      event_id: fields[EVENT_ID],
+      event_type: fields[EVENT_TYPE],
+      event_version: fields[EVENT_VERSION],
+      aggregate_id: fields[AGGREGATE_ID],
+      aggregate_type: fields[AGGREGATE_TYPE],
+      aggregate_version: fields[AGGREGATE_VERSION],
+      data: fields[DATA],
+      metadata: fields[METADATA],
+      timestamp: fields[TIMESTAMP]
+    }
+    this.events.push(event as unknown as Row)
+  }
+}
+
 /**
  * The runner on `pool`, falling back to `sql` inside a transaction. `prepared: false` runs the
  * statements unnamed, for poolers that cannot keep a connection's named statements (see the
@@ -61,7 +121,7 @@ class StoreQuery<Row extends object> extends Pg.Query<Row> {
 export const make = (sql: SqlClient.SqlClient, pool: Pg.Pool, options: { readonly prepared: boolean }): Run => {
   const nameFor = options.prepared ? nameOf : () => undefined
 
-  const onPool = <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
+  const onPool = <Row extends object>(text: string, params: ReadonlyArray<unknown>, events: boolean) =>
     Effect.async<ReadonlyArray<Row>, SqlError>((resume) => {
       pool.connect((connectError, client, release) => {
         if (connectError !== undefined || client === undefined) {
@@ -77,23 +137,28 @@ export const make = (sql: SqlClient.SqlClient, pool: Pg.Pool, options: { readonl
           resume(Effect.fail(new SqlError({ cause: error, message: "Connection error" })))
         }
         client.once("error", onError)
-        client.query(
-          new StoreQuery<Row>(nameFor(text), text, params as Array<unknown>, (error, result) => {
-            client.off("error", onError)
-            if (released) return
-            released = true
-            release()
-            resume(
-              error ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })) : Effect.succeed(result.rows)
-            )
-          })
-        )
+        const done = (error: Error | undefined, rows: ReadonlyArray<Row>) => {
+          client.off("error", onError)
+          if (released) return
+          released = true
+          release()
+          resume(error ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })) : Effect.succeed(rows))
+        }
+        const name = nameFor(text)
+        const values = params as Array<unknown>
+        if (events) {
+          const query: EventsQuery<Row> = new EventsQuery<Row>(name, text, values, (error) => done(error, query.events))
+          client.query(query)
+        } else {
+          client.query(new StoreQuery<Row>(name, text, values, (error, result) => done(error, result?.rows)))
+        }
       })
     })
 
-  return <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
+  const runner = (events: boolean) => <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
     Effect.flatMap(
       Effect.serviceOption(SqlClient.TransactionConnection),
-      (transaction) => Option.isSome(transaction) ? sql.unsafe<Row>(text, params) : onPool<Row>(text, params)
+      (transaction) => Option.isSome(transaction) ? sql.unsafe<Row>(text, params) : onPool<Row>(text, params, events)
     )
+  return Object.assign(runner(false), { events: runner(true) })
 }

@@ -136,11 +136,28 @@ const readConditions = (
   return { conditions, limit: shape.limited ? ` LIMIT ${placeholder(n)}` : "" }
 }
 
+/**
+ * The columns the reads of events select, in this order (a driver may read a row's values by
+ * position: `SqlBackend.EVENT_COLUMNS`).
+ */
+export const EVENT_COLUMNS = [
+  "position",
+  "event_id",
+  "event_type",
+  "event_version",
+  "aggregate_id",
+  "aggregate_type",
+  "aggregate_version",
+  "data",
+  "metadata",
+  "timestamp"
+] as const
+
 /** Columns selected by the reads: the same names and JS shapes in both dialects. */
 const columns = (timestamp: string, json: (column: string) => string) =>
-  `position, event_id, event_type, event_version, aggregate_id, aggregate_type, aggregate_version, ${
-    json("data")
-  } AS data, ${json("metadata")} AS metadata, ${timestamp} AS timestamp`
+  EVENT_COLUMNS.map((column) =>
+    column === "data" || column === "metadata" ? `${json(column)} AS ${column}` : column === "timestamp" ? `${timestamp} AS timestamp` : column
+  ).join(", ")
 
 /** The columns an archived event keeps, as stored. */
 const ARCHIVED_COLUMNS =
