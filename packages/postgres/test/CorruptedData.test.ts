@@ -22,7 +22,7 @@ describePg("PostgreSQL", () => {
     { name: "metadata headers that are an array", corrupt: (t) => [`${row(t)} metadata = '{"headers": []}' ${where}`], expect: corrupt("headers that are not an object of strings") },
     { name: "a user id that is an object", corrupt: (t) => [`${row(t)} metadata = '{"headers": {}, "userId": {}}' ${where}`], expect: corrupt("userId that is not a string") },
     { name: "an event type that is empty", corrupt: (t) => [`${row(t)} event_type = '' ${where}`], expect: corrupt(`its event_type is ""`) },
-    { name: "an event version of 0", corrupt: (t) => [`${row(t)} event_version = 0 ${where}`], expect: corrupt("its event_version is number 0") },
+    { name: "an event version of 0", corrupt: (t) => [`${row(t)} event_version = 0 ${where}`], expect: corrupt(`its event_version is "0"`) },
     { name: "an aggregate version of -5", corrupt: (t) => [`${row(t)} aggregate_version = -5 ${where}`], expect: corrupt(`its aggregate_version is "-5"`), loadEvents: "reads" },
     { name: "a timestamp of infinity", corrupt: (t) => [`${row(t)} timestamp = 'infinity' ${where}`], expect: corrupt(`its timestamp is "infinity"`) },
     {

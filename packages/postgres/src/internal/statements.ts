@@ -14,7 +14,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as SqlBackend from "@eventuali/sql/SqlBackend"
-import { Effect, Option } from "effect"
+import { Context, Effect, Option } from "effect"
 import * as Pg from "pg"
 
 /** Runs one of the store's statements, in the caller's transaction when it holds one. */
@@ -155,10 +155,12 @@ export const make = (sql: SqlClient.SqlClient, pool: Pg.Pool, options: { readonl
       })
     })
 
+  // One step to see whether the fiber holds a transaction (`serviceOption` then `flatMap` are three).
   const runner = (events: boolean) => <Row extends object>(text: string, params: ReadonlyArray<unknown>) =>
-    Effect.flatMap(
-      Effect.serviceOption(SqlClient.TransactionConnection),
-      (transaction) => Option.isSome(transaction) ? sql.unsafe<Row>(text, params) : onPool<Row>(text, params, events)
+    Effect.withFiberRuntime<ReadonlyArray<Row>, SqlError>((fiber) =>
+      Option.isSome(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection))
+        ? sql.unsafe<Row>(text, params)
+        : onPool<Row>(text, params, events)
     )
   return Object.assign(runner(false), { events: runner(true) })
 }
