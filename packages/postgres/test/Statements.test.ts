@@ -6,6 +6,7 @@
 import { expect, it } from "@effect/vitest"
 import { Aggregate, ExpectedVersion } from "@eventuali/core"
 import { PgEventStore } from "@eventuali/postgres"
+import * as SqlBackend from "@eventuali/sql/SqlBackend"
 import { Effect, Option, Schema } from "effect"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 
@@ -59,6 +60,30 @@ describePg("PostgreSQL statements", () => {
       expect(yield* store.loadEvents("in-tx")).toEqual([])
       yield* client.withTransaction(store.append("Counter", "in-tx", [{ eventType: "Counted", data: { n: 2 } }]))
       expect((yield* store.loadEvents("in-tx")).map((event) => event.data)).toEqual([{ n: 2 }])
+    }))
+
+  it.scoped("every read of events selects SqlBackend.EVENT_COLUMNS in order, and a load reads the same in and out of a transaction", () =>
+    Effect.gen(function*() {
+      const schema = freshSchema("cols")
+      const { client, store } = yield* PgEventStore.make({ url: serverUrl, schema })
+      yield* store.save(Aggregate.applyAll(Aggregate.empty(Counter, "c"), [new Counted({ n: 1 }), new Counted({ n: 2 })]))
+      // The driver builds the rows of these reads by column position (statements.ts, EventsQuery).
+      const statements = SqlBackend.statements("pg", schema)
+      // (readArchived selects the same list: archived loads are in the conformance suite.)
+      const texts = [
+        [statements.readStream, ["c", 0]],
+        [statements.readAll({ aggregateTypes: "one", eventTypes: "none", limited: true }), [0, "Counter", 10]]
+      ] as const
+      for (const [text, params] of texts) {
+        // node-postgres names a row's keys in the order of its columns.
+        const [row] = yield* client.unsafe<object>(text, params)
+        expect(Object.keys(row!)).toEqual(SqlBackend.EVENT_COLUMNS)
+      }
+      const outside = yield* store.loadEvents("c")
+      const inside = yield* client.withTransaction(store.loadEvents("c"))
+      expect(outside.map((event) => event.data)).toEqual([{ n: 1 }, { n: 2 }])
+      expect(inside).toEqual(outside)
+      expect(Option.map(yield* store.load(Counter, "c"), (root) => [root.version, root.state])).toEqual(Option.some([2, 3]))
     }))
 
   it.scoped("archiving refreshes the archive's planner statistics each time the events it moved double, not on every pass", () =>
