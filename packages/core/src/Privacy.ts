@@ -12,7 +12,7 @@
  */
 import { Context, Effect, Layer, Option, type Schema, SchemaAST } from "effect"
 import { EventStoreError, KeyStoreError } from "./Errors.js"
-import { cachingKeyStore, makeOpenedCache, openedCaches } from "./internal/privacyCache.js"
+import { cachingKeyStore, currentKeyPeeks, makeOpenedCache, openedCaches } from "./internal/privacyCache.js"
 
 /**
  * The annotation key of {@link personal}.
@@ -222,8 +222,10 @@ export interface CacheOptions {
  */
 export const make = (keyStore: KeyStore, cipher: Cipher, options: CacheOptions = {}): Service => {
   const opened = makeOpenedCache(options.openedCapacity ?? 10_000)
-  const service = makeService(cachingKeyStore(keyStore, options.currentKeyMillis ?? 1_000, opened.clear), cipher)
+  const caching = cachingKeyStore(keyStore, options.currentKeyMillis ?? 1_000, opened.clear)
+  const service = makeService(caching.keyStore, cipher)
   openedCaches.set(service, opened)
+  currentKeyPeeks.set(service, caching.peek)
   return service
 }
 

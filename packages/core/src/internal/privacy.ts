@@ -13,7 +13,7 @@ import { EventStoreError, KeyStoreError, PersonalDataErasedError, SerializationE
 import type { AppendRequest, EncodedEvent, EventStorage, StoredEvent, StoredSnapshot } from "../EventStorage.js"
 import * as Privacy from "../Privacy.js"
 import { toJson } from "./codec.js"
-import { type OpenedCache, openedCaches } from "./privacyCache.js"
+import { currentKeyPeeks, type OpenedCache, openedCaches } from "./privacyCache.js"
 
 /** The payload key under which a payload keeps its sealed fields. No schema may use it. */
 export const SEALED = "$personal"
@@ -40,6 +40,8 @@ interface PersonalField {
 /** What a schema asks of the store: its personal fields (none: `undefined`). */
 export interface Plan {
   readonly fields: ReadonlyArray<PersonalField>
+  /** The encoded replacements of the fields that declare one, by field name. */
+  readonly replacements: ReadonlyMap<string, unknown>
 }
 
 const plans = new WeakMap<Schema.Schema.All, Either.Either<Plan | undefined, EventStoreError>>()
@@ -165,7 +167,10 @@ const makePlan = (schema: Schema.Schema.All): Either.Either<Plan | undefined, Ev
   if (misplaced) {
     return refuse("Privacy.personal marks top-level fields of a struct or class schema only; a nested value must be marked as a whole field")
   }
-  return Either.right(fields.length === 0 ? undefined : { fields })
+  if (fields.length === 0) return Either.right(undefined)
+  const replacements = new Map<string, unknown>()
+  for (const field of fields) if (Option.isSome(field.replacement)) replacements.set(field.name, field.replacement.value)
+  return Either.right({ fields, replacements })
 }
 
 /** Whether a snapshot state schema was declared free of personal data. */
@@ -241,8 +246,7 @@ const seal = (
     let erased: Record<string, unknown> | undefined
     for (const name of names) {
       plaintext[name] = item.data[name]
-      const replacement = item.plan.fields.find((field) => field.name === name)!.replacement
-      if (Option.isSome(replacement)) (erased ??= {})[name] = replacement.value
+      if (item.plan.replacements.has(name)) (erased ??= {})[name] = item.plan.replacements.get(name)
     }
     const ciphertext = cipher.encrypt(key.material, JSON.stringify(plaintext), associatedData(subject, key.keyId, names))
     sealed.push(erased === undefined
@@ -262,66 +266,87 @@ const noKeyStore = (label: string) =>
   })
 
 /**
- * The append request with the personal fields of its events (and of its snapshot) sealed, each
- * subject's under its current key. Requests of aggregates without personal data pass untouched.
+ * What sealing an append request needs, found without any effect: the request itself when it has
+ * nothing to seal, or the subjects whose current keys it needs and how to seal it with them.
  */
-export const sealRequest = (
+export type SealPlan =
+  | { readonly _tag: "Unchanged"; readonly request: AppendRequest }
+  | {
+    readonly _tag: "NeedsKeys"
+    readonly privacy: Privacy.Service
+    readonly subjects: ReadonlyArray<string>
+    readonly seal: (keys: ReadonlyMap<string, Privacy.SubjectKey>) => AppendRequest
+  }
+
+/**
+ * Plans the sealing of an append request: the personal fields of its events (and of its snapshot),
+ * each subject's to be sealed under its current key. Requests of aggregates without personal data
+ * pass unchanged.
+ */
+export const planSeal = (
   privacy: Privacy.Service | undefined,
   definition: Aggregate.Definition<any, any> | undefined,
   request: AppendRequest,
   schemaOf: (event: EncodedEvent) => Schema.Schema.All | undefined
-): Effect.Effect<AppendRequest, EventStoreError | SerializationError | KeyStoreError> =>
-  Effect.suspend((): Effect.Effect<AppendRequest, EventStoreError | SerializationError | KeyStoreError> => {
-    const items: Array<ToSeal | undefined> = new Array(request.events.length)
-    let any = false
-    for (let i = 0; i < request.events.length; i++) {
-      const event = request.events[i]!
-      const schema = schemaOf(event)
-      if (schema === undefined) continue
-      const plan = planOf(schema)
-      if (Either.isLeft(plan)) return Effect.fail(plan.left)
-      const data = asRecord(event.data)
-      if (plan.right === undefined || data === undefined) continue
-      items[i] = { label: event.eventType, data, plan: plan.right }
-      any = true
-    }
-    let snapshotItem: ToSeal | undefined
-    if (request.snapshot !== undefined && definition?.snapshot !== undefined) {
-      const policy = definition.snapshot
-      const plan = planOf(policy.schema)
-      if (Either.isLeft(plan)) return Effect.fail(plan.left)
-      if (plan.right === undefined) {
-        if (hasPersonalData(definition) && !isWithoutPersonalData(policy.schema)) {
-          return Effect.fail(
-            new EventStoreError({
-              message: `${definition.type}: its events have personal data, so its snapshot state would hold a plaintext copy: mark the state's personal fields with Privacy.personal, or its schema with Privacy.withoutPersonalData if it holds none`
-            })
-          )
-        }
-      } else {
-        const state = asRecord(JSON.parse(request.snapshot.stateJson))
-        if (state !== undefined) {
-          snapshotItem = { label: definition.type, data: state, plan: plan.right }
-          any = true
-        }
+): Either.Either<SealPlan, EventStoreError | SerializationError> => {
+  const unchanged = Either.right<SealPlan>({ _tag: "Unchanged", request })
+  const items: Array<ToSeal | undefined> = new Array(request.events.length)
+  let any = false
+  for (let i = 0; i < request.events.length; i++) {
+    const event = request.events[i]!
+    const schema = schemaOf(event)
+    if (schema === undefined) continue
+    const plan = planOf(schema)
+    if (Either.isLeft(plan)) return Either.left(plan.left)
+    const data = asRecord(event.data)
+    if (plan.right === undefined || data === undefined) continue
+    items[i] = { label: event.eventType, data, plan: plan.right }
+    any = true
+  }
+  let snapshotItem: ToSeal | undefined
+  if (request.snapshot !== undefined && definition?.snapshot !== undefined) {
+    const policy = definition.snapshot
+    const plan = planOf(policy.schema)
+    if (Either.isLeft(plan)) return Either.left(plan.left)
+    if (plan.right === undefined) {
+      if (hasPersonalData(definition) && !isWithoutPersonalData(policy.schema)) {
+        return Either.left(
+          new EventStoreError({
+            message: `${definition.type}: its events have personal data, so its snapshot state would hold a plaintext copy: mark the state's personal fields with Privacy.personal, or its schema with Privacy.withoutPersonalData if it holds none`
+          })
+        )
+      }
+    } else {
+      const state = asRecord(JSON.parse(request.snapshot.stateJson))
+      if (state !== undefined) {
+        snapshotItem = { label: definition.type, data: state, plan: plan.right }
+        any = true
       }
     }
-    if (!any) return Effect.succeed(request)
-    if (privacy === undefined) return Effect.fail(noKeyStore(request.aggregateType))
-    const subjectsByItem: Array<ReadonlyMap<string, ReadonlyArray<string>> | undefined> = []
-    const subjects = new Set<string>()
-    for (const item of [...items, snapshotItem]) {
-      if (item === undefined) {
-        subjectsByItem.push(undefined)
-        continue
-      }
-      const bySubject = subjectsOf(item, request.aggregateId)
-      if (Either.isLeft(bySubject)) return Effect.fail(bySubject.left)
-      subjectsByItem.push(bySubject.right)
-      for (const subject of bySubject.right.keys()) subjects.add(subject)
+  }
+  if (!any) return unchanged
+  if (privacy === undefined) return Either.left(noKeyStore(request.aggregateType))
+  const subjectsByItem: Array<ReadonlyMap<string, ReadonlyArray<string>> | undefined> = new Array(items.length + 1)
+  const subjects: Array<string> = []
+  const seen = new Set<string>()
+  for (let i = 0; i <= items.length; i++) {
+    const item = i < items.length ? items[i] : snapshotItem
+    if (item === undefined) continue
+    const bySubject = subjectsOf(item, request.aggregateId)
+    if (Either.isLeft(bySubject)) return Either.left(bySubject.left)
+    subjectsByItem[i] = bySubject.right
+    for (const subject of bySubject.right.keys()) {
+      if (seen.has(subject)) continue
+      seen.add(subject)
+      subjects.push(subject)
     }
-    if (subjects.size === 0) return Effect.succeed(request)
-    return Effect.map(privacy.keyStore.currentKeys([...subjects]), (keys): AppendRequest => {
+  }
+  if (subjects.length === 0) return unchanged
+  return Either.right({
+    _tag: "NeedsKeys",
+    privacy,
+    subjects,
+    seal: (keys) => {
       const events = request.events.map((event, i): EncodedEvent => {
         const item = items[i]
         const bySubject = subjectsByItem[i]
@@ -334,7 +359,37 @@ export const sealRequest = (
         ? request.snapshot
         : { ...request.snapshot, stateJson: JSON.stringify(seal(snapshotItem, snapshotSubjects, keys, privacy.cipher)) }
       return { ...request, events, snapshot }
-    })
+    }
+  })
+}
+
+/**
+ * The request sealed as planned, when the subjects' current keys are remembered at `now`;
+ * `undefined` when the key store must be asked ({@link sealWithKeyStore}).
+ */
+export const sealWithRemembered = (plan: SealPlan & { readonly _tag: "NeedsKeys" }, now: number): AppendRequest | undefined => {
+  const keys = currentKeyPeeks.get(plan.privacy)?.(plan.subjects, now)
+  return keys === undefined ? undefined : plan.seal(keys)
+}
+
+/** The request sealed as planned, with the current keys the key store gives. */
+export const sealWithKeyStore = (plan: SealPlan & { readonly _tag: "NeedsKeys" }): Effect.Effect<AppendRequest, KeyStoreError> =>
+  Effect.map(plan.privacy.keyStore.currentKeys(plan.subjects), plan.seal)
+
+/**
+ * The append request with the personal fields of its events (and of its snapshot) sealed, each
+ * subject's under its current key. Requests of aggregates without personal data pass untouched.
+ */
+export const sealRequest = (
+  privacy: Privacy.Service | undefined,
+  definition: Aggregate.Definition<any, any> | undefined,
+  request: AppendRequest,
+  schemaOf: (event: EncodedEvent) => Schema.Schema.All | undefined
+): Effect.Effect<AppendRequest, EventStoreError | SerializationError | KeyStoreError> =>
+  Effect.suspend((): Effect.Effect<AppendRequest, EventStoreError | SerializationError | KeyStoreError> => {
+    const plan = planSeal(privacy, definition, request, schemaOf)
+    if (Either.isLeft(plan)) return Effect.fail(plan.left)
+    return plan.right._tag === "Unchanged" ? Effect.succeed(plan.right.request) : sealWithKeyStore(plan.right)
   })
 
 /** The sealed parts of a stored payload, if it has any (checked to be what `seal` writes). */

@@ -15,7 +15,7 @@ import * as Metrics from "../../Metrics.js"
 import { encodeEvent } from "../codec.js"
 import { eventSchemaOf } from "../eventSchemas.js"
 import * as Observability from "../observability.js"
-import { hasPersonalData, planOf, sealRequest } from "../privacy.js"
+import { hasPersonalData, planOf, planSeal, sealWithKeyStore, sealWithRemembered } from "../privacy.js"
 import * as Validate from "../validate.js"
 import * as Versions from "../versions.js"
 import { appendEncoded, type Writer } from "./append.js"
@@ -27,10 +27,16 @@ export const save = (writer: Writer): Service["save"] => (root, options) =>
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const request = appendRequestOf(root, options, new Date(now))
       if (Either.isLeft(request)) return Effect.fail(request.left)
-      const sealed = needsSealing(root.definition)
-        ? sealRequest(writer.privacy, root.definition, request.right, (event) => eventSchemaOf(root.definition, event.eventType))
-        : Effect.succeed(request.right)
-      return Effect.as(Effect.flatMap(sealed, (ready) => appendEncoded(writer, ready)), Aggregate.markCommitted(root))
+      const committed = Aggregate.markCommitted(root)
+      if (!needsSealing(root.definition)) return Effect.as(appendEncoded(writer, request.right), committed)
+      const plan = planSeal(writer.privacy, root.definition, request.right, (event) => eventSchemaOf(root.definition, event.eventType))
+      if (Either.isLeft(plan)) return Effect.fail(plan.left)
+      if (plan.right._tag === "Unchanged") return Effect.as(appendEncoded(writer, plan.right.request), committed)
+      // The subjects' current keys are usually remembered: then sealing is one synchronous step.
+      const sealed = sealWithRemembered(plan.right, now)
+      return sealed !== undefined
+        ? Effect.as(appendEncoded(writer, sealed), committed)
+        : Effect.as(Effect.flatMap(sealWithKeyStore(plan.right), (ready) => appendEncoded(writer, ready)), committed)
     }).pipe(
       Observability.observe(Metrics.saveDuration, root.type),
       Observability.span("EventStore.save", {
