@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Schema, TestClock } from "effect"
-import { Aggregate, EventStore, InMemoryEventStore, Privacy } from "../src/index.js"
+import { Aggregate, Event, EventStore, ExpectedVersion, InMemoryEventStore, Privacy } from "../src/index.js"
 import { makeOpenedCache } from "../src/internal/privacyCache.js"
 import * as NodeCipher from "../src/NodeCipher.js"
 
@@ -47,8 +47,39 @@ describe("Privacy", () => {
       yield* register(store, "user-1")
       const [stored] = yield* storage.readStream("user-1", 0)
       expect(JSON.stringify(stored!.data)).not.toContain("user-1@example.com")
-      const sealed = (stored!.data as { readonly $personal: ReadonlyArray<{ readonly ciphertext: string }> }).$personal[0]!
-      expect(NodeCipher.aes256gcm.decrypt(new Uint8Array(32), sealed.ciphertext, "x")).toBeUndefined()
+      // The compact form: subject id, key id, descriptor, ciphertext.
+      const [subject, , descriptor, ciphertext] = (stored!.data as { readonly $personal: ReadonlyArray<string> }).$personal
+      expect([subject, descriptor]).toEqual(["user-1", JSON.stringify([["email"], { email: "erased@invalid" }])])
+      expect(NodeCipher.aes256gcm.decrypt(new Uint8Array(32), ciphertext!, "x")).toBeUndefined()
+    }))
+
+  it.scoped("a stored sealed form that is neither the compact nor the earlier one is a SerializationError", () =>
+    Effect.gen(function*() {
+      const storage = yield* InMemoryEventStore.makeStorage
+      const store = yield* EventStore.make(storage, { privacy: Privacy.make(yield* Privacy.makeMemoryKeyStore(32), NodeCipher.aes256gcm) })
+      yield* register(store, "user-1")
+      const [stored] = yield* storage.readStream("user-1", 0)
+      const [subject, keyId, descriptor, ciphertext] = (stored!.data as { readonly $personal: ReadonlyArray<string> }).$personal
+      const malformed: ReadonlyArray<unknown> = [
+        [subject, keyId, descriptor],
+        [subject, keyId, "not json", ciphertext],
+        [subject, keyId, JSON.stringify([["email"], "not a record"]), ciphertext],
+        [subject, keyId, JSON.stringify([[1]]), ciphertext],
+        [subject, 7, descriptor, ciphertext],
+        [{ subject, key: keyId, fields: "email", ciphertext }],
+        []
+      ]
+      for (const [i, sealed] of malformed.entries()) {
+        const data = { $personal: sealed }
+        yield* storage.append({
+          aggregateId: `bad-${i}`,
+          aggregateType: "User",
+          expectedVersion: ExpectedVersion.any,
+          events: [{ ...stored!, eventId: Event.makeId(), data, dataJson: JSON.stringify(data), metadataJson: JSON.stringify(stored!.metadata) }]
+        })
+        const read = yield* Effect.flip(store.loadEvents(`bad-${i}`))
+        expect(read._tag).toBe("SerializationError")
+      }
     }))
 
   it.scoped("the caches: a forget by another process (another service over the same keys) erases this one's next read, even of events it read before", () =>

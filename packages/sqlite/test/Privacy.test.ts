@@ -145,3 +145,59 @@ describe("SqliteEventStore: the keys a store remembers between reads", () => {
       }
     }))
 })
+
+class Legacy extends Schema.TaggedClass<Legacy>()("Registered", {
+  name: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[erased]" })),
+  email: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId })),
+  plan: Schema.String
+}) {}
+
+const LegacyUser = Aggregate.make({ type: "User", events: [Legacy], initialState: "", evolve: (_, event) => event.name })
+
+/**
+ * Two events and the key of their subject exactly as the version before the compact sealed form
+ * wrote them (its build saved them; the rows are copied from its file): personal fields as an
+ * array of objects `{ subject, key, fields, ciphertext, erased }`.
+ */
+const LEGACY_EVENTS = [
+  ["01a23df7-2d4b-7000-88a3-aa430ac90ec8", 1, 1796335938890, "pro", "6+uatPfYIT1XYInOoBt+stXK1LMmtT/imbE0cQM8LY1hNr823kdvdnL1Zv7fP7z6gGj8bmCu2xkxjxkqnVNZ9XC1gzDFE4aFcJwoBqk="],
+  ["01a23df7-2d71-7000-bf85-f485606f664e", 2, 1796335938928, "team", "IpV5YzEtQY4nGzF5hiF+KipR6VhIf7q9xHVpFB9LGQc2vvPWOOjrPLXbgaW4sOfZ84GBA02JkemnRHMDLhDTsPRKK1XPpnHrFe4E9YlE"]
+] as const
+const LEGACY_KEY_ID = "2a590412768c57a38a99d957c15c11a5"
+const LEGACY_KEY = "C820B10BAD832B1D37B8C269EB4DBBBDEE3CFF93684D5B8CB58F3764D0B035CD"
+
+describe("SqliteEventStore: personal data in the form an earlier version wrote", () => {
+  it.scoped("reads open, a new save beside them uses the compact form, and after forget they show the replacement or PersonalDataErasedError", () =>
+    Effect.gen(function*() {
+      const filename = Path.join(directory, "legacy-form.db")
+      // Migrated by this version (the tables have not changed), then the rows as the earlier one wrote them.
+      yield* Effect.scoped(SqliteEventStore.make({ filename }))
+      const raw = new Database(filename)
+      const insert = raw.prepare(`INSERT INTO eventuali_events
+        (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
+        VALUES (?, 'user-ada', 'User', ?, 'Registered', 1, ?, '{"headers":{}}', ?)`)
+      for (const [eventId, version, timestamp, plan, ciphertext] of LEGACY_EVENTS) {
+        const data = { plan, $personal: [{ subject: "user-ada", key: LEGACY_KEY_ID, fields: ["name", "email"], ciphertext, erased: { name: "[erased]" } }] }
+        insert.run(eventId, version, JSON.stringify(data), timestamp)
+      }
+      raw.prepare("INSERT INTO eventuali_subject_keys (subject_id, generation, key_id, material, created_at) VALUES ('user-ada', 1, ?, ?, ?)")
+        .run(LEGACY_KEY_ID, Buffer.from(LEGACY_KEY, "hex"), "2026-12-03T22:12:18.903Z")
+
+      const { privacy, store } = yield* SqliteEventStore.make({ filename })
+      const emails = Effect.map(store.loadEvents("user-ada"), (events) => events.map((event) => (event.data as Legacy).email))
+      expect(yield* emails).toEqual(["ada@example.org", "ada.king@example.org"])
+      const root = Option.getOrThrow(yield* store.load(LegacyUser, "user-ada"))
+      expect(root.state).toBe("Ada King")
+      yield* store.save(Aggregate.apply(root, new Legacy({ name: "Ada K.", email: "ada.k@example.org", plan: "team" })))
+      const stored = raw.prepare("SELECT data FROM eventuali_events WHERE aggregate_version = 3").get() as { readonly data: string }
+      const sealed = (JSON.parse(stored.data) as { readonly $personal: ReadonlyArray<unknown> }).$personal
+      expect(sealed.length).toBe(4)
+      expect(sealed.slice(0, 3)).toEqual(["user-ada", LEGACY_KEY_ID, JSON.stringify([["name", "email"], { name: "[erased]" }])])
+      expect(yield* emails).toEqual(["ada@example.org", "ada.king@example.org", "ada.k@example.org"])
+
+      expect(yield* privacy.forget("user-ada")).toBe(true)
+      const erased = yield* Effect.flip(store.loadEvents("user-ada"))
+      expect(erased._tag === "PersonalDataErasedError" && erased.fields).toEqual(["email"])
+      raw.close()
+    }))
+})
