@@ -443,13 +443,19 @@ const parseDescriptor = (text: string): Descriptor | null => {
   return { fields, erased: value.length === 2 ? erased as Record<string, unknown> : undefined }
 }
 
+/** The last descriptor read: most reads are of one schema's events, whose descriptors are equal. */
+let lastDescriptor: { readonly text: string; readonly descriptor: Descriptor | null } | undefined
+
 const readDescriptor = (text: string): Descriptor | null => {
+  // Comparing with the last text is cheaper than hashing a freshly parsed string for the map.
+  if (lastDescriptor !== undefined && lastDescriptor.text === text) return lastDescriptor.descriptor
   let descriptor = descriptors.get(text)
   if (descriptor === undefined) {
     descriptor = parseDescriptor(text)
     if (descriptors.size >= DESCRIPTORS_REMEMBERED) descriptors.delete(descriptors.keys().next().value!)
     descriptors.set(text, descriptor)
   }
+  lastDescriptor = { text, descriptor }
   return descriptor
 }
 
