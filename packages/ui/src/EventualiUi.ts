@@ -26,7 +26,8 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as Aggregate from "@eventuali/core/Aggregate"
 import type { EventStore } from "@eventuali/core/EventStore"
 import type { ProjectionStore } from "@eventuali/core/ProjectionStore"
-import { Effect, Layer, type Redacted, type Scope } from "effect"
+import * as SqlEventStore from "@eventuali/sql/SqlEventStore"
+import { Effect, Layer, Redacted, Schema, type Scope } from "effect"
 import * as Assets from "./internal/assets.js"
 import * as Handlers from "./internal/handlers.js"
 import * as Security from "./internal/security.js"
@@ -61,6 +62,36 @@ export interface Options {
    * elsewhere cannot reach the UI through a DNS name that resolves to 127.0.0.1.
    */
   readonly allowedHosts?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Options the UI refuses before serving anything: a `token` shorter than
+ * {@link MIN_TOKEN_LENGTH} characters (an empty one let in any request carrying `?token=`), a
+ * `path` with a query, a fragment or spaces, a `schema` that is not a plain identifier.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class UiOptionsError extends Schema.TaggedError<UiOptionsError>()("UiOptionsError", { message: Schema.String }) {}
+
+/**
+ * The shortest token the UI takes: shorter ones can be found by trying.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const MIN_TOKEN_LENGTH = 16
+
+const checkOptions = (options: Options): Effect.Effect<void, UiOptionsError> => {
+  if (options.token !== undefined && Redacted.value(options.token).length < MIN_TOKEN_LENGTH) {
+    return Effect.fail(new UiOptionsError({ message: `Eventuali UI: the token must be at least ${MIN_TOKEN_LENGTH} characters long` }))
+  }
+  if (options.path !== undefined && !/^\/[^?#\s]*$/.test(options.path)) {
+    return Effect.fail(new UiOptionsError({ message: `Eventuali UI: invalid path ${JSON.stringify(options.path)}: a path starting with /, without ?, # or spaces` }))
+  }
+  return SqlEventStore.checkOptions({ schema: options.schema }).pipe(
+    Effect.mapError((error) => new UiOptionsError({ message: `Eventuali UI: ${error.message}` }))
+  )
 }
 
 /**
@@ -104,15 +135,16 @@ const withAssets = (basePath: string) => <E, R>(api: HttpApp.Default<E, R>): Htt
  * The UI as an `HttpApp`, for any `@effect/platform` server or router
  * (`HttpRouter.mountApp(path, app)`): pages, assets, the API under `api/` and its OpenAPI
  * document at `openapi.json`. Its resources (the live tails, the background count) live as long
- * as the scope.
+ * as the scope. Fails with {@link UiOptionsError} for options it refuses.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const httpApp = (
   options: Options = {}
-): Effect.Effect<HttpApp.Default<never, HttpRouter.HttpRouter.DefaultServices>, never, Requirements | Scope.Scope> =>
+): Effect.Effect<HttpApp.Default<never, HttpRouter.HttpRouter.DefaultServices>, UiOptionsError, Requirements | Scope.Scope> =>
   Effect.gen(function*() {
+    yield* checkOptions(options)
     const basePath = basePathOf(options)
     const handlers = Handlers.layer({
       allowWrites: options.allowWrites ?? false,
@@ -135,12 +167,12 @@ export const httpApp = (
 
 /**
  * Mounts the UI at `options.path` (default `/eventuali`) in the application's
- * `HttpApiBuilder.serve()` server.
+ * `HttpApiBuilder.serve()` server. Fails with {@link UiOptionsError} for options it refuses.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<never, never, Requirements> =>
+export const layer = (options: Options = {}): Layer.Layer<never, UiOptionsError, Requirements> =>
   HttpApiBuilder.Router.use((router) =>
     Effect.flatMap(httpApp(options), (app) => {
       const path = basePathOf(options)

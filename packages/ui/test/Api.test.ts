@@ -9,6 +9,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describePg, freshUrl } from "../../postgres/test/support/pg.js"
+import { EventualiUi } from "../src/index.js"
 import { Order, seed, type Seeded } from "./support/seed.js"
 import { type Running, start } from "./support/server.js"
 
@@ -279,5 +280,23 @@ describePg("the API on PostgreSQL", () => {
     const graph = await pgJson(`api/causation?eventId=${pgSeeded.effectEventId}`)
     expect(graph.chain).toEqual([pgSeeded.rootEventId, pgSeeded.effectEventId])
     expect(graph.nodes).toHaveLength(3)
+  })
+})
+
+describe("options the UI refuses", () => {
+  it.each([
+    [{ token: Redacted.make("") }, "the token must be at least 16 characters long"],
+    [{ token: Redacted.make("fifteen-chars!!") }, "the token must be at least 16 characters long"],
+    [{ schema: "no-dashes" }, "Invalid schema name \"no-dashes\""]
+  ] as const)("%o: UiOptionsError before anything is served", async (options, message) => {
+    const exit = await Effect.runPromiseExit(Effect.scoped(EventualiUi.httpApp(options)).pipe(Effect.provide(EventStore.layerSql(storeUrl))))
+    expect(exit).toMatchObject({ _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "UiOptionsError", message: expect.stringContaining(message) } } })
+  })
+
+  it("a path with a query is refused; a token of 16 characters is taken", async () => {
+    const path = await Effect.runPromiseExit(Effect.scoped(EventualiUi.httpApp({ path: "/ui?x=1" })).pipe(Effect.provide(EventStore.layerSql(storeUrl))))
+    expect(path).toMatchObject({ _tag: "Failure", cause: { error: { _tag: "UiOptionsError" } } })
+    const taken = await Effect.runPromiseExit(Effect.scoped(EventualiUi.httpApp({ token: Redacted.make("x".repeat(16)) })).pipe(Effect.provide(EventStore.layerSql(storeUrl))))
+    expect(taken._tag).toBe("Success")
   })
 })

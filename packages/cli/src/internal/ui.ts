@@ -25,9 +25,9 @@ const host = Options.text("host").pipe(
   Options.withDescription("The address to listen on (default: 127.0.0.1). Any other than a loopback address needs a token")
 )
 
-/** Shorter tokens are guessable by trying: refused however they are given. */
-const MIN_TOKEN_LENGTH = 16
+const { MIN_TOKEN_LENGTH } = EventualiUi
 
+/** Refused however it is given (the UI would refuse it too, less helpfully for a command line). */
 const tooShort = (token: Redacted.Redacted<string>) => Redacted.value(token).length < MIN_TOKEN_LENGTH
 
 const token = Options.redacted("token").pipe(
