@@ -134,6 +134,13 @@ describe("Privacy", () => {
     expect(cache.get("ciphertext", "subject-2", "key-1", ["email"], key)).toBeUndefined()
     expect(cache.get("ciphertext", "subject-1", "key-2", ["email"], key)).toBeUndefined()
     expect(cache.get("ciphertext", "subject-1", "key-1", ["name"], key)).toBeUndefined()
+    // Two ciphertexts that end alike: each answers only for itself.
+    const ending = "T".repeat(40)
+    cache.set(`A${ending}`, "subject-1", "key-1", ["email"], key, { email: "first" })
+    expect(cache.get(`B${ending}`, "subject-1", "key-1", ["email"], key)).toBeUndefined()
+    cache.set(`B${ending}`, "subject-1", "key-1", ["email"], key, { email: "second" })
+    expect(cache.get(`B${ending}`, "subject-1", "key-1", ["email"], key)).toEqual({ email: "second" })
+    expect(cache.get(`A${ending}`, "subject-1", "key-1", ["email"], key)).toBeUndefined()
     // A key store that wipes a destroyed key's bytes makes what it opened unusable.
     key.fill(0)
     expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], Privacy.makeKeyMaterial(32))).toBeUndefined()
