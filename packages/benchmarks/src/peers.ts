@@ -115,12 +115,19 @@ const concurrently = async (total: number, concurrency: number, operation: (i: n
 /**
  * Runs `measure` for each contender `repetitions` times, rotating who goes first, so drift on a
  * shared machine hits all three; returns the medians.
+ *
+ * Each contender first runs the workload once untimed (as repetition `repetitions`, so its
+ * streams are its own): V8 optimises a function only after many calls, and a store with more
+ * code on the path reaches its optimised code later. Without this, the first timed repetitions
+ * measured the warm-up — ours rose from 4.5k to 8.6k loads/s across five repetitions while
+ * Emmett's and the raw store's rose less — and the median swung by 30% between runs.
  */
 const compareAll = async (
   label: string,
   repetitions: number,
   measure: (name: Name, repetition: number) => Promise<number>
 ): Promise<Record<Name, number>> => {
+  for (const name of names) await measure(name, repetitions)
   const rates: Record<Name, Array<number>> = { ours: [], emmett: [], raw: [] }
   for (let repetition = 0; repetition < repetitions; repetition++) {
     progress(label, repetition, repetitions)
@@ -184,9 +191,13 @@ export const peerWorkloads = async (contenders: Contenders, options: PeerOptions
   for (const name of names) {
     for (let i = 0; i < LOADED_STREAMS; i++) await contenders[name].saveNew(`${loaded[name]}-${i}`, items(i, 10))
   }
+  // Loads are the fastest workload: three times the operations, so that one repetition lasts
+  // long enough (about half a second) that a garbage collection falling inside it moves its
+  // rate by a few percent, not by a fifth.
+  const loads = operations * 3
   const c = await compareAll(`${backend} (c) load 10 events`, repetitions, (name) =>
-    rate(operations, async () => {
-      for (let i = 0; i < operations; i++) check(await contenders[name].load(`${loaded[name]}-${i % LOADED_STREAMS}`), 10, name)
+    rate(loads, async () => {
+      for (let i = 0; i < loads; i++) check(await contenders[name].load(`${loaded[name]}-${i % LOADED_STREAMS}`), 10, name)
     }))
   rows.push(row("(c) load a 10-event stream + fold", "loads/s", c, 0.6))
 
