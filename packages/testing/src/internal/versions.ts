@@ -160,9 +160,13 @@ export const versions = (test: Test): void => {
       // The rebuild replayed the whole log.
       expect(rebuilt.map((one) => one.eventId).sort()).toEqual([...before, ...live].sort())
       expect(rebuilt.filter((one) => before.includes(one.eventId)).every((one) => one.replaying)).toBe(true)
-      // The live event was handled as live once: by the serving generation, or by the new one if
-      // it was appended after the switch.
-      expect((yield* Ref.get(seen)).filter((one) => one.eventId === live[0] && !one.replaying).length).toBe(1)
+      // The live event was handled as live, never skipped: by the serving generation, or by the new
+      // one if it was appended after the switch, or by both — the serving build may handle it
+      // beyond the new build's checkpoints just before the switch, and the new one then handles it
+      // live again (documented: side effects are at least once across the switch).
+      const handledLive = (yield* Ref.get(seen)).filter((one) => one.eventId === live[0] && !one.replaying)
+      expect(handledLive.length).toBeGreaterThanOrEqual(1)
+      expect(handledLive.every((one) => one.generation === 0 || one.generation === 1)).toBe(true)
       expect(Option.isSome(yield* projections.get(`${name}@v2.g1#0`))).toBe(true)
 
       // After the switch: the new generation serves live events; the old one stopped in both instances.
