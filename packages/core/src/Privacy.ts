@@ -206,12 +206,26 @@ const validSubject = (subjectId: string): Effect.Effect<string, EventStoreError>
  *   `forget` by another process, saves here may seal under the destroyed key for up to this
  *   long (that data then reads as erased, never as plaintext).
  *
+ * A value out of range (`openedCapacity` not a whole number ≥ 0, `currentKeyMillis` not a
+ * finite number ≥ 0) makes {@link make} return a service whose every key operation fails with
+ * `KeyStoreError` naming the option: the first save or read of personal data fails.
+ *
  * @since 0.2.0
  * @category models
  */
 export interface CacheOptions {
   readonly openedCapacity?: number | undefined
   readonly currentKeyMillis?: number | undefined
+}
+
+const cacheOptionsProblem = (openedCapacity: unknown, currentKeyMillis: unknown): string | undefined => {
+  if (typeof openedCapacity !== "number" || !Number.isSafeInteger(openedCapacity) || openedCapacity < 0) {
+    return `Privacy.make: openedCapacity must be a whole number, 0 or more, got ${String(openedCapacity)}`
+  }
+  if (typeof currentKeyMillis !== "number" || !Number.isFinite(currentKeyMillis) || currentKeyMillis < 0) {
+    return `Privacy.make: currentKeyMillis must be a finite number of milliseconds, 0 or more, got ${String(currentKeyMillis)}`
+  }
+  return undefined
 }
 
 /**
@@ -221,8 +235,16 @@ export interface CacheOptions {
  * @category constructors
  */
 export const make = (keyStore: KeyStore, cipher: Cipher, options: CacheOptions = {}): Service => {
-  const opened = makeOpenedCache(options.openedCapacity ?? 10_000)
-  const caching = cachingKeyStore(keyStore, options.currentKeyMillis ?? 1_000, opened.clear)
+  const openedCapacity = options.openedCapacity ?? 10_000
+  const currentKeyMillis = options.currentKeyMillis ?? 1_000
+  const refused = cacheOptionsProblem(openedCapacity, currentKeyMillis)
+  // `make` is not an effect, so a bad option cannot fail here: the service it returns fails
+  // every key operation with a KeyStoreError naming it, so the first save or read of personal
+  // data fails and nothing is sealed under a cache the caller did not ask for (NaN kept every
+  // decryption forever; Infinity kept a current key forever, past another process's forget).
+  if (refused !== undefined) return makeService(failingKeyStore(refused), cipher)
+  const opened = makeOpenedCache(openedCapacity)
+  const caching = cachingKeyStore(keyStore, currentKeyMillis, opened.clear)
   const service = makeService(caching.keyStore, cipher)
   openedCaches.set(service, opened)
   currentKeyPeeks.set(service, caching.peek)

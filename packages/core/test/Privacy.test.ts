@@ -27,6 +27,34 @@ describe("Privacy", () => {
       expect(Either.isLeft(read) && read.left._tag).toBe("KeyStoreError")
     }))
 
+  it.scoped("cache options out of range: every save and read of personal data fails with KeyStoreError naming the option, nothing written", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Privacy.CacheOptions, string]> = [
+        [{ openedCapacity: Number.NaN }, "Privacy.make: openedCapacity must be a whole number, 0 or more, got NaN"],
+        [{ openedCapacity: -1 }, "Privacy.make: openedCapacity must be a whole number, 0 or more, got -1"],
+        [{ openedCapacity: 2.5 }, "Privacy.make: openedCapacity must be a whole number, 0 or more, got 2.5"],
+        [{ openedCapacity: Infinity }, "Privacy.make: openedCapacity must be a whole number, 0 or more, got Infinity"],
+        [{ currentKeyMillis: Infinity }, "Privacy.make: currentKeyMillis must be a finite number of milliseconds, 0 or more, got Infinity"],
+        [{ currentKeyMillis: -5 }, "Privacy.make: currentKeyMillis must be a finite number of milliseconds, 0 or more, got -5"]
+      ]
+      const storage = yield* InMemoryEventStore.makeStorage
+      const keyStore = yield* Privacy.makeMemoryKeyStore(32)
+      const working = yield* EventStore.make(storage, { privacy: Privacy.make(keyStore, NodeCipher.aes256gcm) })
+      yield* register(working, "user-1")
+      for (const [options, message] of cases) {
+        const store = yield* EventStore.make(storage, { privacy: Privacy.make(keyStore, NodeCipher.aes256gcm, options) })
+        const saved = yield* Effect.either(register(store, "user-2"))
+        expect(Either.isLeft(saved) && saved.left._tag === "KeyStoreError" && saved.left.message).toBe(message)
+        expect(yield* storage.version("user-2")).toEqual(Option.none())
+        const read = yield* Effect.either(store.loadEvents("user-1"))
+        expect(Either.isLeft(read) && read.left._tag === "KeyStoreError" && read.left.message).toBe(message)
+      }
+      // In range, including both caches off.
+      const off = yield* EventStore.make(storage, { privacy: Privacy.make(keyStore, NodeCipher.aes256gcm, { openedCapacity: 0, currentKeyMillis: 0 }) })
+      yield* register(off, "user-2")
+      expect((yield* off.loadEvents("user-2")).length).toBe(1)
+    }))
+
   it.scoped("a store without a key store refuses to save personal data (EventStoreError, nothing written) and to read it (KeyStoreError)", () =>
     Effect.gen(function*() {
       const storage = yield* InMemoryEventStore.makeStorage
