@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Schema, TestClock } from "effect"
 import { Aggregate, Event, EventStore, ExpectedVersion, InMemoryEventStore, Privacy } from "../src/index.js"
+import type { EncodedEvent, EventStorage } from "../src/EventStorage.js"
 import { makeOpenedCache } from "../src/internal/privacyCache.js"
 import * as NodeCipher from "../src/NodeCipher.js"
 
@@ -9,6 +10,19 @@ class Registered extends Schema.TaggedClass<Registered>()("Registered", {
 }) {}
 
 const User = Aggregate.make({ type: "User", events: [Registered], initialState: "", evolve: (_, event) => event.email })
+
+/** Field names an object would reorder ("2", "10") or that need escaping, two subjects, an optional field. */
+class Changed extends Schema.TaggedClass<Changed>()("Changed", {
+  "2": Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[2]" })),
+  "10": Schema.Number.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: 0 })),
+  "quo\"te": Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[q]" })),
+  maybe: Schema.optional(Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[maybe]" }))),
+  plain: Schema.String,
+  owner: Schema.String,
+  ownerNote: Schema.optional(Schema.String.pipe(Privacy.personal({ subject: "owner" })))
+}) {}
+
+const Odd = Aggregate.make({ type: "Profile", events: [Changed], initialState: 0, evolve: (count: number) => count + 1 })
 
 const register = (store: EventStore.Service, id: string) =>
   store.save(Aggregate.apply(Aggregate.empty(User, id), new Registered({ email: `${id}@example.com` })))
@@ -77,7 +91,8 @@ describe("Privacy", () => {
       expect(JSON.stringify(stored!.data)).not.toContain("user-1@example.com")
       // The compact form: subject id, key id, descriptor, ciphertext.
       const [subject, , descriptor, ciphertext] = (stored!.data as { readonly $personal: ReadonlyArray<string> }).$personal
-      expect([subject, descriptor]).toEqual(["user-1", JSON.stringify([["email"], { email: "erased@invalid" }])])
+      // Every field declares a replacement: the descriptor is the object of them.
+      expect([subject, descriptor]).toEqual(["user-1", JSON.stringify({ email: "erased@invalid" })])
       expect(NodeCipher.aes256gcm.decrypt(new Uint8Array(32), ciphertext!, "x")).toBeUndefined()
     }))
 
@@ -149,6 +164,41 @@ describe("Privacy", () => {
       yield* TestClock.adjust("1001 millis")
       yield* again("user-2")
       expect(yield* emails("user-2")).toEqual(["erased@invalid", "erased@invalid", "user-2@new.example"])
+    }))
+
+  it.scoped("the sealed payload's JSON text is that of its value, whatever its shape; each shape reads back and erases per subject", () =>
+    Effect.gen(function*() {
+      const storage = yield* InMemoryEventStore.makeStorage
+      const appended: Array<EncodedEvent> = []
+      const capturing: EventStorage = { ...storage, append: (request) => Effect.zipRight(Effect.sync(() => appended.push(...request.events)), storage.append(request)) }
+      const privacy = Privacy.make(yield* Privacy.makeMemoryKeyStore(32), NodeCipher.aes256gcm)
+      const store = yield* EventStore.make(capturing, { privacy })
+      const fields = { "2": "two", "10": 10, "quo\"te": "q\"uote", plain: "plain", owner: "owner-1", ownerNote: "for the owner" }
+      const { ownerNote: _, ...withoutNote } = fields
+      const payloads = [fields, { ...fields, maybe: "present", "quo\"te": "\u00e9\n" }, { ...withoutNote, plain: "only the aggregate's subject" }]
+      yield* store.save(Aggregate.applyAll(Aggregate.empty(Odd, "profile-1"), payloads.map((payload) => new Changed(payload))))
+      expect(appended.length).toBe(3)
+      for (const event of appended) expect(event.dataJson).toBe(JSON.stringify(event.data))
+      const [first] = appended
+      const sealed = (first!.data as { readonly $personal: ReadonlyArray<string> }).$personal
+      // Two subjects, in the schema's order of their first fields; names that are array indexes keep the array form.
+      expect([sealed[0], sealed[2], sealed[4], sealed[6]]).toEqual([
+        "profile-1",
+        JSON.stringify([["2", "10", "quo\"te"], { "2": "[2]", "10": 0, "quo\"te": "[q]" }]),
+        "owner-1",
+        JSON.stringify([["ownerNote"]])
+      ])
+      expect((yield* store.loadEvents("profile-1")).map((event) => event.data)).toEqual(payloads)
+      yield* privacy.forget("profile-1")
+      const erased = (yield* store.loadEvents("profile-1")).map((event) => event.data as Record<string, unknown>)
+      expect(erased.map((data) => [data["2"], data["10"], data["quo\"te"], data["maybe"], data["ownerNote"]])).toEqual([
+        ["[2]", 0, "[q]", undefined, "for the owner"],
+        ["[2]", 0, "[q]", "[maybe]", "for the owner"],
+        ["[2]", 0, "[q]", undefined, undefined]
+      ])
+      yield* privacy.forget("owner-1")
+      const failed = yield* Effect.flip(store.loadEvents("profile-1"))
+      expect(failed._tag === "PersonalDataErasedError" && [failed.subjectId, failed.fields]).toEqual(["owner-1", ["ownerNote"]])
     }))
 
   it("the remembered openings answer only for the same ciphertext, subject, key id, fields and key bytes", () => {

@@ -154,50 +154,91 @@ class Legacy extends Schema.TaggedClass<Legacy>()("Registered", {
 
 const LegacyUser = Aggregate.make({ type: "User", events: [Legacy], initialState: "", evolve: (_, event) => event.name })
 
-/**
- * Two events and the key of their subject exactly as the version before the compact sealed form
- * wrote them (its build saved them; the rows are copied from its file): personal fields as an
- * array of objects `{ subject, key, fields, ciphertext, erased }`.
- */
-const LEGACY_EVENTS = [
-  ["01a23df7-2d4b-7000-88a3-aa430ac90ec8", 1, 1796335938890, "pro", "6+uatPfYIT1XYInOoBt+stXK1LMmtT/imbE0cQM8LY1hNr823kdvdnL1Zv7fP7z6gGj8bmCu2xkxjxkqnVNZ9XC1gzDFE4aFcJwoBqk="],
-  ["01a23df7-2d71-7000-bf85-f485606f664e", 2, 1796335938928, "team", "IpV5YzEtQY4nGzF5hiF+KipR6VhIf7q9xHVpFB9LGQc2vvPWOOjrPLXbgaW4sOfZ84GBA02JkemnRHMDLhDTsPRKK1XPpnHrFe4E9YlE"]
-] as const
-const LEGACY_KEY_ID = "2a590412768c57a38a99d957c15c11a5"
-const LEGACY_KEY = "C820B10BAD832B1D37B8C269EB4DBBBDEE3CFF93684D5B8CB58F3764D0B035CD"
+/** Two events of one subject and its key as an earlier build wrote them (payloads and key copied from its file). */
+interface EarlierForm {
+  readonly name: string
+  readonly subject: string
+  readonly events: ReadonlyArray<readonly [eventId: string, version: number, timestamp: number, data: string]>
+  readonly keyId: string
+  readonly key: string
+  readonly emails: ReadonlyArray<string>
+}
 
-describe("SqliteEventStore: personal data in the form an earlier version wrote", () => {
-  it.scoped("reads open, a new save beside them uses the compact form, and after forget they show the replacement or PersonalDataErasedError", () =>
-    Effect.gen(function*() {
-      const filename = Path.join(directory, "legacy-form.db")
-      // Migrated by this version (the tables have not changed), then the rows as the earlier one wrote them.
-      yield* Effect.scoped(SqliteEventStore.make({ filename }))
-      const raw = new Database(filename)
-      const insert = raw.prepare(`INSERT INTO eventuali_events
-        (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
-        VALUES (?, 'user-ada', 'User', ?, 'Registered', 1, ?, '{"headers":{}}', ?)`)
-      for (const [eventId, version, timestamp, plan, ciphertext] of LEGACY_EVENTS) {
-        const data = { plan, $personal: [{ subject: "user-ada", key: LEGACY_KEY_ID, fields: ["name", "email"], ciphertext, erased: { name: "[erased]" } }] }
-        insert.run(eventId, version, JSON.stringify(data), timestamp)
-      }
-      raw.prepare("INSERT INTO eventuali_subject_keys (subject_id, generation, key_id, material, created_at) VALUES ('user-ada', 1, ?, ?, ?)")
-        .run(LEGACY_KEY_ID, Buffer.from(LEGACY_KEY, "hex"), "2026-12-03T22:12:18.903Z")
+const FIRST_FORM_KEY_ID = "2a590412768c57a38a99d957c15c11a5"
 
-      const { privacy, store } = yield* SqliteEventStore.make({ filename })
-      const emails = Effect.map(store.loadEvents("user-ada"), (events) => events.map((event) => (event.data as Legacy).email))
-      expect(yield* emails).toEqual(["ada@example.org", "ada.king@example.org"])
-      const root = Option.getOrThrow(yield* store.load(LegacyUser, "user-ada"))
-      expect(root.state).toBe("Ada King")
-      yield* store.save(Aggregate.apply(root, new Legacy({ name: "Ada K.", email: "ada.k@example.org", plan: "team" })))
-      const stored = raw.prepare("SELECT data FROM eventuali_events WHERE aggregate_version = 3").get() as { readonly data: string }
-      const sealed = (JSON.parse(stored.data) as { readonly $personal: ReadonlyArray<unknown> }).$personal
-      expect(sealed.length).toBe(4)
-      expect(sealed.slice(0, 3)).toEqual(["user-ada", LEGACY_KEY_ID, JSON.stringify([["name", "email"], { name: "[erased]" }])])
-      expect(yield* emails).toEqual(["ada@example.org", "ada.king@example.org", "ada.k@example.org"])
+/** Personal fields as an array of objects `{ subject, key, fields, ciphertext, erased }`. */
+const firstForm: EarlierForm = {
+  name: "objects (the first form)",
+  subject: "user-ada",
+  events: ([
+    ["01a23df7-2d4b-7000-88a3-aa430ac90ec8", 1, 1796335938890, "pro", "6+uatPfYIT1XYInOoBt+stXK1LMmtT/imbE0cQM8LY1hNr823kdvdnL1Zv7fP7z6gGj8bmCu2xkxjxkqnVNZ9XC1gzDFE4aFcJwoBqk="],
+    ["01a23df7-2d71-7000-bf85-f485606f664e", 2, 1796335938928, "team", "IpV5YzEtQY4nGzF5hiF+KipR6VhIf7q9xHVpFB9LGQc2vvPWOOjrPLXbgaW4sOfZ84GBA02JkemnRHMDLhDTsPRKK1XPpnHrFe4E9YlE"]
+  ] as const).map(([eventId, version, timestamp, plan, ciphertext]) => [
+    eventId,
+    version,
+    timestamp,
+    JSON.stringify({ plan, $personal: [{ subject: "user-ada", key: FIRST_FORM_KEY_ID, fields: ["name", "email"], ciphertext, erased: { name: "[erased]" } }] })
+  ] as const),
+  keyId: FIRST_FORM_KEY_ID,
+  key: "C820B10BAD832B1D37B8C269EB4DBBBDEE3CFF93684D5B8CB58F3764D0B035CD",
+  emails: ["ada@example.org", "ada.king@example.org"]
+}
 
-      expect(yield* privacy.forget("user-ada")).toBe(true)
-      const erased = yield* Effect.flip(store.loadEvents("user-ada"))
-      expect(erased._tag === "PersonalDataErasedError" && erased.fields).toEqual(["email"])
-      raw.close()
-    }))
+/** The compact form with an object of the fields as the plaintext (the build of 2026-12-04, 2b74136). */
+const objectPlaintextForm: EarlierForm = {
+  name: "four strings per subject, an object of the fields encrypted",
+  subject: "user-bea",
+  events: [
+    [
+      "01a23f11-19fc-7000-a301-038ab8c31565",
+      1,
+      1796355615000,
+      String.raw`{"plan":"pro","$personal":["user-bea","e13aa4b949f279b849ab4e360388b7d9","[[\"name\",\"email\"],{\"name\":\"[erased]\"}]","o5wxgkbSeT2nxvHqOdo2is7w3clvBhowNu/qMBwySXJ7G/Zw6SnVTABmzzl6FBMa1I1u6DW5vk7Z5JjSTMZdCTOkkKM="]}`
+    ],
+    [
+      "01a23f11-1a02-7000-894a-a0eb003edeb8",
+      2,
+      1796355616000,
+      String.raw`{"plan":"team","$personal":["user-bea","e13aa4b949f279b849ab4e360388b7d9","[[\"name\",\"email\"],{\"name\":\"[erased]\"}]","J8NGitEqCo9IqqnmnRUD+4uwvfGO+gVgpzSxlMoGdEC0MVIVXrC56GU/S/O5g3dndRFnJLly8gYwILl7bhxntGVOnT2Ky0o6cN3z/hKt"]}`
+    ]
+  ],
+  keyId: "e13aa4b949f279b849ab4e360388b7d9",
+  key: "42477AD1E3E535442AB403AE3AED2EBA8885ECE1CFAA9FCE9305F50F650380DE",
+  emails: ["bea@example.org", "bea.lane@example.org"]
+}
+
+describe("SqliteEventStore: personal data in the forms earlier versions wrote", () => {
+  for (const form of [firstForm, objectPlaintextForm]) {
+    it.scoped(`${form.name}: reads open, a new save beside them uses the current form, and after forget they show the replacement or PersonalDataErasedError`, () =>
+      Effect.gen(function*() {
+        const filename = Path.join(directory, `earlier-form-${form.subject}.db`)
+        // Migrated by this version (the tables have not changed), then the rows as the earlier one wrote them.
+        yield* Effect.scoped(SqliteEventStore.make({ filename }))
+        const raw = new Database(filename)
+        const insert = raw.prepare(`INSERT INTO eventuali_events
+          (event_id, aggregate_id, aggregate_type, aggregate_version, event_type, event_version, data, metadata, timestamp)
+          VALUES (?, ?, 'User', ?, 'Registered', 1, ?, '{"headers":{}}', ?)`)
+        for (const [eventId, version, timestamp, data] of form.events) insert.run(eventId, form.subject, version, data, timestamp)
+        raw.prepare("INSERT INTO eventuali_subject_keys (subject_id, generation, key_id, material, created_at) VALUES (?, 1, ?, ?, ?)")
+          .run(form.subject, form.keyId, Buffer.from(form.key, "hex"), "2026-12-03T22:12:18.903Z")
+
+        const { privacy, store } = yield* SqliteEventStore.make({ filename })
+        const emails = Effect.map(store.loadEvents(form.subject), (events) => events.map((event) => (event.data as Legacy).email))
+        expect(yield* emails).toEqual(form.emails)
+        const root = Option.getOrThrow(yield* store.load(LegacyUser, form.subject))
+        expect(root.state).toBe((yield* store.loadEvents(form.subject)).map((event) => (event.data as Legacy).name).at(-1))
+        yield* store.save(Aggregate.apply(root, new Legacy({ name: "K.", email: "k@example.org", plan: "team" })))
+        const stored = raw.prepare("SELECT data FROM eventuali_events WHERE aggregate_version = 3").get() as { readonly data: string }
+        const sealed = (JSON.parse(stored.data) as { readonly $personal: ReadonlyArray<unknown> }).$personal
+        expect(sealed.length).toBe(4)
+        // Not every field declares a replacement: the descriptor lists the fields, then the replacements.
+        expect(sealed.slice(0, 3)).toEqual([form.subject, form.keyId, JSON.stringify([["name", "email"], { name: "[erased]" }])])
+        expect(yield* emails).toEqual([...form.emails, "k@example.org"])
+
+        expect(yield* privacy.forget(form.subject)).toBe(true)
+        const erased = yield* Effect.flip(store.loadEvents(form.subject))
+        expect(erased._tag === "PersonalDataErasedError" && erased.fields).toEqual(["email"])
+        raw.close()
+      }))
+  }
 })

@@ -12,13 +12,23 @@ import { tagOf } from "../Aggregate.js"
  */
 export const toJson = (eventType: string, value: unknown, what = "payload"): Either.Either<string, SerializationError> => {
   if (isPlainJson(value, 0)) return Either.right(JSON.stringify(value))
+  const refused = notJson(eventType, value, what)
+  return refused === undefined ? Either.right(JSON.stringify(value)) : Either.left(refused)
+}
+
+/** The check of {@link toJson} without the serialising: `value` is refused as `toJson` would refuse it. */
+export const checkJson = (eventType: string, value: unknown, what = "payload"): Either.Either<void, SerializationError> => {
+  if (isPlainJson(value, 0)) return Either.void
+  const refused = notJson(eventType, value, what)
+  return refused === undefined ? Either.void : Either.left(refused)
+}
+
+/** Why a value the quick check did not pass is not JSON, or `undefined` when it is after all. */
+const notJson = (eventType: string, value: unknown, what: string): SerializationError | undefined => {
   const problem = findNonJson(value, "$", new Set())
-  if (problem !== undefined) {
-    return Either.left(
-      new SerializationError({ eventType, message: `Event ${JSON.stringify(eventType)}: ${what} is not JSON: ${problem}` })
-    )
-  }
-  return Either.right(JSON.stringify(value))
+  return problem === undefined
+    ? undefined
+    : new SerializationError({ eventType, message: `Event ${JSON.stringify(eventType)}: ${what} is not JSON: ${problem}` })
 }
 
 /** Nesting beyond which the quick check gives up (a cycle, or a value deep enough to look at slowly). */
@@ -319,18 +329,27 @@ export const decodeEvent = (
     }))
 }
 
-/** Encodes a domain event with its schema into the JSON payload stored (without `_tag`). */
+/**
+ * `json` in place of a payload's JSON text that {@link encodeEvent} was asked not to make: the
+ * payload is checked, and the caller serialises it itself (a payload with personal data is
+ * serialised once, sealed: `privacy.ts`). Never the JSON text of a value.
+ */
+export const JSON_NOT_MADE = ""
+
+/**
+ * Encodes a domain event with its schema into the JSON payload stored (without `_tag`), and its
+ * JSON text unless `makeJson` is false ({@link JSON_NOT_MADE}; the payload is checked either way).
+ */
 export const encodeEvent = (
   schema: Schema.Schema.AnyNoContext,
-  event: { readonly _tag: string }
+  event: { readonly _tag: string },
+  makeJson = true
 ): Either.Either<{ readonly data: unknown; readonly json: string }, SerializationError> => {
   const codec = codecFor(schema)
   const plain = codec.plain === undefined ? undefined : encodePlain(codec.plain, event)
-  if (plain !== undefined) return Either.map(toJson(event._tag, plain), (json) => ({ data: plain, json }))
+  if (plain !== undefined) return encoded(event._tag, plain, makeJson)
   const untagged = codec.untagged?.encode(event)
-  if (untagged !== undefined && Either.isRight(untagged)) {
-    return Either.map(toJson(event._tag, untagged.right), (json) => ({ data: untagged.right, json }))
-  }
+  if (untagged !== undefined && Either.isRight(untagged)) return encoded(event._tag, untagged.right, makeJson)
   return Either.flatMap(
     Either.mapLeft(codec.encode(event), (error) =>
       new SerializationError({
@@ -340,14 +359,21 @@ export const encodeEvent = (
         }`,
         cause: error
       })),
-    (encoded) => {
-      const data = typeof encoded === "object" && encoded !== null && "_tag" in encoded
-        ? withoutTag(encoded as Record<string, unknown>)
-        : encoded
-      return Either.map(toJson(event._tag, data), (json) => ({ data, json }))
-    }
+    (value) =>
+      encoded(
+        event._tag,
+        typeof value === "object" && value !== null && "_tag" in value ? withoutTag(value as Record<string, unknown>) : value,
+        makeJson
+      )
   )
 }
+
+const encoded = (
+  eventType: string,
+  data: unknown,
+  makeJson: boolean
+): Either.Either<{ readonly data: unknown; readonly json: string }, SerializationError> =>
+  makeJson ? Either.map(toJson(eventType, data), (json) => ({ data, json })) : Either.map(checkJson(eventType, data), () => ({ data, json: JSON_NOT_MADE }))
 
 const withoutTag = (encoded: Record<string, unknown>): Record<string, unknown> => {
   const { _tag: _, ...rest } = encoded

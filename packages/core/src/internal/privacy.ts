@@ -12,7 +12,7 @@ import type * as Aggregate from "../Aggregate.js"
 import { EventStoreError, KeyStoreError, PersonalDataErasedError, SerializationError } from "../Errors.js"
 import type { AppendRequest, EncodedEvent, EventStorage, StoredEvent, StoredSnapshot } from "../EventStorage.js"
 import * as Privacy from "../Privacy.js"
-import { toJson } from "./codec.js"
+import { JSON_NOT_MADE, toJson } from "./codec.js"
 import { currentKeyPeeks, type OpenedCache, openedCaches } from "./privacyCache.js"
 
 /** The payload key under which a payload keeps its sealed fields. No schema may use it. */
@@ -22,11 +22,15 @@ export const SEALED = "$personal"
  * One subject's fields of one payload. Stored (under {@link SEALED}) in one of two forms, both read:
  *
  * - compact (written now): a flat array of strings, four per subject — the subject id, the key
- *   id, a descriptor (the JSON text of `[fields]`, or `[fields, erased]` when some of them declare
- *   a replacement) and the ciphertext. Strings parse and serialise faster than objects with keys
+ *   id, a descriptor and the ciphertext. Strings parse and serialise faster than objects with keys
  *   (measured, docs/performance.md: 0.5–0.7 µs against 0.85 µs to parse a payload); the descriptor
- *   is the same text for every event of a schema, made once and parsed once per process.
- * - objects (written before): `{ subject, key, fields, ciphertext, erased? }` per subject.
+ *   is the same text for every event of a schema, made once and parsed once per process. The
+ *   descriptor is the JSON text of `{ field: replacement, ... }` when every field declares a
+ *   replacement (and no field name is an array index, which an object would reorder), else of
+ *   `[fields]` or `[fields, erased]` (the only form written before). The ciphertext's plaintext is
+ *   the JSON array of the fields' values in the descriptor's order (before: an object of them, still
+ *   read): the row is shorter, and SQLite's cost of a row grows with its length (measured).
+ * - objects (written first): `{ subject, key, fields, ciphertext, erased? }` per subject.
  */
 interface Sealed {
   readonly subject: string
@@ -51,8 +55,9 @@ export interface Plan {
   readonly fields: ReadonlyArray<PersonalField>
   /** The encoded replacements of the fields that declare one, by field name. */
   readonly replacements: ReadonlyMap<string, unknown>
-  /** The compact form's descriptor of all the fields (see {@link descriptorOf}). */
+  /** The compact form's descriptor of all the fields (see {@link descriptorOf}), and its JSON text. */
   readonly descriptor: string
+  readonly descriptorJson: string
 }
 
 const plans = new WeakMap<Schema.Schema.All, Either.Either<Plan | undefined, EventStoreError>>()
@@ -181,7 +186,14 @@ const makePlan = (schema: Schema.Schema.All): Either.Either<Plan | undefined, Ev
   if (fields.length === 0) return Either.right(undefined)
   const replacements = new Map<string, unknown>()
   for (const field of fields) if (Option.isSome(field.replacement)) replacements.set(field.name, field.replacement.value)
-  return Either.right({ fields, replacements, descriptor: makeDescriptor(fields.map((field) => field.name), replacements) })
+  const descriptor = makeDescriptor(fields.map((field) => field.name), replacements)
+  return Either.right({ fields, replacements, descriptor, descriptorJson: JSON.stringify(descriptor) })
+}
+
+/** Whether a schema has personal fields, which a save seals (a schema refused has none here: the save reports it). */
+export const isSealable = (schema: Schema.Schema.All): boolean => {
+  const plan = planOf(schema)
+  return Either.isRight(plan) && plan.right !== undefined
 }
 
 /** Whether a snapshot state schema was declared free of personal data. */
@@ -204,6 +216,25 @@ export const hasPersonalData = (definition: Aggregate.Definition<any, any>): boo
 
 const associatedData = (subject: string, keyId: string, fields: ReadonlyArray<string>): string =>
   JSON.stringify([subject, keyId, fields])
+
+/**
+ * The associated data of the last payloads sealed, by key id (the same subject and schema's
+ * events share it, and the key ids of the keys remembered for saves are the same strings each
+ * time): the text is made once per key and descriptor, not per event (measured, about 0.3 µs).
+ */
+const sealedAssociatedData = new Map<string, { readonly subject: string; readonly descriptor: string; readonly text: string }>()
+const ASSOCIATED_DATA_REMEMBERED = 1_000
+
+const associatedDataForSeal = (subject: string, keyId: string, fields: ReadonlyArray<string>, descriptor: string): string => {
+  const known = sealedAssociatedData.get(keyId)
+  if (known !== undefined && known.subject === subject && known.descriptor === descriptor) return known.text
+  const text = associatedData(subject, keyId, fields)
+  if (known === undefined && sealedAssociatedData.size >= ASSOCIATED_DATA_REMEMBERED) {
+    sealedAssociatedData.delete(sealedAssociatedData.keys().next().value!)
+  }
+  sealedAssociatedData.set(keyId, { subject, descriptor, text })
+  return text
+}
 
 /** A payload to seal: its encoded value, its plan, and for error messages its event type. */
 interface ToSeal {
@@ -245,35 +276,66 @@ const descriptorOf = (plan: Plan, names: ReadonlyArray<string>): string => {
   return makeDescriptor(names, plan.replacements)
 }
 
+/** Whether a property name is an array index, which an object lists first whatever its place. */
+const isIndexLike = (name: string): boolean => /^(0|[1-9][0-9]*)$/.test(name)
+
 const makeDescriptor = (names: ReadonlyArray<string>, replacements: ReadonlyMap<string, unknown>): string => {
   let erased: Record<string, unknown> | undefined
-  for (const name of names) if (replacements.has(name)) (erased ??= {})[name] = replacements.get(name)
+  let all = true
+  for (const name of names) {
+    if (replacements.has(name)) (erased ??= {})[name] = replacements.get(name)
+    else all = false
+  }
+  if (erased !== undefined && all && !names.some(isIndexLike)) return JSON.stringify(erased)
   return JSON.stringify(erased === undefined ? [names] : [names, erased])
 }
 
-/** The payload with each subject's fields replaced by their ciphertext, in the compact form. */
+/**
+ * The payload with each subject's fields replaced by their ciphertext, in the compact form, and
+ * its JSON text: the text of the rest of the payload with the sealed part's appended, which is
+ * what `JSON.stringify` of the payload gives (tested) without serialising the sealed part's
+ * strings, whose descriptors are escaped text, again.
+ */
 const seal = (
   item: ToSeal,
   bySubject: ReadonlyMap<string, ReadonlyArray<string>>,
   keys: ReadonlyMap<string, Privacy.SubjectKey>,
   cipher: Privacy.Cipher
-): Record<string, unknown> => {
+): { readonly data: Record<string, unknown>; readonly json: string } => {
   const sealedNames = new Set<string>()
   for (const names of bySubject.values()) for (const name of names) sealedNames.add(name)
   // Built without `delete`, which would turn the object into a slow dictionary (see codec.ts).
   const data: Record<string, unknown> = {}
   for (const key in item.data) if (!sealedNames.has(key)) data[key] = item.data[key]
+  const rest = JSON.stringify(data)
   const sealed: Array<string> = []
+  let sealedJson = ""
   for (const [subject, names] of bySubject) {
     const key = keys.get(subject)!
-    const plaintext: Record<string, unknown> = {}
-    for (const name of names) plaintext[name] = item.data[name]
-    const ciphertext = cipher.encrypt(key.material, JSON.stringify(plaintext), associatedData(subject, key.keyId, names))
-    sealed.push(subject, key.keyId, descriptorOf(item.plan, names), ciphertext)
+    const values: Array<unknown> = new Array(names.length)
+    for (let i = 0; i < names.length; i++) values[i] = item.data[names[i]!]
+    const descriptor = descriptorOf(item.plan, names)
+    const ciphertext = cipher.encrypt(
+      key.material,
+      JSON.stringify(values),
+      associatedDataForSeal(subject, key.keyId, names, descriptor)
+    )
+    sealed.push(subject, key.keyId, descriptor, ciphertext)
+    sealedJson += `${sealedJson === "" ? "" : ","}${JSON.stringify(subject)},${JSON.stringify(key.keyId)},${
+      descriptor === item.plan.descriptor ? item.plan.descriptorJson : JSON.stringify(descriptor)
+    },${JSON.stringify(ciphertext)}`
   }
   data[SEALED] = sealed
-  return data
+  return { data, json: `${rest === "{}" ? "{" : `${rest.slice(0, -1)},`}${JSON.stringify(SEALED)}:[${sealedJson}]}` }
 }
+
+/** The event with its payload's JSON text, made now if the save left it to sealing ({@link JSON_NOT_MADE}). */
+const withJson = (event: EncodedEvent): EncodedEvent =>
+  event.dataJson === JSON_NOT_MADE ? { ...event, dataJson: JSON.stringify(event.data) } : event
+
+/** The request with every payload's JSON text ({@link withJson}). */
+const withJsons = (request: AppendRequest): AppendRequest =>
+  request.events.some((event) => event.dataJson === JSON_NOT_MADE) ? { ...request, events: request.events.map(withJson) } : request
 
 const asRecord = (value: unknown): Record<string, unknown> | undefined =>
   typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
@@ -307,7 +369,7 @@ export const planSeal = (
   request: AppendRequest,
   schemaOf: (event: EncodedEvent) => Schema.Schema.All | undefined
 ): Either.Either<SealPlan, EventStoreError | SerializationError> => {
-  const unchanged = Either.right<SealPlan>({ _tag: "Unchanged", request })
+  const unchanged = () => Either.right<SealPlan>({ _tag: "Unchanged", request: withJsons(request) })
   const items: Array<ToSeal | undefined> = new Array(request.events.length)
   let any = false
   for (let i = 0; i < request.events.length; i++) {
@@ -342,7 +404,7 @@ export const planSeal = (
       }
     }
   }
-  if (!any) return unchanged
+  if (!any) return unchanged()
   if (privacy === undefined) return Either.left(noKeyStore(request.aggregateType))
   const subjectsByItem: Array<ReadonlyMap<string, ReadonlyArray<string>> | undefined> = new Array(items.length + 1)
   const subjects: Array<string> = []
@@ -359,7 +421,7 @@ export const planSeal = (
       subjects.push(subject)
     }
   }
-  if (subjects.length === 0) return unchanged
+  if (subjects.length === 0) return unchanged()
   return Either.right({
     _tag: "NeedsKeys",
     privacy,
@@ -368,14 +430,14 @@ export const planSeal = (
       const events = request.events.map((event, i): EncodedEvent => {
         const item = items[i]
         const bySubject = subjectsByItem[i]
-        if (item === undefined || bySubject === undefined || bySubject.size === 0) return event
-        const data = seal(item, bySubject, keys, privacy.cipher)
-        return { ...event, data, dataJson: JSON.stringify(data) }
+        if (item === undefined || bySubject === undefined || bySubject.size === 0) return withJson(event)
+        const { data, json } = seal(item, bySubject, keys, privacy.cipher)
+        return { ...event, data, dataJson: json }
       })
       const snapshotSubjects = subjectsByItem[items.length]
       const snapshot = snapshotItem === undefined || snapshotSubjects === undefined || request.snapshot === undefined
         ? request.snapshot
-        : { ...request.snapshot, stateJson: JSON.stringify(seal(snapshotItem, snapshotSubjects, keys, privacy.cipher)) }
+        : { ...request.snapshot, stateJson: seal(snapshotItem, snapshotSubjects, keys, privacy.cipher).json }
       return { ...request, events, snapshot }
     }
   })
@@ -435,6 +497,12 @@ const parseDescriptor = (text: string): Descriptor | null => {
     value = JSON.parse(text)
   } catch {
     return null
+  }
+  const replacements = asRecord(value)
+  if (replacements !== undefined) {
+    // Every field with its replacement, in order: written without index-like names (see Sealed).
+    const fields = Object.keys(replacements)
+    return fields.length === 0 || fields.some(isIndexLike) ? null : { fields, erased: replacements }
   }
   if (!Array.isArray(value) || value.length < 1 || value.length > 2) return null
   const [fields, erased] = value as [unknown, unknown]
@@ -502,8 +570,17 @@ const openPart = (
   const known = cache?.get(part.ciphertext, part.subject, part.key, part.fields, key)
   if (known !== undefined) return known
   const plaintext = cipher.decrypt(key, part.ciphertext, associatedData(part.subject, part.key, part.fields))
-  const fields = plaintext === undefined ? undefined : asRecord(JSON.parse(plaintext))
+  const fields = plaintext === undefined ? undefined : fieldsOf(part.fields, JSON.parse(plaintext))
   if (fields !== undefined) cache?.set(part.ciphertext, part.subject, part.key, part.fields, key, fields)
+  return fields
+}
+
+/** The fields of an opened plaintext: the array of their values (written now) or an object of them (written before). */
+const fieldsOf = (names: ReadonlyArray<string>, opened: unknown): Record<string, unknown> | undefined => {
+  if (!Array.isArray(opened)) return asRecord(opened)
+  if (opened.length !== names.length) return undefined
+  const fields: Record<string, unknown> = {}
+  for (let i = 0; i < names.length; i++) fields[names[i]!] = opened[i]
   return fields
 }
 

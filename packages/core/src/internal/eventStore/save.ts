@@ -15,7 +15,7 @@ import * as Metrics from "../../Metrics.js"
 import { encodeEvent } from "../codec.js"
 import { eventSchemaOf } from "../eventSchemas.js"
 import * as Observability from "../observability.js"
-import { hasPersonalData, planOf, planSeal, sealWithKeyStore, sealWithRemembered } from "../privacy.js"
+import { hasPersonalData, isSealable, planOf, planSeal, sealWithKeyStore, sealWithRemembered } from "../privacy.js"
 import * as Validate from "../validate.js"
 import * as Versions from "../versions.js"
 import { appendEncoded, type Writer } from "./append.js"
@@ -94,7 +94,8 @@ export const appendRequestOf = <State, Ev extends { readonly _tag: string }>(
     if (Either.isLeft(reserved)) return Either.left(reserved.left)
     // Its own schema (the aggregate's union would first look for it among the others).
     const member = eventSchemaOf(root.definition, event._tag)
-    const payload = encodeEvent(member ?? root.definition.schema, event)
+    // A payload with personal data is serialised once, sealed (`planSeal`), not also as it is here.
+    const payload = encodeEvent(member ?? root.definition.schema, event, member === undefined || !isSealable(member))
     if (Either.isLeft(payload)) return Either.left(payload.left)
     encoded[i] = {
       eventId: eventIds?.[i] ?? Event.makeId(),
