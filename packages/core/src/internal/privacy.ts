@@ -58,6 +58,8 @@ export interface Plan {
   /** The compact form's descriptor of all the fields (see {@link descriptorOf}), and its JSON text. */
   readonly descriptor: string
   readonly descriptorJson: string
+  /** The names of all the fields: what a payload sealed for one subject leaves out. */
+  readonly names: ReadonlySet<string>
 }
 
 const plans = new WeakMap<Schema.Schema.All, Either.Either<Plan | undefined, EventStoreError>>()
@@ -187,7 +189,13 @@ const makePlan = (schema: Schema.Schema.All): Either.Either<Plan | undefined, Ev
   const replacements = new Map<string, unknown>()
   for (const field of fields) if (Option.isSome(field.replacement)) replacements.set(field.name, field.replacement.value)
   const descriptor = makeDescriptor(fields.map((field) => field.name), replacements)
-  return Either.right({ fields, replacements, descriptor, descriptorJson: JSON.stringify(descriptor) })
+  return Either.right({
+    fields,
+    replacements,
+    descriptor,
+    descriptorJson: JSON.stringify(descriptor),
+    names: new Set(fields.map((field) => field.name))
+  })
 }
 
 /** Whether a schema has personal fields, which a save seals (a schema refused has none here: the save reports it). */
@@ -302,8 +310,12 @@ const seal = (
   keys: ReadonlyMap<string, Privacy.SubjectKey>,
   cipher: Privacy.Cipher
 ): { readonly data: Record<string, unknown>; readonly json: string } => {
-  const sealedNames = new Set<string>()
-  for (const names of bySubject.values()) for (const name of names) sealedNames.add(name)
+  let sealedNames: ReadonlySet<string> = item.plan.names
+  if (bySubject.size > 1 || !everyField(item.plan, bySubject)) {
+    const names = new Set<string>()
+    for (const subjectNames of bySubject.values()) for (const name of subjectNames) names.add(name)
+    sealedNames = names
+  }
   // Built without `delete`, which would turn the object into a slow dictionary (see codec.ts).
   const data: Record<string, unknown> = {}
   for (const key in item.data) if (!sealedNames.has(key)) data[key] = item.data[key]
@@ -312,21 +324,44 @@ const seal = (
   let sealedJson = ""
   for (const [subject, names] of bySubject) {
     const key = keys.get(subject)!
-    const values: Array<unknown> = new Array(names.length)
-    for (let i = 0; i < names.length; i++) values[i] = item.data[names[i]!]
     const descriptor = descriptorOf(item.plan, names)
     const ciphertext = cipher.encrypt(
       key.material,
-      JSON.stringify(values),
+      valuesJson(item.data, names),
       associatedDataForSeal(subject, key.keyId, names, descriptor)
     )
     sealed.push(subject, key.keyId, descriptor, ciphertext)
-    sealedJson += `${sealedJson === "" ? "" : ","}${JSON.stringify(subject)},${JSON.stringify(key.keyId)},${
+    sealedJson += `${sealedJson === "" ? "" : ","}${quote(subject)},${quote(key.keyId)},${
       descriptor === item.plan.descriptor ? item.plan.descriptorJson : JSON.stringify(descriptor)
-    },${JSON.stringify(ciphertext)}`
+    },${quote(ciphertext)}`
   }
   data[SEALED] = sealed
-  return { data, json: `${rest === "{}" ? "{" : `${rest.slice(0, -1)},`}${JSON.stringify(SEALED)}:[${sealedJson}]}` }
+  return { data, json: `${rest === "{}" ? "{" : `${rest.slice(0, -1)},`}"${SEALED}":[${sealedJson}]}` }
+}
+
+/** Whether a payload's only subject has all of the plan's fields (the common case: no set of names to build). */
+const everyField = (plan: Plan, bySubject: ReadonlyMap<string, ReadonlyArray<string>>): boolean => {
+  for (const names of bySubject.values()) return names.length === plan.fields.length
+  return false
+}
+
+/** Characters `JSON.stringify` escapes in a string (surrogates: a lone one; pairs are left to it too). */
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/**
+ * `JSON.stringify` of a string, without its escaping scan when there is nothing to escape (a
+ * base64 ciphertext, an id): measured 110 against 250 ns for a ciphertext, three times a save.
+ */
+const quote = (text: string): string => ESCAPED.test(text) ? JSON.stringify(text) : `"${text}"`
+
+/** The JSON text of the array of the payload's values of `names` (strings without `JSON.stringify`'s scan, see {@link quote}). */
+const valuesJson = (data: Record<string, unknown>, names: ReadonlyArray<string>): string => {
+  let json = "["
+  for (let i = 0; i < names.length; i++) {
+    const value = data[names[i]!]
+    json += `${i === 0 ? "" : ","}${typeof value === "string" ? quote(value) : JSON.stringify(value)}`
+  }
+  return `${json}]`
 }
 
 /** The event with its payload's JSON text, made now if the save left it to sealing ({@link JSON_NOT_MADE}). */
