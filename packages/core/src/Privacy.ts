@@ -284,12 +284,27 @@ export const rotate = (subjectId: string): Effect.Effect<void, KeyStoreError | E
   Effect.flatMap(Privacy, (privacy) => privacy.rotate(subjectId))
 
 /**
- * A fresh random key id (not secret): 16 random bytes as hex.
+ * A fresh random key id (not secret): 16 random bytes in base64url, 22 characters (ids made
+ * before were the same bytes in hex; any string is a key id). It is stored with every sealed
+ * payload, and a row's length is part of what a save costs (docs/performance.md).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const makeKeyId = (): string => toHex(crypto.getRandomValues(new Uint8Array(16)))
+export const makeKeyId = (): string => toBase64Url(crypto.getRandomValues(new Uint8Array(16)))
+
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/** Base64url without padding (no `Buffer` here: this package runs beyond Node.js). */
+const toBase64Url = (bytes: Uint8Array): string => {
+  let text = ""
+  for (let i = 0; i < bytes.length; i += 3) {
+    const chunk = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0)
+    const characters = Math.min(4, Math.ceil(((bytes.length - i) * 8) / 6))
+    for (let j = 0; j < characters; j++) text += BASE64URL[(chunk >> (18 - 6 * j)) & 63]
+  }
+  return text
+}
 
 /**
  * Fresh key material of `length` bytes from the platform's cryptographic random source.
@@ -298,12 +313,6 @@ export const makeKeyId = (): string => toHex(crypto.getRandomValues(new Uint8Arr
  * @category constructors
  */
 export const makeKeyMaterial = (length: number): Uint8Array => crypto.getRandomValues(new Uint8Array(length))
-
-const toHex = (bytes: Uint8Array): string => {
-  let hex = ""
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0")
-  return hex
-}
 
 /**
  * Keys in memory, for the in-memory store and tests: gone when the process ends. `forget` also

@@ -226,6 +226,14 @@ describe("Privacy", () => {
     expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], key)).toBeUndefined()
   })
 
+  it("key ids: 16 random bytes in base64url (22 characters), each new", () => {
+    const ids = Array.from({ length: 1_000 }, Privacy.makeKeyId)
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    expect(new Set(ids).size).toBe(ids.length)
+    // Every character position takes more than a few values: the bytes are random, not a counter.
+    for (let i = 0; i < 21; i++) expect(new Set(ids.map((id) => id[i])).size).toBeGreaterThan(40)
+  })
+
   it("the cipher: round trip; another key, other associated data or a changed byte do not decrypt", () => {
     const key = Privacy.makeKeyMaterial(32)
     const ciphertext = NodeCipher.aes256gcm.encrypt(key, "secret", "subject-1")

@@ -60,6 +60,8 @@ export interface Plan {
   readonly descriptorJson: string
   /** The names of all the fields: what a payload sealed for one subject leaves out. */
   readonly names: ReadonlySet<string>
+  /** The same, in the schema's order. */
+  readonly fieldNames: ReadonlyArray<string>
 }
 
 const plans = new WeakMap<Schema.Schema.All, Either.Either<Plan | undefined, EventStoreError>>()
@@ -194,7 +196,8 @@ const makePlan = (schema: Schema.Schema.All): Either.Either<Plan | undefined, Ev
     replacements,
     descriptor,
     descriptorJson: JSON.stringify(descriptor),
-    names: new Set(fields.map((field) => field.name))
+    names: new Set(fields.map((field) => field.name)),
+    fieldNames: fields.map((field) => field.name)
   })
 }
 
@@ -256,9 +259,15 @@ const subjectsOf = (
   item: ToSeal,
   aggregateId: string
 ): Either.Either<ReadonlyMap<string, ReadonlyArray<string>>, SerializationError> => {
-  const bySubject = new Map<string, Array<string>>()
+  // The subjects checked first, in the schema's order; the common case — every field present, one
+  // subject — answers with the plan's own list of names.
+  let single: string | undefined
+  let mixed = false
   for (const field of item.plan.fields) {
-    if (!(field.name in item.data) || item.data[field.name] === undefined) continue
+    if (item.data[field.name] === undefined) {
+      mixed = true
+      continue
+    }
     const subject = field.subjectField === undefined ? aggregateId : item.data[field.subjectField]
     if (typeof subject !== "string" || subject.length === 0) {
       return Either.left(
@@ -270,6 +279,14 @@ const subjectsOf = (
         })
       )
     }
+    if (single === undefined) single = subject
+    else if (subject !== single) mixed = true
+  }
+  if (!mixed && single !== undefined) return Either.right(new Map([[single, item.plan.fieldNames]]))
+  const bySubject = new Map<string, Array<string>>()
+  for (const field of item.plan.fields) {
+    if (item.data[field.name] === undefined) continue
+    const subject = (field.subjectField === undefined ? aggregateId : item.data[field.subjectField]) as string
     const names = bySubject.get(subject)
     if (names === undefined) bySubject.set(subject, [field.name])
     else names.push(field.name)

@@ -120,9 +120,14 @@ export const cachingKeyStore = (
   ttlMillis: number,
   onForget: () => void
 ): { readonly keyStore: KeyStore; readonly peek: PeekCurrentKeys } => {
-  const current = new Map<string, { readonly key: SubjectKey; readonly until: number }>()
+  // `alone`: the answer to a peek of this subject only (most saves' case), made once, not per save.
+  const current = new Map<string, { readonly key: SubjectKey; readonly until: number; readonly alone: ReadonlyMap<string, SubjectKey> }>()
   const peek: PeekCurrentKeys = (subjectIds, now) => {
     if (ttlMillis <= 0) return undefined
+    if (subjectIds.length === 1) {
+      const cached = current.get(subjectIds[0]!)
+      return cached === undefined || cached.until <= now ? undefined : cached.alone
+    }
     const found = new Map<string, SubjectKey>()
     for (const subjectId of subjectIds) {
       const cached = current.get(subjectId)
@@ -148,7 +153,9 @@ export const cachingKeyStore = (
       return Effect.map(keyStore.currentKeys(missing), (keys) => {
         for (const [subjectId, key] of keys) {
           found.set(subjectId, key)
-          if (epoch === forgets && key.provisional !== true) current.set(subjectId, { key, until: now + ttlMillis })
+          if (epoch === forgets && key.provisional !== true) {
+            current.set(subjectId, { key, until: now + ttlMillis, alone: new Map([[subjectId, key]]) })
+          }
         }
         return found
       })
