@@ -22,7 +22,13 @@ class Changed extends Schema.TaggedClass<Changed>()("Changed", {
   ownerNote: Schema.optional(Schema.String.pipe(Privacy.personal({ subject: "owner" })))
 }) {}
 
-const Odd = Aggregate.make({ type: "Profile", events: [Changed], initialState: 0, evolve: (count: number) => count + 1 })
+/** Personal data only when given: a payload without it has nothing to seal. */
+class Noted extends Schema.TaggedClass<Noted>()("Noted", {
+  text: Schema.String,
+  private: Schema.optional(Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId })))
+}) {}
+
+const Odd = Aggregate.make({ type: "Profile", events: [Changed, Noted], initialState: 0, evolve: (count: number) => count + 1 })
 
 const register = (store: EventStore.Service, id: string) =>
   store.save(Aggregate.apply(Aggregate.empty(User, id), new Registered({ email: `${id}@example.com` })))
@@ -177,8 +183,13 @@ describe("Privacy", () => {
       const { ownerNote: _, ...withoutNote } = fields
       const payloads = [fields, { ...fields, maybe: "present", "quo\"te": "\u00e9\n" }, { ...withoutNote, plain: "only the aggregate's subject" }]
       yield* store.save(Aggregate.applyAll(Aggregate.empty(Odd, "profile-1"), payloads.map((payload) => new Changed(payload))))
-      expect(appended.length).toBe(3)
+      // Nothing to seal in a payload without its personal field, alone in its save or not.
+      yield* store.save(Aggregate.apply(Aggregate.empty(Odd, "profile-2"), new Noted({ text: "public" })))
+      yield* store.save(Aggregate.applyAll(Aggregate.empty(Odd, "profile-3"), [new Noted({ text: "a" }), new Noted({ text: "b", private: "p" })]))
+      expect(appended.length).toBe(6)
       for (const event of appended) expect(event.dataJson).toBe(JSON.stringify(event.data))
+      expect(appended.slice(3).map((event) => event.dataJson.includes("$personal"))).toEqual([false, false, true])
+      expect((yield* store.loadEvents("profile-3")).map((event) => event.data)).toEqual([{ text: "a" }, { text: "b", private: "p" }])
       const [first] = appended
       const sealed = (first!.data as { readonly $personal: ReadonlyArray<string> }).$personal
       // Two subjects, in the schema's order of their first fields; names that are array indexes keep the array form.
