@@ -98,6 +98,15 @@ const main = async () => {
         quick ? 400 : 2000,
         quick ? 1000 : 5000
       ))
+      // Saves again with the store's default durability (every commit synced), which is what an
+      // application gets unless it asks for NORMAL.
+      rows.push(...await privacyWorkload(
+        "SQLite file, WAL, synchronous=FULL (the default)",
+        (name) => SqliteEventStore.make({ filename: Path.join(directory, `privacy-full-${name}.db`) }),
+        repetitions,
+        quick ? 200 : 1000,
+        0
+      ))
     }
     if (wants("stream")) rows.push(...streamWorkload(directory, quick ? 200_000 : 1_000_000))
     if (wants("peers-sqlite")) {
