@@ -10,6 +10,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { ExpectedVersion } from "@eventuali/core"
 import { PgEventStore, PgTenants } from "@eventuali/postgres"
 import { Context, Deferred, Effect, Exit, Fiber } from "effect"
+import * as Net from "node:net"
 import { describePg, freshSchema, serverUrl } from "./support/pg.js"
 import { freshConfig, queryServer } from "./support/tenants.js"
 import { Counter, waitUntil, within } from "./support/writers.js"
@@ -49,6 +50,55 @@ const holdLock = (client: SqlClient.SqlClient, table: string, mode: string) =>
     yield* Deferred.await(locked)
     return Effect.zipRight(Deferred.succeed(unlock, undefined), Fiber.join(locker))
   })
+
+/**
+ * A TCP proxy in front of the server that holds each cancel request (the protocol's
+ * `CancelRequest`, code 80877102) for `delayMillis` before passing it on; every other connection
+ * passes at once. `url`: the server's URL through the proxy.
+ */
+const delayingCancels = (url: string, delayMillis: number) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: Net.Server; readonly sockets: Array<Net.Socket>; readonly url: string; readonly cancels: () => number }>((resume) => {
+      const target = new URL(url)
+      const sockets: Array<Net.Socket> = []
+      let cancels = 0
+      // Half-open: a cancel's sender ends its side at once and waits for the server to close.
+      const server = Net.createServer({ allowHalfOpen: true }, (socket) => {
+        sockets.push(socket)
+        socket.once("data", (first) => {
+          socket.pause()
+          const isCancel = first.length >= 8 && first.readInt32BE(4) === 80877102
+          if (isCancel) cancels++
+          setTimeout(() => {
+            const upstream = Net.connect(Number(target.port || 5432), target.hostname, () => {
+              upstream.write(first)
+              socket.pipe(upstream)
+              upstream.pipe(socket)
+              socket.resume()
+            })
+            sockets.push(upstream)
+            upstream.on("error", () => socket.destroy())
+            socket.on("error", () => upstream.destroy())
+            upstream.on("close", () => socket.destroy())
+            socket.on("close", () => upstream.destroy())
+          }, isCancel ? delayMillis : 0)
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        if (typeof address !== "object" || address === null) return resume(Effect.dieMessage("the proxy has no port"))
+        const proxied = new URL(url)
+        proxied.hostname = "127.0.0.1"
+        proxied.port = String(address.port)
+        resume(Effect.succeed({ server, sockets, url: proxied.toString(), cancels: () => cancels }))
+      })
+    }),
+    ({ server, sockets }) =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+        server.close()
+      })
+  )
 
 describePg("PostgreSQL: cancels of interrupted statements", () => {
   /**
@@ -103,6 +153,30 @@ describePg("PostgreSQL: cancels of interrupted statements", () => {
           ([row]) => row!.n
         )
       yield* interruptOnFullPool(client, running)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("a statement that answers while its cancel is on its way: the connection goes back to the pool only once the cancel has landed, and the next statement on it is not cancelled", () =>
+    Effect.gen(function*() {
+      // Cancel requests to the server take 800 ms through this proxy; everything else passes at once.
+      const proxy = yield* delayingCancels(serverUrl, 800)
+      const { opened, running } = yield* storeAndObserver(2, proxy.url)
+      const client = opened.client
+      // The pool's other connection is held: the next statement can only have the interrupted one's.
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(client.withTransaction(Deferred.await(release)))
+      const short = "SELECT pg_sleep(0.3) /* answers before its cancel lands */"
+      const interrupted = yield* Effect.fork(client.unsafe(short))
+      yield* waitUntil(Effect.map(running(short), (n) => n === 1), "10 seconds", "the short statement")
+      const interrupting = yield* Effect.fork(Fiber.interrupt(interrupted))
+      yield* waitUntil(Effect.sync(() => proxy.cancels() === 1), "10 seconds", "the cancel request to reach the proxy")
+      // The short statement answers now, 500 ms before its cancel reaches the server. Before the
+      // fix its connection went back to the pool at once, ran the next statement, and the cancel
+      // cancelled that one (SQLSTATE 57014).
+      const next = yield* client.unsafe<{ readonly slept: string }>("SELECT pg_sleep(1)::text AS slept")
+      expect(next).toEqual([{ slept: "" }])
+      yield* Fiber.join(interrupting)
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
     }).pipe(Effect.scoped), 60_000)
 
   it.live("an append whose statement a stray pg_cancel_backend cancels succeeds, stored once", () =>

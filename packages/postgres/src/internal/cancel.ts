@@ -20,6 +20,11 @@
  * command). It cannot land on the connection's next statement. The secret key also means it can
  * never reach another backend that later got the same pid.
  *
+ * `@effect/sql-pg` also gives the connection back when the interrupted statement answers, which
+ * may be before its cancel has landed (the statement was about to end): the pool then holds the
+ * connection back until the cancel has landed (`StorePool.afterCancels`), so that the cancel cannot
+ * reach the next statement there either (tested through a proxy that delays cancel requests).
+ *
  * Only when the server does not handle the request within the connect timeout (it does not
  * answer at all) is the connection released before the cancel is known to have landed; the store's
  * operations then still run again after a stray cancel (`reconnect.ts`).

@@ -73,6 +73,13 @@ export class StorePool extends CancellingPool {
   private readonly connectTimeoutMillis: number
   /** The pool's connections by backend pid, for cancel requests (`cancel.ts`). */
   private readonly backends = new Map<number, Pg.Client>()
+  /**
+   * The connections whose cancel requests are on their way, each with the count of them and what
+   * waits for them to land. `@effect/sql-pg` gives an interrupted statement's connection back when
+   * that statement answers, which may be before its cancel has reached the server: the connection
+   * then goes back to the pool only once it has (see {@link afterCancels}).
+   */
+  private readonly cancelling = new Map<Pg.Client, { count: number; readonly then: Array<() => void> }>()
 
   constructor(options: Options) {
     // A pool's `connectionTimeoutMillis` would apply to waiting for a free connection too, and
@@ -102,7 +109,37 @@ export class StorePool extends CancellingPool {
     const client = this.backends.get(pid)
     const key = client === undefined ? undefined : Cancel.keyOf(client)
     if (client === undefined || key === undefined) return done()
-    Cancel.cancel(client, key, this.connectTimeoutMillis, done)
+    const pending = this.cancelling.get(client)
+    if (pending === undefined) this.cancelling.set(client, { count: 1, then: [] })
+    else pending.count++
+    Cancel.cancel(client, key, this.connectTimeoutMillis, () => {
+      const landed = this.cancelling.get(client)
+      if (landed !== undefined && --landed.count === 0) {
+        this.cancelling.delete(client)
+        for (const action of landed.then) action()
+      }
+      done()
+    })
+  }
+
+  /**
+   * Runs `action` (giving the connection back) once no cancel request for `client` is on its way:
+   * a cancel that lands after the connection ran its next statement would cancel that statement
+   * — another operation's, another tenant's (SQLSTATE 57014). Landed, it finds the backend idle
+   * and is ignored.
+   */
+  private afterCancels(client: Pg.Client, action: () => void): void {
+    const pending = this.cancelling.get(client)
+    if (pending === undefined) action()
+    else pending.then.push(action)
+  }
+
+  /** The connection as handed out, its `release` waiting for cancels on their way ({@link afterCancels}). */
+  private handOut(client: Pg.PoolClient): (release?: unknown) => void {
+    const release = client.release
+    const waiting = (error?: unknown) => this.afterCancels(client, () => release.call(client, error as Error | boolean | undefined))
+    client.release = waiting
+    return waiting
   }
 
   override connect(): Promise<Pg.PoolClient>
@@ -136,7 +173,7 @@ export class StorePool extends CancellingPool {
       answered = true
       clearTimeout(deadline)
       this.waiting.delete(refuse)
-      callback(error, client, release)
+      callback(error, client, client === undefined ? release : this.handOut(client))
     })
   }
 
