@@ -237,6 +237,19 @@ describe("Privacy", () => {
     expect(cache.get("ciphertext", "subject-1", "key-1", ["email"], key)).toBeUndefined()
   })
 
+  it.scoped("a cipher whose decryption gives no JSON of the fields: the read fails with SerializationError, not a defect", () =>
+    Effect.gen(function*() {
+      const storage = yield* InMemoryEventStore.makeStorage
+      const keys = yield* Privacy.makeMemoryKeyStore(32)
+      yield* register(yield* EventStore.make(storage, { privacy: Privacy.make(keys, NodeCipher.aes256gcm) }), "user-1")
+      for (const plaintext of ["not json", "[1, 2]", "\"a string\""]) {
+        const cipher: Privacy.Cipher = { ...NodeCipher.aes256gcm, decrypt: () => plaintext }
+        const store = yield* EventStore.make(storage, { privacy: Privacy.make(keys, cipher, { openedCapacity: 0 }) })
+        const read = yield* Effect.flip(store.loadEvents("user-1"))
+        expect(read._tag).toBe("SerializationError")
+      }
+    }))
+
   it("key ids: 16 random bytes in base64url (22 characters), each new", () => {
     const ids = Array.from({ length: 1_000 }, Privacy.makeKeyId)
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/)

@@ -622,9 +622,18 @@ const openPart = (
   const known = cache?.get(part.ciphertext, part.subject, part.key, part.fields, key)
   if (known !== undefined) return known
   const plaintext = cipher.decrypt(key, part.ciphertext, associatedData(part.subject, part.key, part.fields))
-  const fields = plaintext === undefined ? undefined : fieldsOf(part.fields, JSON.parse(plaintext))
+  const fields = plaintext === undefined ? undefined : fieldsOf(part.fields, parsed(plaintext))
   if (fields !== undefined) cache?.set(part.ciphertext, part.subject, part.key, part.fields, key, fields)
   return fields
+}
+
+/** A plaintext's JSON value; `undefined` when it is not JSON (a cipher of one's own that opened it wrongly). */
+const parsed = (plaintext: string): unknown => {
+  try {
+    return JSON.parse(plaintext)
+  } catch {
+    return undefined
+  }
 }
 
 /** The fields of an opened plaintext: the array of their values (written now) or an object of them (written before). */
