@@ -47,8 +47,12 @@ const show = async () => {
   const turn = ++shown
   const page = entry?.page ?? Pages.overview
   const rest = entry === undefined ? "" : path.slice(entry.prefix.length)
-  main.replaceChildren()
-  const left = await page(main, new URLSearchParams(search), rest)
+  // Each visit renders into a view of its own: a page that answers after the user moved on (a
+  // slow first request of the log, overtaken by its filtered one) writes into a view no longer
+  // shown, never over the page that replaced it.
+  const view = h("div", { class: "view" })
+  main.replaceChildren(view)
+  const left = await page(view, new URLSearchParams(search), rest)
   // The user may have moved on while this page loaded: close what it opened.
   if (turn !== shown) left?.()
   else leave = left

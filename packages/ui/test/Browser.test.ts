@@ -159,6 +159,30 @@ const suite = (name: string, makeUrl: () => string, screenshots: boolean) => {
       await expect.poll(() => table.locator("tbody tr").count()).toBe(2)
     })
 
+    it("a page's slow answer that arrives after the user moved on does not replace the page shown", async () => {
+      // The unfiltered log answers 1.5 s late; the filtered one, asked for meanwhile, at once.
+      let delayed = 0
+      const unfiltered = (url: URL) => url.pathname.endsWith("/api/events") && !url.searchParams.has("eventType")
+      await page.route(unfiltered, async (route) => {
+        delayed++
+        await new Promise((resolve) => setTimeout(resolve, 1_500))
+        await route.continue().catch(() => {})
+      })
+      try {
+        await page.goto(`${ui.url}#/log`)
+        await page.getByRole("heading", { level: 1, name: "Log" }).waitFor()
+        await page.locator("#f-event-type").fill("ItemAdded")
+        await page.locator("#f-event-type").press("Enter")
+        const table = page.getByRole("region", { name: "Events, newest first" })
+        await expect.poll(() => table.locator("tbody tr").count()).toBe(2)
+        await new Promise((resolve) => setTimeout(resolve, 2_000)) // the slow answer has come
+        expect(delayed).toBe(1)
+        expect(await table.locator("tbody tr").count()).toBe(2)
+      } finally {
+        await page.unroute(unfiltered)
+      }
+    })
+
     it("readable on a 390-pixel-wide phone, light and dark", async () => {
       for (const colorScheme of ["light", "dark"] as const) {
         const context = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme, isMobile: true })
