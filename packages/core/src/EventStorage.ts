@@ -133,6 +133,16 @@ export const refused: AppendOutcome = Option.none()
 export const appended = (events: ReadonlyArray<StoredEvent>): AppendOutcome => Option.some(events)
 
 /**
+ * How `readStream` reads (see `EventStorage.readStream`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReadStreamOptions {
+  readonly personalData?: boolean | undefined
+}
+
+/**
  * What `readAll` reads.
  *
  * @since 0.1.0
@@ -226,10 +236,16 @@ export interface EventStorage {
   readonly append: (request: AppendRequest) => Effect.Effect<AppendOutcome, DatabaseError | EventStoreError>
   /** Why an append of `eventIds` to `aggregateId` was refused (read after the refusal). */
   readonly inspect: (aggregateId: string, eventIds: ReadonlyArray<string>) => Effect.Effect<AppendConflict, DatabaseError>
-  /** The aggregate's events with `aggregateVersion > fromVersion`, by version, archived ones included. */
+  /**
+   * The aggregate's events with `aggregateVersion > fromVersion`, by version, archived ones
+   * included. `options.personalData`: the reader will open personal data in them (the
+   * aggregate's schemas mark some), so a storage may read with them what its key store needs
+   * (`Privacy.SeenWithEvents`); a storage may ignore it.
+   */
   readonly readStream: (
     aggregateId: string,
-    fromVersion: number
+    fromVersion: number,
+    options?: ReadStreamOptions
   ) => Effect.Effect<ReadonlyArray<StoredEvent>, ReadFailure>
   /**
    * The visible events with `position > fromPosition`, by position: at most `limit` of them when

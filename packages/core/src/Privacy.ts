@@ -134,15 +134,33 @@ export interface SubjectKey {
 export interface KeyStore {
   /** Each subject's current key, made for the subjects that have none (also after `forget`). */
   readonly currentKeys: (subjectIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, SubjectKey>, KeyStoreError>
-  /** Every key the subjects still have (none for a forgotten or unknown subject). */
+  /**
+   * Every key the subjects still have (none for a forgotten or unknown subject). `seen`, on a
+   * read: what the storage read together with the events being opened ({@link SeenWithEvents}),
+   * if it left anything; a key store of the same database may answer from it instead of a
+   * statement of its own, any other ignores it.
+   */
   readonly keysOf: (
-    subjectIds: ReadonlyArray<string>
+    subjectIds: ReadonlyArray<string>,
+    seen?: unknown
   ) => Effect.Effect<ReadonlyMap<string, ReadonlyArray<SubjectKey>>, KeyStoreError>
   /** Destroys every key of the subject, beyond recovery; succeeds with whether it had any. */
   readonly forget: (subjectId: string) => Effect.Effect<boolean, KeyStoreError>
   /** Makes a new current key for the subject; older keys stay for what they encrypted. */
   readonly rotate: (subjectId: string) => Effect.Effect<SubjectKey, KeyStoreError>
 }
+
+/**
+ * The property (a symbol) under which a storage may leave, on the array of events a read
+ * returns, what it read together with them for the key store of the same database: opening those
+ * events passes it to {@link KeyStore.keysOf} as `seen`. The SQLite store reads its key table's
+ * change counts in the same statement as an aggregate's events, so that a load of personal data
+ * needs no statement to check the keys it remembers. Opaque to everything else.
+ *
+ * @since 0.2.0
+ * @category symbols
+ */
+export const SeenWithEvents: unique symbol = Symbol.for("@eventuali/core/Privacy/SeenWithEvents")
 
 /**
  * A symmetric authenticated cipher, synchronous (it runs for every event read or written with

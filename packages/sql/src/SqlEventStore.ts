@@ -13,6 +13,7 @@ import * as NodeCipher from "@eventuali/core/NodeCipher"
 import * as Privacy from "@eventuali/core/Privacy"
 import * as ProjectionStore from "@eventuali/core/ProjectionStore"
 import { Context, Duration, Effect, Layer, Option, type Scope } from "effect"
+import * as KeyChanges from "./internal/keyChanges.js"
 import * as storage from "./internal/storage.js"
 import * as Migrations from "./Migrations.js"
 import type { SqlBackend } from "./SqlBackend.js"
@@ -95,13 +96,16 @@ const makeParts = (backend: SqlBackend, options: SqlEventStoreOptions) =>
             // and takes no writes, so a store without keys reads it all.
             Effect.catchAll((error) => options.migrate === false ? Effect.succeed(withoutKeys) : Effect.fail(error))
           ),
-          (keyStore) => Privacy.make(keyStore, NodeCipher.aes256gcm)
+          (keyStore) => ({ privacy: Privacy.make(keyStore, NodeCipher.aes256gcm), keyChanges: KeyChanges.rememberingKeyStores.has(keyStore) })
         )
-        : Effect.succeed(options.privacy)
+        : Effect.succeed({ privacy: options.privacy, keyChanges: false })
     ),
-    Effect.flatMap((privacy) =>
+    Effect.flatMap(({ keyChanges, privacy }) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.map(EventStore.make(storage.make(backend, sql, { archive: options.archive }), { ...options, privacy }), (store) => ({ store, privacy })))
+        Effect.map(
+          EventStore.make(storage.make(backend, sql, { archive: options.archive, keyChanges }), { ...options, privacy }),
+          (store) => ({ store, privacy })
+        ))
     )
   )
 

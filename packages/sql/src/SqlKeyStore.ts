@@ -20,6 +20,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { DatabaseError, KeyStoreError } from "@eventuali/core/Errors"
 import * as Privacy from "@eventuali/core/Privacy"
 import { Context, Effect, Option, Schedule } from "effect"
+import * as KeyChanges from "./internal/keyChanges.js"
 import { driverMessageOf, isSqlError } from "./SqlErrors.js"
 import type { SqlBackend } from "./SqlBackend.js"
 import * as Tables from "./Tables.js"
@@ -110,7 +111,7 @@ export const make = (options: SqlKeyStoreOptions): Effect.Effect<Privacy.KeyStor
       subjectIds.length === 0 ? Effect.sync(() => new Map()) : Effect.map(rowsOf([...new Set(subjectIds)]), byGeneration)
 
     const remembering = yield* rememberingKeys(options.backend, lookUp)
-    const keysOf = remembering?.keysOf ?? lookUp
+    const keysOf = remembering?.keysOf ?? ((subjectIds: ReadonlyArray<string>, _seen?: unknown) => lookUp(subjectIds))
 
     const newRow = (subjectId: string, generation: number) => ({
       subject_id: subjectId,
@@ -185,12 +186,14 @@ export const make = (options: SqlKeyStoreOptions): Effect.Effect<Privacy.KeyStor
         Effect.mapError(keyStoreError(`Rotating the key of subject ${JSON.stringify(subjectId)}`))
       )
 
-    return {
+    const keyStore = {
       currentKeys,
-      keysOf: (subjectIds) => Effect.mapError(keysOf(subjectIds), keyStoreError("Reading subject keys")),
+      keysOf: (subjectIds, seen) => Effect.mapError(keysOf(subjectIds, seen), keyStoreError("Reading subject keys")),
       forget,
       rotate
     } satisfies Privacy.KeyStore
+    if (remembering !== undefined) KeyChanges.rememberingKeyStores.add(keyStore)
+    return keyStore
   })
 
 /** Whether the fiber runs in a caller's transaction (whose statements see its own uncommitted rows). */
@@ -232,8 +235,18 @@ const rememberingKeys = (
 
     let remembered: Remembered | undefined
 
-    const fromRemembered = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
-      Effect.flatMap(query<{ readonly removed: number; readonly added: number }>(changes, []), ([counts]) => {
+    // The counts a stream read saw with the events being opened (`keyChanges.ts`): when they are
+    // the counts the remembered keys were read under, no key row changed in between, and the
+    // statement that would read them again is not needed.
+    const countsFor = (seen: unknown): Effect.Effect<ReadonlyArray<{ readonly removed: number; readonly added: number }>, SqlError> => {
+      const counts = KeyChanges.seenBy(seen, backend)
+      return counts !== undefined && remembered !== undefined && counts.removed === remembered.removed && counts.added === remembered.added
+        ? Effect.succeed([counts])
+        : query<{ readonly removed: number; readonly added: number }>(changes, [])
+    }
+
+    const fromRemembered = (subjectIds: ReadonlyArray<string>, seen: unknown): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
+      Effect.flatMap(countsFor(seen), ([counts]) => {
         const removed = Number(counts?.removed ?? 0)
         const added = Number(counts?.added ?? 0)
         let state = remembered
@@ -268,11 +281,11 @@ const rememberingKeys = (
     // In a caller's transaction the statements see its uncommitted rows, which a rollback takes
     // back without any count having moved: nothing read there is remembered, nor answered from
     // what is.
-    const keysOf = (subjectIds: ReadonlyArray<string>): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
+    const keysOf = (subjectIds: ReadonlyArray<string>, seen?: unknown): Effect.Effect<Map<string, ReadonlyArray<Privacy.SubjectKey>>, SqlError> =>
       Effect.withFiberRuntime((fiber) =>
         Option.isSome(Context.getOption(fiber.currentContext, SqlClient.TransactionConnection))
           ? lookUp(subjectIds)
-          : fromRemembered(subjectIds)
+          : fromRemembered(subjectIds, seen)
       )
 
     return { keysOf, drop: () => (remembered = undefined) }

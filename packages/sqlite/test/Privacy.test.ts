@@ -144,7 +144,69 @@ describe("SqliteEventStore: the keys a store remembers between reads", () => {
         }
       }
     }))
+
+  it.scoped("a load of personal data checks the remembered keys with the counts read with its events; other loads read as before", () =>
+    Effect.gen(function*() {
+      const filename = Path.join(directory, "read-with-events.db")
+      const here = yield* SqliteEventStore.make({ filename })
+      const elsewhere = yield* SqliteEventStore.make({ filename })
+      yield* here.store.save(Aggregate.apply(Aggregate.empty(Contact, "contact-1"), new Met({ name: "Ada" })))
+      yield* here.store.save(Aggregate.apply(Aggregate.empty(Note, "note-1"), new Noted({ text: "plain" })))
+      const contact = Effect.map(here.store.load(Contact, "contact-1"), (root) => Option.getOrThrow(root).state)
+      expect(yield* contact).toBe("Ada")
+
+      // The statements each load runs on the connection, by their text.
+      const statements = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const texts: Array<string> = []
+          const prototype = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as Record<string, (...args: Array<unknown>) => unknown>
+          const originals = new Map(["all", "get", "iterate", "run"].map((name) => [name, prototype[name]!] as const))
+          for (const [name, original] of originals) {
+            prototype[name] = function(this: { readonly source: string }, ...args: Array<unknown>) {
+              texts.push(this.source)
+              return original.apply(this, args)
+            }
+          }
+          return { texts, restore: () => originals.forEach((original, name) => (prototype[name] = original)) }
+        }),
+        ({ restore }) => Effect.sync(restore)
+      )
+      const run = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.map(Effect.zipRight(Effect.sync(() => (statements.texts.length = 0)), effect), (value) => ({ value, texts: [...statements.texts] }))
+
+      // Keys remembered, nothing changed: one statement, the events with the counts.
+      const remembered = yield* run(contact)
+      expect(remembered.value).toBe("Ada")
+      expect(remembered.texts.length).toBe(1)
+      expect(remembered.texts[0]).toContain("key_removed")
+      // An aggregate without personal data reads its events as before, without the counts.
+      const plain = yield* run(here.store.load(Note, "note-1"))
+      expect(Option.getOrThrow(plain.value).state).toBe("plain")
+      expect(plain.texts.length).toBe(1)
+      expect(plain.texts[0]).not.toContain("key_removed")
+
+      // A key added elsewhere moves the counts the next load reads: it checks them and looks the keys up again.
+      yield* elsewhere.privacy.rotate("contact-1")
+      const afterRotation = yield* run(contact)
+      expect(afterRotation.value).toBe("Ada")
+      expect(afterRotation.texts.length).toBeGreaterThan(1)
+      // And a forget elsewhere shows at the next load, though the keys were remembered.
+      expect((yield* run(contact)).texts.length).toBe(1)
+      expect(yield* elsewhere.privacy.forget("contact-1")).toBe(true)
+      expect(yield* contact).toBe("[forgotten]")
+    }))
 })
+
+class Met extends Schema.TaggedClass<Met>()("Met", {
+  name: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[forgotten]" }))
+}) {}
+
+/** Personal data, no snapshots: a load is one read of its stream. */
+const Contact = Aggregate.make({ type: "Contact", events: [Met], initialState: "", evolve: (_: string, event: Met) => event.name })
+
+class Noted extends Schema.TaggedClass<Noted>()("Noted", { text: Schema.String }) {}
+
+const Note = Aggregate.make({ type: "Note", events: [Noted], initialState: "", evolve: (_: string, event: Noted) => event.text })
 
 class Legacy extends Schema.TaggedClass<Legacy>()("Registered", {
   name: Schema.String.pipe(Privacy.personal({ subject: Privacy.aggregateId, replacement: "[erased]" })),

@@ -656,7 +656,8 @@ const openAll = <A>(
   items: ReadonlyArray<A>,
   labelOf: (item: A) => string,
   dataOf: (item: A) => unknown,
-  replace: boolean
+  replace: boolean,
+  seen: unknown
 ): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
   let subjects: Set<string> | undefined
   const sealedParts: Array<ReadonlyArray<Sealed> | undefined> = new Array(items.length)
@@ -677,7 +678,7 @@ const openAll = <A>(
     return Effect.fail(new KeyStoreError({ message: "Stored events hold personal data, but this store has no key store to read them with" }))
   }
   const cache = openedCaches.get(privacy)
-  return Effect.flatMap(privacy.keyStore.keysOf([...subjects]), (keys): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
+  return Effect.flatMap(privacy.keyStore.keysOf([...subjects], seen), (keys): Effect.Effect<ReadonlyArray<unknown> | undefined, RevealError> => {
     const opened: Array<unknown> = new Array(items.length)
     for (let i = 0; i < items.length; i++) {
       const sealed = sealedParts[i]
@@ -736,7 +737,7 @@ export const revealEvents = (
   }
   if (!sealed) return Effect.succeed(events)
   return Effect.map(
-    openAll(privacy, events, labelOfEvent, dataOfEvent, true),
+    openAll(privacy, events, labelOfEvent, dataOfEvent, true, (events as { readonly [Privacy.SeenWithEvents]?: unknown })[Privacy.SeenWithEvents]),
     (opened) => events.map((event, i) => opened![i] === event.data ? event : { ...event, data: opened![i] })
   )
 }
@@ -748,7 +749,7 @@ export const revealSnapshot = (
 ): Effect.Effect<Option.Option<StoredSnapshot>, RevealError> => {
   if (Option.isNone(snapshot) || !hasSealed(snapshot.value.state)) return Effect.succeed(snapshot)
   return Effect.map(
-    openAll(privacy, [snapshot.value], (stored) => stored.aggregateType, (stored) => stored.state, false),
+    openAll(privacy, [snapshot.value], (stored) => stored.aggregateType, (stored) => stored.state, false, undefined),
     (opened) => opened === undefined ? Option.none() : Option.some({ ...snapshot.value, state: opened[0] })
   )
 }
@@ -756,8 +757,8 @@ export const revealSnapshot = (
 /** The storage as the store's reads see it: personal data opened. */
 export const revealingStorage = (storage: EventStorage, privacy: Privacy.Service | undefined): EventStorage => ({
   ...storage,
-  readStream: (aggregateId, fromVersion) =>
-    Effect.flatMap(storage.readStream(aggregateId, fromVersion), (events) => revealEvents(privacy, events)),
+  readStream: (aggregateId, fromVersion, options) =>
+    Effect.flatMap(storage.readStream(aggregateId, fromVersion, options), (events) => revealEvents(privacy, events)),
   readAll: (options) => Effect.flatMap(storage.readAll(options), (events) => revealEvents(privacy, events)),
   readSnapshot: (aggregateId) =>
     Effect.flatMap(storage.readSnapshot(aggregateId), (snapshot) => revealSnapshot(privacy, snapshot))

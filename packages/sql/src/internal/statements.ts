@@ -88,6 +88,12 @@ export interface Statements {
    * one round trip either way, so it looks the keys up on every read).
    */
   readonly subjectKeyChanges: string | undefined
+  /**
+   * {@link readStream} with the two counts of {@link subjectKeyChanges} on every row
+   * (`key_removed`, `key_added`), read in the same statement: what lets a load's key check go
+   * without a statement of its own (`SqlKeyStore`). `undefined` where there are no counts.
+   */
+  readonly readStreamWithKeyChanges?: string | undefined
 }
 
 /**
@@ -231,7 +237,11 @@ export const sqlite = (schema: string | undefined): Statements => {
     refreshArchiveStatistics: undefined,
     subjectKeys: `SELECT subject_id, generation, key_id, material FROM ${t.keys}
       WHERE subject_id IN (SELECT value FROM json_each(?)) ORDER BY subject_id, generation`,
-    subjectKeyChanges: `SELECT removed, added FROM ${t.keyChanges}`
+    subjectKeyChanges: `SELECT removed, added FROM ${t.keyChanges}`,
+    // The subqueries are not correlated: SQLite runs each once per statement, not per row.
+    readStreamWithKeyChanges: `SELECT ${COLUMNS},
+        (SELECT removed FROM ${t.keyChanges}) AS key_removed, (SELECT added FROM ${t.keyChanges}) AS key_added
+      FROM ${t.events} WHERE aggregate_id = ? AND aggregate_version > ? ORDER BY aggregate_version`
   }
 }
 

@@ -5,10 +5,11 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type DatabaseError, EventStoreError } from "@eventuali/core/Errors"
 import { type EventStorage, parseJson, TOMBSTONE } from "@eventuali/core/EventStorage"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import type { SqlBackend } from "../SqlBackend.js"
 import { toDatabaseError } from "../SqlErrors.js"
 import { failedTransactionAsError } from "./errors.js"
+import * as KeyChanges from "./keyChanges.js"
 import { type EventRow, toStoredAll } from "./rows.js"
 import * as Statements from "./statements.js"
 
@@ -78,9 +79,13 @@ const readStreamError = toDatabaseError("Reading an aggregate's events")
 export const make = (
   backend: SqlBackend,
   sql?: SqlClient.SqlClient,
-  options: { readonly archive?: boolean | undefined } = {}
+  options: { readonly archive?: boolean | undefined; readonly keyChanges?: boolean | undefined } = {}
 ): EventStorage => {
   const { query, statements } = backend
+  // With the key store's change counts (`keyChanges.ts`) when the key store remembers keys under them.
+  const withKeyChanges = options.keyChanges === true ? statements.readStreamWithKeyChanges : undefined
+  const toEvents = (rows: ReadonlyArray<EventRow & KeyChanges.KeyChangeColumns>, seenIn: ReadonlyArray<EventRow & KeyChanges.KeyChangeColumns>) =>
+    Either.map(toStoredAll(rows), (events) => KeyChanges.leave(events, seenIn[0], backend))
   const readText = Statements.memoized(
     statements.readAll,
     (shape: Statements.ReadShape) => `${shape.aggregateTypes}:${shape.eventTypes}:${shape.limited}`
@@ -138,17 +143,26 @@ export const make = (
 
     // Measured hot path (every load): one step from the rows to the events when the stream is
     // all in the hot table, as most are.
-    readStream: (aggregateId, fromVersion) =>
-      Effect.flatMap(Effect.mapError(query<EventRow>(statements.readStream, [aggregateId, fromVersion]), readStreamError), (rows) => {
-        // An archived stream keeps its newest event here, the rest in the archive: only a
-        // stream that starts later than asked (archived or truncated) needs a second look.
-        const first = rows[0] === undefined ? undefined : Number(rows[0].aggregate_version)
-        if (options.archive === false || first === undefined || first === fromVersion + 1) return toStoredAll(rows)
-        return query<EventRow>(statements.readArchived, [aggregateId, fromVersion, first]).pipe(
-          Effect.mapError(readStreamError),
-          Effect.flatMap((archived) => toStoredAll(archived.length === 0 ? rows : [...archived, ...rows]))
-        )
-      }),
+    readStream: (aggregateId, fromVersion, readOptions) =>
+      Effect.flatMap(
+        Effect.mapError(
+          query<EventRow & KeyChanges.KeyChangeColumns>(
+            readOptions?.personalData === true && withKeyChanges !== undefined ? withKeyChanges : statements.readStream,
+            [aggregateId, fromVersion]
+          ),
+          readStreamError
+        ),
+        (rows) => {
+          // An archived stream keeps its newest event here, the rest in the archive: only a
+          // stream that starts later than asked (archived or truncated) needs a second look.
+          const first = rows[0] === undefined ? undefined : Number(rows[0].aggregate_version)
+          if (options.archive === false || first === undefined || first === fromVersion + 1) return toEvents(rows, rows)
+          return query<EventRow>(statements.readArchived, [aggregateId, fromVersion, first]).pipe(
+            Effect.mapError(readStreamError),
+            Effect.flatMap((archived) => toEvents(archived.length === 0 ? rows : [...archived, ...rows], rows))
+          )
+        }
+      ),
 
     readAll,
 

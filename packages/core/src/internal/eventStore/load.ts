@@ -6,14 +6,17 @@ import { Effect, Either, Option } from "effect"
 import type * as Aggregate from "../../Aggregate.js"
 import { AggregateNotFoundError, type EventStoreError, type SerializationError, StreamTruncatedError } from "../../Errors.js"
 import type * as EventRegistry from "../../EventRegistry.js"
-import { type EventStorage, isReserved, type StoredEvent, TOMBSTONE } from "../../EventStorage.js"
+import { type EventStorage, isReserved, type ReadStreamOptions, type StoredEvent, TOMBSTONE } from "../../EventStorage.js"
 import type { Service } from "../../EventStore.js"
 import * as Metrics from "../../Metrics.js"
 import * as Observability from "../observability.js"
+import { hasPersonalData } from "../privacy.js"
 import * as Validate from "../validate.js"
 import { annotateEventCount, decodeEnvelopes } from "./envelopes.js"
 import { foldEvents } from "./fold.js"
 import { type FoldStart, usableSnapshot } from "./snapshots.js"
+
+const PERSONAL_DATA: ReadStreamOptions = { personalData: true }
 
 /** A stream whose newest event is a tombstone was deleted: it reads as absent. */
 export const isDeleted = (events: ReadonlyArray<StoredEvent>): boolean => events[events.length - 1]?.eventType === TOMBSTONE
@@ -40,7 +43,10 @@ export const load = (storage: EventStorage, registry: EventRegistry.EventRegistr
     }
     return foldEvents(registry, definition, aggregateId, events, from)
   }
-  const readFrom = (from: FoldStart<State> | undefined) => Effect.flatMap(storage.readStream(aggregateId, from?.version ?? 0), foldFrom(from))
+  // An aggregate with personal data says so: the SQLite store then reads its key check with the events.
+  const readOptions = hasPersonalData(definition) ? PERSONAL_DATA : undefined
+  const readFrom = (from: FoldStart<State> | undefined) =>
+    Effect.flatMap(storage.readStream(aggregateId, from?.version ?? 0, readOptions), foldFrom(from))
   const invalid = Validate.name("aggregate id", aggregateId)
   const loaded = Either.isLeft(invalid)
     ? Effect.fail(invalid.left)
