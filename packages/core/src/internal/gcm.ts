@@ -207,7 +207,7 @@ const MAX_SLOTS = 16
 
 /** What a key needs, made at its first ciphertext. */
 interface KeyState {
-  /** The key's bytes when the context was made: a key whose bytes changed (erased) gets a new one. */
+  /** A copy of the key's bytes when the context was made: a key whose bytes changed (erased) gets a new state. */
   readonly material: Uint8Array
   readonly blocks: Cipher
   readonly h: Int32Array
@@ -239,6 +239,8 @@ const stateOf = (key: Uint8Array): KeyState => {
   const known = states.get(key)
   if (known !== undefined) {
     if (sameBytes(known.material, key)) return known
+    // Overwritten (erased): this state's copy of the old bytes and its key stream go too.
+    known.material.fill(0)
     known.stream.fill(0)
   }
   const blocks = createCipheriv("aes-256-ecb", key, null).setAutoPadding(false)
